@@ -1,0 +1,105 @@
+from django.db import models
+from django.db.models import Q
+from pgvector.django import HalfVectorField
+
+from catalog.validators import validate_product_photo
+
+
+class Gender(models.TextChoices):
+    WOMEN = "women", "Women"
+    MEN = "men", "Men"
+    GIRLS = "girls", "Girls"
+    BOYS = "boys", "Boys"
+    UNISEX = "unisex", "Unisex"
+
+
+class EmbeddingStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Embedded"
+    FAILED = "failed", "Failed"
+
+
+class Product(models.Model):
+    external_id = models.CharField(max_length=64, unique=True, help_text="The source catalog's id.")
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    gender = models.CharField(max_length=8, choices=Gender.choices, default=Gender.UNISEX, db_index=True)
+    category = models.CharField(max_length=100, blank=True, help_text="Top level, e.g. Apparel.")
+    subcategory = models.CharField(max_length=100, blank=True, help_text="e.g. Topwear.")
+    article_type = models.CharField(max_length=100, blank=True, help_text="e.g. Shirts.")
+    colour = models.CharField(max_length=64, blank=True)
+    price = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    stock_quantity = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # The visual embedding of the primary image. The column has no fixed dimension so that
+    # encoders of different sizes can coexist during a switch; each encoder has its own partial
+    # HNSW index on a cast to its dimension (see recommendations/migrations).
+    embedding = HalfVectorField(null=True, blank=True, editable=False)
+    embedding_model = models.CharField(max_length=64, blank=True, editable=False)
+    embedding_status = models.CharField(
+        max_length=8, choices=EmbeddingStatus.choices, default=EmbeddingStatus.PENDING, editable=False
+    )
+    embedding_error = models.CharField(max_length=500, blank=True, editable=False)
+    # Bumped whenever the primary image changes: a worker only writes the embedding it computed
+    # if the version it read is still current, so a slow worker never overwrites a newer photo.
+    embedding_version = models.PositiveIntegerField(default=0, editable=False)
+    embedding_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    embedded_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["embedding_status", "embedding_requested_at"]),
+            models.Index(fields=["category", "article_type"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.external_id})"
+
+    @property
+    def in_stock(self) -> bool:
+        return self.is_active and self.stock_quantity > 0
+
+    @property
+    def primary_image(self) -> "ProductImage | None":
+        # Uses the prefetch cache when the caller prefetched images.
+        images = list(self.images.all())
+        return next((image for image in images if image.is_primary), images[0] if images else None)
+
+
+def product_image_path(instance: "ProductImage", filename: str) -> str:
+    return f"products/{instance.product.external_id[:3]}/{filename}"
+
+
+class ProductImage(models.Model):
+    product = models.ForeignKey(Product, related_name="images", on_delete=models.CASCADE)
+    image = models.ImageField(
+        upload_to=product_image_path,
+        width_field="width",
+        height_field="height",
+        validators=[validate_product_photo],
+        max_length=255,
+    )
+    width = models.PositiveIntegerField(null=True, editable=False)
+    height = models.PositiveIntegerField(null=True, editable=False)
+    checksum = models.CharField(max_length=64, blank=True, editable=False, help_text="sha256 of the file.")
+    is_primary = models.BooleanField(default=False)
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["product_id", "-is_primary", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product"], condition=Q(is_primary=True), name="one_primary_image_per_product"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.image.name

@@ -1,0 +1,36 @@
+"""Thin Celery tasks: ids in, one service call, bounded retries."""
+
+import logging
+
+from celery import shared_task
+from django.db import DatabaseError
+
+from recommendations import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    autoretry_for=(DatabaseError, OSError),
+    retry_backoff=10,
+    retry_backoff_max=300,
+    max_retries=5,
+    acks_late=True,
+)
+def embed_products(product_ids: list[int]) -> dict[str, int]:
+    """Embed these products' primary photos. Safe to run twice: done products are skipped."""
+    result = services.embedding_batch_compute(product_ids=product_ids)
+    logger.info(
+        "Embedded %d, failed %d, skipped %d of %d products",
+        len(result.embedded), len(result.failed), len(result.skipped), len(product_ids),
+    )  # fmt: skip
+    return {"embedded": len(result.embedded), "failed": len(result.failed), "skipped": len(result.skipped)}
+
+
+@shared_task
+def embedding_sweep() -> int:
+    """Periodic: queue products whose embedding is missing or stale (see services.embedding_sweep)."""
+    queued = services.embedding_sweep()
+    if queued:
+        logger.info("Embedding sweep queued %d products", queued)
+    return queued

@@ -1,0 +1,30 @@
+"""The Celery app: queues and the periodic schedule. Tasks live in each app's tasks.py."""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "storefront.settings.local")
+
+app = Celery("storefront")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+# Embedding is CPU-heavy and slow; it gets its own queue so it never delays short tasks.
+app.conf.task_queues = (Queue("default"), Queue("embeddings"))
+app.conf.task_default_queue = "default"
+app.conf.task_routes = {"recommendations.tasks.embed_products": {"queue": "embeddings"}}
+
+
+@app.on_after_finalize.connect
+def _schedule(sender: Celery, **kwargs) -> None:
+    from django.conf import settings
+
+    sender.add_periodic_task(
+        settings.EMBEDDING_SWEEP_EVERY_S,
+        sender.signature("recommendations.tasks.embedding_sweep"),
+        name="embedding sweep: queue missing or stale embeddings",
+    )
+
+
+app.autodiscover_tasks(["catalog", "recommendations"])
