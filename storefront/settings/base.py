@@ -102,7 +102,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 EMBEDDING_ENCODER = env_str("EMBEDDING_ENCODER", "efficientnet_lite0")
 # Products per Celery task, and images per forward pass inside a task.
 EMBEDDING_TASK_BATCH = env_int("EMBEDDING_TASK_BATCH", 64)
-EMBEDDING_FORWARD_BATCH = env_int("EMBEDDING_FORWARD_BATCH", 8)
+EMBEDDING_FORWARD_BATCH = env_int("EMBEDDING_FORWARD_BATCH", 16)
 # Torch intra-op threads per worker process (0: torch's default, one per core).
 EMBEDDING_TORCH_THREADS = env_int("EMBEDDING_TORCH_THREADS", 0)
 EMBEDDING_JIT = env_bool("EMBEDDING_JIT", True)  # TorchScript-freeze the encoder (faster on CPU)
