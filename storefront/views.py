@@ -3,7 +3,6 @@ from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from catalog.models import Gender
 from catalog.selectors import product_get, products_browsable
 from recommendations.selectors import products_similar_to_product
 
@@ -11,9 +10,7 @@ from recommendations.selectors import products_similar_to_product
 def home(request: HttpRequest) -> HttpResponse:
     gender = request.GET.get("gender") or None
     page = Paginator(products_browsable(gender=gender), 48).get_page(request.GET.get("page"))
-    return render(
-        request, "storefront/home.html", {"page": page, "gender": gender, "genders": Gender.choices}
-    )
+    return render(request, "storefront/home.html", {"page": page, "gender": gender})
 
 
 def product_detail(request: HttpRequest, pk: int) -> HttpResponse:

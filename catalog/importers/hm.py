@@ -16,6 +16,7 @@ REQUIRED = ["article_id", "prod_name", "product_type_name", "product_group_name"
 # articles.csv has no price. Transactions carry prices scaled by the competition (about 1/590
 # of the SEK price); times 1000 gives plausible shop prices. Shown as "scaled" in the README.
 PRICE_SCALE = Decimal(1000)
+CENT = Decimal("0.01")
 
 
 def hm_prices(folder: Path) -> dict[str, Decimal]:
@@ -31,7 +32,7 @@ def hm_prices(folder: Path) -> dict[str, Decimal]:
             except (KeyError, ValueError):
                 continue  # prices are a nicety here; import_interactions reports bad rows
     return {
-        article: (Decimal(str(statistics.median(values))) * PRICE_SCALE).quantize(Decimal("0.01"))
+        article: (Decimal(str(statistics.median(values))) * PRICE_SCALE).quantize(CENT)
         for article, values in prices.items()
     }
 
@@ -43,7 +44,7 @@ def read_hm(folder: Path) -> Iterator[CatalogRow | RowError]:
     for _, record in records:
         if isinstance(record, dict) and record["article_id"] in prices:
             by_type[record["product_type_name"]].append(prices[record["article_id"]])
-    type_price = {kind: statistics.median(values) for kind, values in by_type.items()}
+    type_price = {kind: statistics.median(values).quantize(CENT) for kind, values in by_type.items()}
     for line, record in records:
         if isinstance(record, str):
             yield RowError(line, record)

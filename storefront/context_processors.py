@@ -1,0 +1,5 @@
+from catalog.models import Gender
+
+
+def navigation(request) -> dict:
+    return {"genders": Gender.choices}

@@ -1,0 +1,146 @@
+"""The demo store in one command: migrate, import, embed through Celery workers, serve.
+
+The store opens as soon as a first slice of photos is embedded; the workers finish the rest in
+the background (the admin's product list shows how far they are). Ctrl-C stops everything.
+"""
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from tqdm import tqdm
+
+from catalog.models import EmbeddingStatus, Product
+from catalog.management.commands.import_catalog import DEFAULT_FOLDER
+
+ADMIN_USERNAME = "admin"
+
+
+class Command(BaseCommand):
+    help = "Run the demo store: import a catalog, embed its photos through Celery, serve on 127.0.0.1."
+
+    def add_arguments(self, parser):
+        parser.add_argument("folder", nargs="?", default=str(DEFAULT_FOLDER), help=f"default: {DEFAULT_FOLDER}")
+        parser.add_argument("--first-slice", type=int, default=3000, help="open the store once this many are embedded")
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--embed-workers", type=int, default=settings.EMBEDDING_WORKER_CONCURRENCY)
+        parser.add_argument("--no-serve", action="store_true", help="stop once the first slice is embedded")
+
+    def handle(self, *args, folder, first_slice, host, port, embed_workers, no_serve, **options):
+        self.children: list[subprocess.Popen] = []
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        started = time.monotonic()
+        try:
+            self._step("Preparing the database")
+            call_command("migrate", verbosity=0)
+            call_command("collectstatic", interactive=False, verbosity=0)
+            password = self._admin_password()
+            self._step(f"Starting {embed_workers} Celery embedding worker(s) and beat")
+            self._start_workers(embed_workers)
+            self._step("Importing the catalog (the workers embed photos as each chunk commits)")
+            call_command("import_catalog", folder)
+            call_command("set_demo_stock")
+            target = min(first_slice, Product.objects.filter(is_active=True).count())
+            self._step(f"Embedding a first slice of {target:,} photos")
+            self._wait_for_embeddings(target)
+            self.stdout.write(f"First slice ready {time.monotonic() - started:.0f} s after start.")
+            if no_serve:
+                return
+            self._serve(host, port)
+            self._banner(host, port, password)
+            self._serve_until_stopped()
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping...")
+        finally:
+            self._stop_children()
+
+    def _step(self, text: str) -> None:
+        self.stdout.write(self.style.MIGRATE_HEADING(f"==> {text}"))
+
+    def _admin_password(self) -> str:
+        """One generated password per data folder, kept so the login stays the same across runs."""
+        path = Path(settings.DATA_DIR) / "admin-password"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(12))
+            path.chmod(0o600)
+        password = path.read_text().strip()
+        user, _ = get_user_model().objects.get_or_create(username=ADMIN_USERNAME, defaults={"email": "admin@localhost"})
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        return password
+
+    def _spawn(self, *command: str) -> None:
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "storefront.settings.local")}
+        # A session of its own: Ctrl-C reaches only this command, which stops the children in order.
+        self.children.append(subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, start_new_session=True))
+
+    def _start_workers(self, concurrency: int) -> None:
+        bin_dir = Path(sys.executable).parent
+        data = Path(settings.DATA_DIR)
+        self._spawn(str(bin_dir / "celery"), "-A", "workers", "worker", "-Q", "embeddings,default",
+                    "--concurrency", str(concurrency), "--loglevel", "WARNING", "-n", "demo@%h")  # fmt: skip
+        self._spawn(str(bin_dir / "celery"), "-A", "workers", "beat", "--loglevel", "WARNING",
+                    "--schedule", str(data / "celerybeat-schedule"), "--pidfile", "")  # fmt: skip
+
+    def _serve(self, host: str, port: int) -> None:
+        bin_dir = Path(sys.executable).parent
+        self._spawn(str(bin_dir / "gunicorn"), "storefront.wsgi", "--bind", f"{host}:{port}",
+                    "--workers", "2", "--threads", "4", "--log-level", "warning")  # fmt: skip
+
+    def _embedded_count(self) -> tuple[int, int]:
+        products = Product.objects.filter(is_active=True)
+        return products.filter(embedding_status=EmbeddingStatus.DONE).count(), products.count()
+
+    def _wait_for_embeddings(self, target: int) -> None:
+        with tqdm(total=target, unit="photo", desc="embedded") as bar:
+            while True:
+                done, _ = self._embedded_count()
+                bar.update(min(done, target) - bar.n)
+                if done >= target:
+                    return
+                if any(child.poll() is not None for child in self.children):
+                    raise RuntimeError("A Celery process stopped; see the messages above.")
+                time.sleep(1)
+
+    def _serve_until_stopped(self) -> None:
+        """Follow the background embedding with a progress bar, then just keep serving."""
+        done, total = self._embedded_count()
+        bar = tqdm(total=total, initial=done, unit="photo", desc="embedding in background")
+        while all(child.poll() is None for child in self.children):
+            if bar is not None:
+                done, _ = self._embedded_count()
+                bar.update(done - bar.n)
+                pending = Product.objects.filter(embedding_status=EmbeddingStatus.PENDING).count()
+                if not pending:
+                    bar.close()
+                    failed = Product.objects.filter(embedding_status=EmbeddingStatus.FAILED).count()
+                    self.stdout.write(f"All photos embedded ({done:,}; {failed:,} failed, listed in the admin).")
+                    bar = None
+            time.sleep(2)
+        self.stderr.write("A child process stopped; shutting the demo down.")
+
+    def _banner(self, host: str, port: int, password: str) -> None:
+        url = f"http://{host}:{port}"
+        self.stdout.write(self.style.SUCCESS(f"\nThe store is open at {url}/"))
+        self.stdout.write(f"Admin: {url}/admin/  user: {ADMIN_USERNAME}  password: {password}")
+        self.stdout.write("Press Ctrl-C to stop the store, the workers and the embedded servers.\n")
+
+    def _stop_children(self) -> None:
+        for child in reversed(self.children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self.children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
