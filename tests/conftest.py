@@ -1,0 +1,80 @@
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+SHARED_DATA = Path(settings.BASE_DIR).parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def hm_folder() -> Path:
+    folder = SHARED_DATA / "hm"
+    if not (folder / "articles.csv").exists():
+        pytest.fail(f"The H&M data is missing: expected {folder} (see README, 'Data').")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def myntra_folder() -> Path:
+    folder = SHARED_DATA / "myntra"
+    if not (folder / "styles.csv").exists():
+        pytest.fail(f"The Fashion Product Images data is missing: expected {folder}.")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL for the test database, so that child processes use the same one."""
+    from django.db import connection
+
+    params = connection.settings_dict
+    host = params["OPTIONS"].get("host") or params["HOST"]
+    if host.startswith("/"):
+        return f"postgresql://{params['USER']}:{params['PASSWORD']}@/{params['NAME']}?host={host}"
+    return f"postgresql://{params['USER']}:{params['PASSWORD']}@{host}:{params['PORT'] or 5432}/{params['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings):
+    """A real `celery worker` process on the test database and the test Redis."""
+    from workers import celery_app
+
+    celery_app.control.purge()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "storefront.settings.test",
+        "DATABASE_URL": test_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }
+    command = [str(Path(sys.executable).parent / "celery"), "-A", "workers", "worker", "-Q", "embeddings,default",
+               "--concurrency", "1", "--loglevel", "INFO", "-n", f"test-{os.getpid()}@%h"]  # fmt: skip
+    log = open(Path(settings.MEDIA_ROOT).parent / "worker.log", "w+")
+    process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while not celery_app.control.ping(timeout=0.5):
+        if process.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            pytest.fail(f"The Celery worker did not start:\n{log.read()[-3000:]}")
+    yield process
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+def wait_until(condition, timeout: float = 90, interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"Timed out after {timeout} s waiting for {condition.__doc__ or condition}")

@@ -1,0 +1,53 @@
+import io
+
+import factory
+import numpy as np
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from catalog.models import EmbeddingStatus, Gender, Product, ProductImage
+
+
+def photo_bytes(colour=(200, 30, 30), size=(200, 300), fmt="JPEG") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def photo_upload(name="photo.jpg", **kwargs) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, photo_bytes(**kwargs), content_type="image/jpeg")
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    external_id = factory.Sequence(lambda n: f"t{n:09d}")
+    name = factory.Faker("word")
+    gender = Gender.WOMEN
+    category = "Garment Upper body"
+    article_type = "T-shirt"
+    colour = "Black"
+    price = 10
+    stock_quantity = 5
+
+
+class EmbeddedProductFactory(ProductFactory):
+    """A product with a stored unit vector for the default encoder (no photo needed)."""
+
+    embedding_status = EmbeddingStatus.DONE
+    embedding_model = "efficientnet_lite0/v1"
+
+    @factory.lazy_attribute
+    def embedding(self):
+        vector = np.random.default_rng().normal(size=1280)
+        return vector / np.linalg.norm(vector)
+
+
+class ProductImageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ProductImage
+
+    product = factory.SubFactory(ProductFactory)
+    image = factory.django.ImageField(width=200, height=300, color="red", format="JPEG")
+    is_primary = True
