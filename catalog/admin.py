@@ -1,10 +1,12 @@
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Count, Q, QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from catalog.forms import ProductPhotoField
 from catalog.models import EmbeddingStatus, Product, ProductImage
 from catalog.services import product_images_saved, product_primary_image_changed
 
@@ -47,6 +49,7 @@ class ProductImageInline(admin.TabularInline):
     extra = 1
     fields = ["preview", "image", "is_primary", "position", "width", "height"]
     readonly_fields = ["preview", "width", "height"]
+    formfield_overrides = {models.ImageField: {"form_class": ProductPhotoField}}
 
     @admin.display(description="Photo")
     def preview(self, image: ProductImage) -> str:
@@ -102,7 +105,8 @@ class ProductAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         counts = Product.objects.filter(is_active=True).aggregate(
-            total=Count("pk"), **{status: Count("pk", filter=Q(embedding_status=status)) for status in EmbeddingStatus.values}
+            total=Count("pk"),
+            **{status: Count("pk", filter=Q(embedding_status=status)) for status in EmbeddingStatus.values},
         )
         percent = round(100 * counts["done"] / counts["total"]) if counts["total"] else 0
         extra_context = {**(extra_context or {}), "embedding_counts": counts, "embedding_percent": percent}

@@ -37,9 +37,7 @@ def image_decode(file: BinaryIO | str) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(file)
             if image.format not in ALLOWED_FORMATS:
-                raise ImageRejected(
-                    f"{image.format} images are not accepted; use JPEG, PNG or WebP."
-                )
+                raise ImageRejected(f"{image.format} images are not accepted; use JPEG, PNG or WebP.")
             pixels = image.width * image.height
             if pixels > settings.MAX_IMAGE_PIXELS:
                 raise ImageRejected(

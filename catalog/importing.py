@@ -117,7 +117,13 @@ def _import_chunk(rows: list[CatalogRow], summary: ImportSummary) -> None:
         else:
             summary.unchanged += 1
             continue
-        changed.append(Product(external_id=row.external_id, updated_at=timezone.now(), **dict(zip(PRODUCT_FIELDS, values))))
+        changed.append(
+            Product(
+                external_id=row.external_id,
+                updated_at=timezone.now(),
+                **dict(zip(PRODUCT_FIELDS, values, strict=False)),
+            )
+        )
     Product.objects.bulk_create(
         changed, update_conflicts=True, unique_fields=["external_id"], update_fields=[*PRODUCT_FIELDS, "updated_at"]
     )
@@ -125,7 +131,9 @@ def _import_chunk(rows: list[CatalogRow], summary: ImportSummary) -> None:
 
 
 def _import_photos(rows: list[CatalogRow], created: set[str], summary: ImportSummary) -> None:
-    product_ids = dict(Product.objects.filter(external_id__in=[r.external_id for r in rows]).values_list("external_id", "pk"))
+    product_ids = dict(
+        Product.objects.filter(external_id__in=[r.external_id for r in rows]).values_list("external_id", "pk")
+    )
     current = {
         image.product_id: image
         for image in ProductImage.objects.filter(product_id__in=product_ids.values(), is_primary=True)

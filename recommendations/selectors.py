@@ -28,9 +28,7 @@ def products_similar_to_vector(
     k = k or settings.SIMILAR_PRODUCTS_K
     encoder = encoder_class()
     distance = CosineDistance(Cast("embedding", HalfVectorField(dimensions=encoder.dim)), vector)
-    products = embedded_products(model_key=encoder.model_key()).filter(
-        is_active=True, stock_quantity__gt=0
-    )
+    products = embedded_products(model_key=encoder.model_key()).filter(is_active=True, stock_quantity__gt=0)
     if genders is not None:
         products = products.filter(gender__in=genders)
     if exclude_ids:

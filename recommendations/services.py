@@ -78,9 +78,7 @@ def _jobs(product_ids: list[int], model_key: str, force: bool) -> list[_Job]:
     images = ProductImage.objects.filter(product_id__in=[pk for pk, _ in rows])
     for image in images.order_by("product_id", "-is_primary", "position", "id"):
         primary.setdefault(image.product_id, image)
-    return [
-        _Job(pk, version, primary[pk].image.path if pk in primary else None) for pk, version in rows
-    ]
+    return [_Job(pk, version, primary[pk].image.path if pk in primary else None) for pk, version in rows]
 
 
 def embedding_batch_compute(*, product_ids: list[int], force: bool = False) -> EmbeddingBatchResult:
@@ -162,4 +160,3 @@ def embedding_sweep(*, limit: int = 50_000) -> int:
     with transaction.atomic():
         embedding_request(product_ids=ids)
     return len(ids)
-

@@ -107,8 +107,9 @@ def test_the_sweep_requeues_lost_and_stale_embeddings(django_capture_on_commit_c
         assert embedding_sweep() == 2
     assert len(callbacks) == 1
     assert set(
-        Product.objects.filter(embedding_status="pending", embedding_requested_at__gt=timezone.now() - timedelta(minutes=1))
-        .values_list("pk", flat=True)
+        Product.objects.filter(
+            embedding_status="pending", embedding_requested_at__gt=timezone.now() - timedelta(minutes=1)
+        ).values_list("pk", flat=True)
     ) == {lost.pk, just_queued.pk, old_model.pk}
     assert Product.objects.get(pk=failed.pk).embedding_status == "failed"
 

@@ -51,9 +51,10 @@ def test_imports_hm_articles_with_photos_gender_and_categories(hm_folder, tmp_pa
     assert first.embedding_status == EmbeddingStatus.PENDING
     image = first.images.get()
     assert image.is_primary and image.width == 200 and image.height == 300
-    assert Path(image.image.path).read_bytes() == (
-        hm_folder / "images" / first.external_id[:3] / f"{first.external_id}.jpg"
-    ).read_bytes()
+    assert (
+        Path(image.image.path).read_bytes()
+        == (hm_folder / "images" / first.external_id[:3] / f"{first.external_id}.jpg").read_bytes()
+    )
 
 
 def test_a_second_run_updates_and_never_duplicates(hm_folder, tmp_path):

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection, transaction
 
 from catalog.models import Gender, Product
-from recommendations.selectors import products_similar_to_product, products_similar_to_vector
+from recommendations.selectors import products_similar_to_product
 from tests.factories import EmbeddedProductFactory
 
 pytestmark = pytest.mark.django_db

@@ -15,9 +15,7 @@ def detect_layout(folder: Path) -> str:
         return "hm"
     if (folder / "styles.csv").exists():
         return "myntra"
-    raise ValueError(
-        f"{folder} holds neither articles.csv (H&M) nor styles.csv (Fashion Product Images)."
-    )
+    raise ValueError(f"{folder} holds neither articles.csv (H&M) nor styles.csv (Fashion Product Images).")
 
 
 __all__ = ["LAYOUTS", "CatalogRow", "RowError", "detect_layout", "read_hm", "read_myntra"]

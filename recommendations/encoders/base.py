@@ -46,9 +46,7 @@ class Encoder:
         """RGB photo -> (size, size, 3) uint8. Pads to a square on white instead of cropping,
         because product photos are portrait and a centre crop would cut off the product."""
         size = self.input_size
-        return np.asarray(
-            ImageOps.pad(image, (size, size), method=Image.Resampling.BICUBIC, color=(255, 255, 255))
-        )
+        return np.asarray(ImageOps.pad(image, (size, size), method=Image.Resampling.BICUBIC, color=(255, 255, 255)))
 
     def to_batch(self, pixels: list[np.ndarray]) -> torch.Tensor:
         """Stack NHWC uint8 arrays into a normalised NCHW float batch (channels-last in memory)."""

@@ -31,6 +31,8 @@ class Command(BaseCommand):
             stock = {pk: demo_stock(external_id, out_of_stock_percent) for pk, external_id in chunk}
             sold_out += sum(1 for value in stock.values() if value == 0)
             Product.objects.filter(pk__in=stock).update(
-                stock_quantity=Case(*[When(pk=pk, then=Value(v)) for pk, v in stock.items()], output_field=IntegerField())
+                stock_quantity=Case(
+                    *[When(pk=pk, then=Value(v)) for pk, v in stock.items()], output_field=IntegerField()
+                )
             )
         self.stdout.write(f"Demo stock set on {Product.objects.count():,} products; {sold_out:,} are sold out.")

@@ -18,8 +18,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from catalog.models import EmbeddingStatus, Product
 from catalog.management.commands.import_catalog import DEFAULT_FOLDER
+from catalog.models import EmbeddingStatus, Product
 
 ADMIN_USERNAME = "admin"
 
@@ -37,6 +37,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, folder, first_slice, host, port, embed_workers, no_serve, **options):
         self.children: list[subprocess.Popen] = []
+        # Ctrl-C and SIGTERM both end in the finally below; a shell that started us in the
+        # background may have set SIGINT to "ignore", so install Python's handler explicitly.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         started = time.monotonic()
         try:
@@ -80,7 +83,10 @@ class Command(BaseCommand):
         return password
 
     def _spawn(self, *command: str) -> None:
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "storefront.settings.local")}
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "storefront.settings.local"),
+        }
         # A session of its own: Ctrl-C reaches only this command, which stops the children in order.
         self.children.append(subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, start_new_session=True))
 

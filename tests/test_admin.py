@@ -1,0 +1,99 @@
+"""Staff manage the catalog in the Django admin."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from catalog.models import EmbeddingStatus, Gender, Product
+from tests.factories import EmbeddedProductFactory, ProductFactory, ProductImageFactory, photo_bytes, photo_upload
+
+pytestmark = pytest.mark.django_db
+CHANGELIST = reverse("admin:catalog_product_changelist")
+
+
+@pytest.fixture
+def staff(admin_client):
+    return admin_client
+
+
+def test_the_product_list_shows_thumbnails_status_and_embedding_progress(staff, django_assert_max_num_queries):
+    for _ in range(3):
+        ProductImageFactory(product=EmbeddedProductFactory())
+    ProductImageFactory(product=ProductFactory(embedding_status=EmbeddingStatus.FAILED, embedding_error="bad file"))
+    with django_assert_max_num_queries(12):  # no query per row: photos are prefetched
+        response = staff.get(CHANGELIST)
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert page.count('<img src="/media/products/') == 4
+    assert "3</strong> of 4 active products done" in page
+    assert 'title="bad file"' in page
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"gender__exact": "men"}, {"men-1"}),
+        ({"stock": "out"}, {"sold-out"}),
+        ({"stock": "in", "gender__exact": "women"}, {"women-1"}),
+        ({"embedding_status__exact": "failed"}, {"sold-out"}),
+        ({"colour": "Red"}, {"men-1"}),
+        ({"category": "Shoes"}, {"women-1"}),
+        ({"q": "sneaker"}, {"women-1"}),
+    ],
+)
+def test_filters_and_search(staff, query, expected):
+    ProductFactory(external_id="men-1", gender=Gender.MEN, colour="Red")
+    ProductFactory(external_id="women-1", gender=Gender.WOMEN, category="Shoes", name="Canvas sneaker")
+    ProductFactory(external_id="sold-out", stock_quantity=0, embedding_status=EmbeddingStatus.FAILED)
+    response = staff.get(CHANGELIST, query)
+    assert response.status_code == 200
+    shown = {p.external_id for p in response.context["cl"].result_list}
+    assert shown == expected
+
+
+def test_staff_upload_a_photo_and_embedding_is_queued(staff, django_capture_on_commit_callbacks):
+    product = ProductFactory()
+    url = reverse("admin:catalog_product_change", args=[product.pk])
+    form = {
+        "external_id": product.external_id, "name": product.name, "description": "", "gender": "women",
+        "price": "10", "stock_quantity": "3", "is_active": "on", "category": "", "subcategory": "",
+        "article_type": "", "colour": "",
+        "images-TOTAL_FORMS": "1", "images-INITIAL_FORMS": "0", "images-MIN_NUM_FORMS": "0", "images-MAX_NUM_FORMS": "1000",
+        "images-0-image": photo_upload(), "images-0-is_primary": "on", "images-0-position": "0",
+    }  # fmt: skip
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = staff.post(url, form)
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+    product.refresh_from_db()
+    assert product.images.get().checksum
+    assert product.embedding_status == EmbeddingStatus.PENDING and product.embedding_version == 1
+    assert len(callbacks) == 1
+
+
+def test_a_corrupt_upload_is_refused_with_a_clear_message(staff):
+    product = ProductFactory()
+    truncated = photo_bytes(size=(600, 900))
+    url = reverse("admin:catalog_product_change", args=[product.pk])
+    form = {
+        "external_id": product.external_id, "name": product.name, "gender": "women", "price": "10",
+        "stock_quantity": "3", "is_active": "on",
+        "images-TOTAL_FORMS": "1", "images-INITIAL_FORMS": "0", "images-MIN_NUM_FORMS": "0", "images-MAX_NUM_FORMS": "1000",
+        "images-0-image": SimpleUploadedFile("half.jpg", truncated[: len(truncated) // 3], "image/jpeg"),
+        "images-0-is_primary": "on", "images-0-position": "0",
+    }  # fmt: skip
+    response = staff.post(url, form)
+    assert response.status_code == 200
+    assert "corrupt or truncated" in response.content.decode(), response.context["errors"]
+    assert not product.images.exists()
+
+
+def test_the_re_embed_action_queues_the_selection(staff, django_capture_on_commit_callbacks):
+    products = [EmbeddedProductFactory() for _ in range(3)]
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = staff.post(
+            CHANGELIST, {"action": "re_embed", "_selected_action": [p.pk for p in products[:2]]}, follow=True
+        )
+    assert "Queued 2 products for embedding." in response.content.decode()
+    assert len(callbacks) == 1
+    statuses = dict(Product.objects.values_list("pk", "embedding_status"))
+    assert [statuses[p.pk] for p in products] == ["pending", "pending", "done"]

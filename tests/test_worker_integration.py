@@ -1,0 +1,83 @@
+"""End to end through a real Celery worker process, the real Redis and PostgreSQL/pgvector."""
+
+import pytest
+from django.urls import reverse
+
+from catalog.models import EmbeddingStatus, Gender, Product
+from catalog.services import product_image_add
+from recommendations.selectors import products_similar_to_product
+from tests.conftest import wait_until
+from tests.factories import ProductFactory, photo_bytes, photo_upload
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def hm_upload(hm_folder, article_id: str):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = (hm_folder / "images" / article_id[:3] / f"{article_id}.jpg").read_bytes()
+    return SimpleUploadedFile(f"{article_id}.jpg", data, content_type="image/jpeg")
+
+
+def test_an_uploaded_photo_is_embedded_by_the_worker_and_similar_items_come_back(
+    celery_worker_process, hm_folder, admin_client
+):
+    # Two colourways of a women's strap top, women's tights, and a men's black tank top that
+    # looks much like the black strap top but must never be shown next to it.
+    articles = {"0108775015": Gender.WOMEN, "0108775044": Gender.WOMEN, "0111586001": Gender.WOMEN,
+                "0443262015": Gender.MEN}  # fmt: skip
+    products = {a: ProductFactory(external_id=a, gender=g) for a, g in articles.items()}
+    for article, product in products.items():
+        product_image_add(product=product, file=hm_upload(hm_folder, article))
+
+    # Staff upload a photo through the admin: it is embedded after the admin's transaction commits.
+    uploaded = ProductFactory(external_id="admin-upload", gender=Gender.WOMEN)
+    response = admin_client.post(
+        reverse("admin:catalog_product_change", args=[uploaded.pk]),
+        {
+            "external_id": uploaded.external_id, "name": "Uploaded top", "gender": "women", "price": "10",
+            "stock_quantity": "3", "is_active": "on",
+            "images-TOTAL_FORMS": "1", "images-INITIAL_FORMS": "0", "images-MIN_NUM_FORMS": "0",
+            "images-MAX_NUM_FORMS": "1000", "images-0-image": hm_upload(hm_folder, "0111593001"),
+            "images-0-is_primary": "on", "images-0-position": "0",
+        },
+    )  # fmt: skip
+    assert response.status_code == 302
+
+    def all_embedded():
+        """every product embedded by the worker"""
+        return Product.objects.filter(embedding_status=EmbeddingStatus.DONE).count() == 5
+
+    wait_until(all_embedded, timeout=120)
+    query = Product.objects.get(external_id="0108775015")
+    assert query.embedding_model == "efficientnet_lite0/v1"
+    similar = [p.external_id for p in products_similar_to_product(product=query, k=10)]
+    assert set(similar) == {"0108775044", "admin-upload", "0111586001"}  # never itself, never the men's
+    assert similar[0] == "0108775044"  # the same top in another colour comes first
+    uploaded.refresh_from_db()
+    assert [p.external_id for p in products_similar_to_product(product=uploaded, k=1)] == ["0111586001"]
+
+
+def test_a_corrupt_photo_that_reaches_the_worker_is_marked_failed_and_the_batch_goes_on(celery_worker_process):
+    from django.core.files.base import ContentFile
+
+    from catalog.models import ProductImage
+    from recommendations.tasks import embed_products
+
+    good = ProductFactory()
+    product_image_add(product=good, file=photo_upload())
+    broken = ProductFactory()
+    image = ProductImage(product=broken, is_primary=True)
+    truncated = photo_bytes(size=(600, 900))
+    image.image.save("broken.jpg", ContentFile(truncated[: len(truncated) // 3]))  # bypasses upload checks
+    embed_products.delay([good.pk, broken.pk])
+
+    def both_settled():
+        """the worker settles both products"""
+        return not Product.objects.filter(pk__in=[good.pk, broken.pk], embedding_status="pending").exists()
+
+    wait_until(both_settled)
+    assert Product.objects.get(pk=good.pk).embedding_status == EmbeddingStatus.DONE
+    broken.refresh_from_db()
+    assert broken.embedding_status == EmbeddingStatus.FAILED
+    assert broken.embedding_error.startswith("The image is corrupt or truncated")
