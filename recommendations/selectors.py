@@ -35,9 +35,11 @@ def products_similar_to_vector(
         products = products.exclude(pk__in=exclude_ids)
     query = products.annotate(distance=distance).order_by("distance").defer("embedding")[:k]
     with transaction.atomic(), connection.cursor() as cursor:
-        # SET LOCAL: the settings end with this transaction and never leak to pooled connections.
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(settings.HNSW_EF_SEARCH, k)])
+        # Local to this transaction (is_local = true): nothing leaks into a pooled connection.
+        cursor.execute(
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %s, true)",
+            [str(max(settings.HNSW_EF_SEARCH, k))],
+        )
         results = list(query.prefetch_related("images"))
     return sorted(results, key=lambda product: product.distance)
 

@@ -81,16 +81,14 @@ def postgres_url(data_dir: Path) -> str:
 
 def _ensure_database(admin_uri: str, name: str) -> None:
     import psycopg
-    from psycopg import errors, sql
+    from psycopg import sql
 
     with psycopg.connect(admin_uri, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if exists:
-            return
-        try:
+        # Two processes starting at once would both try CREATE DATABASE; a session-level
+        # advisory lock makes the check and the create one step.
+        conn.execute("SELECT pg_advisory_lock(hashtext('storefront-create-database'))")
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        except errors.DuplicateDatabase:
-            pass  # another process won the race; that is fine
 
 
 # --- Redis ------------------------------------------------------------------------------------

@@ -1,0 +1,40 @@
+"""Production settings: real servers only, secrets from the environment, `check --deploy` clean."""
+
+import os
+import secrets
+import subprocess
+import sys
+
+from django.conf import settings
+
+PRODUCTION = {
+    "DJANGO_SETTINGS_MODULE": "storefront.settings.production",
+    "DATABASE_URL": "postgres://shop:secret@db.internal:5432/shop",
+    "REDIS_URL": "redis://redis.internal:6379/0",
+    "SECRET_KEY": secrets.token_urlsafe(60),
+    "ALLOWED_HOSTS": "shop.example.com",
+}
+
+
+def manage(*args: str, env: dict) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, env={**clean, **env}, capture_output=True, text=True
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_database_url():
+    env = {key: value for key, value in PRODUCTION.items() if key != "DATABASE_URL"}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "Set the environment variable DATABASE_URL" in result.stderr
+
+
+def test_debug_is_off_unless_asked_for():
+    assert settings.DEBUG is False
