@@ -6,7 +6,7 @@ from typing import BinaryIO
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
-ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
+ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP"}
 
 
 class ImageRejected(ValueError):

@@ -8,6 +8,7 @@ racing to create two, and a process killed with SIGKILL is pruned from the list 
 """
 
 import atexit
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -164,7 +165,5 @@ def _release_redis(redis_dir: Path, socket: Path) -> None:
         handles.write_text(json.dumps(pids))
         if pids or not _redis_ping(socket):
             return
-        try:
+        with contextlib.suppress(redis.ConnectionError):  # SHUTDOWN closes the connection before replying
             redis.Redis(unix_socket_path=str(socket)).shutdown(save=True)
-        except redis.ConnectionError:
-            pass  # SHUTDOWN closes the connection before replying

@@ -57,17 +57,17 @@ def celery_worker_process(transactional_db, settings):
     }
     command = [str(Path(sys.executable).parent / "celery"), "-A", "workers", "worker", "-Q", "embeddings,default",
                "--concurrency", "1", "--loglevel", "INFO", "-n", f"test-{os.getpid()}@%h"]  # fmt: skip
-    log = open(Path(settings.MEDIA_ROOT).parent / "worker.log", "w+")
-    process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while not celery_app.control.ping(timeout=0.5):
-        if process.poll() is not None or time.monotonic() > deadline:
-            log.seek(0)
-            pytest.fail(f"The Celery worker did not start:\n{log.read()[-3000:]}")
-    yield process
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    with open(Path(settings.MEDIA_ROOT).parent / "worker.log", "w+") as log:
+        process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while not celery_app.control.ping(timeout=0.5):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                log.seek(0)
+                pytest.fail(f"The Celery worker did not start:\n{log.read()[-3000:]}")
+        yield process
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def wait_until(condition, timeout: float = 90, interval: float = 0.25):

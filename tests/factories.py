@@ -51,3 +51,15 @@ class ProductImageFactory(factory.django.DjangoModelFactory):
     product = factory.SubFactory(ProductFactory)
     image = factory.django.ImageField(width=200, height=300, color="red", format="JPEG")
     is_primary = True
+
+
+def admin_product_form(product: Product, photo, **fields) -> dict:
+    """The admin's change form for ``product`` with one new primary photo in the inline."""
+    return {
+        "external_id": product.external_id, "name": product.name, "description": "", "gender": product.gender,
+        "price": "10", "stock_quantity": "3", "is_active": "on", "category": "", "subcategory": "",
+        "article_type": "", "colour": "",
+        "images-TOTAL_FORMS": "1", "images-INITIAL_FORMS": "0", "images-MIN_NUM_FORMS": "0",
+        "images-MAX_NUM_FORMS": "1000", "images-0-image": photo, "images-0-is_primary": "on",
+        "images-0-position": "0", **fields,
+    }  # fmt: skip

@@ -5,7 +5,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from catalog.models import EmbeddingStatus, Gender, Product
-from tests.factories import EmbeddedProductFactory, ProductFactory, ProductImageFactory, photo_bytes, photo_upload
+from tests.factories import (
+    EmbeddedProductFactory,
+    ProductFactory,
+    ProductImageFactory,
+    admin_product_form,
+    photo_bytes,
+    photo_upload,
+)
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:catalog_product_changelist")
@@ -54,13 +61,7 @@ def test_filters_and_search(staff, query, expected):
 def test_staff_upload_a_photo_and_embedding_is_queued(staff, django_capture_on_commit_callbacks):
     product = ProductFactory()
     url = reverse("admin:catalog_product_change", args=[product.pk])
-    form = {
-        "external_id": product.external_id, "name": product.name, "description": "", "gender": "women",
-        "price": "10", "stock_quantity": "3", "is_active": "on", "category": "", "subcategory": "",
-        "article_type": "", "colour": "",
-        "images-TOTAL_FORMS": "1", "images-INITIAL_FORMS": "0", "images-MIN_NUM_FORMS": "0", "images-MAX_NUM_FORMS": "1000",
-        "images-0-image": photo_upload(), "images-0-is_primary": "on", "images-0-position": "0",
-    }  # fmt: skip
+    form = admin_product_form(product, photo_upload())
     with django_capture_on_commit_callbacks() as callbacks:
         response = staff.post(url, form)
     assert response.status_code == 302, response.context["errors"] if response.context else response
@@ -74,13 +75,7 @@ def test_a_corrupt_upload_is_refused_with_a_clear_message(staff):
     product = ProductFactory()
     truncated = photo_bytes(size=(600, 900))
     url = reverse("admin:catalog_product_change", args=[product.pk])
-    form = {
-        "external_id": product.external_id, "name": product.name, "gender": "women", "price": "10",
-        "stock_quantity": "3", "is_active": "on",
-        "images-TOTAL_FORMS": "1", "images-INITIAL_FORMS": "0", "images-MIN_NUM_FORMS": "0", "images-MAX_NUM_FORMS": "1000",
-        "images-0-image": SimpleUploadedFile("half.jpg", truncated[: len(truncated) // 3], "image/jpeg"),
-        "images-0-is_primary": "on", "images-0-position": "0",
-    }  # fmt: skip
+    form = admin_product_form(product, SimpleUploadedFile("half.jpg", truncated[: len(truncated) // 3]))
     response = staff.post(url, form)
     assert response.status_code == 200
     assert "corrupt or truncated" in response.content.decode(), response.context["errors"]

@@ -6,7 +6,6 @@ import textwrap
 from pathlib import Path
 
 import psycopg
-import pytest
 import redis
 from django.conf import settings
 

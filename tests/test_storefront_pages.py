@@ -1,7 +1,5 @@
 """The shopper's pages: rendered by Django's test client, and in real headless Chromium."""
 
-import os
-
 import numpy as np
 import pytest
 from django.urls import reverse
@@ -61,8 +59,8 @@ def test_the_home_page_lists_products_and_filters_by_gender(client):
 
 
 @pytest.fixture
-def browser():
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+def browser(monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -7,7 +7,7 @@ from catalog.models import EmbeddingStatus, Gender, Product
 from catalog.services import product_image_add
 from recommendations.selectors import products_similar_to_product
 from tests.conftest import wait_until
-from tests.factories import ProductFactory, photo_bytes, photo_upload
+from tests.factories import ProductFactory, admin_product_form, photo_bytes, photo_upload
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -34,14 +34,8 @@ def test_an_uploaded_photo_is_embedded_by_the_worker_and_similar_items_come_back
     uploaded = ProductFactory(external_id="admin-upload", gender=Gender.WOMEN)
     response = admin_client.post(
         reverse("admin:catalog_product_change", args=[uploaded.pk]),
-        {
-            "external_id": uploaded.external_id, "name": "Uploaded top", "gender": "women", "price": "10",
-            "stock_quantity": "3", "is_active": "on",
-            "images-TOTAL_FORMS": "1", "images-INITIAL_FORMS": "0", "images-MIN_NUM_FORMS": "0",
-            "images-MAX_NUM_FORMS": "1000", "images-0-image": hm_upload(hm_folder, "0111593001"),
-            "images-0-is_primary": "on", "images-0-position": "0",
-        },
-    )  # fmt: skip
+        admin_product_form(uploaded, hm_upload(hm_folder, "0111593001")),
+    )
     assert response.status_code == 302
 
     def all_embedded():

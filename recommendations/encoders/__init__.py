@@ -3,13 +3,17 @@
 ``get_encoder()`` returns the encoder named by settings.EMBEDDING_ENCODER, loaded once per process.
 """
 
+import warnings
 from functools import cache
 
 from django.conf import settings
 
-from .base import Encoder
-from .efficientnet import EfficientNetLite0
-from .resnet import ResNet50
+# TorchScript says it is deprecated on every import; it is still the fastest CPU path here.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
+
+from .base import Encoder  # noqa: E402
+from .efficientnet import EfficientNetLite0  # noqa: E402
+from .resnet import ResNet50  # noqa: E402
 
 REGISTRY: dict[str, type[Encoder]] = {
     EfficientNetLite0.key: EfficientNetLite0,

@@ -1,0 +1,45 @@
+# Two commands do all the set-up on a fresh machine:  make demo  and  make test
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: demo test bench lint format chromium clean-data
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Re-install only when a requirements file changes.
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
+	$(BIN)/pip install -r requirements-dev.txt
+	touch $@
+
+# Debian's Chromium for the browser tests (Playwright drives it; never `playwright install`).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+demo: $(VENV)/.runtime  ## the demo store on embedded PostgreSQL/pgvector and Redis
+	$(BIN)/python manage.py demo $(ARGS)
+
+test: $(VENV)/.dev chromium  ## the whole test suite
+	$(BIN)/pytest $(ARGS)
+
+bench: $(VENV)/.dev  ## embedding throughput: bare model vs the full worker path
+	$(BIN)/python benchmarks/embedding_throughput.py $(ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+clean-data:  ## forget the demo's database, queue and media (stop the demo first)
+	rm -rf .data staticfiles
