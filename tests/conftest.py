@@ -31,7 +31,7 @@ def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
-def test_database_url() -> str:
+def database_url_for_children() -> str:
     """A DATABASE_URL for the test database, so that child processes use the same one."""
     from django.db import connection
 
@@ -51,7 +51,7 @@ def celery_worker_process(transactional_db, settings):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "storefront.settings.test",
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": database_url_for_children(),
         "REDIS_URL": settings.REDIS_URL,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }

@@ -5,6 +5,7 @@ import secrets
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings
 
 PRODUCTION = {
@@ -42,3 +43,17 @@ def test_production_refuses_to_start_without_a_database_url():
 
 def test_debug_is_off_unless_asked_for():
     assert settings.DEBUG is False
+
+
+@pytest.mark.django_db
+def test_with_urls_set_nothing_embedded_is_started(tmp_path):
+    from tests.conftest import database_url_for_children
+
+    env = {
+        "DATABASE_URL": database_url_for_children(),
+        "REDIS_URL": settings.REDIS_URL,
+        "STOREFRONT_DATA_DIR": str(tmp_path),
+    }
+    result = manage("check", env=env)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "postgres").exists() and not (tmp_path / "redis").exists()

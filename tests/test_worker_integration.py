@@ -75,3 +75,38 @@ def test_a_corrupt_photo_that_reaches_the_worker_is_marked_failed_and_the_batch_
     broken.refresh_from_db()
     assert broken.embedding_status == EmbeddingStatus.FAILED
     assert broken.embedding_error.startswith("The image is corrupt or truncated")
+
+
+def test_a_worker_killed_mid_batch_loses_nothing(celery_worker_process):
+    """SIGKILL the pool process halfway through a batch: the message was acked late, so the
+    worker's main process re-queues it, and a fresh pool process embeds the whole batch."""
+    import psutil
+    from django.core.files.base import ContentFile
+
+    from catalog.models import ProductImage
+    from recommendations.tasks import embed_products
+    from tests.factories import photo_bytes as make_photo
+
+    products = ProductFactory.create_batch(96)
+    for index, product in enumerate(products):
+        image = ProductImage(product=product, is_primary=True)
+        image.image.save(f"{index}.jpg", ContentFile(make_photo(colour=(index * 2, 100, 200 - index * 2))))
+    ids = [p.pk for p in products]
+    embed_products.delay(ids)
+    done = Product.objects.filter(pk__in=ids, embedding_status=EmbeddingStatus.DONE)
+
+    def some_embedded():
+        """the first forward batches to land"""
+        return done.exists()
+
+    wait_until(some_embedded, interval=0.05)
+    (pool_process,) = psutil.Process(celery_worker_process.pid).children()
+    pool_process.kill()
+    assert done.count() < len(ids)  # killed mid-batch
+
+    def all_embedded():
+        """the re-delivered batch to finish"""
+        return done.count() == len(ids)
+
+    wait_until(all_embedded, timeout=120)
+    assert not Product.objects.filter(pk__in=ids, embedding_status=EmbeddingStatus.FAILED).exists()
