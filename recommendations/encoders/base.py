@@ -1,10 +1,16 @@
-"""The encoder interface: preprocess photos, embed batches into L2-normalised vectors."""
+"""The encoder interface: preprocess photos, embed batches into L2-normalised vectors.
 
-from typing import ClassVar
+torch is imported inside the methods, not at the top: the web processes import this module for
+an encoder's key and dimension and should not carry PyTorch in memory for that.
+"""
+
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Encoder:
@@ -33,13 +39,15 @@ class Encoder:
         return f"{cls.key}/v{cls.version}"
 
     def load(self) -> None:
+        import torch
+
         if self.threads:
             torch.set_num_threads(self.threads)
         self.features, self.classifier = self._build()
         self._mean = torch.tensor(self.mean).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(self.std).view(1, 3, 1, 1) * 255
 
-    def _build(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+    def _build(self) -> tuple["torch.nn.Module", "torch.nn.Module"]:
         raise NotImplementedError
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
@@ -48,18 +56,24 @@ class Encoder:
         size = self.input_size
         return np.asarray(ImageOps.pad(image, (size, size), method=Image.Resampling.BICUBIC, color=(255, 255, 255)))
 
-    def to_batch(self, pixels: list[np.ndarray]) -> torch.Tensor:
+    def to_batch(self, pixels: list[np.ndarray]) -> "torch.Tensor":
         """Stack NHWC uint8 arrays into a normalised NCHW float batch (channels-last in memory)."""
+        import torch
+
         batch = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).float()
         return (batch - self._mean) / self._std
 
-    @torch.inference_mode()
     def embed(self, pixels: list[np.ndarray]) -> np.ndarray:
         """(N, size, size, 3) uint8 -> (N, dim) float32 unit vectors."""
-        features = self.features(self.to_batch(pixels))
-        return torch.nn.functional.normalize(features.float(), dim=1).numpy()
+        import torch
 
-    @torch.inference_mode()
-    def classify(self, pixels: list[np.ndarray]) -> torch.Tensor:
+        with torch.inference_mode():
+            features = self.features(self.to_batch(pixels))
+            return torch.nn.functional.normalize(features.float(), dim=1).numpy()
+
+    def classify(self, pixels: list[np.ndarray]) -> "torch.Tensor":
         """ImageNet logits, (N, 1000)."""
-        return self.classifier(self.features(self.to_batch(pixels)))
+        import torch
+
+        with torch.inference_mode():
+            return self.classifier(self.features(self.to_batch(pixels)))

