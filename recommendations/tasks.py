@@ -34,3 +34,20 @@ def embedding_sweep() -> int:
     if queued:
         logger.info("Embedding sweep queued %d products", queued)
     return queued
+
+
+@shared_task(autoretry_for=(DatabaseError,), retry_backoff=30, max_retries=3)
+def collaborative_retrain() -> int | None:
+    """Periodic: retrain ALS from the log (serving switches to the new factors on commit)."""
+    from recommendations.services.collaborative import collaborative_train
+
+    model = collaborative_train()
+    return model.pk if model else None
+
+
+@shared_task(autoretry_for=(DatabaseError,), retry_backoff=30, max_retries=3)
+def trending_refresh() -> int:
+    """Periodic: rebuild the trending scores from the log."""
+    from recommendations.services.trending import trending_refresh as refresh
+
+    return refresh()

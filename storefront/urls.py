@@ -3,11 +3,19 @@ from django.contrib import admin
 from django.urls import path, re_path
 from django.views.static import serve
 
-from storefront import views
+from storefront import cart, demo_login, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("browse/", views.browse, name="browse"),
     path("products/<int:pk>/", views.product_detail, name="product-detail"),
+    path("preferences/gender/", views.gender_choose, name="gender-choose"),
+    path("cart/", cart.cart_show, name="cart"),
+    path("cart/add/<int:pk>/", cart.cart_add, name="cart-add"),
+    path("cart/checkout/", cart.checkout, name="checkout"),
+    path("demo/customers/", demo_login.customers, name="demo-customers"),
+    path("demo/login/<int:pk>/", demo_login.login_as, name="demo-login"),
+    path("logout/", demo_login.sign_out, name="logout"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

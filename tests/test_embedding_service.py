@@ -61,7 +61,7 @@ def test_running_a_batch_twice_is_idempotent():
 
 def test_a_photo_changed_while_the_worker_ran_is_not_overwritten(monkeypatch):
     product = product_with_photo()
-    from recommendations import services
+    from recommendations.services import embedding as services
 
     original = services._store_vectors
 

@@ -25,6 +25,16 @@ def _schedule(sender: Celery, **kwargs) -> None:
         sender.signature("recommendations.tasks.embedding_sweep"),
         name="embedding sweep: queue missing or stale embeddings",
     )
+    sender.add_periodic_task(
+        settings.ALS_TRAIN_EVERY_S,
+        sender.signature("recommendations.tasks.collaborative_retrain"),
+        name="retrain ALS on the interaction log",
+    )
+    sender.add_periodic_task(
+        settings.TRENDING_REFRESH_EVERY_S,
+        sender.signature("recommendations.tasks.trending_refresh"),
+        name="refresh trending products",
+    )
 
 
 app.autodiscover_tasks(["catalog", "recommendations"])

@@ -38,6 +38,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "storefront.middleware.VisitorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -117,6 +118,42 @@ EMBEDDING_SWEEP_EVERY_S = env_int("EMBEDDING_SWEEP_EVERY_S", 300)
 # HNSW search breadth; iterative scans keep going until k rows pass the filters.
 HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 100)
 SIMILAR_PRODUCTS_K = env_int("SIMILAR_PRODUCTS_K", 12)
+
+# --- Recommendations --------------------------------------------------------------------------
+VISITOR_COOKIE_AGE_S = env_int("VISITOR_COOKIE_AGE_S", 365 * 24 * 3600)
+# How much each kind of interaction counts, for ALS and for the visual preference.
+RECOMMENDER_KIND_WEIGHTS = {
+    "view": float(env_str("WEIGHT_VIEW", "1")),
+    "click": float(env_str("WEIGHT_CLICK", "2")),
+    "add_to_cart": float(env_str("WEIGHT_ADD_TO_CART", "4")),
+    "purchase": float(env_str("WEIGHT_PURCHASE", "8")),
+}
+# implicit ALS: confidence = 1 + ALS_ALPHA * log1p(summed weight of a shopper's events on an item).
+ALS_FACTORS = env_int("ALS_FACTORS", 64)
+ALS_ITERATIONS = env_int("ALS_ITERATIONS", 15)
+ALS_REGULARIZATION = float(env_str("ALS_REGULARIZATION", "0.05"))
+ALS_ALPHA = float(env_str("ALS_ALPHA", "10"))
+ALS_TRAIN_EVERY_S = env_int("ALS_TRAIN_EVERY_S", 3600)
+# Trending: interactions in this many days before the newest one in the log.
+TRENDING_DAYS = env_int("TRENDING_DAYS", 14)
+TRENDING_REFRESH_EVERY_S = env_int("TRENDING_REFRESH_EVERY_S", 600)
+# The blend: weight of each source's min-max-normalised score.
+BLEND_WEIGHTS = {
+    "als": float(env_str("BLEND_WEIGHT_ALS", "0.5")),
+    "visual": float(env_str("BLEND_WEIGHT_VISUAL", "0.35")),
+    "trending": float(env_str("BLEND_WEIGHT_TRENDING", "0.15")),
+}
+# Recent interactions that shape the visual preference, and their half-life in days.
+PREFERENCE_RECENT_EVENTS = env_int("PREFERENCE_RECENT_EVENTS", 20)
+PREFERENCE_HALF_LIFE_DAYS = float(env_str("PREFERENCE_HALF_LIFE_DAYS", "7"))
+HOME_ROW_SIZE = env_int("HOME_ROW_SIZE", 12)
+# Diversity: at most this many products of one article type per row; exploration slots per row.
+ROW_MAX_PER_ARTICLE_TYPE = env_int("ROW_MAX_PER_ARTICLE_TYPE", 3)
+ROW_EXPLORATION_SLOTS = env_int("ROW_EXPLORATION_SLOTS", 1)
+# A shopper's gender is inferred when at least this share of their history has one gender.
+GENDER_INFERENCE_SHARE = float(env_str("GENDER_INFERENCE_SHARE", "0.7"))
+# The demo's "browse as an H&M customer" page; never on in production.
+DEMO_LOGIN_ENABLED = env_bool("DEMO_LOGIN_ENABLED", True)
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL.replace("unix://", "redis+socket://", 1)

@@ -17,6 +17,7 @@ from .base import *  # noqa: E402,F403
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [])
 SERVE_MEDIA = env_bool("SERVE_MEDIA", False)
+DEMO_LOGIN_ENABLED = False
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

@@ -16,14 +16,15 @@ def embedded_products(*, model_key: str) -> QuerySet[Product]:
 
 
 def products_similar_to_vector(
-    *, vector, genders: tuple[str, ...] | None, exclude_ids: tuple[int, ...] = (), k: int | None = None
-) -> list[Product]:
+    *, vector, genders: tuple[str, ...] | None, exclude_ids=(), k: int | None = None, ids_only: bool = False
+) -> list:
     """The k nearest in-stock, active products to ``vector`` among ``genders`` (None: any).
 
     The ORDER BY matches the encoder's partial HNSW index expression, so PostgreSQL walks the
     index; iterative scans (pgvector 0.8) keep walking until k rows pass the filters, so a
     selective filter still fills the list. relaxed_order may return rows slightly out of
-    order, so they are re-sorted here. Each product gets a ``distance`` attribute (cosine).
+    order, so they are re-sorted here. Each product gets a ``distance`` attribute (cosine);
+    with ``ids_only`` the result is (product id, distance) pairs and no photos are fetched.
     """
     k = k or settings.SIMILAR_PRODUCTS_K
     encoder = encoder_class()
@@ -32,7 +33,7 @@ def products_similar_to_vector(
     if genders is not None:
         products = products.filter(gender__in=genders)
     if exclude_ids:
-        products = products.exclude(pk__in=exclude_ids)
+        products = products.exclude(pk__in=list(exclude_ids))
     query = products.annotate(distance=distance).order_by("distance").defer("embedding")[:k]
     with transaction.atomic(), connection.cursor() as cursor:
         # Local to this transaction (is_local = true): nothing leaks into a pooled connection.
@@ -40,6 +41,8 @@ def products_similar_to_vector(
             "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %s, true)",
             [str(max(settings.HNSW_EF_SEARCH, k))],
         )
+        if ids_only:
+            return sorted(query.values_list("pk", "distance"), key=lambda row: row[1])
         results = list(query.prefetch_related("images"))
     return sorted(results, key=lambda product: product.distance)
 

@@ -1,0 +1,118 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from pgvector.django import VectorField
+
+from catalog.models import Gender, Product
+
+
+class Visitor(models.Model):
+    """A shopper's browser, known by a cookie; attached to a user once they sign in."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    gender_preference = models.CharField(max_length=8, choices=Gender.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+
+class InteractionKind(models.TextChoices):
+    VIEW = "view", "Product view"
+    CLICK = "click", "Click on a recommendation"
+    ADD_TO_CART = "add_to_cart", "Add to cart"
+    PURCHASE = "purchase", "Purchase"
+
+
+class Interaction(models.Model):
+    """One event of the interaction log: the source of truth for every recommender."""
+
+    # Idempotency key: supplied by clients (API) or derived from the source row (imports).
+    event_id = models.UUIDField(null=True, blank=True, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
+    visitor = models.ForeignKey(Visitor, null=True, blank=True, on_delete=models.CASCADE)
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="interactions")
+    kind = models.CharField(max_length=16, choices=InteractionKind.choices)
+    created_at = models.DateTimeField(db_index=True)
+    # Where the shopper found the product, so click-through can be measured per strategy.
+    source_row = models.CharField(max_length=32, blank=True)  # e.g. "home.recommended"
+    source_strategy = models.CharField(max_length=32, blank=True)  # e.g. "als", "visual", "trending"
+    source_slot = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["visitor", "-created_at"]),
+            models.Index(fields=["product", "kind"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False) | Q(visitor__isnull=False), name="interaction_has_a_shopper"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of product {self.product_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class CollaborativeModel(models.Model):
+    """One training run of implicit's ALS; serving reads the active one's factors from PostgreSQL."""
+
+    trained_at = models.DateTimeField(auto_now_add=True)
+    factors = models.PositiveSmallIntegerField()
+    params = models.JSONField(default=dict)
+    interactions = models.PositiveIntegerField(default=0)
+    users = models.PositiveIntegerField(default=0)
+    items = models.PositiveIntegerField(default=0)
+    trained_until = models.DateTimeField(null=True, help_text="Newest interaction seen by this training.")
+    is_active = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"ALS model {self.pk} ({self.factors} factors, {self.trained_at:%Y-%m-%d %H:%M})"
+
+
+class ItemFactor(models.Model):
+    model = models.ForeignKey(CollaborativeModel, on_delete=models.CASCADE, related_name="item_factors")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE)
+    vector = VectorField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "product"], name="one_item_factor_per_model")]
+
+    def __str__(self) -> str:
+        return f"factors of product {self.product_id} in model {self.model_id}"
+
+
+class UserFactor(models.Model):
+    model = models.ForeignKey(CollaborativeModel, on_delete=models.CASCADE, related_name="user_factors")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE)
+    visitor = models.ForeignKey(Visitor, null=True, on_delete=models.CASCADE)
+    vector = VectorField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "user"], name="one_user_factor_per_model"),
+            models.UniqueConstraint(fields=["model", "visitor"], name="one_visitor_factor_per_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"factors of {self.user_id or self.visitor_id} in model {self.model_id}"
+
+
+class TrendingScore(models.Model):
+    """Popularity over a recent window, rebuilt by a periodic task from the interaction log."""
+
+    product = models.OneToOneField(Product, on_delete=models.CASCADE, primary_key=True)
+    score = models.FloatField(db_index=True)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"product {self.product_id}: {self.score:.1f}"

@@ -1,0 +1,5 @@
+"""Reads of the recommendations app, one module per concern."""
+
+from .similar import embedded_products, products_similar_to_product, products_similar_to_vector
+
+__all__ = ["embedded_products", "products_similar_to_product", "products_similar_to_vector"]

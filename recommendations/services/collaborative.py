@@ -1,0 +1,117 @@
+"""implicit's ALS, trained on the interaction log and stored in PostgreSQL.
+
+Matrices: ``user_items`` is shoppers x products (CSR), shoppers being users or, for anonymous
+history, visitors. Its values are confidences: 1 + ALS_ALPHA * log1p(summed kind weights), so a
+purchase (8) counts more than a view (1) and repeated views saturate instead of dominating.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from scipy.sparse import csr_matrix
+from threadpoolctl import threadpool_limits
+
+from recommendations.models import CollaborativeModel, Interaction, ItemFactor, UserFactor
+from storefront.utils import chunked
+
+logger = logging.getLogger(__name__)
+KEEP_MODELS = 2
+
+
+@dataclass(frozen=True)
+class InteractionMatrix:
+    user_items: csr_matrix  # shoppers x products, confidence values
+    shoppers: list[tuple[int | None, str | None]]  # row -> (user_id, visitor_id)
+    product_ids: np.ndarray  # column -> product id
+
+
+def confidence(weight_sums: np.ndarray) -> np.ndarray:
+    return 1.0 + settings.ALS_ALPHA * np.log1p(weight_sums)
+
+
+def interaction_matrix() -> InteractionMatrix:
+    """The whole log as one shoppers x products matrix; a visitor merged into a user counts as the user."""
+    weights = settings.RECOMMENDER_KIND_WEIGHTS
+    rows = Interaction.objects.values_list("user_id", "visitor_id", "product_id", "kind").iterator(chunk_size=20_000)
+    shopper_index: dict[tuple[int | None, str | None], int] = {}
+    product_index: dict[int, int] = {}
+    users, items, values = [], [], []
+    for user_id, visitor_id, product_id, kind in rows:
+        shopper = (user_id, None) if user_id is not None else (None, str(visitor_id))
+        users.append(shopper_index.setdefault(shopper, len(shopper_index)))
+        items.append(product_index.setdefault(product_id, len(product_index)))
+        values.append(weights.get(kind, 0.0))
+    shape = (len(shopper_index), len(product_index))
+    matrix = csr_matrix((np.array(values, dtype=np.float32), (users, items)), shape=shape)  # duplicates sum
+    matrix.data = confidence(matrix.data).astype(np.float32)
+    return InteractionMatrix(matrix, list(shopper_index), np.array(list(product_index), dtype=np.int64))
+
+
+def als_fit(user_items: csr_matrix, *, factors: int, iterations: int, show_progress: bool = False):
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    model = AlternatingLeastSquares(
+        factors=factors,
+        regularization=settings.ALS_REGULARIZATION,
+        iterations=iterations,
+        alpha=1.0,  # confidence is already in the matrix (see confidence())
+        random_state=42,
+    )
+    with threadpool_limits(1, "blas"):  # implicit parallelises itself; BLAS threads only contend
+        model.fit(user_items, show_progress=show_progress)
+    return model
+
+
+def collaborative_train(
+    *, factors: int | None = None, iterations: int | None = None, show_progress: bool = False,
+    on_stage: Callable[[str], None] = lambda stage: None,
+) -> CollaborativeModel | None:  # fmt: skip
+    """Fit ALS on the whole log, store the factors, make the new model the active one."""
+    factors = factors or settings.ALS_FACTORS
+    iterations = iterations or settings.ALS_ITERATIONS
+    on_stage("reading the interaction log")
+    trained_until = Interaction.objects.aggregate(newest=Max("created_at"))["newest"]
+    data = interaction_matrix()
+    if data.user_items.nnz == 0:
+        logger.info("No interactions yet: nothing to train.")
+        return None
+    on_stage(f"fitting ALS on {data.user_items.shape[0]:,} shoppers x {data.user_items.shape[1]:,} products")
+    model = als_fit(data.user_items, factors=factors, iterations=iterations, show_progress=show_progress)
+    on_stage("storing the factors in PostgreSQL")
+    return _store(data, model, factors, iterations, trained_until)
+
+
+@transaction.atomic
+def _store(data: InteractionMatrix, model, factors: int, iterations: int, trained_until) -> CollaborativeModel:
+    params = {"regularization": settings.ALS_REGULARIZATION, "alpha": settings.ALS_ALPHA, "iterations": iterations,
+              "weights": settings.RECOMMENDER_KIND_WEIGHTS}  # fmt: skip
+    stored = CollaborativeModel.objects.create(
+        factors=factors, params=params, interactions=int(data.user_items.nnz), users=data.user_items.shape[0],
+        items=data.user_items.shape[1], trained_until=trained_until,
+    )  # fmt: skip
+    item_factors = np.asarray(model.item_factors, dtype=np.float32)
+    user_factors = np.asarray(model.user_factors, dtype=np.float32)
+    for chunk in chunked(range(len(data.product_ids)), 5000):
+        ItemFactor.objects.bulk_create(
+            [ItemFactor(model=stored, product_id=int(data.product_ids[i]), vector=item_factors[i]) for i in chunk]
+        )
+    for chunk in chunked(range(len(data.shoppers)), 5000):
+        UserFactor.objects.bulk_create(
+            [
+                UserFactor(
+                    model=stored, user_id=data.shoppers[i][0], visitor_id=data.shoppers[i][1], vector=user_factors[i]
+                )
+                for i in chunk
+            ]  # fmt: skip
+        )
+    CollaborativeModel.objects.filter(is_active=True).update(is_active=False)
+    CollaborativeModel.objects.filter(pk=stored.pk).update(is_active=True)
+    stale = CollaborativeModel.objects.order_by("-pk").values_list("pk", flat=True)[KEEP_MODELS:]
+    CollaborativeModel.objects.filter(pk__in=list(stale)).delete()
+    stored.is_active = True
+    return stored

@@ -1,0 +1,40 @@
+"""Trending products: weighted interactions over a recent window, materialised in TrendingScore."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max
+
+from recommendations.models import Interaction, TrendingScore
+
+KEEP = 1000
+
+
+@transaction.atomic
+def trending_refresh() -> int:
+    """Rebuild TrendingScore from the log; returns how many products are trending.
+
+    The window ends at the newest interaction rather than now, so a replayed historical log
+    (the H&M purchases end in 2020) still has a trend; on a live shop the two are the same.
+    """
+    newest = Interaction.objects.aggregate(newest=Max("created_at"))["newest"]
+    TrendingScore.objects.all().delete()
+    if newest is None:
+        return 0
+    weights = settings.RECOMMENDER_KIND_WEIGHTS
+    cases = " ".join(f"WHEN %s THEN {float(weight)}" for weight in weights.values())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO recommendations_trendingscore (product_id, score, computed_at)
+            SELECT product_id, SUM(CASE kind {cases} ELSE 0 END), now()
+              FROM recommendations_interaction
+             WHERE created_at > %s
+             GROUP BY product_id
+             ORDER BY 2 DESC
+             LIMIT %s
+            """,
+            [*weights.keys(), newest - timedelta(days=settings.TRENDING_DAYS), KEEP],
+        )
+        return cursor.rowcount
