@@ -39,7 +39,9 @@ def checkout(request: HttpRequest) -> HttpResponse:
     bought = []
     for pk in request.session.get(SESSION_KEY, []):
         # Conditional decrement: two shoppers can never buy the last item twice.
-        if Product.objects.filter(pk=pk, is_active=True, stock_quantity__gt=0).update(stock_quantity=F("stock_quantity") - 1):
+        if Product.objects.filter(pk=pk, is_active=True, stock_quantity__gt=0).update(
+            stock_quantity=F("stock_quantity") - 1
+        ):
             interaction_record(product_id=pk, kind=InteractionKind.PURCHASE, user=request.user, visitor=request.visitor)
             bought.append(pk)
     request.session[SESSION_KEY] = [pk for pk in request.session.get(SESSION_KEY, []) if pk not in bought]

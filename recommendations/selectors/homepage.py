@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Max, Min, QuerySet
 
 from catalog.models import EmbeddingStatus, Product
 from recommendations.encoders import encoder_class
@@ -149,46 +149,50 @@ def fill_row(
 ) -> list[Card]:  # fmt: skip
     """Take ranked eligible products with a cap per article type, then put exploration cards in
     random slots. ``article_types`` holds the eligible products; the others failed a hard filter."""
-    exploration = [pid for pid in explore if pid not in {pid for pid, *_ in ranked[: size * 3]}]
-    exploration = exploration[: min(settings.ROW_EXPLORATION_SLOTS, size)]
+    slots = min(settings.ROW_EXPLORATION_SLOTS, size) if explore else 0
     per_type: dict[str, int] = {}
     cards: list[Card] = []
-    taken = set(exploration)
-    for product_id, score, strategy, anchor in ranked:
-        if len(cards) >= size - len(exploration):
-            break
-        if product_id not in article_types or product_id in taken:
-            continue
-        kind = article_types[product_id]
-        if per_type.get(kind, 0) >= settings.ROW_MAX_PER_ARTICLE_TYPE:
-            continue
-        per_type[kind] = per_type.get(kind, 0) + 1
+    taken: set[int] = set()
+
+    def take(product_id, score, strategy, anchor) -> None:
         taken.add(product_id)
         cards.append(Card(product_id, strategy, reason_for(strategy, names.get(anchor)), score))
+
+    for product_id, score, strategy, anchor in ranked:
+        if len(cards) >= size - slots:
+            break
+        kind = article_types.get(product_id)
+        if kind is None or product_id in taken or per_type.get(kind, 0) >= settings.ROW_MAX_PER_ARTICLE_TYPE:
+            continue
+        per_type[kind] = per_type.get(kind, 0) + 1
+        take(product_id, score, strategy, anchor)
     # Diversity yields to a full row: if the cap left gaps, the best of the rest fill them.
     for product_id, score, strategy, anchor in ranked:
-        if len(cards) >= size - len(exploration):
+        if len(cards) >= size - slots:
             break
         if product_id in article_types and product_id not in taken:
-            taken.add(product_id)
-            cards.append(Card(product_id, strategy, reason_for(strategy, names.get(anchor)), score))
-    for product_id in exploration:
+            take(product_id, score, strategy, anchor)
+    for product_id in [pid for pid in explore if pid not in taken][:slots]:
         cards.insert(rng.randint(0, len(cards)), Card(product_id, "explore", reason_for("explore", None), 0.0))
     return cards
 
 
 def exploration_pool(*, genders, exclude: set[int], count: int, rng: random.Random) -> list[int]:
-    """Random eligible products without ORDER BY random() over the whole table: sample ids
-    below the largest id and keep those that pass the filters (ids are dense enough here)."""
+    """Random eligible products. Sampling ids in the table's id range and keeping those that
+    pass the filters avoids ORDER BY random() over the whole catalog; where ids are too sparse
+    for that, ORDER BY random() it is."""
     if count <= 0:
         return []
-    top = Product.objects.order_by("-pk").values_list("pk", flat=True).first()
-    if top is None:
+    bounds = Product.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    if bounds["low"] is None:
         return []
-    sample = rng.sample(range(1, top + 1), min(top, count * 20))
+    span = range(bounds["low"], bounds["high"] + 1)
+    sample = rng.sample(span, min(len(span), count * 20))
     found = list(
         eligible(genders=genders, exclude=exclude).filter(pk__in=sample).values_list("pk", flat=True)[: count * 4]
     )
+    if len(found) < count:
+        found = list(eligible(genders=genders, exclude=exclude).order_by("?").values_list("pk", flat=True)[:count])
     rng.shuffle(found)
     return found[:count]
 
@@ -223,7 +227,7 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
     )
     names = {pid: name for pid, _, _, _, name in shopper.recent}
     explore = exploration_pool(
-        genders=genders, exclude=recently_seen, count=settings.ROW_EXPLORATION_SLOTS * 2, rng=rng
+        genders=genders, exclude=recently_seen, count=settings.ROW_EXPLORATION_SLOTS * 6, rng=rng
     )
     rows: list[Row] = []
     if shopper.recent:
@@ -232,7 +236,7 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
             Row(
                 "home.recommended",
                 "Recommended for you",
-                fill_row(ranked, article_types, names, size=size, explore=explore[:1], rng=rng),
+                fill_row(ranked, article_types, names, size=size, explore=explore[: len(explore) // 2], rng=rng),
             )
         )
         if because:
@@ -246,7 +250,7 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
         Row(
             "home.trending",
             "Trending now",
-            fill_row(ranked, article_types, names, size=size, explore=explore[1:], rng=rng),
+            fill_row(ranked, article_types, names, size=size, explore=explore[len(explore) // 2 :], rng=rng),
         )
     )
     _top_up(rows, genders=genders, exclude=recently_seen, size=size)
@@ -274,11 +278,14 @@ def _top_up(rows: list[Row], *, genders, exclude: set[int], size: int) -> None:
     short = [row for row in rows if len(row.cards) < size]
     if not short:
         return
-    shown = {card.product_id for row in rows for card in row.cards}
-    spare = list(eligible(genders=genders, exclude=exclude | shown).values_list("pk", flat=True)[: size * len(short)])
+    # Enough spares for any one row even if every shown product is among them.
+    shown = sum(len(row.cards) for row in rows)
+    spare = list(eligible(genders=genders, exclude=exclude).values_list("pk", flat=True)[: size + shown])
     for row in short:
         present = {card.product_id for card in row.cards}
-        while len(row.cards) < size and spare:
-            product_id = spare.pop(0)
+        for product_id in spare:
+            if len(row.cards) >= size:
+                break
             if product_id not in present:
+                present.add(product_id)
                 row.cards.append(Card(product_id, "explore", reason_for("explore", None), 0.0))

@@ -55,14 +55,14 @@ def interaction_matrix() -> InteractionMatrix:
 def als_fit(user_items: csr_matrix, *, factors: int, iterations: int, show_progress: bool = False):
     from implicit.cpu.als import AlternatingLeastSquares
 
-    model = AlternatingLeastSquares(
-        factors=factors,
-        regularization=settings.ALS_REGULARIZATION,
-        iterations=iterations,
-        alpha=1.0,  # confidence is already in the matrix (see confidence())
-        random_state=42,
-    )
     with threadpool_limits(1, "blas"):  # implicit parallelises itself; BLAS threads only contend
+        model = AlternatingLeastSquares(
+            factors=factors,
+            regularization=settings.ALS_REGULARIZATION,
+            iterations=iterations,
+            alpha=1.0,  # confidence is already in the matrix (see confidence())
+            random_state=42,
+        )
         model.fit(user_items, show_progress=show_progress)
     return model
 

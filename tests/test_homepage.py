@@ -1,0 +1,185 @@
+"""The blend, the hard filters and diversity of the homepage, with known answers and properties."""
+
+import random
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from catalog.models import Gender, Product
+from recommendations.models import Interaction, TrendingScore, Visitor
+from recommendations.selectors.homepage import blend, homepage_rows
+from recommendations.selectors.shopper import shopper_load
+from tests.factories import EmbeddedProductFactory
+
+DIM = 1280
+
+
+def test_blend_normalises_each_source_and_weights_them():
+    sources = {
+        "als": [(1, 10.0, 9), (2, 5.0, 9), (3, 0.0, 9)],  # normalised 1, 0.5, 0
+        "visual": [(2, 0.9, 7), (4, 0.1, 7)],  # normalised 1, 0
+        "trending": [(5, 500.0, None)],  # a lone candidate normalises to 1
+    }
+    ranked = blend(sources, {"als": 0.5, "visual": 0.4, "trending": 0.05})
+    assert [(pid, round(score, 3), strategy) for pid, score, strategy, _ in ranked] == [
+        (2, 0.65, "visual"),  # 0.5 * 0.5 from ALS + 0.4 * 1 from visual: visual contributed more
+        (1, 0.5, "als"),
+        (5, 0.05, "trending"),
+        (3, 0.0, "als"),
+        (4, 0.0, "visual"),
+    ]
+    assert ranked[0][3] == 7  # the anchor of the contributing source travels with it
+
+
+def test_a_source_with_zero_weight_is_ignored():
+    ranked = blend({"als": [(1, 1.0, None)], "visual": [(2, 1.0, None)]}, {"als": 1.0, "visual": 0.0})
+    assert [pid for pid, *_ in ranked] == [1]
+
+
+def unit(vector):
+    return vector / np.linalg.norm(vector)
+
+
+def make_catalog(specs, rng):
+    """specs: (gender, stock, active, article_type, cluster) per product; embeddings by cluster."""
+    centres = [unit(rng.normal(size=DIM)) for _ in range(3)]
+    products = [
+        EmbeddedProductFactory.build(
+            gender=gender, stock_quantity=stock, is_active=active, article_type=kind,
+            embedding=unit(centres[cluster] + 0.02 * rng.normal(size=DIM)),  # noise norm about 0.7
+        )
+        for gender, stock, active, kind, cluster in specs
+    ]  # fmt: skip
+    return Product.objects.bulk_create(products)
+
+
+def record(visitor, product, kind="view", minutes_ago=0):
+    Interaction.objects.create(
+        visitor=visitor, product=product, kind=kind, created_at=timezone.now() - timedelta(minutes=minutes_ago)
+    )
+
+
+def shown(rows):
+    return [card.product for row in rows for card in row.cards]
+
+
+@pytest.mark.django_db
+class TestHardFilters:
+    @pytest.fixture
+    def catalog(self):
+        rng = np.random.default_rng(5)
+        specs = [(Gender.WOMEN, 5, True, f"type{i % 6}", i % 3) for i in range(40)]
+        specs += [(Gender.MEN, 5, True, "type0", 0) for _ in range(10)]
+        specs += [(Gender.WOMEN, 0, True, "type0", 0) for _ in range(5)]  # sold out
+        specs += [(Gender.WOMEN, 5, False, "type0", 0) for _ in range(5)]  # inactive
+        products = make_catalog(specs, rng)
+        TrendingScore.objects.bulk_create(TrendingScore(product=p, score=float(i)) for i, p in enumerate(products))
+        return products
+
+    def test_a_new_visitor_sees_a_full_trending_row_of_eligible_products(self, catalog, settings):
+        rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=Visitor.objects.create()), rng=random.Random(1))
+        assert [row.key for row in rows] == ["home.trending"]
+        assert len(rows[0].cards) == settings.HOME_ROW_SIZE
+        assert all(p.in_stock for p in shown(rows))
+
+    def test_sold_out_inactive_and_purchased_products_never_show(self, catalog):
+        visitor = Visitor.objects.create()
+        bought = catalog[0]
+        record(visitor, bought, "purchase")
+        record(visitor, catalog[1], "view")
+        products = shown(homepage_rows(shopper=shopper_load(user_id=None, visitor=visitor), rng=random.Random(2)))
+        assert products
+        assert all(p.stock_quantity > 0 and p.is_active for p in products)
+        assert bought.pk not in {p.pk for p in products}
+
+    def test_the_gender_is_inferred_from_history(self, catalog):
+        visitor = Visitor.objects.create()
+        for product in catalog[:5]:  # all women's
+            record(visitor, product)
+        products = shown(homepage_rows(shopper=shopper_load(user_id=None, visitor=visitor), rng=random.Random(3)))
+        assert {p.gender for p in products} <= {Gender.WOMEN, Gender.UNISEX}
+
+    def test_an_explicit_choice_beats_the_history(self, catalog):
+        visitor = Visitor.objects.create(gender_preference=Gender.MEN)
+        for product in catalog[:5]:  # women's history
+            record(visitor, product)
+        products = shown(homepage_rows(shopper=shopper_load(user_id=None, visitor=visitor), rng=random.Random(4)))
+        assert products and {p.gender for p in products} <= {Gender.MEN, Gender.UNISEX}
+
+    def test_rows_cap_an_article_type_and_keep_an_exploration_slot(self, catalog, settings):
+        settings.ROW_MAX_PER_ARTICLE_TYPE = 2
+        settings.ROW_EXPLORATION_SLOTS = 1
+        visitor = Visitor.objects.create()
+        record(visitor, catalog[0])
+        rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=visitor), rng=random.Random(5))
+        recommended = rows[0]
+        assert recommended.key == "home.recommended"
+        kinds = [card.product.article_type for card in recommended.cards if card.strategy != "explore"]
+        assert max(kinds.count(kind) for kind in set(kinds)) <= 2
+        assert [card.strategy for card in recommended.cards].count("explore") == 1
+        assert all(card.reason for card in recommended.cards)
+
+    def test_one_click_personalises_toward_what_was_clicked(self, catalog):
+        visitor = Visitor.objects.create()
+        record(visitor, catalog[0])  # cluster 0
+        rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=visitor), rng=random.Random(6))
+        recommended = [card for card in rows[0].cards if card.strategy == "visual"]
+        assert recommended and all(card.reason.startswith("Because you viewed") for card in recommended)
+        clusters = [catalog.index(card.product) % 3 for card in recommended if card.product in catalog[:40]]
+        assert clusters.count(0) >= len(clusters) * 0.6
+
+
+GENDERS = list(Gender.values)
+product_spec = st.tuples(
+    st.sampled_from(GENDERS), st.integers(0, 3), st.booleans(), st.sampled_from(["a", "b", "c"]), st.integers(0, 2)
+)
+
+
+@pytest.mark.django_db
+@hypothesis_settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    specs=st.lists(product_spec, min_size=1, max_size=40),
+    history=st.lists(
+        st.tuples(st.integers(0, 39), st.sampled_from(["view", "click", "add_to_cart", "purchase"])), max_size=8
+    ),
+    choice=st.sampled_from(["", *GENDERS]),
+    trending=st.lists(st.integers(0, 39), max_size=15),
+    seed=st.integers(0, 1000),
+)
+def test_no_row_breaks_a_filter_and_rows_are_full_when_they_can_be(specs, history, choice, trending, seed, settings):
+    settings.HOME_ROW_SIZE = 6
+    with transaction.atomic():
+        products = make_catalog(specs, np.random.default_rng(seed))
+        visitor = Visitor.objects.create(gender_preference=choice)
+        for minutes, (index, kind) in enumerate(history):
+            record(visitor, products[index % len(products)], kind, minutes_ago=minutes)
+        TrendingScore.objects.bulk_create(
+            [TrendingScore(product=products[i % len(products)], score=float(i)) for i in set(trending)],
+            ignore_conflicts=True,
+        )
+        shopper = shopper_load(user_id=None, visitor=visitor)
+        rows = homepage_rows(shopper=shopper, rng=random.Random(seed))
+
+        genders = shopper.allowed_genders()
+        seen = set(shopper.recent_product_ids) | shopper.purchased
+        eligible = [
+            p for p in products if p.is_active and p.stock_quantity > 0 and (genders is None or p.gender in genders)
+        ]
+        for row in rows:
+            ids = [card.product.pk for card in row.cards]
+            assert len(ids) == len(set(ids)), "a product twice in one row"
+            for card in row.cards:
+                product = card.product
+                assert product.is_active and product.stock_quantity > 0
+                assert genders is None or product.gender in genders
+                assert product.pk not in shopper.purchased
+                assert card.reason
+            if len([p for p in eligible if p.pk not in seen]) >= settings.HOME_ROW_SIZE:
+                assert len(row.cards) == settings.HOME_ROW_SIZE, row.key
+        transaction.set_rollback(True)
