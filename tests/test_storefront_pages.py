@@ -36,7 +36,7 @@ def look_alike_catalog():
 @pytest.mark.django_db
 def test_the_product_page_lists_similar_in_stock_products(client, django_assert_max_num_queries):
     catalog = look_alike_catalog()
-    with django_assert_max_num_queries(7):  # product, photos, savepoint, settings, similar, photos, release
+    with django_assert_max_num_queries(6):  # product, photos, new visitor, view event, similar, photos
         response = client.get(reverse("product-detail", args=[catalog["query"].pk]))
     page = response.content.decode()
     assert response.status_code == 200
@@ -51,11 +51,48 @@ def test_an_unknown_product_is_a_404(client):
 
 
 @pytest.mark.django_db
-def test_the_home_page_lists_products_and_filters_by_gender(client):
+def test_the_catalog_page_lists_products_and_filters_by_gender(client):
     ProductFactory(name="Linen shirt", gender=Gender.MEN)
     ProductFactory(name="Silk blouse", gender=Gender.WOMEN)
-    page = client.get(reverse("home"), {"gender": "men"}).content.decode()
+    page = client.get(reverse("browse"), {"gender": "men"}).content.decode()
     assert "Linen shirt" in page and "Silk blouse" not in page
+
+
+def two_kinds_catalog(count: int = 24):
+    """Dresses and sneakers that look alike within their kind, all trending, all in stock."""
+    from recommendations.models import TrendingScore
+
+    rng = np.random.default_rng(11)
+    centres = {"Dress": unit(rng.normal(size=DIM)), "Sneaker": unit(rng.normal(size=DIM))}
+    products = []
+    for index in range(count):
+        kind = "Dress" if index % 2 else "Sneaker"
+        product = EmbeddedProductFactory(
+            name=f"{kind} {index}", article_type=kind, gender=Gender.UNISEX,
+            embedding=unit(centres[kind] + 0.02 * rng.normal(size=DIM)),
+        )  # fmt: skip
+        ProductImageFactory(product=product)
+        TrendingScore.objects.create(product=product, score=float(count - index))
+        products.append(product)
+    return products
+
+
+@pytest.mark.django_db
+def test_the_homepage_renders_with_a_bounded_number_of_queries(client, django_assert_max_num_queries, settings):
+    from recommendations.services.collaborative import collaborative_train
+
+    products = two_kinds_catalog()
+    for product in products[:3]:
+        client.get(reverse("product-detail", args=[product.pk]))
+    collaborative_train()
+    client.get(reverse("product-detail", args=[products[4].pk]))  # newer than the model: a fresh vector
+    with django_assert_max_num_queries(26):
+        response = client.get(reverse("home"))
+    rows = response.context["rows"]
+    assert [row.key for row in rows] == ["home.recommended", "home.because", "home.trending"]
+    assert all(len(row.cards) == settings.HOME_ROW_SIZE for row in rows)
+    page = response.content.decode()
+    assert "Because you viewed" in page and "Trending" in page
 
 
 @pytest.fixture
@@ -71,6 +108,30 @@ def browser(monkeypatch):
         )  # fmt: skip
         yield browser
         browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_three_clicks_turn_the_homepage_toward_what_was_clicked(live_server, browser, settings):
+    two_kinds_catalog()
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/")
+    assert [row.get_attribute("data-row") for row in page.locator("section.row").all()] == ["home.trending"]
+    for _ in range(3):
+        page.locator("#hometrending .card", has_text="Sneaker").first.click()
+        page.wait_for_url("**/products/**")
+        assert page.locator("h1").inner_text().startswith("Sneaker")
+        page.goto(f"{live_server.url}/")
+    recommended = page.locator("#homerecommended")
+    assert recommended.locator("h2").inner_text() == "Recommended for you"
+    names = recommended.locator(".card .name").all_inner_texts()
+    assert len(names) == settings.HOME_ROW_SIZE
+    assert sum(name.startswith("Sneaker") for name in names) >= len(names) * 0.6, names
+    assert "Because you viewed Sneaker" in recommended.inner_text()  # the reason is on the card
+    from recommendations.models import Interaction
+
+    clicks = Interaction.objects.filter(kind="click", source_row="home.trending", source_strategy="trending")
+    assert clicks.count() == 3
 
 
 @pytest.mark.browser

@@ -64,32 +64,40 @@ def eligible(*, genders: tuple[str, ...] | None, exclude: set[int]) -> QuerySet[
     return products
 
 
-def visual_preference(shopper: Shopper) -> np.ndarray | None:
+def recent_embeddings(shopper: Shopper) -> dict[int, np.ndarray]:
+    """The embeddings of the shopper's recent products, in one query."""
+    recent = shopper.recent_product_ids[: settings.PREFERENCE_RECENT_EVENTS]
+    if not recent:
+        return {}
+    encoder = encoder_class()
+    rows = Product.objects.filter(
+        pk__in=recent, embedding_model=encoder.model_key(), embedding_status=EmbeddingStatus.DONE
+    ).values_list("pk", "embedding")
+    return {pk: vector.to_numpy().astype(np.float32) for pk, vector in rows}
+
+
+def visual_preference(shopper: Shopper, vectors: dict[int, np.ndarray]) -> np.ndarray | None:
     """Weighted mean of the recent products' embeddings (kind weight x recency decay), normalised."""
     recent = shopper.recent[: settings.PREFERENCE_RECENT_EVENTS]
-    if not recent:
+    if not recent or not vectors:
         return None
-    encoder = encoder_class()
-    vectors = dict(
-        Product.objects.filter(
-            pk__in={p for p, *_ in recent}, embedding_model=encoder.model_key(), embedding_status=EmbeddingStatus.DONE
-        ).values_list("pk", "embedding")
-    )
     newest = recent[0][2]
-    total = np.zeros(encoder.dim, dtype=np.float32)
+    total = np.zeros(len(next(iter(vectors.values()))), dtype=np.float32)
     for product_id, kind, created_at, *_ in recent:
         if product_id in vectors:
             age_days = (newest - created_at).total_seconds() / 86400
             weight = settings.RECOMMENDER_KIND_WEIGHTS.get(kind, 0) * 0.5 ** (
                 age_days / settings.PREFERENCE_HALF_LIFE_DAYS
             )
-            total += weight * vectors[product_id].to_numpy().astype(np.float32)
+            total += weight * vectors[product_id]
     norm = float(np.linalg.norm(total))
     return total / norm if norm > 0 else None
 
 
-def visual_candidates(shopper: Shopper, genders, exclude: set[int], limit: int = 100) -> list[Candidate]:
-    preference = visual_preference(shopper)
+def visual_candidates(
+    shopper: Shopper, vectors: dict[int, np.ndarray], genders, exclude: set[int], limit: int = 60
+) -> list[Candidate]:
+    preference = visual_preference(shopper, vectors)
     if preference is None:
         return []
     anchor = _heaviest_recent_product(shopper)
@@ -208,10 +216,11 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
     model = serving_model() if shopper.recent else None
     if model is not None:
         sources["als"] = collaborative_candidates(model, shopper)
-    if shopper.recent:
-        sources["visual"] = visual_candidates(shopper, genders, recently_seen)
+    vectors = recent_embeddings(shopper)
+    if vectors:
+        sources["visual"] = visual_candidates(shopper, vectors, genders, recently_seen)
     last_viewed = shopper.recent_product_ids[0] if shopper.recent else None
-    last_vector = _embedding_of(last_viewed) if last_viewed is not None else None
+    last_vector = vectors.get(last_viewed)
     because = (
         products_similar_to_vector(
             vector=last_vector, genders=genders, exclude_ids=recently_seen, k=size * 2, ids_only=True
@@ -263,14 +272,6 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
         for card in row.cards:
             card.product = products[card.product_id]
     return [row for row in rows if row.cards]
-
-
-def _embedding_of(product_id: int):
-    return (
-        Product.objects.filter(pk=product_id, embedding_model=encoder_class().model_key())
-        .values_list("embedding", flat=True)
-        .first()
-    )
 
 
 def _top_up(rows: list[Row], *, genders, exclude: set[int], size: int) -> None:

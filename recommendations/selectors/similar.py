@@ -2,13 +2,14 @@
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Value
 from django.db.models.functions import Cast
 from pgvector.django import CosineDistance, HalfVectorField
 
 from catalog.gender import compatible_genders
 from catalog.models import EmbeddingStatus, Product
 from recommendations.encoders import encoder_class
+from recommendations.vectors import vector_literal
 
 
 def embedded_products(*, model_key: str) -> QuerySet[Product]:
@@ -28,22 +29,27 @@ def products_similar_to_vector(
     """
     k = k or settings.SIMILAR_PRODUCTS_K
     encoder = encoder_class()
-    distance = CosineDistance(Cast("embedding", HalfVectorField(dimensions=encoder.dim)), vector)
+    query_vector = Value(vector_literal(vector.to_numpy() if hasattr(vector, "to_numpy") else vector))
+    distance = CosineDistance(Cast("embedding", HalfVectorField(dimensions=encoder.dim)), query_vector)
     products = embedded_products(model_key=encoder.model_key()).filter(is_active=True, stock_quantity__gt=0)
     if genders is not None:
         products = products.filter(gender__in=genders)
     if exclude_ids:
         products = products.exclude(pk__in=list(exclude_ids))
     query = products.annotate(distance=distance).order_by("distance").defer("embedding")[:k]
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Local to this transaction (is_local = true): nothing leaks into a pooled connection.
-        cursor.execute(
-            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %s, true)",
-            [str(max(settings.HNSW_EF_SEARCH, k))],
-        )
-        if ids_only:
-            return sorted(query.values_list("pk", "distance"), key=lambda row: row[1])
-        results = list(query.prefetch_related("images"))
+    if k > settings.HNSW_EF_SEARCH:
+        # Every connection runs with HNSW_EF_SEARCH and iterative scans (settings.DATABASES);
+        # a larger k needs a wider search, for this transaction only.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(k)])
+            return _evaluate(query, ids_only)
+    return _evaluate(query, ids_only)
+
+
+def _evaluate(query, ids_only: bool) -> list:
+    if ids_only:
+        return sorted(query.values_list("pk", "distance"), key=lambda row: row[1])
+    results = list(query.prefetch_related("images"))
     return sorted(results, key=lambda product: product.distance)
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from catalog.images import ImageRejected, image_check_size, image_decode
 from catalog.models import EmbeddingStatus, Product, ProductImage
 from recommendations.encoders import Encoder, encoder_class, get_encoder
+from recommendations.vectors import vector_literal
 from storefront.utils import chunked
 
 logger = logging.getLogger(__name__)
@@ -113,11 +114,7 @@ def embedding_batch_compute(*, product_ids: list[int], force: bool = False) -> E
 
 def _store_vectors(jobs: list[_Job], vectors: np.ndarray, model_key: str) -> set[int]:
     """One UPDATE for the whole forward batch, conditional on each product's version."""
-    # halfvec keeps about 3 significant digits; 5 decimals lose nothing and format twice as fast.
-    rows = [
-        (job.product_id, job.version, "[" + ",".join(map(repr, vector.astype(np.float64).round(5).tolist())) + "]")
-        for job, vector in zip(jobs, vectors, strict=True)
-    ]
+    rows = [(job.product_id, job.version, vector_literal(vector)) for job, vector in zip(jobs, vectors, strict=True)]
     values = ",".join(["(%s, %s, %s::halfvec)"] * len(rows))
     params = [value for row in rows for value in row]
     with connection.cursor() as cursor:

@@ -65,6 +65,13 @@ TEMPLATES = [
 # --- Database and Redis: real servers when the URLs are set, embedded ones otherwise ---------
 DATABASE_URL = env_str("DATABASE_URL") or embedded.postgres_url(DATA_DIR)
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+# HNSW search breadth; iterative scans (pgvector 0.8) keep walking the index until k rows pass
+# the filters. Set for every connection, so similarity queries need no SET round trips.
+HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 100)
+_options = DATABASES["default"].setdefault("OPTIONS", {})
+_options["options"] = (
+    _options.get("options", "") + f" -c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search={HNSW_EF_SEARCH}"
+).strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL") or embedded.redis_url(DATA_DIR)
@@ -115,8 +122,6 @@ EMBEDDING_WORKER_CONCURRENCY = env_int("EMBEDDING_WORKER_CONCURRENCY", os.cpu_co
 # A product still pending this many seconds after it was queued is queued again by the sweep.
 EMBEDDING_REQUEUE_AFTER_S = env_int("EMBEDDING_REQUEUE_AFTER_S", 600)
 EMBEDDING_SWEEP_EVERY_S = env_int("EMBEDDING_SWEEP_EVERY_S", 300)
-# HNSW search breadth; iterative scans keep going until k rows pass the filters.
-HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 100)
 SIMILAR_PRODUCTS_K = env_int("SIMILAR_PRODUCTS_K", 12)
 
 # --- Recommendations --------------------------------------------------------------------------

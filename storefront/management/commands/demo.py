@@ -52,6 +52,10 @@ class Command(BaseCommand):
             self._step("Importing the catalog (the workers embed photos as each chunk commits)")
             call_command("import_catalog", folder)
             call_command("set_demo_stock")
+            if (Path(folder) / "transactions_train.csv").exists():
+                self._step("Importing the H&M purchases and training the collaborative model")
+                call_command("import_interactions", folder)
+                call_command("train_recommender")
             target = min(first_slice, Product.objects.filter(is_active=True).count())
             self._step(f"Embedding a first slice of {target:,} photos")
             self._wait_for_embeddings(target)

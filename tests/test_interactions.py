@@ -1,0 +1,83 @@
+"""Every view, click, add-to-cart and purchase lands in PostgreSQL with its shopper and source."""
+
+from unittest import mock
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from recommendations.models import Interaction, Visitor
+from tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_product_view_is_logged_for_a_new_visitor_with_a_cookie(client):
+    product = ProductFactory()
+    response = client.get(reverse("product-detail", args=[product.pk]))
+    assert response.status_code == 200
+    visitor_id = response.cookies["visitor_id"].value
+    event = Interaction.objects.get()
+    assert (event.kind, event.product_id, str(event.visitor_id), event.user_id) == (
+        "view",
+        product.pk,
+        visitor_id,
+        None,
+    )
+    client.get(reverse("product-detail", args=[product.pk]))  # the cookie comes back: same visitor
+    assert set(Interaction.objects.values_list("visitor_id", flat=True)) == {Visitor.objects.get().pk}
+
+
+def test_a_click_on_a_recommendation_records_its_row_strategy_and_slot(client):
+    product = ProductFactory()
+    client.get(
+        reverse("product-detail", args=[product.pk]), {"row": "home.recommended", "strategy": "als", "slot": "3"}
+    )
+    click = Interaction.objects.get(kind="click")
+    assert (click.source_row, click.source_strategy, click.source_slot) == ("home.recommended", "als", 3)
+    assert Interaction.objects.filter(kind="view", source_strategy="als").exists()
+
+
+def test_add_to_cart_and_checkout_log_events_and_take_stock(client):
+    product = ProductFactory(stock_quantity=1)
+    client.post(reverse("cart-add", args=[product.pk]))
+    client.post(reverse("checkout"))
+    assert list(Interaction.objects.order_by("pk").values_list("kind", flat=True)) == ["add_to_cart", "purchase"]
+    product.refresh_from_db()
+    assert product.stock_quantity == 0
+    # Sold out now: a second shopper cannot buy it.
+    other = type(client)()
+    response = other.post(reverse("cart-add", args=[product.pk]), follow=True)
+    assert "sold out" in response.content.decode()
+    assert Interaction.objects.filter(kind="purchase").count() == 1
+
+
+def test_signing_in_merges_the_anonymous_history_into_the_user(client):
+    product = ProductFactory()
+    client.get(reverse("product-detail", args=[product.pk]))
+    user = get_user_model().objects.create_user("shopper")
+    client.post(reverse("demo-login", args=[user.pk]))  # a real sign-in request, through the middleware
+    event = Interaction.objects.get()
+    assert event.user == user
+    client.get(reverse("product-detail", args=[product.pk]))
+    assert Interaction.objects.filter(user=user).count() == 2
+
+
+def test_logging_does_not_need_redis(client):
+    """The broker is unreachable (simulated): pages still render and every event is written."""
+    product = ProductFactory()
+    with mock.patch("kombu.connection.Connection.ensure_connection", side_effect=ConnectionError("Redis down")):
+        assert client.get(reverse("product-detail", args=[product.pk])).status_code == 200
+        client.post(reverse("cart-add", args=[product.pk]))
+    assert Interaction.objects.count() == 2
+
+
+def test_an_unknown_product_logs_nothing(client):
+    assert client.get(reverse("product-detail", args=[987654])).status_code == 404
+    assert not Interaction.objects.exists()
+
+
+def test_the_gender_choice_is_stored_on_the_visitor(client):
+    client.post(reverse("gender-choose"), {"gender": "men"})
+    assert Visitor.objects.get().gender_preference == "men"
+    assert client.post(reverse("gender-choose"), {"gender": "martian"}).status_code == 400
