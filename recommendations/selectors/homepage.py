@@ -139,11 +139,32 @@ def blend(sources: dict[str, list[Candidate]], weights: dict[str, float]) -> lis
     return [(pid, totals[pid], best[pid][1], best[pid][2]) for pid in ranked]
 
 
-def reason_for(strategy: str, anchor_name: str | None) -> str:
+VERBS = {"purchase": "bought", "add_to_cart": "added", "click": "viewed", "view": "viewed"}
+
+
+def anchors_of(shopper: Shopper) -> dict[int, tuple[str, str]]:
+    """product id -> (what the shopper did with it at most: "bought", "added", "viewed"; its name)."""
+    weights = settings.RECOMMENDER_KIND_WEIGHTS
+    strongest: dict[int, tuple[str, str]] = {}
+    for product_id, kind, _, _, name in shopper.recent:
+        if product_id not in strongest or weights.get(kind, 0) > weights.get(strongest[product_id][0], 0):
+            strongest[product_id] = (kind, name)
+    return {pid: (VERBS.get(kind, "viewed"), name) for pid, (kind, name) in strongest.items()}
+
+
+def reason_for(strategy: str, anchor: tuple[str, str] | None) -> str:
+    """The line a card shows; ``anchor`` is (verb, product name) from anchors_of."""
     if strategy == "als":
-        return f"Customers who bought {anchor_name} also bought this" if anchor_name else "Picked for you"
+        if anchor is None:
+            return "Picked for you"
+        verb, name = anchor
+        return (
+            f"Customers who bought {name} also bought this"
+            if verb == "bought"
+            else f"Shoppers who liked {name} also liked this"
+        )
     if strategy == "visual":
-        return f"Because you viewed {anchor_name}" if anchor_name else "Similar to what you like"
+        return f"Because you {anchor[0]} {anchor[1]}" if anchor else "Similar to what you like"
     if strategy == "trending":
         return "Trending"
     return "Something different"
@@ -152,7 +173,7 @@ def reason_for(strategy: str, anchor_name: str | None) -> str:
 def fill_row(
     ranked: list[tuple[int, float, str, int | None]],
     article_types: dict[int, str],
-    names: dict[int, str],
+    names: dict[int, tuple[str, str]],
     *, size: int, explore: list[int], rng: random.Random,
 ) -> list[Card]:  # fmt: skip
     """Take ranked eligible products with a cap per article type, then put exploration cards in
@@ -234,7 +255,7 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
     article_types = dict(
         eligible(genders=genders, exclude=purchased).filter(pk__in=wanted).values_list("pk", "article_type")
     )
-    names = {pid: name for pid, _, _, _, name in shopper.recent}
+    names = anchors_of(shopper)
     explore = exploration_pool(
         genders=genders, exclude=recently_seen, count=settings.ROW_EXPLORATION_SLOTS * 6, rng=rng
     )
@@ -250,7 +271,7 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
         )
         if because:
             ranked = [(pid, 1 - distance, "visual", last_viewed) for pid, distance in because]
-            title = f"Because you viewed {names.get(last_viewed, 'this')}"
+            title = reason_for("visual", names.get(last_viewed))
             rows.append(
                 Row("home.because", title, fill_row(ranked, article_types, names, size=size, explore=[], rng=rng))
             )
