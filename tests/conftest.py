@@ -10,20 +10,31 @@ from django.conf import settings
 SHARED_DATA = Path(settings.BASE_DIR).parent / "shared" / "data"
 
 
+def shared_folder(name: str, marker: str) -> Path:
+    folder = SHARED_DATA / name
+    if not (folder / marker).exists():
+        pytest.fail(f"The shared data is missing: expected {folder / marker} (see ../shared/data/README.md).")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def hm_folder() -> Path:
-    folder = SHARED_DATA / "hm"
-    if not (folder / "articles.csv").exists():
-        pytest.fail(f"The H&M data is missing: expected {folder} (see README, 'Data').")
-    return folder
+    return shared_folder("hm", "articles.csv")
 
 
 @pytest.fixture(scope="session")
 def myntra_folder() -> Path:
-    folder = SHARED_DATA / "myntra"
-    if not (folder / "styles.csv").exists():
-        pytest.fail(f"The Fashion Product Images data is missing: expected {folder}.")
-    return folder
+    return shared_folder("myntra", "styles.csv")
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Tests roll back thousands of embedded rows; their dead entries stay in the HNSW graph until a
+    vacuum, and with --reuse-db they pile up across runs until index scans give up early."""
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("VACUUM catalog_product")
 
 
 @pytest.fixture(autouse=True)

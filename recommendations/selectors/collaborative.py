@@ -61,7 +61,10 @@ def serving_model() -> ServingModel | None:
 
         with threadpool_limits(1, "blas"):  # implicit warns about BLAS threads at construction
             als = AlternatingLeastSquares(
-                factors=active["factors"], regularization=active["params"]["regularization"], alpha=1.0
+                factors=active["factors"],
+                regularization=active["params"]["regularization"],
+                alpha=1.0,
+                num_threads=1,  # one user's solve per request: thread start-up would cost more than it saves
             )
         als.item_factors = item_factors
         model = ServingModel(

@@ -30,6 +30,7 @@ from recommendations.models import TrendingScore
 from recommendations.selectors.collaborative import collaborative_candidates, serving_model
 from recommendations.selectors.shopper import Shopper
 from recommendations.selectors.similar import products_similar_to_vector
+from recommendations.vectors import id_array
 
 Candidate = tuple[int, float, int | None]
 # What a card shows and the filters check; the 2.5 kB embedding stays in the database.
@@ -60,7 +61,7 @@ def eligible(*, genders: tuple[str, ...] | None, exclude: set[int]) -> QuerySet[
     if genders is not None:
         products = products.filter(gender__in=genders)
     if exclude:
-        products = products.exclude(pk__in=list(exclude))
+        products = products.exclude(pk__in=id_array(exclude))
     return products
 
 
@@ -218,7 +219,9 @@ def exploration_pool(*, genders, exclude: set[int], count: int, rng: random.Rand
     span = range(bounds["low"], bounds["high"] + 1)
     sample = rng.sample(span, min(len(span), count * 20))
     found = list(
-        eligible(genders=genders, exclude=exclude).filter(pk__in=sample).values_list("pk", flat=True)[: count * 4]
+        eligible(genders=genders, exclude=exclude)
+        .filter(pk__in=id_array(sample))
+        .values_list("pk", flat=True)[: count * 4]
     )
     if len(found) < count:
         found = list(eligible(genders=genders, exclude=exclude).order_by("?").values_list("pk", flat=True)[:count])
@@ -253,7 +256,7 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
     # Hundreds of candidates pass the filters as (id, article type) pairs; only the few dozen
     # shown are fetched as products, with their photos, at the end.
     article_types = dict(
-        eligible(genders=genders, exclude=purchased).filter(pk__in=wanted).values_list("pk", "article_type")
+        eligible(genders=genders, exclude=purchased).filter(pk__in=id_array(wanted)).values_list("pk", "article_type")
     )
     names = anchors_of(shopper)
     explore = exploration_pool(

@@ -9,7 +9,7 @@ from pgvector.django import CosineDistance, HalfVectorField
 from catalog.gender import compatible_genders
 from catalog.models import EmbeddingStatus, Product
 from recommendations.encoders import encoder_class
-from recommendations.vectors import vector_literal
+from recommendations.vectors import id_array, vector_literal
 
 
 def embedded_products(*, model_key: str) -> QuerySet[Product]:
@@ -35,7 +35,7 @@ def products_similar_to_vector(
     if genders is not None:
         products = products.filter(gender__in=genders)
     if exclude_ids:
-        products = products.exclude(pk__in=list(exclude_ids))
+        products = products.exclude(pk__in=id_array(exclude_ids))
     query = products.annotate(distance=distance).order_by("distance").defer("embedding")[:k]
     if k > settings.HNSW_EF_SEARCH:
         # Every connection runs with HNSW_EF_SEARCH and iterative scans (settings.DATABASES);
