@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from catalog.models import Gender, Product
 from recommendations.models import Interaction, TrendingScore, Visitor
-from recommendations.selectors.homepage import blend, homepage_rows
+from recommendations.selectors.homepage import homepage_rows
+from recommendations.selectors.rows import blend
 from recommendations.selectors.shopper import shopper_load
 from tests.factories import EmbeddedProductFactory
 
