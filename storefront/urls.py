@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.static import serve
 
 from storefront import cart, demo_login, views
@@ -18,6 +18,7 @@ urlpatterns = [
     path("logout/", demo_login.sign_out, name="logout"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("storefront.api_urls")),
 ]
 
 if settings.SERVE_MEDIA:

@@ -1,0 +1,42 @@
+from rest_framework import serializers
+
+from catalog.models import Product, ProductImage
+
+
+class ProductImageSerializer(serializers.ModelSerializer):
+    url = serializers.ImageField(source="image", read_only=True)
+
+    class Meta:
+        model = ProductImage
+        fields = ["id", "url", "width", "height", "is_primary"]
+
+
+class ProductListSerializer(serializers.ModelSerializer):
+    in_stock = serializers.BooleanField(read_only=True)
+    image = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Product
+        fields = ["id", "external_id", "name", "gender", "category", "subcategory", "article_type", "colour",
+                  "price", "in_stock", "image"]  # fmt: skip
+
+    def get_image(self, product: Product) -> str | None:
+        image = product.primary_image
+        if image is None:
+            return None
+        request = self.context.get("request")
+        return request.build_absolute_uri(image.image.url) if request else image.image.url
+
+
+class ProductDetailSerializer(ProductListSerializer):
+    images = ProductImageSerializer(many=True, read_only=True)
+
+    class Meta(ProductListSerializer.Meta):
+        fields = [*ProductListSerializer.Meta.fields, "description", "stock_quantity", "images"]
+
+
+class SimilarProductSerializer(ProductListSerializer):
+    distance = serializers.FloatField(read_only=True, help_text="Cosine distance to the product (0 = identical).")
+
+    class Meta(ProductListSerializer.Meta):
+        fields = [*ProductListSerializer.Meta.fields, "distance"]

@@ -1,0 +1,55 @@
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.api.filters import ProductFilter
+from catalog.api.serializers import ProductDetailSerializer, ProductListSerializer, SimilarProductSerializer
+from catalog.models import Product
+from recommendations.selectors import products_similar_to_product
+
+
+class ProductCursorPagination(CursorPagination):
+    ordering = "id"  # unique and stable: pages never skip or repeat while the catalog changes
+    page_size = settings.API_PAGE_SIZE
+    page_size_query_param = "page_size"
+    max_page_size = settings.API_MAX_PAGE_SIZE
+
+
+class ProductListApi(generics.ListAPIView):
+    """Active products, filtered, in cursor-paginated pages."""
+
+    serializer_class = ProductListSerializer
+    filterset_class = ProductFilter
+    pagination_class = ProductCursorPagination
+    queryset = Product.objects.filter(is_active=True).defer("embedding").prefetch_related("images")
+
+
+class ProductDetailApi(generics.RetrieveAPIView):
+    """One active product with all its photos."""
+
+    serializer_class = ProductDetailSerializer
+    queryset = Product.objects.filter(is_active=True).defer("embedding").prefetch_related("images")
+
+
+class SimilarQuery(serializers.Serializer):
+    k = serializers.IntegerField(min_value=1, max_value=50, default=12)
+
+
+class SimilarProductsApi(APIView):
+    """Products that look like this one: in stock, of a compatible gender, never itself (the product page's list)."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("k", int, description="How many, 1 to 50 (default 12).")],
+        responses=SimilarProductSerializer(many=True),
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        query = SimilarQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        product = get_object_or_404(Product.objects.filter(is_active=True), pk=pk)
+        similar = products_similar_to_product(product=product, k=query.validated_data["k"])
+        return Response(SimilarProductSerializer(similar, many=True, context={"request": request}).data)

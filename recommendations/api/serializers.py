@@ -1,0 +1,48 @@
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import serializers
+
+from catalog.api.serializers import ProductListSerializer
+from recommendations.models import InteractionKind
+
+
+class RecommendationItemSerializer(serializers.Serializer):
+    product = ProductListSerializer()
+    strategy = serializers.ChoiceField(choices=["als", "visual", "trending", "explore"], help_text="The source.")
+    reason = serializers.CharField(help_text='Shown on the card, e.g. "Because you viewed Strap top".')
+    slot = serializers.IntegerField()
+
+
+class RecommendationRowSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="Send it back as an event's row when the shopper taps a card.")
+    title = serializers.CharField()
+    items = RecommendationItemSerializer(many=True, source="cards")
+
+
+class RecommendationsSerializer(serializers.Serializer):
+    visitor_id = serializers.UUIDField(help_text="Send it back in the X-Visitor-Id header (anonymous clients).")
+    rows = RecommendationRowSerializer(many=True)
+
+
+class EventSerializer(serializers.Serializer):
+    event_id = serializers.UUIDField(help_text="Chosen by the client; a retry with the same id is not counted twice.")
+    product = serializers.IntegerField(min_value=1)
+    kind = serializers.ChoiceField(choices=InteractionKind.choices)
+    occurred_at = serializers.DateTimeField(help_text="The client's timestamp, with a time zone.")
+    row = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    strategy = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    slot = serializers.IntegerField(min_value=0, max_value=999, required=False, allow_null=True, default=None)
+
+    def validate_occurred_at(self, value):
+        if value > timezone.now() + timezone.timedelta(days=1):
+            raise serializers.ValidationError("occurred_at is in the future.")
+        return value
+
+
+class EventBatchSerializer(serializers.Serializer):
+    events = EventSerializer(many=True, allow_empty=False, max_length=settings.API_MAX_EVENTS_PER_BATCH)
+
+
+class EventResultSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField(help_text="New events written.")
+    duplicates = serializers.IntegerField(help_text="Events whose event_id was already known (retries).")

@@ -1,0 +1,56 @@
+import random
+
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from recommendations.api.serializers import (
+    EventBatchSerializer,
+    EventResultSerializer,
+    EventSerializer,
+    RecommendationsSerializer,
+)
+from recommendations.selectors.homepage import homepage_rows
+from recommendations.selectors.shopper import shopper_load
+from recommendations.services.events import check_event_products, events_record
+
+
+class RecommendationsApi(APIView):
+    """The current shopper's homepage rows: the same blend, filters and fallbacks as the store."""
+
+    @extend_schema(responses=RecommendationsSerializer)
+    def get(self, request: Request) -> Response:
+        user_id = request.user.pk if request.user.is_authenticated else None
+        shopper = shopper_load(user_id=user_id, visitor=request.visitor)
+        rows = homepage_rows(shopper=shopper, rng=random.Random())
+        payload = {"visitor_id": request.visitor.pk, "rows": rows}
+        return Response(RecommendationsSerializer(payload, context={"request": request}).data)
+
+
+class EventsApi(APIView):
+    """Record one event or a batch. Nothing is written unless every event is valid."""
+
+    @extend_schema(
+        request=PolymorphicProxySerializer(
+            component_name="EventOrBatch",
+            serializers=[EventSerializer, EventBatchSerializer],
+            resource_type_field_name=None,
+        ),
+        responses={
+            201: EventResultSerializer,
+            400: OpenApiResponse(description="Field-level errors, by event index for a batch."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        batch = isinstance(request.data, dict) and "events" in request.data
+        serializer = EventBatchSerializer(data=request.data if batch else {"events": [request.data]})
+        serializer.is_valid(raise_exception=True)
+        events = serializer.validated_data["events"]
+        errors = check_event_products(events=events)
+        if errors:
+            detail = {"events": {str(i): e for i, e in errors.items()}} if batch else errors[0]
+            raise serializers.ValidationError(detail)
+        accepted, duplicates = events_record(events=events, user=request.user, visitor=request.visitor)
+        return Response({"accepted": accepted, "duplicates": duplicates}, status=status.HTTP_201_CREATED)

@@ -1,0 +1,18 @@
+"""The versioned API for mobile clients: /api/v1/ (schema at /api/v1/schema/, docs at /api/v1/docs/)."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from catalog.api.views import ProductDetailApi, ProductListApi, SimilarProductsApi
+from recommendations.api.views import EventsApi, RecommendationsApi
+
+app_name = "api"
+urlpatterns = [
+    path("products/", ProductListApi.as_view(), name="product-list"),
+    path("products/<int:pk>/", ProductDetailApi.as_view(), name="product-detail"),
+    path("products/<int:pk>/similar/", SimilarProductsApi.as_view(), name="product-similar"),
+    path("recommendations/", RecommendationsApi.as_view(), name="recommendations"),
+    path("events/", EventsApi.as_view(), name="events"),
+    path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]
