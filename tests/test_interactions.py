@@ -81,3 +81,8 @@ def test_the_gender_choice_is_stored_on_the_visitor(client):
     client.post(reverse("gender-choose"), {"gender": "men"})
     assert Visitor.objects.get().gender_preference == "men"
     assert client.post(reverse("gender-choose"), {"gender": "martian"}).status_code == 400
+
+
+def test_a_malformed_session_cookie_is_ignored_not_a_server_error(client):
+    client.cookies["sessionid"] = "abc\x00def123"
+    assert client.get("/").status_code == 200
