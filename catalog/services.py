@@ -58,3 +58,20 @@ def product_images_saved(*, product: Product, primary_checksum_before: str | Non
         ProductImage.objects.filter(pk=primary.pk).update(is_primary=True)
     if primary.checksum != primary_checksum_before:
         product_primary_image_changed(product_ids=[product.pk])
+
+
+PRODUCT_WRITABLE = ["external_id", "name", "description", "gender", "category", "subcategory", "article_type",
+                    "colour", "price", "stock_quantity", "is_active"]  # fmt: skip
+
+
+def product_create(**fields) -> Product:
+    """Staff create a product (API); photos come separately and queue embedding when added."""
+    return Product.objects.create(**{name: fields[name] for name in PRODUCT_WRITABLE if name in fields})
+
+
+def product_update(*, product: Product, **fields) -> Product:
+    for name in PRODUCT_WRITABLE:
+        if name in fields:
+            setattr(product, name, fields[name])
+    product.save()
+    return product

@@ -4,6 +4,9 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from catalog.api.views import ProductDetailApi, ProductListApi, SimilarProductsApi
+from catalog.api.writes import ProductPhotoUploadApi
+from recommendations.api.history import MyEventsApi
+from recommendations.api.photo_search import PhotoSearchApi
 from recommendations.api.views import EventsApi, RecommendationsApi
 
 app_name = "api"
@@ -11,8 +14,11 @@ urlpatterns = [
     path("products/", ProductListApi.as_view(), name="product-list"),
     path("products/<int:pk>/", ProductDetailApi.as_view(), name="product-detail"),
     path("products/<int:pk>/similar/", SimilarProductsApi.as_view(), name="product-similar"),
+    path("products/<int:pk>/images/", ProductPhotoUploadApi.as_view(), name="product-images"),
     path("recommendations/", RecommendationsApi.as_view(), name="recommendations"),
     path("events/", EventsApi.as_view(), name="events"),
+    path("me/events/", MyEventsApi.as_view(), name="my-events"),
+    path("search/photo/", PhotoSearchApi.as_view(), name="photo-search"),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

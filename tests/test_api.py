@@ -113,3 +113,115 @@ def test_the_schema_and_its_docs_are_served(api):
     assert schema.status_code == 200 and b"/api/v1/recommendations/" in schema.content
     docs = api.get("/api/v1/docs/")
     assert docs.status_code == 200 and b"swagger-ui" in docs.content
+
+
+@pytest.fixture
+def staff_api(api, admin_user):
+    api.force_authenticate(admin_user)
+    return api
+
+
+def test_staff_create_and_update_products_and_shoppers_cannot(api, staff_api):
+    payload = {"external_id": "api-1", "name": "Linen shirt", "gender": "men", "price": "39.90", "stock_quantity": 4}
+    created = staff_api.post("/api/v1/products/", payload, format="json")
+    assert created.status_code == 201 and created.json()["name"] == "Linen shirt"
+    pk = created.json()["id"]
+    assert staff_api.patch(f"/api/v1/products/{pk}/", {"stock_quantity": 0}, format="json").json()["in_stock"] is False
+    duplicate = staff_api.post("/api/v1/products/", payload, format="json")
+    assert duplicate.status_code == 400 and "external_id" in duplicate.json()
+    shopper = APIClient()
+    assert shopper.post("/api/v1/products/", {**payload, "external_id": "api-2"}, format="json").status_code in (
+        401,
+        403,
+    )
+    assert shopper.patch(f"/api/v1/products/{pk}/", {"name": "x"}, format="json").status_code in (401, 403)
+
+
+def test_staff_upload_a_photo_which_queues_embedding(staff_api, django_capture_on_commit_callbacks):
+    from tests.factories import photo_upload
+
+    product = ProductFactory()
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = staff_api.post(
+            f"/api/v1/products/{product.pk}/images/", {"image": photo_upload()}, format="multipart"
+        )
+    assert response.status_code == 201 and response.json()["is_primary"] is True
+    assert len(callbacks) == 1
+    product.refresh_from_db()
+    assert product.embedding_status == "pending"
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "message"),
+    [
+        (b"not an image at all", 400, "not an image"),
+        ("truncated", 400, "corrupt or truncated"),
+        ("bomb", 400, "decompression bomb"),
+        ("huge", 413, "the limit is"),
+    ],
+)
+def test_bad_uploads_get_a_clear_4xx_and_write_nothing(staff_api, settings, data, status, message):
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from tests.factories import photo_bytes
+
+    if data == "truncated":
+        whole = photo_bytes(size=(600, 900))
+        data = whole[: len(whole) // 3]
+    elif data == "bomb":
+        buffer = io.BytesIO()
+        Image.new("1", (12_000, 12_000)).save(buffer, "PNG")
+        data = buffer.getvalue()
+    elif data == "huge":
+        settings.MAX_IMAGE_UPLOAD_BYTES = 1000
+        data = photo_bytes()
+    product = ProductFactory()
+    upload = SimpleUploadedFile("x.png", data)
+    for url in (f"/api/v1/products/{product.pk}/images/", "/api/v1/search/photo/"):
+        response = staff_api.post(url, {"image": upload}, format="multipart")
+        upload.seek(0)
+        assert response.status_code == status, response.content
+        assert message in str(response.json()["image"])
+    assert not product.images.exists()
+
+
+def test_search_by_photo_finds_the_product_in_the_photo(api, hm_folder):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from recommendations.services import embedding_batch_compute
+    from tests.factories import ProductImageFactory as Images
+
+    products = {}
+    for article in ("0108775015", "0111586001", "0443262015"):
+        product = ProductFactory(external_id=article)
+        image = Images(product=product)
+        image.image.save(
+            f"{article}.jpg",
+            SimpleUploadedFile("p.jpg", (hm_folder / "images" / article[:3] / f"{article}.jpg").read_bytes()),
+        )
+        products[article] = product
+    embedding_batch_compute(product_ids=[p.pk for p in products.values()])
+    photo = (hm_folder / "images" / "010" / "0108775044.jpg").read_bytes()  # the same top in white
+    body = api.post(
+        "/api/v1/search/photo/", {"image": SimpleUploadedFile("q.jpg", photo), "k": 2}, format="multipart"
+    ).json()
+    assert body[0]["external_id"] == "0108775015"
+    women = api.post(
+        "/api/v1/search/photo/", {"image": SimpleUploadedFile("q.jpg", photo), "gender": "men"}, format="multipart"
+    ).json()
+    assert {p["external_id"] for p in women} <= {"0443262015"}
+
+
+def test_a_shopper_reads_only_their_own_history(api):
+    product = ProductFactory()
+    api.post("/api/v1/events/", event(product, "view"), format="json")
+    mine = api.get("/api/v1/me/events/").json()["results"]
+    assert [e["kind"] for e in mine] == ["view"]
+    stranger = APIClient()
+    assert stranger.get("/api/v1/me/events/").json()["results"] == []
+    user = get_user_model().objects.create_user("someone")
+    stranger.force_authenticate(user)
+    assert stranger.get("/api/v1/me/events/").json()["results"] == []

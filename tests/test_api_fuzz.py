@@ -8,7 +8,10 @@ from schemathesis.checks import not_a_server_error
 
 from storefront.wsgi import application
 
-schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application)
+# The two multipart upload endpoints are left out: the test client cannot encode the non-object
+# bodies schemathesis generates for them (a client-side error, not a response); their bad inputs
+# (non-image, truncated, bomb, oversized) have explicit tests in test_api.py.
+schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application).exclude(path_regex=r"/(images|photo)/$")
 
 
 @pytest.fixture(autouse=True)

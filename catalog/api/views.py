@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from catalog.api.filters import ProductFilter
 from catalog.api.serializers import ProductDetailSerializer, ProductListSerializer, SimilarProductSerializer
+from catalog.api.writes import ProductCreateMixin, ProductUpdateMixin, StaffWritesOthersRead
 from catalog.models import Product
 from recommendations.selectors import products_similar_to_product
 
@@ -20,18 +21,20 @@ class ProductCursorPagination(CursorPagination):
     max_page_size = settings.API_MAX_PAGE_SIZE
 
 
-class ProductListApi(generics.ListAPIView):
-    """Active products, filtered, in cursor-paginated pages."""
+class ProductListApi(ProductCreateMixin, generics.ListAPIView):
+    """Active products, filtered, in cursor-paginated pages; staff create products here."""
 
+    permission_classes = [StaffWritesOthersRead]
     serializer_class = ProductListSerializer
     filterset_class = ProductFilter
     pagination_class = ProductCursorPagination
     queryset = Product.objects.filter(is_active=True).defer("embedding").prefetch_related("images")
 
 
-class ProductDetailApi(generics.RetrieveAPIView):
-    """One active product with all its photos."""
+class ProductDetailApi(ProductUpdateMixin, generics.RetrieveAPIView):
+    """One active product with all its photos; staff update it here."""
 
+    permission_classes = [StaffWritesOthersRead]
     serializer_class = ProductDetailSerializer
     queryset = Product.objects.filter(is_active=True).defer("embedding").prefetch_related("images")
 

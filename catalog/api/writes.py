@@ -1,0 +1,90 @@
+"""Staff-only catalog writes: the same services as the admin, so photos queue embedding the same way."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import permissions, serializers, status
+from rest_framework.exceptions import APIException
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.api.serializers import ProductDetailSerializer, ProductImageSerializer
+from catalog.models import Product
+from catalog.services import PRODUCT_WRITABLE, product_create, product_image_add, product_update
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
+def check_upload_size(upload) -> None:
+    if upload.size > settings.MAX_IMAGE_UPLOAD_BYTES:
+        limit = settings.MAX_IMAGE_UPLOAD_BYTES / 1024 / 1024
+        raise PayloadTooLarge(
+            {"image": [f"The file is {upload.size / 1024 / 1024:.1f} MB; the limit is {limit:.1f} MB."]}
+        )
+
+
+class ProductWriteSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Product
+        fields = PRODUCT_WRITABLE
+
+
+class StaffWritesOthersRead(permissions.BasePermission):
+    """Anyone reads the catalog; only staff change it."""
+
+    def has_permission(self, request, view) -> bool:
+        return request.method in permissions.SAFE_METHODS or bool(request.user and request.user.is_staff)
+
+
+class ProductCreateMixin:
+    @extend_schema(request=ProductWriteSerializer, responses={201: ProductDetailSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = ProductWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        product = product_create(**serializer.validated_data)
+        return Response(ProductDetailSerializer(product, context={"request": request}).data, status=201)
+
+
+class ProductUpdateMixin:
+    @extend_schema(request=ProductWriteSerializer, responses=ProductDetailSerializer)
+    def patch(self, request: Request, pk: int) -> Response:
+        product = get_object_or_404(Product, pk=pk)
+        serializer = ProductWriteSerializer(product, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        product = product_update(product=product, **serializer.validated_data)
+        return Response(ProductDetailSerializer(product, context={"request": request}).data)
+
+
+class PhotoUploadSerializer(serializers.Serializer):
+    image = serializers.FileField(help_text="JPEG, PNG or WebP; at most MAX_IMAGE_UPLOAD_BYTES.")
+    make_primary = serializers.BooleanField(default=True)
+
+
+class ProductPhotoUploadApi(APIView):
+    permission_classes = [permissions.IsAdminUser]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request=PhotoUploadSerializer,
+        responses={201: ProductImageSerializer, 400: OpenApiResponse(description="Not an image, corrupt, or a bomb."),
+                   413: OpenApiResponse(description="Larger than the upload limit.")},
+    )  # fmt: skip
+    def post(self, request: Request, pk: int) -> Response:
+        product = get_object_or_404(Product, pk=pk)
+        serializer = PhotoUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        check_upload_size(serializer.validated_data["image"])
+        try:
+            image = product_image_add(
+                product=product, file=serializer.validated_data["image"],
+                make_primary=serializer.validated_data["make_primary"],
+            )  # fmt: skip
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"image": exc.messages}) from None
+        return Response(ProductImageSerializer(image, context={"request": request}).data, status=201)
