@@ -78,6 +78,17 @@ def test_recommendations_follow_the_shopper_and_carry_reasons(api):
     assert all(item["reason"] and item["strategy"] for item in body["rows"][0]["items"])
 
 
+def test_recommendations_use_a_bounded_number_of_queries(api, django_assert_max_num_queries):
+    products = [EmbeddedProductFactory() for _ in range(30)]
+    for product in products:
+        ProductImageFactory(product=product)
+    TrendingScore.objects.bulk_create(TrendingScore(product=p, score=i) for i, p in enumerate(products))
+    api.post("/api/v1/events/", event(products[0], "click"), format="json")
+    with django_assert_max_num_queries(26):  # the homepage's queries; serialising adds none
+        body = api.get("/api/v1/recommendations/").json()
+    assert sum(len(row["items"]) for row in body["rows"]) >= 24
+
+
 def test_a_batch_of_events_is_idempotent_on_the_client_event_id(api):
     product = ProductFactory()
     batch = {"events": [event(product, "view"), event(product, "add_to_cart"), event(product, "purchase")]}
@@ -225,3 +236,23 @@ def test_a_shopper_reads_only_their_own_history(api):
     user = get_user_model().objects.create_user("someone")
     stranger.force_authenticate(user)
     assert stranger.get("/api/v1/me/events/").json()["results"] == []
+
+
+def test_anonymous_clients_are_throttled(api, monkeypatch):
+    from django.core.cache import cache
+    from rest_framework.throttling import SimpleRateThrottle
+
+    cache.clear()
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "3/min", "user": "100/min"})
+    statuses = [api.get("/api/v1/products/").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    cache.clear()
+
+
+def test_page_size_is_capped(api, settings):
+    from catalog.models import Product
+
+    Product.objects.bulk_create(ProductFactory.build_batch(settings.API_MAX_PAGE_SIZE + 5))
+    assert len(api.get("/api/v1/products/", {"page_size": 2}).json()["results"]) == 2
+    capped = api.get("/api/v1/products/", {"page_size": 100000}).json()
+    assert len(capped["results"]) == settings.API_MAX_PAGE_SIZE and capped["next"]

@@ -12,7 +12,10 @@ from recommendations.selectors.shopper import Shopper
 from recommendations.selectors.sources import Candidate, eligible
 from recommendations.vectors import id_array
 
-CARD_FIELDS = ("pk", "name", "gender", "article_type", "colour", "price", "stock_quantity", "is_active")
+CARD_FIELDS = (
+    "pk", "external_id", "name", "gender", "category", "subcategory", "article_type", "colour", "price",
+    "stock_quantity", "is_active",
+)  # fmt: skip
 
 
 @dataclass
