@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -13,6 +13,9 @@ from catalog.api.writes import ProductCreateMixin, ProductUpdateMixin, StaffWrit
 from catalog.models import Product
 from recommendations.selectors import products_similar_to_product
 
+NOT_FOUND = OpenApiResponse(description="No such active product.")
+BAD_FILTER = OpenApiResponse(description="A query parameter is invalid; the body names it.")
+
 
 class ProductCursorPagination(CursorPagination):
     ordering = "id"  # unique and stable: pages never skip or repeat while the catalog changes
@@ -21,6 +24,7 @@ class ProductCursorPagination(CursorPagination):
     max_page_size = settings.API_MAX_PAGE_SIZE
 
 
+@extend_schema_view(get=extend_schema(responses={200: ProductListSerializer(many=True), 400: BAD_FILTER}))
 class ProductListApi(ProductCreateMixin, generics.ListAPIView):
     """Active products, filtered, in cursor-paginated pages; staff create products here."""
 
@@ -31,6 +35,7 @@ class ProductListApi(ProductCreateMixin, generics.ListAPIView):
     queryset = Product.objects.filter(is_active=True).defer("embedding").prefetch_related("images")
 
 
+@extend_schema_view(get=extend_schema(responses={200: ProductDetailSerializer, 404: NOT_FOUND}))
 class ProductDetailApi(ProductUpdateMixin, generics.RetrieveAPIView):
     """One active product with all its photos; staff update it here."""
 
@@ -48,7 +53,7 @@ class SimilarProductsApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("k", int, description="How many, 1 to 50 (default 12).")],
-        responses=SimilarProductSerializer(many=True),
+        responses={200: SimilarProductSerializer(many=True), 400: BAD_FILTER, 404: NOT_FOUND},
     )
     def get(self, request: Request, pk: int) -> Response:
         query = SimilarQuery(data=request.query_params)

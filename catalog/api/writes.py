@@ -15,6 +15,11 @@ from catalog.api.serializers import ProductDetailSerializer, ProductImageSeriali
 from catalog.models import Product
 from catalog.services import PRODUCT_WRITABLE, product_create, product_image_add, product_update
 
+INVALID = OpenApiResponse(description="Field-level errors.")
+NOT_SIGNED_IN = OpenApiResponse(description="No credentials.")
+NOT_STAFF = OpenApiResponse(description="Only staff change the catalog.")
+NO_PRODUCT = OpenApiResponse(description="No such product.")
+
 
 class PayloadTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -43,7 +48,10 @@ class StaffWritesOthersRead(permissions.BasePermission):
 
 
 class ProductCreateMixin:
-    @extend_schema(request=ProductWriteSerializer, responses={201: ProductDetailSerializer})
+    @extend_schema(
+        request=ProductWriteSerializer,
+        responses={201: ProductDetailSerializer, 400: INVALID, 401: NOT_SIGNED_IN, 403: NOT_STAFF},
+    )
     def post(self, request: Request) -> Response:
         serializer = ProductWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -52,7 +60,10 @@ class ProductCreateMixin:
 
 
 class ProductUpdateMixin:
-    @extend_schema(request=ProductWriteSerializer, responses=ProductDetailSerializer)
+    @extend_schema(
+        request=ProductWriteSerializer,
+        responses={200: ProductDetailSerializer, 400: INVALID, 401: NOT_SIGNED_IN, 403: NOT_STAFF, 404: NO_PRODUCT},
+    )
     def patch(self, request: Request, pk: int) -> Response:
         product = get_object_or_404(Product, pk=pk)
         serializer = ProductWriteSerializer(product, data=request.data, partial=True)
@@ -73,6 +84,7 @@ class ProductPhotoUploadApi(APIView):
     @extend_schema(
         request=PhotoUploadSerializer,
         responses={201: ProductImageSerializer, 400: OpenApiResponse(description="Not an image, corrupt, or a bomb."),
+                   401: NOT_SIGNED_IN, 403: NOT_STAFF, 404: NO_PRODUCT,
                    413: OpenApiResponse(description="Larger than the upload limit.")},
     )  # fmt: skip
     def post(self, request: Request, pk: int) -> Response:
