@@ -116,3 +116,16 @@ class TrendingScore(models.Model):
 
     def __str__(self) -> str:
         return f"product {self.product_id}: {self.score:.1f}"
+
+
+class EvaluationReport(models.Model):
+    """One run of `manage.py evaluate`: the JSON it wrote, kept for the admin's report page."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    data = models.JSONField()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Evaluation of {self.created_at:%Y-%m-%d %H:%M}"

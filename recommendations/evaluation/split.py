@@ -4,23 +4,37 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+Event = tuple[object, int, str, datetime]  # (shopper key, product id, kind, time)
+
 
 @dataclass(frozen=True)
 class TimeSplit:
     cutoff: datetime
-    train: list[tuple[int, int, str, datetime]]  # (shopper, product, kind, time), all before the cut-off
-    held_out: dict[int, set[int]]  # shopper -> products purchased at or after the cut-off
+    until: datetime
+    train: list[Event]  # everything before the cut-off, whatever its kind
+    held_out: dict[object, set[int]]  # shopper -> products purchased in [cutoff, until]
 
 
-def time_split(events: list[tuple[int, int, str, datetime]], *, test_weeks: int = 4) -> TimeSplit:
-    """Hold out the last ``test_weeks`` of the log. Only purchases count as held-out ground truth;
-    nothing at or after the cut-off is in ``train``, whatever its kind."""
-    if not events:
-        raise ValueError("The interaction log is empty.")
-    cutoff = max(time for *_, time in events) - timedelta(weeks=test_weeks)
+def time_split(events: list[Event], *, test_weeks: int = 4, until: datetime | None = None) -> TimeSplit:
+    """Hold out the ``test_weeks`` that end at ``until`` (default: the newest purchase).
+
+    Only purchases count as held-out ground truth. Nothing at or after the cut-off is in
+    ``train``; events after ``until`` are in neither (on the demo database, views made in the
+    store today must not move a window that the 2020 H&M purchases define).
+    """
+    purchases = [time for _, _, kind, time in events if kind == "purchase"]
+    if not purchases:
+        raise ValueError("The interaction log has no purchases: nothing to hold out.")
+    until = until or max(purchases)
+    cutoff = until - timedelta(weeks=test_weeks)
     train = [event for event in events if event[3] < cutoff]
-    held_out: dict[int, set[int]] = defaultdict(set)
+    held_out: dict[object, set[int]] = defaultdict(set)
     for shopper, product, kind, time in events:
-        if time >= cutoff and kind == "purchase":
+        if cutoff <= time <= until and kind == "purchase":
             held_out[shopper].add(product)
-    return TimeSplit(cutoff, train, dict(held_out))
+    return TimeSplit(cutoff, until, train, dict(held_out))
+
+
+def validation_split(split: TimeSplit, *, weeks: int) -> TimeSplit:
+    """The same cut, moved back into the training period: what tuning may look at."""
+    return time_split(split.train, test_weeks=weeks, until=split.cutoff - timedelta(microseconds=1))

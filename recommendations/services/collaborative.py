@@ -6,7 +6,7 @@ purchase (8) counts more than a view (1) and repeated views saturate instead of 
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +26,7 @@ KEEP_MODELS = 2
 @dataclass(frozen=True)
 class InteractionMatrix:
     user_items: csr_matrix  # shoppers x products, confidence values
-    shoppers: list[tuple[int | None, str | None]]  # row -> (user_id, visitor_id)
+    shoppers: list  # row -> shopper key; (user_id, visitor_id) for the stored model
     product_ids: np.ndarray  # column -> product id
 
 
@@ -36,13 +36,21 @@ def confidence(weight_sums: np.ndarray) -> np.ndarray:
 
 def interaction_matrix() -> InteractionMatrix:
     """The whole log as one shoppers x products matrix; a visitor merged into a user counts as the user."""
-    weights = settings.RECOMMENDER_KIND_WEIGHTS
     rows = Interaction.objects.values_list("user_id", "visitor_id", "product_id", "kind").iterator(chunk_size=20_000)
-    shopper_index: dict[tuple[int | None, str | None], int] = {}
+    return matrix_from_events(
+        ((user_id, None) if user_id is not None else (None, str(visitor_id)), product_id, kind)
+        for user_id, visitor_id, product_id, kind in rows
+    )
+
+
+def matrix_from_events(events: Iterable[tuple[Hashable, int, str]]) -> InteractionMatrix:
+    """(shopper key, product id, kind) events as a confidence matrix; the offline evaluation
+    trains on its training weeks through this same function."""
+    weights = settings.RECOMMENDER_KIND_WEIGHTS
+    shopper_index: dict[Hashable, int] = {}
     product_index: dict[int, int] = {}
     users, items, values = [], [], []
-    for user_id, visitor_id, product_id, kind in rows:
-        shopper = (user_id, None) if user_id is not None else (None, str(visitor_id))
+    for shopper, product_id, kind in events:
         users.append(shopper_index.setdefault(shopper, len(shopper_index)))
         items.append(product_index.setdefault(product_id, len(product_index)))
         values.append(weights.get(kind, 0.0))
@@ -52,13 +60,16 @@ def interaction_matrix() -> InteractionMatrix:
     return InteractionMatrix(matrix, list(shopper_index), np.array(list(product_index), dtype=np.int64))
 
 
-def als_fit(user_items: csr_matrix, *, factors: int, iterations: int, show_progress: bool = False):
+def als_fit(
+    user_items: csr_matrix, *, factors: int, iterations: int, regularization: float | None = None,
+    show_progress: bool = False,
+):  # fmt: skip
     from implicit.cpu.als import AlternatingLeastSquares
 
     with threadpool_limits(1, "blas"):  # implicit parallelises itself; BLAS threads only contend
         model = AlternatingLeastSquares(
             factors=factors,
-            regularization=settings.ALS_REGULARIZATION,
+            regularization=settings.ALS_REGULARIZATION if regularization is None else regularization,
             iterations=iterations,
             alpha=1.0,  # confidence is already in the matrix (see confidence())
             random_state=42,

@@ -1,0 +1,89 @@
+"""Everything the strategies know at the cut-off, built from the training events only.
+
+Nothing here reads the database: the leak test checks what goes in, and what goes in is
+``split.train``.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from django.conf import settings
+
+from recommendations.evaluation.data import Catalog
+from recommendations.evaluation.split import Event
+from recommendations.selectors.collaborative import ServingModel
+from recommendations.selectors.shopper import Shopper
+from recommendations.selectors.sources import Candidate
+from recommendations.services.collaborative import als_fit, matrix_from_events
+
+HISTORY = 200  # as shopper_load: the serving code sees the newest 200 events
+TRENDING_KEEP = 200  # as trending_candidates
+
+
+@dataclass
+class Fitted:
+    catalog: Catalog
+    shoppers: dict[object, Shopper]  # training history of every shopper, as serving loads it
+    trending: list[Candidate]  # the store's "Trending now" at the cut-off
+    als: ServingModel | None
+
+
+def fit(
+    catalog: Catalog, train: list[Event], *, als_factors: int | None = None, als_regularization: float | None = None
+) -> Fitted:
+    train = [event for event in train if event[1] in catalog.index]
+    return Fitted(
+        catalog=catalog,
+        shoppers=shoppers_from_events(catalog, train),
+        trending=trending_at(train),
+        als=als_from_events(train, factors=als_factors, regularization=als_regularization),
+    )
+
+
+def shoppers_from_events(catalog: Catalog, train: list[Event]) -> dict[object, Shopper]:
+    history: dict[object, list[Event]] = defaultdict(list)
+    for event in train:
+        history[event[0]].append(event)
+    shoppers = {}
+    for key, events in history.items():
+        events.sort(key=lambda event: event[3], reverse=True)
+        recent = [
+            (pid, kind, time, catalog.gender[catalog.index[pid]], catalog.name[catalog.index[pid]])
+            for _, pid, kind, time in events[:HISTORY]
+        ]
+        purchased = {pid for _, pid, kind, _ in events if kind == "purchase"}
+        shoppers[key] = Shopper(
+            user_id=None, visitor=None, recent=recent, purchased=purchased, newest_event=recent[0][2]
+        )
+    return shoppers
+
+
+def trending_at(train: list[Event]) -> list[Candidate]:
+    """trending_refresh's SQL in Python: kind-weighted counts over the TRENDING_DAYS before the
+    newest training event."""
+    if not train:
+        return []
+    newest: datetime = max(time for *_, time in train)
+    since = newest - timedelta(days=settings.TRENDING_DAYS)
+    weights = settings.RECOMMENDER_KIND_WEIGHTS
+    scores: dict[int, float] = defaultdict(float)
+    for _, pid, kind, time in train:
+        if time > since:
+            scores[pid] += weights.get(kind, 0.0)
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:TRENDING_KEEP]
+    return [(pid, score, None) for pid, score in ranked]
+
+
+def als_from_events(train: list[Event], *, factors: int | None, regularization: float | None) -> ServingModel | None:
+    data = matrix_from_events((shopper, pid, kind) for shopper, pid, kind, _ in train)
+    if data.user_items.nnz == 0:
+        return None
+    factors = factors or settings.ALS_FACTORS
+    model = als_fit(data.user_items, factors=factors, iterations=settings.ALS_ITERATIONS, regularization=regularization)
+    item_factors = np.asarray(model.item_factors, dtype=np.float32)
+    index = {int(pid): row for row, pid in enumerate(data.product_ids)}
+    # trained_until=None: serving then computes every user vector from the history given
+    # (recalculate_user), which is what it does for any shopper active since the training.
+    return ServingModel(0, None, data.product_ids, index, item_factors, model)

@@ -1,0 +1,100 @@
+"""Top-K lists per shopper, through the homepage's own pieces.
+
+Per shopper, the candidate sources are computed once (trending; ALS through the serving
+model's recalculate_user; visual through the serving visual preference, with an exact cosine
+search where serving walks the HNSW index). A strategy is a set of blend weights: most popular
+is {"trending": 1}, visual-only {"visual": 1}, and so on. Each list then goes through serving's
+``blend`` and ``fill_row`` (the hard filters, the cap per article type, the exploration slot)
+and is topped up from trending, so that the only difference between strategies is the ranking.
+"""
+
+import random
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+
+from recommendations.evaluation.fitting import Fitted
+from recommendations.selectors.collaborative import collaborative_candidates
+from recommendations.selectors.rows import blend, fill_row
+from recommendations.selectors.shopper import Shopper
+from recommendations.selectors.sources import Candidate, visual_preference
+
+VISUAL_KEEP = 60  # as visual_candidates
+
+
+@dataclass
+class ShopperSources:
+    eligible: np.ndarray  # (n,) bool: the hard filters for this shopper
+    eligible_rows: np.ndarray  # np.flatnonzero(eligible), for the exploration draws
+    seen: set[int]  # purchased and recently seen: never recommended again (as the homepage)
+    sources: dict[str, list[Candidate]]
+
+
+def shopper_sources(fitted: Fitted, key) -> ShopperSources:
+    catalog = fitted.catalog
+    shopper = fitted.shoppers.get(key) or Shopper(user_id=None, visitor=None)
+    eligible = catalog.available.copy()
+    genders = shopper.allowed_genders()
+    if genders is not None:
+        eligible &= np.isin(catalog.gender, genders)
+    seen = set(shopper.purchased) | set(shopper.recent_product_ids[: settings.PREFERENCE_RECENT_EVENTS])
+    for pid in shopper.purchased:
+        eligible[catalog.index[pid]] = False
+    sources: dict[str, list[Candidate]] = {"trending": fitted.trending}
+    if shopper.recent and fitted.als is not None:
+        sources["als"] = collaborative_candidates(fitted.als, shopper)
+    sources["visual"] = _visual(fitted, shopper, eligible, seen)
+    return ShopperSources(eligible, np.flatnonzero(eligible), seen, sources)
+
+
+def _visual(fitted: Fitted, shopper: Shopper, eligible: np.ndarray, seen: set[int]) -> list[Candidate]:
+    catalog = fitted.catalog
+    recent = shopper.recent_product_ids[: settings.PREFERENCE_RECENT_EVENTS]
+    vectors = {pid: catalog.vectors[catalog.index[pid]] for pid in recent if catalog.embedded[catalog.index[pid]]}
+    preference = visual_preference(shopper, vectors)
+    if preference is None:
+        return []
+    mask = eligible & catalog.embedded
+    for pid in seen:
+        mask[catalog.index[pid]] = False
+    keep = min(VISUAL_KEEP, int(mask.sum()))
+    if not keep:
+        return []
+    similarity = np.where(mask, catalog.vectors @ preference, -np.inf)
+    top = np.argpartition(-similarity, keep - 1)[:keep]
+    top = top[np.argsort(-similarity[top])]
+    return [(int(catalog.ids[i]), float(similarity[i]), None) for i in top]
+
+
+def recommend(fitted: Fitted, sources: ShopperSources, weights: dict[str, float], *, k: int, seed: int) -> list[int]:
+    """The first row the shopper would see with these blend weights."""
+    catalog = fitted.catalog
+    ranked = [entry for entry in blend(sources.sources, weights) if entry[0] not in sources.seen]
+    ranked += [(pid, 0.0, "trending", None) for pid, *_ in fitted.trending if pid not in sources.seen]
+    article_types = {
+        pid: catalog.article_type[catalog.index[pid]]
+        for pid, *_ in ranked
+        if pid in catalog.index and sources.eligible[catalog.index[pid]]
+    }
+    rng = random.Random(seed)
+    explore = _exploration(fitted, sources, count=3 * settings.ROW_EXPLORATION_SLOTS, rng=rng)
+    cards = fill_row(ranked, article_types, {}, size=k, explore=explore, rng=rng)
+    chosen = [card.product_id for card in cards]
+    if len(chosen) < k:  # serving's top_up: any eligible product
+        taken = set(chosen)
+        spare = (int(pid) for pid in catalog.ids[sources.eligible_rows] if int(pid) not in taken)
+        chosen += [pid for _, pid in zip(range(k - len(chosen)), spare, strict=False)]
+    return chosen
+
+
+def _exploration(fitted: Fitted, sources: ShopperSources, *, count: int, rng: random.Random) -> list[int]:
+    rows = sources.eligible_rows
+    picks = [int(fitted.catalog.ids[rows[i]]) for i in rng.sample(range(len(rows)), min(count * 2, len(rows)))]
+    return [pid for pid in picks if pid not in sources.seen][:count]
+
+
+def shopper_seed(key, seed: int) -> int:
+    """The same exploration draws for a shopper under every strategy, stable across runs."""
+    return zlib.crc32(repr(key).encode()) ^ seed

@@ -1,0 +1,52 @@
+"""Score top-K lists against held-out purchases: means over shoppers with their standard errors."""
+
+import math
+from collections.abc import Mapping, Sequence
+
+from recommendations.evaluation.metrics import (
+    average_precision_at_k,
+    catalog_coverage,
+    hit_rate_at_k,
+    intra_list_diversity,
+    ndcg_at_k,
+    precision_at_k,
+    recall_at_k,
+)
+
+PER_SHOPPER = {
+    "precision": precision_at_k,
+    "recall": recall_at_k,
+    "map": average_precision_at_k,
+    "ndcg": ndcg_at_k,
+    "hit_rate": hit_rate_at_k,
+}
+
+
+def score_lists(
+    lists: Mapping[object, Sequence[int]], held_out: Mapping[object, set[int]], *, k: int,
+    category_of: Mapping[int, str], catalog_size: int,
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    """{metric: {"mean", "stderr"}} over the shoppers of ``held_out``; a shopper without a list
+    scores zero. Coverage is one figure for all lists (its stderr is 0); diversity is the mean
+    share of pairs in a list whose categories differ."""
+    shoppers = list(held_out)
+    if not shoppers:
+        raise ValueError("No shopper has held-out purchases.")
+    values: dict[str, list[float]] = {name: [] for name in PER_SHOPPER}
+    values["diversity"] = []
+    for shopper in shoppers:
+        recommended = list(lists.get(shopper, ()))
+        for name, metric in PER_SHOPPER.items():
+            values[name].append(metric(recommended, held_out[shopper], k))
+        values["diversity"].append(intra_list_diversity(recommended, category_of, k))
+    result = {name: _mean_and_stderr(series) for name, series in values.items()}
+    coverage = catalog_coverage((lists.get(shopper, ()) for shopper in shoppers), catalog_size, k)
+    result["coverage"] = {"mean": coverage, "stderr": 0.0}
+    return result
+
+
+def _mean_and_stderr(series: list[float]) -> dict[str, float]:
+    n = len(series)
+    mean = sum(series) / n
+    variance = sum((value - mean) ** 2 for value in series) / (n - 1) if n > 1 else 0.0
+    return {"mean": mean, "stderr": math.sqrt(variance / n)}

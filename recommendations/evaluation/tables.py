@@ -1,0 +1,66 @@
+"""The evaluation report as plain-text tables for the terminal (and the closing notes)."""
+
+METRICS = ("precision", "recall", "map", "ndcg", "hit_rate", "coverage", "diversity")
+
+
+def time_split_table(section: dict, segment: str = "all") -> str:
+    k = section["k"]
+    names = {"precision": f"P@{k}", "recall": f"R@{k}", "map": f"MAP@{k}", "ndcg": f"NDCG@{k}",
+             "hit_rate": f"HR@{k}", "coverage": "Coverage", "diversity": "Diversity"}  # fmt: skip
+    header = f"{'Strategy':<30}" + "".join(f"{names[m]:>11}" for m in METRICS)
+    lines = [header, "-" * len(header)]
+    for name, scores in section["results"][segment].items():
+        label = section["strategies"][name]["label"]
+        lines.append(f"{label:<30}" + "".join(f"{scores[m]['mean']:>11.4f}" for m in METRICS))
+    return "\n".join(lines)
+
+
+def time_split_summary(section: dict) -> str:
+    reach = section["reachable"]
+    lines = [
+        f"Train: {section['train_events']:,} events before {section['cutoff'][:10]}; "
+        f"test: {section['held_out_pairs']:,} purchases of {section['shoppers']:,} shoppers "
+        f"({section['shoppers_with_history']:,} with history) until {section['until'][:10]}.",
+        f"Reachable held-out purchases: {reach['passes_filters']:.0%} pass the hard filters, "
+        f"{reach['known_to_als']:.0%} were bought or seen by someone before the cut-off, "
+        f"{reach['bought_before']:.1%} are repurchases (filtered as already purchased).",
+    ]
+    tuning = section.get("tuning")
+    if tuning:
+        weights = ", ".join(f"{source} {weight:.2f}" for source, weight in tuning["weights"].items())
+        lines.append(
+            f"Tuned on the validation weeks ({tuning['tried']} settings): weights {weights}; ALS "
+            f"{tuning['als_factors']} factors, regularisation {tuning['als_regularization']}; validation "
+            f"MAP {tuning['validation_map']:.4f} against {tuning['shipped_validation_map']:.4f} as shipped."
+        )
+    return "\n".join(lines)
+
+
+def attribute_table(section: dict) -> str:
+    lines = [f"{'Encoder':<22}{'Category':<16}{'Queries':>9}{'P@6':>8}{'P@6 as served':>15}"]
+    lines.append("-" * len(lines[0]))
+    for key, scores in section["encoders"].items():
+        if "unavailable" in scores:
+            lines.append(f"{key:<22}unavailable: {scores['unavailable'][:80]}")
+            continue
+        unfiltered, served = scores["unfiltered"], scores["as_served"]
+        lines.append(
+            f"{key:<22}{'(all)':<16}{scores['embedded']:>9}{unfiltered['overall']:>8.3f}{served['overall']:>15.3f}"
+        )
+        for category, entry in unfiltered["per_category"].items():
+            lines.append(
+                f"{'':<22}{category:<16}{entry['queries']:>9}{entry['mean']:>8.3f}"
+                f"{served['per_category'][category]['mean']:>15.3f}"
+            )
+    return "\n".join(lines)
+
+
+def discovery_summary(section: dict) -> str:
+    guided, randomly = section["guided"], section["random"]
+    return (
+        f"{section['targets']} hidden targets in {section['catalog']:,} products, {section['page']} per page: "
+        f"preference + exploration found them in {guided['mean']:.1f} rounds on average (median "
+        f"{guided['median']:.0f}, {guided['found_within_10']:.0%} within 10 rounds, {guided['not_found']} not "
+        f"within {section['max_rounds']}); random pages {randomly['mean']:.1f} (median {randomly['median']:.0f}; "
+        f"expected {section['random_expected']:.1f})."
+    )

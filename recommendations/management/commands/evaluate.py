@@ -1,0 +1,88 @@
+import time
+from datetime import UTC, datetime
+from datetime import time as day_end
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
+
+from recommendations.evaluation.runner import EvaluationOptions, evaluation_run
+from recommendations.evaluation.tables import (
+    attribute_table,
+    discovery_summary,
+    time_split_summary,
+    time_split_table,
+)
+
+MYNTRA = settings.BASE_DIR.parent / "shared" / "data" / "myntra"
+
+
+def _date(value: str) -> datetime:
+    try:
+        return datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), day_end.max, tzinfo=UTC)
+    except ValueError:
+        raise CommandError(f"--until wants a date like 2020-09-22, not {value!r}.") from None
+
+
+class Command(BaseCommand):
+    help = (
+        "Offline evaluation: a time split of the interaction log (most popular, visual, ALS, hybrid as "
+        "shipped and tuned), attribute precision@6 on Fashion Product Images, a discovery simulation "
+        "and an embedding map. Prints tables, writes JSON, keeps the report for the admin."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--k", type=int, default=12, help="list length (default 12)")
+        parser.add_argument("--test-weeks", type=int, default=4, help="weeks held out (default 4)")
+        parser.add_argument("--until", type=_date, help="end of the test weeks (default: the newest purchase)")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--no-tune", action="store_true", help="skip the validation tuning")
+        parser.add_argument("--attributes", default=str(MYNTRA), help=f"Fashion Product Images folder ({MYNTRA})")
+        parser.add_argument("--no-attributes", action="store_true")
+        parser.add_argument("--discovery-targets", type=int, default=100, help="0 skips the simulation")
+        parser.add_argument("--map-sample", type=int, default=1500, help="0 skips the embedding map")
+        parser.add_argument("--json", type=Path, help="default: DATA_DIR/evaluation/report-<time>.json")
+
+    def handle(self, *args, **options):
+        if options["k"] < 1 or options["test_weeks"] < 1:
+            raise CommandError("--k and --test-weeks must be at least 1.")
+        attributes = None if options["no_attributes"] else Path(options["attributes"])
+        if attributes and not (attributes / "styles.csv").exists():
+            raise CommandError(f"{attributes} has no styles.csv; pass --attributes PATH or --no-attributes.")
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        json_path = options["json"] or Path(settings.DATA_DIR) / "evaluation" / f"report-{stamp}.json"
+        run_options = EvaluationOptions(
+            k=options["k"], test_weeks=options["test_weeks"], until=options["until"], seed=options["seed"],
+            tune=not options["no_tune"], attributes_folder=attributes,
+            discovery_targets=options["discovery_targets"], map_sample=options["map_sample"],
+        )  # fmt: skip
+        started = time.monotonic()
+        try:
+            report = evaluation_run(
+                run_options, json_path=json_path, progress=options["verbosity"] > 0,
+                on_step=lambda step: self.stdout.write(f"==> {step}"),
+            )  # fmt: skip
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        self._print(report.data)
+        url = reverse("admin:recommendations_evaluationreport_change", args=[report.pk])
+        self.stdout.write(
+            self.style.SUCCESS(f"Done in {time.monotonic() - started:.0f} s. JSON: {json_path}. Report page: {url}")
+        )
+
+    def _print(self, data: dict) -> None:
+        section = data["time_split"]
+        self.stdout.write("\nTime split: every shopper with held-out purchases\n" + time_split_table(section))
+        if "with_history" in section["results"]:
+            self.stdout.write(
+                "\nShoppers with history before the cut-off\n" + time_split_table(section, "with_history")
+            )
+        self.stdout.write("\n" + time_split_summary(section))
+        if "attributes" in data:
+            self.stdout.write(
+                "\nAttribute precision@6 (Fashion Product Images)\n" + attribute_table(data["attributes"])
+            )
+        if "discovery" in data:
+            self.stdout.write("\nDiscovery\n" + discovery_summary(data["discovery"]))
+        self.stdout.write("")
