@@ -1,15 +1,15 @@
 """The time-split evaluation of the homepage's strategies on the interaction log."""
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 
 from recommendations.evaluation.data import Catalog
 from recommendations.evaluation.fitting import fit
 from recommendations.evaluation.ranking import recommend, shopper_seed, shopper_sources
-from recommendations.evaluation.scoring import score_lists
-from recommendations.evaluation.split import Event, TimeSplit, time_split, validation_split
+from recommendations.evaluation.scoring import paired_differences, score_lists
+from recommendations.evaluation.split import Event, TimeSplit, time_split
 from recommendations.evaluation.tuning import tune
 
 SINGLE = {"popular": {"trending": 1.0}, "visual": {"visual": 1.0}, "als": {"als": 1.0}}
@@ -24,55 +24,112 @@ LABELS = {
 
 def evaluate_time_split(
     catalog: Catalog, events: list[Event], *, k: int = 12, test_weeks: int = 4, until: datetime | None = None,
-    seed: int = 0, tune_weights: bool = True, on_step: Callable[[str], None] = lambda _: None,
+    windows: int = 1, validation_windows: int = 3, seed: int = 0, tune_weights: bool = True,
+    on_step: Callable[[str], None] = lambda _: None,
 ) -> dict:  # fmt: skip
-    """Every strategy's top K for every shopper with held-out purchases, scored; JSON-ready."""
-    split = time_split(events, test_weeks=test_weeks, until=until)
+    """Every strategy's top K for every shopper with held-out purchases, scored; JSON-ready.
+
+    ``windows`` > 1 repeats the split on the ``test_weeks`` before, and before that, and pools
+    the shoppers of all windows (a shopper in two windows counts twice): more shoppers, tighter
+    intervals. Tuning is then skipped, since one window's validation weeks are another's test weeks.
+    """
+    first = time_split(events, test_weeks=test_weeks, until=until)
     strategies = {**SINGLE, "hybrid": dict(settings.BLEND_WEIGHTS)}
     tuned = None
-    als_params = {}
-    if tune_weights:
-        on_step(f"Tuning on the {test_weeks} weeks before the cut-off")
-        tuned = tune(catalog, validation_split(split, weeks=test_weeks), k=k, seed=seed, on_step=on_step)
+    validations = earlier_windows(events, first, count=validation_windows) if tune_weights and windows == 1 else []
+    if validations:
+        on_step(f"Tuning on {len(validations)} windows of {test_weeks} weeks before the cut-off")
+        tuned = tune(catalog, validations, k=k, seed=seed, on_step=on_step)
         strategies["hybrid_tuned"] = tuned.weights
-        als_params = {"als_factors": tuned.als_factors, "als_regularization": tuned.als_regularization}
-    on_step("Training on everything before the cut-off")
-    fitted = fit(catalog, split.train)
-    tuned_fit = fit(catalog, split.train, **als_params) if tuned else None
-    on_step(f"Recommending for {len(split.held_out):,} shoppers")
-    sources = {key: shopper_sources(fitted, key) for key in split.held_out}
-    tuned_sources = {key: shopper_sources(tuned_fit, key) for key in split.held_out} if tuned_fit else {}
-    lists: dict[str, dict] = {}
-    for name, weights in strategies.items():
-        model, per_shopper = (tuned_fit, tuned_sources) if name == "hybrid_tuned" else (fitted, sources)
-        lists[name] = {
-            key: recommend(model, per_shopper[key], weights, k=k, seed=shopper_seed(key, seed))
-            for key in split.held_out
-        }
+    elif tune_weights and windows == 1:
+        on_step("No purchases in the weeks before the cut-off: the tuned hybrid is left out")
+    lists: dict[str, dict] = {name: {} for name in strategies}
+    held_out: dict[tuple, set[int]] = {}
+    history: set[tuple] = set()
+    described = []
+    for window in range(windows):
+        split = (
+            first
+            if window == 0
+            else time_split(
+                events, test_weeks=test_weeks, until=first.cutoff - (window - 1) * (first.until - first.cutoff) - _TICK
+            )
+        )
+        on_step(f"Window {window + 1}: training before {split.cutoff:%Y-%m-%d}, testing until {split.until:%Y-%m-%d}")
+        fitted = fit(catalog, split.train)
+        sources = {key: shopper_sources(fitted, key) for key in split.held_out}
+        per_model = {name: (fitted, sources) for name in strategies}
+        if tuned:
+            tuned_fit = fit(
+                catalog, split.train, als_factors=tuned.als_factors, als_regularization=tuned.als_regularization
+            )
+            per_model["hybrid_tuned"] = (tuned_fit, {key: shopper_sources(tuned_fit, key) for key in split.held_out})
+        for name, weights in strategies.items():
+            model, per_shopper = per_model[name]
+            for key in split.held_out:
+                lists[name][window, key] = recommend(
+                    model, per_shopper[key], weights, k=k, seed=shopper_seed(key, seed)
+                )
+        held_out.update({(window, key): items for key, items in split.held_out.items()})
+        history.update((window, key) for key in split.held_out if key in fitted.shoppers)
+        described.append(_describe(split, fitted, sources))
     category_of = {int(pid): catalog.article_type[i] for i, pid in enumerate(catalog.ids)}
-    with_history = {key: items for key, items in split.held_out.items() if key in fitted.shoppers}
+    size = int(catalog.available.sum())
+    segments = {"all": held_out, "with_history": {key: held_out[key] for key in history}}
     results = {
         segment: {
-            name: score_lists(
-                lists[name], held, k=k, category_of=category_of, catalog_size=int(catalog.available.sum())
-            )
-            for name in strategies
+            name: score_lists(lists[name], held, k=k, category_of=category_of, catalog_size=size) for name in strategies
         }
-        for segment, held in (("all", split.held_out), ("with_history", with_history))
+        for segment, held in segments.items()
         if held
     }
     return {
         "k": k,
-        "cutoff": split.cutoff.isoformat(),
-        "until": split.until.isoformat(),
-        "train_events": len(split.train),
-        "shoppers": len(split.held_out),
-        "shoppers_with_history": len(with_history),
-        "held_out_pairs": sum(len(items) for items in split.held_out.values()),
-        "reachable": reachability(fitted, split, sources),
+        **described[0],
+        "windows": described,
+        "shoppers": len(held_out),
+        "shoppers_with_history": len(history),
+        "held_out_pairs": sum(len(items) for items in held_out.values()),
         "strategies": {name: {"label": LABELS[name], "weights": weights} for name, weights in strategies.items()},
         "tuning": vars(tuned) if tuned else None,
         "results": results,
+        "comparisons": {
+            name: paired_differences(lists["hybrid"], lists[name], held_out, k=k, seed=seed)
+            for name in strategies
+            if name != "hybrid"
+        },
+    }
+
+
+_TICK = timedelta(microseconds=1)
+
+
+def _window_before(events: list[Event], first: TimeSplit, n: int) -> TimeSplit:
+    """The split whose test weeks end where the n-th window before ``first`` ends."""
+    span = first.until - first.cutoff
+    return time_split(events, test_weeks=span.days // 7, until=first.cutoff - (n - 1) * span - _TICK)
+
+
+def earlier_windows(events: list[Event], first: TimeSplit, *, count: int) -> list[TimeSplit]:
+    """Up to ``count`` validation splits, all before the test cut-off; empty ones are dropped."""
+    splits = []
+    for n in range(1, count + 1):
+        try:
+            split = _window_before([event for event in events if event[3] < first.cutoff], first, n)
+        except ValueError:  # no purchases left that far back
+            break
+        if split.held_out:
+            splits.append(split)
+    return splits
+
+
+def _describe(split: TimeSplit, fitted, sources) -> dict:
+    return {
+        "cutoff": split.cutoff.isoformat(),
+        "until": split.until.isoformat(),
+        "train_events": len(split.train),
+        "window_shoppers": len(split.held_out),
+        "reachable": reachability(fitted, split, sources),
     }
 
 

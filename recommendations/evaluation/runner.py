@@ -21,6 +21,7 @@ from recommendations.models import EvaluationReport
 class EvaluationOptions:
     k: int = 12
     test_weeks: int = 4
+    windows: int = 1  # rolling test windows pooled; tuning needs 1
     until: datetime | None = None
     seed: int = 0
     tune: bool = True
@@ -42,6 +43,7 @@ def evaluation_run(
     on_step("Reading the interaction log")
     data["time_split"] = evaluate_time_split(
         catalog, events_load(), k=options.k, test_weeks=options.test_weeks, until=options.until,
+        windows=options.windows,
         seed=options.seed, tune_weights=options.tune, on_step=on_step,
     )  # fmt: skip
     if options.attributes_folder:

@@ -3,6 +3,8 @@
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from recommendations.evaluation.metrics import (
     average_precision_at_k,
     catalog_coverage,
@@ -50,3 +52,27 @@ def _mean_and_stderr(series: list[float]) -> dict[str, float]:
     mean = sum(series) / n
     variance = sum((value - mean) ** 2 for value in series) / (n - 1) if n > 1 else 0.0
     return {"mean": mean, "stderr": math.sqrt(variance / n)}
+
+
+def paired_differences(
+    lists_a: Mapping[object, Sequence[int]], lists_b: Mapping[object, Sequence[int]],
+    held_out: Mapping[object, set[int]], *, k: int, seed: int = 0, resamples: int = 2000,
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    """A minus B on recall@K and MAP@K, shopper by shopper, with a 95% bootstrap interval: with a
+    few hundred shoppers and hit rates of a few percent, an interval spanning 0 means the data
+    cannot tell the two apart."""
+    rng = np.random.default_rng(seed)
+    shoppers = list(held_out)
+    result = {}
+    for name in ("recall", "map"):
+        metric = PER_SHOPPER[name]
+        differences = np.array(
+            [metric(lists_a.get(s, ()), held_out[s], k) - metric(lists_b.get(s, ()), held_out[s], k) for s in shoppers]
+        )
+        means = differences[rng.integers(0, len(differences), size=(resamples, len(differences)))].mean(axis=1)
+        low, high = np.percentile(means, [2.5, 97.5])
+        result[name] = {
+            "difference": float(differences.mean()), "low": float(low), "high": float(high),
+            "better": int((differences > 0).sum()), "worse": int((differences < 0).sum()),
+        }  # fmt: skip
+    return result

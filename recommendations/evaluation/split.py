@@ -33,8 +33,3 @@ def time_split(events: list[Event], *, test_weeks: int = 4, until: datetime | No
         if cutoff <= time <= until and kind == "purchase":
             held_out[shopper].add(product)
     return TimeSplit(cutoff, until, train, dict(held_out))
-
-
-def validation_split(split: TimeSplit, *, weeks: int) -> TimeSplit:
-    """The same cut, moved back into the training period: what tuning may look at."""
-    return time_split(split.train, test_weeks=weeks, until=split.cutoff - timedelta(microseconds=1))

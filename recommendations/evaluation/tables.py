@@ -25,11 +25,26 @@ def time_split_summary(section: dict) -> str:
         f"{reach['known_to_als']:.0%} were bought or seen by someone before the cut-off, "
         f"{reach['bought_before']:.1%} are repurchases (filtered as already purchased).",
     ]
+    if len(section.get("windows", ())) > 1:
+        first, last = section["windows"][-1], section["windows"][0]
+        lines.append(
+            f"{len(section['windows'])} windows pooled, tested from {first['cutoff'][:10]} to {last['until'][:10]}: "
+            f"{section['shoppers']:,} shopper-windows ({section['shoppers_with_history']:,} with history)."
+        )
+    for name, comparison in section.get("comparisons", {}).items():
+        label = section["strategies"][name]["label"]
+        parts = [
+            f"{metric} {c['difference']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}], better for {c['better']}, "
+            f"worse for {c['worse']}"
+            for metric, c in (("R@K", comparison["recall"]), ("MAP@K", comparison["map"]))
+        ]
+        lines.append(f"Hybrid as shipped minus {label}: " + "; ".join(parts) + ".")
     tuning = section.get("tuning")
     if tuning:
         weights = ", ".join(f"{source} {weight:.2f}" for source, weight in tuning["weights"].items())
         lines.append(
-            f"Tuned on the validation weeks ({tuning['tried']} settings): weights {weights}; ALS "
+            f"Tuned on {tuning['validation_shoppers']:,} shopper-windows before the cut-off ({tuning['tried']} "
+            f"settings): weights {weights}; ALS "
             f"{tuning['als_factors']} factors, regularisation {tuning['als_regularization']}; validation "
             f"MAP {tuning['validation_map']:.4f} against {tuning['shipped_validation_map']:.4f} as shipped."
         )

@@ -35,6 +35,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--k", type=int, default=12, help="list length (default 12)")
         parser.add_argument("--test-weeks", type=int, default=4, help="weeks held out (default 4)")
+        parser.add_argument(
+            "--windows", type=int, default=1, help="pool this many consecutive test windows (no tuning if > 1)"
+        )
         parser.add_argument("--until", type=_date, help="end of the test weeks (default: the newest purchase)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--no-tune", action="store_true", help="skip the validation tuning")
@@ -45,15 +48,16 @@ class Command(BaseCommand):
         parser.add_argument("--json", type=Path, help="default: DATA_DIR/evaluation/report-<time>.json")
 
     def handle(self, *args, **options):
-        if options["k"] < 1 or options["test_weeks"] < 1:
-            raise CommandError("--k and --test-weeks must be at least 1.")
+        if min(options["k"], options["test_weeks"], options["windows"]) < 1:
+            raise CommandError("--k, --test-weeks and --windows must be at least 1.")
         attributes = None if options["no_attributes"] else Path(options["attributes"])
         if attributes and not (attributes / "styles.csv").exists():
             raise CommandError(f"{attributes} has no styles.csv; pass --attributes PATH or --no-attributes.")
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         json_path = options["json"] or Path(settings.DATA_DIR) / "evaluation" / f"report-{stamp}.json"
         run_options = EvaluationOptions(
-            k=options["k"], test_weeks=options["test_weeks"], until=options["until"], seed=options["seed"],
+            k=options["k"], test_weeks=options["test_weeks"], windows=options["windows"], until=options["until"],
+            seed=options["seed"],
             tune=not options["no_tune"], attributes_folder=attributes,
             discovery_targets=options["discovery_targets"], map_sample=options["map_sample"],
         )  # fmt: skip

@@ -1,0 +1,144 @@
+"""The offline evaluation on synthetic stores whose right answers are known."""
+
+import json
+import random
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+
+from recommendations.evaluation.data import catalog_load, events_load
+from recommendations.evaluation.discovery import discovery_rounds
+from recommendations.evaluation.fitting import fit
+from recommendations.evaluation.offline import SINGLE, earlier_windows, evaluate_time_split
+from recommendations.evaluation.ranking import recommend, shopper_seed, shopper_sources
+from recommendations.evaluation.scoring import paired_differences, score_lists
+from recommendations.evaluation.split import time_split
+from recommendations.models import EvaluationReport, Interaction, InteractionKind, Visitor
+from tests.evaluation_data import START, _purchase, clustered_store
+from tests.factories import EmbeddedProductFactory
+
+
+def test_a_strategy_that_returns_the_held_out_items_scores_one():
+    held_out = {"a": {1, 2}, "b": {3}}
+    scores = score_lists({"a": [2, 1, 9], "b": [3]}, held_out, k=12, category_of={}, catalog_size=100)
+    for metric in ("recall", "map", "ndcg", "hit_rate"):
+        assert scores[metric] == {"mean": 1.0, "stderr": 0.0}
+    assert scores["coverage"]["mean"] == 4 / 100
+
+
+def test_a_random_strategy_scores_near_its_expected_value():
+    rng = random.Random(1)
+    catalog, k = list(range(500)), 12
+    held_out = {shopper: set(rng.sample(catalog, 5)) for shopper in range(2000)}
+    lists = {shopper: rng.sample(catalog, k) for shopper in held_out}
+    scores = score_lists(lists, held_out, k=k, category_of={}, catalog_size=len(catalog))
+    expected = {
+        "precision": 5 / 500,
+        "recall": k / 500,
+        "hit_rate": 1 - np.prod([(495 - i) / (500 - i) for i in range(k)]),
+    }
+    for metric, value in expected.items():
+        assert abs(scores[metric]["mean"] - value) < 3 * scores[metric]["stderr"], metric
+    assert scores["coverage"]["mean"] == 1.0  # 2000 random lists of 12 cover 500 products
+
+
+def test_the_paired_interval_separates_a_clear_winner_and_not_a_coin_toss():
+    held_out = {shopper: {shopper} for shopper in range(300)}
+    oracle = {shopper: [shopper] for shopper in held_out}
+    half = {shopper: [shopper] if shopper % 2 else [-1] for shopper in held_out}
+    clear = paired_differences(oracle, {}, held_out, k=12)["recall"]
+    assert clear["difference"] == 1.0 and clear["low"] == 1.0 and clear["better"] == 300
+    noisy = paired_differences(half, {s: [s] if s % 2 == 0 else [-1] for s in held_out}, held_out, k=12)["recall"]
+    assert noisy["low"] < 0 < noisy["high"]
+
+
+@pytest.mark.django_db
+def test_visual_similarity_finds_every_held_out_purchase_in_a_clustered_store(settings):
+    settings.ROW_EXPLORATION_SLOTS = 0
+    clustered_store()
+    section = evaluate_time_split(catalog_load(), events_load(), k=17, test_weeks=1, tune_weights=False)
+    results = section["results"]["all"]
+    assert section["shoppers"] == 30 and section["cutoff"].startswith("2020-03-09")
+    # 17 = the products of the shopper's cluster they have not bought yet: all of them, nothing else.
+    assert results["visual"]["recall"]["mean"] == 1.0
+    assert results["visual"]["precision"]["mean"] == pytest.approx(2 / 17)
+    assert results["hybrid"]["recall"]["mean"] > results["popular"]["recall"]["mean"] + 0.3
+    assert results["als"]["recall"]["mean"] > results["popular"]["recall"]["mean"]
+    assert section["reachable"]["passes_filters"] == 1.0 and section["reachable"]["bought_before"] == 0.0
+    assert section["comparisons"]["popular"]["recall"]["low"] > 0  # the hybrid's lead is not noise
+
+
+@pytest.mark.django_db
+def test_the_test_weeks_never_reach_training(settings):
+    """A product everyone buys in the test weeks only: any leak would make it the most popular."""
+    settings.ROW_EXPLORATION_SLOTS = 0
+    clustered_store()
+    magnet = EmbeddedProductFactory(name="magnet")
+    Interaction.objects.bulk_create(
+        [_purchase(visitor, magnet, START + timedelta(weeks=10)) for visitor in Visitor.objects.all()]
+    )
+    split = time_split(events_load(), test_weeks=1)
+    assert all(time < split.cutoff for *_, time in split.train)
+    fitted = fit(catalog_load(), split.train)
+    assert magnet.pk not in fitted.als.index and magnet.pk not in {pid for pid, *_ in fitted.trending}
+    assert all(magnet.pk not in shopper.purchased for shopper in fitted.shoppers.values())
+    for key in split.held_out:
+        sources = shopper_sources(fitted, key)
+        for weights in SINGLE.values():
+            assert magnet.pk not in recommend(fitted, sources, weights, k=12, seed=shopper_seed(key, 0))
+    validations = earlier_windows(events_load(), split, count=3)
+    assert validations  # the purchases of week 8.5
+    for validation in validations:
+        assert validation.until < split.cutoff
+        assert all(time < split.cutoff for *_, time in validation.train)
+        assert magnet.pk not in {pid for items in validation.held_out.values() for pid in items}
+
+
+@pytest.mark.django_db
+def test_a_repurchase_is_unreachable_as_in_the_store(settings):
+    clustered_store(clusters=1, shoppers_per_cluster=2)
+    first = Visitor.objects.order_by("created_at").first()
+    bought = Interaction.objects.filter(visitor=first).order_by("created_at").first().product
+    Interaction.objects.create(
+        visitor=first, product=bought, kind=InteractionKind.PURCHASE, created_at=START + timedelta(weeks=10)
+    )
+    section = evaluate_time_split(catalog_load(), events_load(), test_weeks=1, tune_weights=False)
+    assert section["reachable"]["bought_before"] == pytest.approx(1 / 5)  # 5 held-out pairs, 1 bought before
+
+
+def test_discovery_beats_random_pages_on_a_navigable_space():
+    angles = np.linspace(0, 2 * np.pi, 2000, endpoint=False)
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    result = discovery_rounds(vectors, targets=30, page=10, progress=False)
+    assert result["random_expected"] == pytest.approx(100.5)
+    assert abs(result["random"]["mean"] - 100.5) < 35  # 30 draws of a uniform 1..200
+    assert result["guided"]["mean"] < 20 and result["guided"]["not_found"] == 0
+
+
+@pytest.mark.django_db
+def test_the_command_prints_the_table_writes_json_and_keeps_the_report(settings, tmp_path, capsys):
+    settings.DATA_DIR = tmp_path
+    clustered_store()
+    out = tmp_path / "report.json"
+    call_command(
+        "evaluate", "--test-weeks", "1", "--no-attributes", "--discovery-targets", "5", "--map-sample", "60",
+        "--json", str(out), verbosity=0,
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "Most popular (baseline)" in printed and "Hybrid, tuned on validation" in printed
+    data = json.loads(out.read_text())
+    assert set(data["time_split"]["results"]["all"]) == {"popular", "visual", "als", "hybrid", "hybrid_tuned"}
+    assert len(data["embedding_map"]["points"]) == 60
+    assert EvaluationReport.objects.get().data == data
+
+
+@pytest.mark.django_db
+def test_the_command_says_clearly_when_there_is_nothing_to_hold_out(tmp_path):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no purchases"):
+        call_command("evaluate", "--no-attributes", "--json", str(tmp_path / "r.json"), verbosity=0)
+    with pytest.raises(CommandError, match="no styles.csv"):
+        call_command("evaluate", "--attributes", str(tmp_path), verbosity=0)
