@@ -142,3 +142,61 @@ def test_the_command_says_clearly_when_there_is_nothing_to_hold_out(tmp_path):
         call_command("evaluate", "--no-attributes", "--json", str(tmp_path / "r.json"), verbosity=0)
     with pytest.raises(CommandError, match="no styles.csv"):
         call_command("evaluate", "--attributes", str(tmp_path), verbosity=0)
+
+
+def test_attribute_precision_has_a_known_answer_with_the_real_encoder(settings, tmp_path):
+    """Four identical red shirts and four identical blue shoes, all for men: each product's 6
+    nearest are its 3 twins (5 of 5 attributes) and 3 of the others (gender only, 1 of 5)."""
+    from PIL import Image
+
+    from recommendations.evaluation.attributes import attribute_precision
+
+    settings.DATA_DIR = tmp_path / "data"
+    (tmp_path / "images").mkdir()
+    lines = ["id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName"]
+    for i in range(8):
+        shirt = i < 4
+        Image.new("RGB", (60, 80), (200, 20, 20) if shirt else (20, 20, 200)).save(tmp_path / "images" / f"{i}.jpg")
+        kind = "Apparel,Topwear,Shirts,Red" if shirt else "Footwear,Shoes,Casual Shoes,Blue"
+        lines.append(f"{i},Men,{kind},Summer,2012,Casual,Item {i}")
+    (tmp_path / "images" / "8.jpg").write_bytes(b"not a photo")
+    lines += ["8,Men,Apparel,Topwear,Shirts,Red,Summer,2012,Casual,Broken photo", "9,Men,too,few,fields"]
+    (tmp_path / "styles.csv").write_text("\n".join(lines) + "\n")
+    report = attribute_precision(tmp_path, progress=False)
+    assert report["products"] == 9 and report["skipped_rows"] == 1
+    scores = report["encoders"]["efficientnet_lite0"]
+    assert scores["embedded"] == 8 and scores["unreadable_photos"] == 1
+    assert scores["unfiltered"]["overall"] == pytest.approx((3 * 1.0 + 3 * 0.2) / 6)
+    assert scores["unfiltered"]["per_category"]["Footwear"] == {"mean": pytest.approx(0.6), "queries": 4}
+    assert scores["as_served"]["overall"] == pytest.approx(0.6)
+    assert list(tmp_path.glob("data/evaluation/*.npz"))  # the vectors are cached for the next run
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_shop_owner_reads_the_report_in_the_admin(live_server, browser, settings, tmp_path):
+    from django.contrib.auth import get_user_model
+
+    from recommendations.evaluation.runner import EvaluationOptions, evaluation_run
+
+    settings.DATA_DIR = tmp_path
+    clustered_store()
+    options = EvaluationOptions(test_weeks=1, discovery_targets=5, map_sample=60)
+    report = evaluation_run(options, json_path=tmp_path / "report.json", progress=False)
+    get_user_model().objects.create_superuser("owner", "owner@example.com", "a-long-password-1")
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/recommendations/evaluationreport/")
+    page.fill("#id_username", "owner")
+    page.fill("#id_password", "a-long-password-1")
+    page.click("input[type=submit]")
+    page.click(f"a[href$='/evaluationreport/{report.pk}/change/']")
+    page.wait_for_selector("#time-split table")
+    rows = page.locator("#time-split tbody tr")
+    assert rows.count() == 5 and "Most popular (baseline)" in rows.first.inner_text()
+    # Six bar charts of five strategies each, every bar with a visible width.
+    assert page.locator("#time-split svg.chart").count() == 6
+    bars = page.locator("#time-split svg.chart rect.bar")
+    assert bars.count() == 30 and all(box["width"] > 0 for box in (bars.nth(i).bounding_box() for i in range(30)))
+    assert page.locator("#embedding-map circle").count() == 60
+    assert "Cluster 0" in page.locator("#embedding-map").inner_text()  # the legend names the categories
+    assert page.locator("#discovery svg.chart rect.bar").count() == 2

@@ -95,21 +95,6 @@ def test_the_homepage_renders_with_a_bounded_number_of_queries(client, django_as
     assert "Because you viewed" in page and "Trending" in page
 
 
-@pytest.fixture
-def browser(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )  # fmt: skip
-        yield browser
-        browser.close()
-
-
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_three_clicks_turn_the_homepage_toward_what_was_clicked(live_server, browser, settings):

@@ -22,8 +22,8 @@ def bar_chart(
         parts.append(
             format_html(
                 '<text x="{}" y="{}" text-anchor="end" class="chart-label">{}</text>'
-                '<rect class="bar" x="{}" y="{}" width="{:.1f}" height="{}" fill="{}"><title>{}: {:.4f}</title></rect>'
-                '<text x="{:.1f}" y="{}" class="chart-value">{:.4f}</text>',
+                '<rect class="bar" x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}: {}</title></rect>'
+                '<text x="{}" y="{}" class="chart-value">{}</text>',
                 left - 6,
                 y + 14,
                 label,
@@ -42,7 +42,9 @@ def bar_chart(
         if stderr and stderr[i] > 0:
             low, high = left + max(value - stderr[i], 0) * scale, left + (value + stderr[i]) * scale
             parts.append(
-                format_html('<line x1="{:.1f}" x2="{:.1f}" y1="{}" y2="{}" class="err"/>', low, high, y + 11, y + 11)
+                format_html(
+                    '<line x1="{}" x2="{}" y1="{}" y2="{}" class="err"/>', f"{low:.1f}", f"{high:.1f}", y + 11, y + 11
+                )
             )
     return _svg(width, height, parts, title)
 
@@ -54,9 +56,9 @@ def scatter_map(points: list[list[float]], categories: list[str], *, size: int =
     for x, y, category in points:
         parts.append(
             format_html(
-                '<circle cx="{:.1f}" cy="{:.1f}" r="2.2" fill="{}"/>',
-                pad + x * (size - 2 * pad),
-                pad + (1 - y) * (size - 2 * pad),
+                '<circle cx="{}" cy="{}" r="2.2" fill="{}"/>',
+                f"{pad + x * (size - 2 * pad):.1f}",
+                f"{pad + (1 - y) * (size - 2 * pad):.1f}",
                 PALETTE[int(category) % len(PALETTE)],
             )  # fmt: skip
         )

@@ -1,7 +1,7 @@
 """What the admin's report page shows: the tables as rows and the charts as inline SVG."""
 
 from recommendations.evaluation.charts import bar_chart, scatter_map
-from recommendations.evaluation.tables import METRICS, discovery_summary, time_split_summary
+from recommendations.evaluation.tables import METRICS, STRATEGY_ORDER, discovery_summary, time_split_summary
 
 CHARTED = ("recall", "map", "ndcg", "hit_rate", "coverage", "diversity")
 
@@ -13,7 +13,8 @@ def report_page_context(data: dict) -> dict:
         "precision": f"Precision@{k}", "recall": f"Recall@{k}", "map": f"MAP@{k}", "ndcg": f"NDCG@{k}",
         "hit_rate": f"Hit rate@{k}", "coverage": "Catalog coverage", "diversity": "Diversity (article types)",
     }  # fmt: skip
-    results = split["results"]["all"]
+    # jsonb keeps keys in its own order: put the strategies back in the table's order.
+    results = {name: split["results"]["all"][name] for name in STRATEGY_ORDER if name in split["results"]["all"]}
     labels = {name: split["strategies"][name]["label"] for name in results}
     context = {
         "data": data,

@@ -1,6 +1,7 @@
 """The evaluation report as plain-text tables for the terminal (and the closing notes)."""
 
 METRICS = ("precision", "recall", "map", "ndcg", "hit_rate", "coverage", "diversity")
+STRATEGY_ORDER = ("popular", "visual", "als", "hybrid", "hybrid_tuned")
 
 
 def time_split_table(section: dict, segment: str = "all") -> str:
@@ -9,7 +10,9 @@ def time_split_table(section: dict, segment: str = "all") -> str:
              "hit_rate": f"HR@{k}", "coverage": "Coverage", "diversity": "Diversity"}  # fmt: skip
     header = f"{'Strategy':<30}" + "".join(f"{names[m]:>11}" for m in METRICS)
     lines = [header, "-" * len(header)]
-    for name, scores in section["results"][segment].items():
+    results = section["results"][segment]
+    for name in (name for name in STRATEGY_ORDER if name in results):
+        scores = results[name]
         label = section["strategies"][name]["label"]
         lines.append(f"{label:<30}" + "".join(f"{scores[m]['mean']:>11.4f}" for m in METRICS))
     return "\n".join(lines)
@@ -31,7 +34,9 @@ def time_split_summary(section: dict) -> str:
             f"{len(section['windows'])} windows pooled, tested from {first['cutoff'][:10]} to {last['until'][:10]}: "
             f"{section['shoppers']:,} shopper-windows ({section['shoppers_with_history']:,} with history)."
         )
-    for name, comparison in section.get("comparisons", {}).items():
+    comparisons = section.get("comparisons", {})
+    for name in (name for name in STRATEGY_ORDER if name in comparisons):
+        comparison = comparisons[name]
         label = section["strategies"][name]["label"]
         parts = [
             f"{metric} {c['difference']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}], better for {c['better']}, "
