@@ -118,6 +118,11 @@ class Command(BaseCommand):
                 bar.update(min(done, target) - bar.n)
                 if done >= target:
                     return
+                # A photo that cannot be embedded must not keep the wait going for ever.
+                failed = Product.objects.filter(is_active=True, embedding_status=EmbeddingStatus.FAILED).count()
+                if done + failed >= target:
+                    self.stdout.write(self.style.WARNING(f"{failed:,} photos could not be embedded (see the admin)."))
+                    return
                 if any(child.poll() is not None for child in self.children):
                     raise RuntimeError("A Celery process stopped; see the messages above.")
                 time.sleep(1)
