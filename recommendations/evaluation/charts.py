@@ -29,14 +29,14 @@ def bar_chart(
                 label,
                 left,
                 y + 2,
-                length,
+                f"{length:.1f}",
                 row - 8,
                 PALETTE[i % len(PALETTE)],
                 label,
-                value,
-                left + length + 4,
+                _number(value),
+                f"{left + length + 4:.1f}",
                 y + 14,
-                value,
+                _number(value),
             )  # fmt: skip
         )
         if stderr and stderr[i] > 0:
@@ -76,6 +76,11 @@ def scatter_map(points: list[list[float]], categories: list[str], *, size: int =
             )  # fmt: skip
         )
     return _svg(size + legend_width, size, parts, "Map of the catalog's embeddings")
+
+
+def _number(value: float) -> str:
+    """Four decimals for rates, none for counts such as rounds."""
+    return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
 
 
 def _svg(width: int, height: int, parts: list[str], label: str) -> SafeString:

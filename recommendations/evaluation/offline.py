@@ -24,7 +24,7 @@ LABELS = {
 
 def evaluate_time_split(
     catalog: Catalog, events: list[Event], *, k: int = 12, test_weeks: int = 4, until: datetime | None = None,
-    windows: int = 1, validation_windows: int = 3, seed: int = 0, tune_weights: bool = True,
+    windows: int = 1, validation_windows: int = 5, seed: int = 0, tune_weights: bool = True,
     on_step: Callable[[str], None] = lambda _: None,
 ) -> dict:  # fmt: skip
     """Every strategy's top K for every shopper with held-out purchases, scored; JSON-ready.

@@ -10,11 +10,13 @@ and is topped up from trending, so that the only difference between strategies i
 
 import random
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
 
+from recommendations.evaluation.data import Catalog
 from recommendations.evaluation.fitting import Fitted
 from recommendations.selectors.collaborative import collaborative_candidates
 from recommendations.selectors.rows import blend, fill_row
@@ -73,11 +75,7 @@ def recommend(fitted: Fitted, sources: ShopperSources, weights: dict[str, float]
     catalog = fitted.catalog
     ranked = [entry for entry in blend(sources.sources, weights) if entry[0] not in sources.seen]
     ranked += [(pid, 0.0, "trending", None) for pid, *_ in fitted.trending if pid not in sources.seen]
-    article_types = {
-        pid: catalog.article_type[catalog.index[pid]]
-        for pid, *_ in ranked
-        if pid in catalog.index and sources.eligible[catalog.index[pid]]
-    }
+    article_types = _EligibleArticleTypes(catalog, sources.eligible)
     rng = random.Random(seed)
     explore = _exploration(fitted, sources, count=3 * settings.ROW_EXPLORATION_SLOTS, rng=rng)
     cards = fill_row(ranked, article_types, {}, size=k, explore=explore, rng=rng)
@@ -87,6 +85,26 @@ def recommend(fitted: Fitted, sources: ShopperSources, weights: dict[str, float]
         spare = (int(pid) for pid in catalog.ids[sources.eligible_rows] if int(pid) not in taken)
         chosen += [pid for _, pid in zip(range(k - len(chosen)), spare, strict=False)]
     return chosen
+
+
+class _EligibleArticleTypes(Mapping):
+    """fill_row's ``article_types`` (eligible product id -> article type), looked up lazily: the
+    row fills after a few dozen of the hundreds of candidates, and tuning builds thousands of rows."""
+
+    def __init__(self, catalog: Catalog, eligible: np.ndarray) -> None:
+        self.catalog, self.eligible = catalog, eligible
+
+    def __getitem__(self, product_id: int) -> str:
+        row = self.catalog.index.get(product_id)
+        if row is None or not self.eligible[row]:
+            raise KeyError(product_id)
+        return self.catalog.article_type[row]
+
+    def __iter__(self):
+        return (int(self.catalog.ids[row]) for row in np.flatnonzero(self.eligible))
+
+    def __len__(self) -> int:
+        return int(self.eligible.sum())
 
 
 def _exploration(fitted: Fitted, sources: ShopperSources, *, count: int, rng: random.Random) -> list[int]:
