@@ -99,12 +99,10 @@ def catalog_import(
 
 
 def _import_chunk(rows: list[CatalogRow], summary: ImportSummary) -> None:
-    existing = {
-        values[0]: values[1:]
-        for values in Product.objects.filter(external_id__in=[r.external_id for r in rows]).values_list(
-            "external_id", *PRODUCT_FIELDS
-        )
-    }
+    # Locked in id order, as every multi-row writer of products does (see catalog.locks): the
+    # embedding workers may be writing vectors to these rows right now.
+    found = Product.objects.filter(external_id__in=[r.external_id for r in rows]).order_by("pk").select_for_update()
+    existing = {values[0]: values[1:] for values in found.values_list("external_id", *PRODUCT_FIELDS)}
     changed: list[Product] = []
     created: set[str] = set()
     for row in rows:

@@ -6,6 +6,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F
 
+from catalog.locks import products_lock
 from catalog.models import Product, ProductImage
 from catalog.validators import validate_product_photo
 from recommendations.services import embedding_request
@@ -22,7 +23,9 @@ def file_checksum(file) -> str:
 
 def product_primary_image_changed(*, product_ids: list[int]) -> None:
     """Mark the embedding of these products stale and queue them (after commit)."""
-    Product.objects.filter(pk__in=product_ids).update(embedding_version=F("embedding_version") + 1)
+    with transaction.atomic():
+        products_lock(product_ids)
+        Product.objects.filter(pk__in=product_ids).update(embedding_version=F("embedding_version") + 1)
     embedding_request(product_ids=product_ids)
 
 

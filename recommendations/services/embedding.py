@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.images import ImageRejected, image_check_size, image_decode
+from catalog.locks import products_lock
 from catalog.models import EmbeddingStatus, Product, ProductImage
 from recommendations.encoders import Encoder, encoder_class, get_encoder
 from recommendations.vectors import vector_literal
@@ -28,9 +29,11 @@ def embedding_request(*, product_ids: Iterable[int]) -> None:
     ids = sorted(set(product_ids))
     if not ids:
         return
-    Product.objects.filter(pk__in=ids).update(
-        embedding_status=EmbeddingStatus.PENDING, embedding_error="", embedding_requested_at=timezone.now()
-    )
+    with transaction.atomic():
+        products_lock(ids)
+        Product.objects.filter(pk__in=ids).update(
+            embedding_status=EmbeddingStatus.PENDING, embedding_error="", embedding_requested_at=timezone.now()
+        )
 
     def queue() -> None:
         for chunk in chunked(ids, settings.EMBEDDING_TASK_BATCH):
@@ -149,7 +152,8 @@ def _store_vectors(jobs: list[_Job], vectors: np.ndarray, model_key: str) -> set
     rows = [(job.product_id, job.version, vector_literal(vector)) for job, vector in zip(jobs, vectors, strict=True)]
     values = ",".join(["(%s, %s, %s::halfvec)"] * len(rows))
     params = [value for row in rows for value in row]
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        products_lock(job.product_id for job in jobs)
         cursor.execute(
             f"""
             UPDATE catalog_product AS p

@@ -1,8 +1,10 @@
 import hashlib
 
 from django.core.management.base import BaseCommand
+from django.db import transaction
 from django.db.models import Case, IntegerField, Value, When
 
+from catalog.locks import products_lock
 from catalog.models import Product
 from storefront.utils import chunked
 
@@ -30,9 +32,11 @@ class Command(BaseCommand):
         for chunk in chunked(rows.iterator(chunk_size=5000), 5000):
             stock = {pk: demo_stock(external_id, out_of_stock_percent) for pk, external_id in chunk}
             sold_out += sum(1 for value in stock.values() if value == 0)
-            Product.objects.filter(pk__in=stock).update(
-                stock_quantity=Case(
-                    *[When(pk=pk, then=Value(v)) for pk, v in stock.items()], output_field=IntegerField()
+            with transaction.atomic():  # the embedding workers write these rows too: lock in order
+                products_lock(stock)
+                Product.objects.filter(pk__in=stock).update(
+                    stock_quantity=Case(
+                        *[When(pk=pk, then=Value(v)) for pk, v in stock.items()], output_field=IntegerField()
+                    )
                 )
-            )
         self.stdout.write(f"Demo stock set on {Product.objects.count():,} products; {sold_out:,} are sold out.")
