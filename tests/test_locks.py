@@ -15,15 +15,20 @@ from tests.factories import ProductFactory
 def _race(ids: list[int], *, lock_first: bool) -> list[Exception]:
     """Two transactions update the same two rows in opposite orders, overlapping in time."""
     errors: list[Exception] = []
+    # Without the lock, both first updates happen before either second one: a certain deadlock.
+    # With it, the second writer waits in products_lock, so it must not wait for the first here.
+    both_started = threading.Barrier(2, timeout=10)
 
     def writer(order: list[int]) -> None:
         try:
             with transaction.atomic():
                 if lock_first:
                     products_lock(order)
-                for product_id in order:
+                for step, product_id in enumerate(order):
                     Product.objects.filter(pk=product_id).update(stock_quantity=F("stock_quantity") + 1)
-                    time.sleep(0.3)
+                    if step == 0 and not lock_first:
+                        both_started.wait()
+                    time.sleep(0.2)
         except OperationalError as exc:
             errors.append(exc)
         finally:
