@@ -7,7 +7,7 @@ from django.conf import settings
 
 from recommendations.evaluation.data import Catalog
 from recommendations.evaluation.fitting import fit
-from recommendations.evaluation.ranking import recommend, shopper_seed, shopper_sources
+from recommendations.evaluation.ranking import recommend, shopper_seed, shopper_sources, with_refitted_als
 from recommendations.evaluation.scoring import paired_differences, score_lists
 from recommendations.evaluation.split import Event, TimeSplit, time_split
 from recommendations.evaluation.tuning import tune
@@ -48,13 +48,7 @@ def evaluate_time_split(
     history: set[tuple] = set()
     described = []
     for window in range(windows):
-        split = (
-            first
-            if window == 0
-            else time_split(
-                events, test_weeks=test_weeks, until=first.cutoff - (window - 1) * (first.until - first.cutoff) - _TICK
-            )
-        )
+        split = first if window == 0 else _window_before(events, first, window)
         on_step(f"Window {window + 1}: training before {split.cutoff:%Y-%m-%d}, testing until {split.until:%Y-%m-%d}")
         fitted = fit(catalog, split.train)
         sources = {key: shopper_sources(fitted, key) for key in split.held_out}
@@ -63,7 +57,10 @@ def evaluate_time_split(
             tuned_fit = fit(
                 catalog, split.train, als_factors=tuned.als_factors, als_regularization=tuned.als_regularization
             )
-            per_model["hybrid_tuned"] = (tuned_fit, {key: shopper_sources(tuned_fit, key) for key in split.held_out})
+            per_model["hybrid_tuned"] = (
+                tuned_fit,
+                {key: with_refitted_als(sources[key], tuned_fit, key) for key in split.held_out},
+            )
         for name, weights in strategies.items():
             model, per_shopper = per_model[name]
             for key in split.held_out:

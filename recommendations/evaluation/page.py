@@ -32,9 +32,9 @@ def report_page_context(data: dict) -> dict:
     }
     attributes = data.get("attributes")
     if attributes:
-        available = {key: entry for key, entry in attributes["encoders"].items() if "unavailable" in entry}
+        unavailable = {key: entry for key, entry in attributes["encoders"].items() if "unavailable" in entry}
         scored = {key: entry for key, entry in attributes["encoders"].items() if "unavailable" not in entry}
-        context["attribute_unavailable"] = available
+        context["attribute_unavailable"] = unavailable
         context["attribute_charts"] = [
             bar_chart(
                 f"Attribute precision@6, {key}",

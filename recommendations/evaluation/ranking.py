@@ -51,6 +51,17 @@ def shopper_sources(fitted: Fitted, key) -> ShopperSources:
     return ShopperSources(eligible, np.flatnonzero(eligible), seen, sources)
 
 
+def with_refitted_als(base: ShopperSources, fitted: Fitted, key) -> ShopperSources:
+    """``base`` with the ALS candidates of another fit on the same training events: the filters,
+    trending and the visual candidates depend only on those events, and the visual search is the
+    costly part, so tuning computes it once per shopper instead of once per ALS setting."""
+    shopper = fitted.shoppers.get(key)
+    sources = {name: candidates for name, candidates in base.sources.items() if name != "als"}
+    if shopper is not None and fitted.als is not None:
+        sources["als"] = collaborative_candidates(fitted.als, shopper)
+    return ShopperSources(base.eligible, base.eligible_rows, base.seen, sources)
+
+
 def _visual(fitted: Fitted, shopper: Shopper, eligible: np.ndarray, seen: set[int]) -> list[Candidate]:
     catalog = fitted.catalog
     recent = shopper.recent_product_ids[: settings.PREFERENCE_RECENT_EVENTS]

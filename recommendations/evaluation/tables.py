@@ -1,7 +1,9 @@
 """The evaluation report as plain-text tables for the terminal (and the closing notes)."""
 
+from recommendations.evaluation.offline import LABELS
+
 METRICS = ("precision", "recall", "map", "ndcg", "hit_rate", "coverage", "diversity")
-STRATEGY_ORDER = ("popular", "visual", "als", "hybrid", "hybrid_tuned")
+STRATEGY_ORDER = tuple(LABELS)  # the table's order, which a jsonb round trip loses
 
 
 def time_split_table(section: dict, segment: str = "all") -> str:

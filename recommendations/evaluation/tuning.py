@@ -18,7 +18,7 @@ from django.conf import settings
 
 from recommendations.evaluation.data import Catalog
 from recommendations.evaluation.fitting import fit
-from recommendations.evaluation.ranking import recommend, shopper_seed, shopper_sources
+from recommendations.evaluation.ranking import recommend, shopper_seed, shopper_sources, with_refitted_als
 from recommendations.evaluation.scoring import score_lists
 from recommendations.evaluation.split import TimeSplit
 
@@ -51,11 +51,15 @@ def tune(
         }
         return score_lists(lists, held_out, k=k, category_of={}, catalog_size=len(catalog))["map"]["mean"]
 
+    base: list[dict] = []  # per window: the sources of the first fit, reused with every other ALS
+
     def fit_all(factors: int, regularization: float):
         models = []
-        for split in validations:
+        for i, split in enumerate(validations):
             fitted = fit(catalog, split.train, als_factors=factors, als_regularization=regularization)
-            models.append((fitted, {key: shopper_sources(fitted, key) for key in split.held_out}))
+            if len(base) <= i:
+                base.append({key: shopper_sources(fitted, key) for key in split.held_out})
+            models.append((fitted, {key: with_refitted_als(base[i][key], fitted, key) for key in split.held_out}))
         return models
 
     shipped = (settings.ALS_FACTORS, settings.ALS_REGULARIZATION)
