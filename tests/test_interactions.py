@@ -5,6 +5,7 @@ from unittest import mock
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import timezone
 
 from recommendations.models import Interaction, Visitor
 from tests.factories import ProductFactory
@@ -16,7 +17,7 @@ def test_a_product_view_is_logged_for_a_new_visitor_with_a_cookie(client):
     product = ProductFactory()
     response = client.get(reverse("product-detail", args=[product.pk]))
     assert response.status_code == 200
-    visitor_id = response.cookies["visitor_id"].value
+    visitor_id = response.cookies["visitor_id"].value.split(":")[0]  # a signed token: "<uuid>:<signature>"
     event = Interaction.objects.get()
     assert (event.kind, event.product_id, str(event.visitor_id), event.user_id) == (
         "view",
@@ -55,12 +56,14 @@ def test_add_to_cart_and_checkout_log_events_and_take_stock(client):
 def test_signing_in_merges_the_anonymous_history_into_the_user(client):
     product = ProductFactory()
     client.get(reverse("product-detail", args=[product.pk]))
-    user = get_user_model().objects.create_user("shopper")
+    user = get_user_model().objects.create_user("shopper")  # as imported: no usable password
+    Interaction.objects.create(user=user, product=ProductFactory(), kind="purchase", created_at=timezone.now())
     client.post(reverse("demo-login", args=[user.pk]))  # a real sign-in request, through the middleware
-    event = Interaction.objects.get()
+    event = Interaction.objects.get(product=product)
     assert event.user == user
     client.get(reverse("product-detail", args=[product.pk]))
-    assert Interaction.objects.filter(user=user).count() == 2
+    assert Interaction.objects.filter(user=user, product=product).count() == 2
+    assert Interaction.objects.filter(user=user, visitor__isnull=True).count() == 2  # the user's alone
 
 
 def test_logging_does_not_need_redis(client):

@@ -57,3 +57,25 @@ def test_with_urls_set_nothing_embedded_is_started(tmp_path):
     result = manage("check", env=env)
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "postgres").exists() and not (tmp_path / "redis").exists()
+
+
+@pytest.mark.parametrize("module", ["storefront.wsgi", "storefront.asgi", "workers.celery"])
+def test_every_deployment_entry_point_defaults_to_production_settings(module):
+    """Without DJANGO_SETTINGS_MODULE, a deployment gets production settings, which refuse to start
+    without real servers and a secret key, never the demo's settings with its customer login."""
+    clean = {k: v for k, v in os.environ.items() if k not in (*PRODUCTION, "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    script = (
+        f"import {module}, django; from django.conf import settings; django.setup(); "
+        "from django.urls import Resolver404, resolve\n"
+        "try: resolve('/demo/customers/'); print('demo routed')\n"
+        "except Resolver404: print(settings.DEMO_LOGIN_ENABLED)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=settings.BASE_DIR, env=clean,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode != 0
+    assert "Set the environment variable DATABASE_URL" in result.stderr
+    with_urls = {**clean, **{k: v for k, v in PRODUCTION.items() if k != "DJANGO_SETTINGS_MODULE"}}
+    result = subprocess.run([sys.executable, "-c", script], cwd=settings.BASE_DIR, env=with_urls,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

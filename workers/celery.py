@@ -5,7 +5,7 @@ import os
 from celery import Celery
 from kombu import Queue
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "storefront.settings.local")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "storefront.settings.production")  # as wsgi.py
 
 app = Celery("storefront")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -30,4 +30,4 @@ class MyEventsApi(generics.ListAPIView):
             return Interaction.objects.none()
         if self.request.user.is_authenticated:
             return Interaction.objects.filter(user=self.request.user)
-        return Interaction.objects.filter(visitor=self.request.visitor, user__isnull=True)
+        return Interaction.objects.filter(visitor_id=self.request.visitor.pk, user__isnull=True)

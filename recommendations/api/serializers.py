@@ -20,7 +20,10 @@ class RecommendationRowSerializer(serializers.Serializer):
 
 
 class RecommendationsSerializer(serializers.Serializer):
-    visitor_id = serializers.UUIDField(help_text="Send it back in the X-Visitor-Id header (anonymous clients).")
+    visitor_id = serializers.CharField(
+        help_text="A token issued by the server: send it back in the X-Visitor-Id header (anonymous clients). "
+        "A token the server did not issue is ignored and a new one returned."
+    )
     rows = RecommendationRowSerializer(many=True)
 
 

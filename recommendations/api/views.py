@@ -13,8 +13,9 @@ from recommendations.api.serializers import (
     RecommendationsSerializer,
 )
 from recommendations.selectors.homepage import homepage_rows
-from recommendations.selectors.shopper import shopper_load
+from recommendations.selectors.shopper import shopper_for_request
 from recommendations.services.events import check_event_products, events_record
+from recommendations.services.visitors import visitor_token
 
 
 class RecommendationsApi(APIView):
@@ -22,10 +23,8 @@ class RecommendationsApi(APIView):
 
     @extend_schema(responses=RecommendationsSerializer)
     def get(self, request: Request) -> Response:
-        user_id = request.user.pk if request.user.is_authenticated else None
-        shopper = shopper_load(user_id=user_id, visitor=request.visitor)
-        rows = homepage_rows(shopper=shopper, rng=random.Random())
-        payload = {"visitor_id": request.visitor.pk, "rows": rows}
+        rows = homepage_rows(shopper=shopper_for_request(request), rng=random.Random())
+        payload = {"visitor_id": visitor_token(request.visitor), "rows": rows}
         return Response(RecommendationsSerializer(payload, context={"request": request}).data)
 
 

@@ -82,7 +82,9 @@ def shopper_vector(model: ServingModel, shopper: Shopper) -> np.ndarray | None:
     fresh_since_training = model.trained_until is None or shopper.newest_event > model.trained_until
     if not fresh_since_training:
         stored = UserFactor.objects.filter(model_id=model.model_id)
-        stored = stored.filter(user_id=shopper.user_id) if shopper.user_id else stored.filter(visitor=shopper.visitor)
+        stored = (
+            stored.filter(user_id=shopper.user_id) if shopper.user_id else stored.filter(visitor_id=shopper.visitor.pk)
+        )
         vector = stored.values_list("vector", flat=True).first()
         if vector is not None:
             return np.asarray(vector, dtype=np.float32)

@@ -37,13 +37,19 @@ class Shopper:
         return None
 
 
+def shopper_for_request(request) -> Shopper:
+    """The shopper behind a request: the signed-in user, else the request's visitor."""
+    user_id = request.user.pk if request.user.is_authenticated else None
+    return shopper_load(user_id=user_id, visitor=request.visitor)
+
+
 def shopper_load(*, user_id: int | None, visitor: Visitor | None, history: int = 200) -> Shopper:
     """One query for the recent history (with product gender and name), one for purchases."""
     shopper = Shopper(user_id=user_id, visitor=visitor, gender_choice=visitor.gender_preference if visitor else "")
     if user_id is not None:
         mine = Q(user_id=user_id)
     elif visitor is not None:
-        mine = Q(visitor=visitor)
+        mine = Q(visitor_id=visitor.pk, user__isnull=True)  # anonymous history holds anonymous events only
     else:
         return shopper
     events = Interaction.objects.filter(mine).order_by("-created_at", "-pk")

@@ -1,10 +1,16 @@
 """Batches of client events (the mobile API): validated whole, written whole, idempotent by event id."""
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 
 from catalog.models import Product
 from recommendations.models import Interaction, Visitor
+from recommendations.services.visitors import event_owner
+
+_COLUMNS = [  # (column, the array type its values are sent as)
+    ("event_id", "uuid"), ("user_id", "bigint"), ("visitor_id", "uuid"), ("product_id", "bigint"), ("kind", "text"),
+    ("created_at", "timestamptz"), ("source_row", "text"), ("source_strategy", "text"), ("source_slot", "smallint"),
+]  # fmt: skip
 
 
 def check_event_products(*, events: list[dict]) -> dict[int, dict]:
@@ -21,28 +27,27 @@ def check_event_products(*, events: list[dict]) -> dict[int, dict]:
 
 @transaction.atomic
 def events_record(*, events: list[dict], user: AbstractBaseUser | None, visitor: Visitor) -> tuple[int, int]:
-    """Write validated events; returns (new, duplicates). Call check_event_products first."""
-    ids = [event["event_id"] for event in events]
-    known = set(Interaction.objects.filter(event_id__in=ids).values_list("event_id", flat=True))
-    fresh = {
-        event["event_id"]: event for event in events if event["event_id"] not in known
-    }  # repeats in one batch count once
-    user = user if user is not None and user.is_authenticated else None
-    Interaction.objects.bulk_create(
-        [
-            Interaction(
-                event_id=event["event_id"],
-                user=user,
-                visitor=visitor,
-                product_id=event["product"],
-                kind=event["kind"],
-                created_at=event["occurred_at"],
-                source_row=event["row"],
-                source_strategy=event["strategy"],
-                source_slot=event["slot"],
-            )  # fmt: skip
-            for event in fresh.values()
-        ],
-        ignore_conflicts=True,  # a concurrent retry of the same batch is harmless
-    )
-    return len(fresh), len(events) - len(fresh)
+    """Write validated events; returns (new, duplicates). Call check_event_products first.
+
+    "New" counts the rows the INSERT really wrote (ON CONFLICT DO NOTHING ... RETURNING): when the
+    same batch arrives twice at once, a check-then-insert would let both requests claim every event.
+    """
+    owner = event_owner(user=user, visitor=visitor)
+    user_id = owner["user"].pk if owner["user"] else None
+    visitor_id = owner["visitor"].pk if owner["visitor"] else None
+    fresh = list({event["event_id"]: event for event in events}.values())  # repeats in one batch count once
+    values = [
+        [e["event_id"] for e in fresh], [user_id] * len(fresh), [visitor_id] * len(fresh),
+        [e["product"] for e in fresh], [e["kind"] for e in fresh], [e["occurred_at"] for e in fresh],
+        [e["row"] for e in fresh], [e["strategy"] for e in fresh], [e["slot"] for e in fresh],
+    ]  # fmt: skip
+    columns = ", ".join(name for name, _ in _COLUMNS)
+    arrays = ", ".join(f"%s::{kind}[]" for _, kind in _COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Interaction._meta.db_table} ({columns}) SELECT * FROM unnest({arrays}) "
+            "ON CONFLICT (event_id) DO NOTHING RETURNING 1",
+            values,
+        )
+        accepted = len(cursor.fetchall())
+    return accepted, len(events) - accepted

@@ -9,15 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from recommendations.models import Interaction, InteractionKind, Visitor
-
-
-def visitor_get_or_create(*, visitor_id: str | None) -> tuple[Visitor, bool]:
-    """The visitor of this cookie value, or a new one (a missing or malformed cookie starts afresh)."""
-    try:
-        key = uuid.UUID(str(visitor_id))
-    except ValueError:
-        return Visitor.objects.create(), True
-    return Visitor.objects.get_or_create(id=key)
+from recommendations.services.visitors import event_owner
 
 
 def interaction_record(
@@ -32,12 +24,11 @@ def interaction_record(
     event_id: uuid.UUID | None = None,
     created_at: datetime | None = None,
 ) -> Interaction:
-    """Append one event. A signed-in shopper's events belong to the user (and keep the visitor)."""
+    """Append one event: a signed-in shopper's belongs to the user alone, else to the visitor."""
     InteractionKind(kind)  # ValueError for an unknown kind
     return Interaction.objects.create(
         event_id=event_id,
-        user=user if user is not None and user.is_authenticated else None,
-        visitor=visitor,
+        **event_owner(user=user, visitor=visitor),
         product_id=product_id,
         kind=kind,
         created_at=created_at or timezone.now(),
@@ -49,6 +40,23 @@ def interaction_record(
 
 @transaction.atomic
 def visitor_merge_into_user(*, visitor: Visitor, user: AbstractBaseUser) -> int:
-    """On sign-in: the visitor's anonymous history becomes the user's. Returns the events moved."""
+    """On sign-in: the visitor's anonymous history becomes the user's. Returns the events moved.
+
+    The visitor is marked as the user's, so it is never handed to an anonymous request again."""
+    if visitor._state.adding:
+        return 0  # no row, so no history yet
     Visitor.objects.filter(pk=visitor.pk).update(user=user)
-    return Interaction.objects.filter(visitor=visitor, user__isnull=True).update(user=user)
+    return Interaction.objects.filter(visitor_id=visitor.pk, user__isnull=True).update(user=user)
+
+
+def product_view_record(
+    *, product_id: int, user: AbstractBaseUser | None, visitor: Visitor | None, row: str, strategy: str, slot: str
+) -> None:
+    """A product page was opened, maybe from a recommendation card: the card's row, strategy and
+    slot come from the link's query string (untrusted text, so the slot is kept only if it is a
+    small number). A view from a card is also a click on that card."""
+    source = {"source_row": row, "source_strategy": strategy,
+              "source_slot": int(slot) if slot.isdigit() and int(slot) < 1000 else None}  # fmt: skip
+    if row:
+        interaction_record(product_id=product_id, kind=InteractionKind.CLICK, user=user, visitor=visitor, **source)
+    interaction_record(product_id=product_id, kind=InteractionKind.VIEW, user=user, visitor=visitor, **source)

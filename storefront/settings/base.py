@@ -12,7 +12,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 # Where embedded servers, uploaded media and the demo's state live (ignored by git).
 DATA_DIR = Path(env_str("STOREFRONT_DATA_DIR", str(BASE_DIR / ".data")))
 
-SECRET_KEY = env_str("SECRET_KEY", "insecure-dev-key-set-SECRET_KEY-in-production")
+# The local and test settings supply a key of their own; production requires one.
+SECRET_KEY = env_str("SECRET_KEY")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -69,7 +70,10 @@ TEMPLATES = [
 ]
 
 # --- Database and Redis: real servers when the URLs are set, embedded ones otherwise ---------
+# Only the URLs are computed here; manage.py and the test suite start the embedded servers
+# (storefront.embedded.start_configured), so importing settings starts nothing.
 DATABASE_URL = env_str("DATABASE_URL") or embedded.postgres_url(DATA_DIR)
+EMBEDDED_POSTGRES_DIR = None if env_str("DATABASE_URL") else DATA_DIR
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 # HNSW search breadth; iterative scans (pgvector 0.8) keep walking the index until k rows pass
 # the filters. Set for every connection, so similarity queries need no SET round trips.
@@ -81,6 +85,22 @@ _options["options"] = (
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL") or embedded.redis_url(DATA_DIR)
+EMBEDDED_REDIS_DIR = None if env_str("REDIS_URL") else DATA_DIR
+
+
+def redis_caches(url: str) -> dict:
+    """The cache is Redis, shared by every process: API throttle counters must not be per process."""
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": "storefront",
+            "OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
+        }
+    }
+
+
+CACHES = redis_caches(REDIS_URL)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -165,8 +185,8 @@ ROW_MAX_PER_ARTICLE_TYPE = env_int("ROW_MAX_PER_ARTICLE_TYPE", 3)
 ROW_EXPLORATION_SLOTS = env_int("ROW_EXPLORATION_SLOTS", 1)
 # A shopper's gender is inferred when at least this share of their history has one gender.
 GENDER_INFERENCE_SHARE = float(env_str("GENDER_INFERENCE_SHARE", "0.7"))
-# The demo's "browse as an H&M customer" page; never on in production.
-DEMO_LOGIN_ENABLED = env_bool("DEMO_LOGIN_ENABLED", True)
+# The demo's "browse as an H&M customer" page: on only in the demo's (local) settings.
+DEMO_LOGIN_ENABLED = False
 
 # --- The API for mobile clients -------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -201,8 +221,13 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+
 # --- Celery -----------------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL.replace("unix://", "redis+socket://", 1)
+def celery_broker_url(redis_url: str) -> str:
+    return redis_url.replace("unix://", "redis+socket://", 1)
+
+
+CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-batch leaves the message for another
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

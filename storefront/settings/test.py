@@ -1,18 +1,26 @@
-"""Settings for the test suite: the same real PostgreSQL/pgvector, a Redis of its own, fast hashing."""
+"""Settings for the test suite: the same real PostgreSQL/pgvector, a Redis of its own, fast hashing.
+
+The suite's conftest starts the embedded servers these settings point at (unless URLs are set).
+"""
 
 import os
 from pathlib import Path
 
 from storefront import embedded
+from storefront.env import env_str
 
+from .base import *  # noqa: F403
+from .base import DATA_DIR, celery_broker_url, redis_caches
+
+SECRET_KEY = "test-only-key-never-used-outside-the-test-suite-0123456789"
 # The suite gets its own embedded Redis, so a demo running beside it keeps its queue.
-if not os.environ.get("REDIS_URL"):
-    _data = Path(os.environ.get("STOREFRONT_DATA_DIR", Path(__file__).resolve().parents[2] / ".data"))
-    os.environ["REDIS_URL"] = embedded.redis_url(_data / "test")
+if not env_str("REDIS_URL"):
+    EMBEDDED_REDIS_DIR = DATA_DIR / "test"
+    REDIS_URL = embedded.redis_url(EMBEDDED_REDIS_DIR)
+    CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
+    CACHES = redis_caches(REDIS_URL)
 
-from .base import *  # noqa: E402,F403
-from .base import DATA_DIR  # noqa: E402
-
+DEMO_LOGIN_ENABLED = True  # the demo's pages are tested too; production switches them off (tested)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "test-media"))
 STORAGES = {

@@ -87,9 +87,14 @@ class Command(BaseCommand):
         return password
 
     def _spawn(self, *command: str) -> None:
+        # The children use the servers this process started (manage.py): they get the URLs and
+        # start nothing themselves, so only this process stops them, whatever happened meanwhile.
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "storefront.settings.local"),
+            "DATABASE_URL": settings.DATABASE_URL,
+            "REDIS_URL": settings.REDIS_URL,
+            "SECRET_KEY": settings.SECRET_KEY,
         }
         # A session of its own: Ctrl-C reaches only this command, which stops the children in order.
         self.children.append(subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, start_new_session=True))

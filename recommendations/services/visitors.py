@@ -1,0 +1,64 @@
+"""Anonymous shoppers: ids issued and signed by the server, rows written only on the first write.
+
+A visitor id travels as a signed token (``<uuid>:<signature>``, Django's Signer with SECRET_KEY) in
+the ``visitor_id`` cookie or the ``X-Visitor-Id`` header. A token the server did not sign is ignored
+and a fresh one issued, so no client can choose an id or write into another visitor's history. A
+page view creates no row: bots that never act leave no trace; the row appears with the first event
+or preference. A visitor that was merged into a user on sign-in is never handed to an anonymous
+request again: after sign-out the browser starts as a new visitor.
+"""
+
+import uuid
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
+
+from recommendations.models import Visitor
+
+_SIGNER = signing.Signer(salt="storefront.visitor")
+
+
+def visitor_token(visitor: Visitor) -> str:
+    return _SIGNER.sign(str(visitor.pk))
+
+
+def visitor_from_token(*, token: str | None, signed_in: bool) -> tuple[Visitor, bool]:
+    """The visitor a request's token names, or a fresh unsaved one; True when a new token is issued."""
+    try:
+        key = uuid.UUID(_SIGNER.unsign(token)) if token else None
+    except (signing.BadSignature, ValueError):
+        key = None
+    if key is None:
+        return Visitor(), True
+    visitor = Visitor.objects.filter(pk=key).first()
+    if visitor is None:
+        return Visitor(pk=key), False  # issued earlier, nothing written yet
+    if visitor.user_id is not None and not signed_in:
+        return Visitor(), True  # the browser of a shopper who signed out: their history stays theirs
+    return visitor, False
+
+
+def visitor_persist(visitor: Visitor) -> Visitor:
+    """Write the visitor's row if it has none yet (the first event or preference); safe to race."""
+    if visitor._state.adding:
+        # One INSERT ... ON CONFLICT DO NOTHING: two first events at once both succeed.
+        Visitor.objects.bulk_create([Visitor(pk=visitor.pk)], ignore_conflicts=True)
+        visitor._state.adding = False
+    return visitor
+
+
+def event_owner(*, user: AbstractBaseUser | None, visitor: Visitor | None) -> dict:
+    """Who an event belongs to: a signed-in shopper's events are the user's alone, so an anonymous
+    history (the visitor's) only ever holds anonymous events."""
+    if user is not None and user.is_authenticated:
+        return {"user": user, "visitor": None}
+    if visitor is None:
+        raise ValueError("An anonymous event needs a visitor.")
+    return {"user": None, "visitor": visitor_persist(visitor)}
+
+
+def visitor_gender_set(*, visitor: Visitor, gender: str) -> None:
+    """The shopper says whom they shop for; "" clears the choice (then it is inferred)."""
+    visitor_persist(visitor)
+    Visitor.objects.filter(pk=visitor.pk).update(gender_preference=gender)
+    visitor.gender_preference = gender

@@ -1,0 +1,8 @@
+"""ASGI entry point; production settings by default, as in wsgi.py."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "storefront.settings.production")
+application = get_asgi_application()
