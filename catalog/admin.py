@@ -8,7 +8,7 @@ from django.utils.html import format_html
 
 from catalog.forms import ProductPhotoField
 from catalog.models import EmbeddingStatus, Product, ProductImage
-from catalog.services import product_images_saved, product_primary_image_changed
+from catalog.services import product_images_saved, product_primary_image_changed, product_staff_edited
 
 
 def _thumbnail(image: ProductImage | None, height: int) -> str:
@@ -96,6 +96,10 @@ class ProductAdmin(admin.ModelAdmin):
         ids = list(queryset.values_list("pk", flat=True))
         product_primary_image_changed(product_ids=ids)
         self.message_user(request, f"Queued {len(ids)} products for embedding.", messages.SUCCESS)
+
+    def save_model(self, request, obj, form, change) -> None:
+        product_staff_edited(product=obj, changed=form.changed_data if change else list(form.fields), save=False)
+        super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change) -> None:
         product = form.instance

@@ -7,6 +7,9 @@ from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
 ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP"}
+# The extension a stored photo gets from its detected format; media is served for these only.
+FORMAT_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+SERVED_EXTENSIONS = {*FORMAT_EXTENSIONS.values(), ".jpeg"}
 
 
 class ImageRejected(ValueError):
@@ -54,3 +57,17 @@ def image_decode(file: BinaryIO | str) -> Image.Image:
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"The image is corrupt or truncated ({exc}).") from None
     return image.convert("RGB") if image.mode != "RGB" else image
+
+
+def photo_extension(file: BinaryIO) -> str:
+    """ ".jpg", ".png" or ".webp" from the file's content (its header), whatever it is called;
+    ".bin" (served as nothing) for anything else. Validation has refused such files already."""
+    try:
+        file.seek(0)
+        with Image.open(file) as image:
+            detected = image.format
+    except (UnidentifiedImageError, OSError, ValueError):
+        detected = None
+    finally:
+        file.seek(0)
+    return FORMAT_EXTENSIONS.get(detected, ".bin")

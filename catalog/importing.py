@@ -1,4 +1,7 @@
-"""Import a catalog folder: upsert products, attach photos, queue embeddings. Idempotent."""
+"""Import a catalog folder: upsert products, attach photos, queue embeddings. Idempotent.
+
+A re-import never overwrites what staff changed: a product whose details or photos staff edited
+(``Product.edited_by_staff``, set by the admin and the API) is left as it is, photos included."""
 
 import hashlib
 import os
@@ -15,10 +18,10 @@ from PIL import Image, UnidentifiedImageError
 from catalog.images import ALLOWED_FORMATS
 from catalog.importers import CatalogRow, RowError
 from catalog.models import Product, ProductImage
-from catalog.services import product_primary_image_changed
+from catalog.services import IMPORTED_FIELDS, product_primary_image_changed
 from storefront.utils import chunked
 
-PRODUCT_FIELDS = ["name", "description", "gender", "category", "subcategory", "article_type", "colour", "price"]
+PRODUCT_FIELDS = IMPORTED_FIELDS
 CHUNK = 500
 
 
@@ -27,6 +30,7 @@ class ImportSummary:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    kept_staff_edits: int = 0  # products staff edited: not touched
     photos_added: int = 0
     photos_replaced: int = 0
     bad_rows: list[RowError] = field(default_factory=list)
@@ -103,6 +107,9 @@ def _import_chunk(rows: list[CatalogRow], summary: ImportSummary) -> None:
     # embedding workers may be writing vectors to these rows right now.
     found = Product.objects.filter(external_id__in=[r.external_id for r in rows]).order_by("pk").select_for_update()
     existing = {values[0]: values[1:] for values in found.values_list("external_id", *PRODUCT_FIELDS)}
+    staff_owned = set(found.filter(edited_by_staff=True).values_list("external_id", flat=True))
+    summary.kept_staff_edits += len(staff_owned)
+    rows = [row for row in rows if row.external_id not in staff_owned]
     changed: list[Product] = []
     created: set[str] = set()
     for row in rows:

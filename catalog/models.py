@@ -1,7 +1,11 @@
+import uuid
+
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from pgvector.django import HalfVectorField
 
+from catalog.images import photo_extension
 from catalog.validators import validate_product_photo
 
 
@@ -28,9 +32,17 @@ class Product(models.Model):
     subcategory = models.CharField(max_length=100, blank=True, help_text="e.g. Topwear.")
     article_type = models.CharField(max_length=100, blank=True, help_text="e.g. Shirts.")
     colour = models.CharField(max_length=64, blank=True)
-    price = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    price = models.DecimalField(max_digits=10, decimal_places=2, default=0, validators=[MinValueValidator(0)])
     stock_quantity = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField(default=True)
+    # Who owns the row: a re-import updates only products staff never edited (details or photos),
+    # and the demo sets stock only on products whose stock nobody ever set.
+    edited_by_staff = models.BooleanField(
+        default=False, editable=False, help_text="Staff changed its details or photos; a re-import leaves it alone."
+    )
+    stock_set_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When staff or the demo last set the stock."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -74,7 +86,9 @@ class Product(models.Model):
 
 
 def product_image_path(instance: "ProductImage", filename: str) -> str:
-    return f"products/{instance.product.external_id[:3]}/{filename}"
+    """A name chosen by the server, with the extension of the format the file really is: a client's
+    name and extension are never kept (a JPEG uploaded as poly.html was served back as HTML)."""
+    return f"products/uploads/{uuid.uuid4().hex}{photo_extension(instance.image)}"
 
 
 class ProductImage(models.Model):

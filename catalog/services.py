@@ -1,10 +1,12 @@
 """Writes to the catalog. Embedding is queued through recommendations.services after commit."""
 
 import hashlib
+from dataclasses import dataclass
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from catalog.locks import products_lock
 from catalog.models import Product, ProductImage
@@ -29,18 +31,34 @@ def product_primary_image_changed(*, product_ids: list[int]) -> None:
     embedding_request(product_ids=product_ids)
 
 
+@dataclass(frozen=True)
+class PhotoAdded:
+    image: ProductImage
+    created: bool  # False: the product already had a photo with these bytes (a retried upload)
+
+
 @transaction.atomic
-def product_image_add(*, product: Product, file: UploadedFile, make_primary: bool = True) -> ProductImage:
-    """Validate and attach a photo; a new primary photo queues a new embedding."""
+def product_image_add(*, product: Product, file: UploadedFile, make_primary: bool = True) -> PhotoAdded:
+    """Validate and attach a photo; a new primary photo queues a new embedding.
+
+    Idempotent on the bytes: a client that retries an upload (it timed out, or saw an error after
+    the commit) gets the photo it already added, not a second copy. The product's row lock makes
+    two concurrent uploads of the same bytes wait for each other."""
     validate_product_photo(file)
+    checksum = file_checksum(file)
+    products_lock([product.pk])
+    existing = product.images.filter(checksum=checksum).first()
+    if existing is not None:
+        return PhotoAdded(existing, created=False)
     if make_primary:
         product.images.filter(is_primary=True).update(is_primary=False)
-    image = ProductImage(product=product, is_primary=make_primary, checksum=file_checksum(file))
-    image.image.save(file.name, file, save=False)
+    # Saved as the admin saves an upload, so the file is there when product_image_path names it.
+    image = ProductImage(product=product, image=file, is_primary=make_primary, checksum=checksum)
     image.save()
+    product_staff_edited(product=product, changed=["images"])
     if make_primary:
         product_primary_image_changed(product_ids=[product.pk])
-    return image
+    return PhotoAdded(image, created=True)
 
 
 def product_images_saved(*, product: Product, primary_checksum_before: str | None) -> None:
@@ -60,21 +78,41 @@ def product_images_saved(*, product: Product, primary_checksum_before: str | Non
     if not primary.is_primary:
         ProductImage.objects.filter(pk=primary.pk).update(is_primary=True)
     if primary.checksum != primary_checksum_before:
+        product_staff_edited(product=product, changed=["images"])
         product_primary_image_changed(product_ids=[product.pk])
 
 
-PRODUCT_WRITABLE = ["external_id", "name", "description", "gender", "category", "subcategory", "article_type",
-                    "colour", "price", "stock_quantity", "is_active"]  # fmt: skip
+# What a catalog import writes; a product whose values staff changed is no longer the import's.
+IMPORTED_FIELDS = ["name", "description", "gender", "category", "subcategory", "article_type", "colour", "price"]
+PRODUCT_WRITABLE = ["external_id", *IMPORTED_FIELDS, "stock_quantity", "is_active"]
 
 
 def product_create(**fields) -> Product:
     """Staff create a product (API); photos come separately and queue embedding when added."""
-    return Product.objects.create(**{name: fields[name] for name in PRODUCT_WRITABLE if name in fields})
+    product = Product(**{name: fields[name] for name in PRODUCT_WRITABLE if name in fields})
+    product_staff_edited(product=product, changed=list(fields), save=False)
+    product.save()
+    return product
 
 
 def product_update(*, product: Product, **fields) -> Product:
-    for name in PRODUCT_WRITABLE:
-        if name in fields:
-            setattr(product, name, fields[name])
+    changed = [name for name in PRODUCT_WRITABLE if name in fields and getattr(product, name) != fields[name]]
+    for name in changed:
+        setattr(product, name, fields[name])
+    product_staff_edited(product=product, changed=changed, save=False)
     product.save()
     return product
+
+
+def product_staff_edited(*, product: Product, changed: list[str], save: bool = True) -> None:
+    """Record that staff changed these fields (API, admin): a re-import then leaves the product's
+    details and photos alone, and the demo never overwrites stock that staff set."""
+    updates = {}
+    if set(changed) & set(IMPORTED_FIELDS) or "images" in changed:
+        updates["edited_by_staff"] = True
+    if "stock_quantity" in changed:
+        updates["stock_set_at"] = timezone.now()
+    for name, value in updates.items():
+        setattr(product, name, value)
+    if save and updates and product.pk:
+        Product.objects.filter(pk=product.pk).update(**updates)

@@ -1,9 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.static import serve
 
-from storefront import cart, demo_login, views
+from storefront import cart, demo_login, media, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -28,5 +27,5 @@ if settings.DEMO_LOGIN_ENABLED:
 if settings.SERVE_MEDIA:
     # The demo serves photos itself; production leaves SERVE_MEDIA off and uses nginx or a CDN.
     urlpatterns += [
-        re_path(rf"^{settings.MEDIA_URL.strip('/')}/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+        re_path(rf"^{settings.MEDIA_URL.strip('/')}/(?P<path>.*)$", media.media_serve),
     ]

@@ -5,6 +5,7 @@ import uuid
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -256,3 +257,61 @@ def test_page_size_is_capped(api, settings):
     assert len(api.get("/api/v1/products/", {"page_size": 2}).json()["results"]) == 2
     capped = api.get("/api/v1/products/", {"page_size": 100000}).json()
     assert len(capped["results"]) == settings.API_MAX_PAGE_SIZE and capped["next"]
+
+
+def test_an_upload_succeeds_when_the_broker_is_down_and_a_retry_adds_no_second_photo(
+    staff_api, caplog, django_capture_on_commit_callbacks
+):
+    """The broker is unreachable (simulated fault): the photo is saved, so the answer is 201 and the
+    embedding is left to the sweep; the client's retry of the same bytes finds the same photo."""
+    from unittest import mock
+
+    from tests.factories import photo_bytes
+
+    product = ProductFactory()
+    data = photo_bytes(colour=(1, 2, 3))
+    url = f"/api/v1/products/{product.pk}/images/"
+    from kombu.exceptions import OperationalError
+
+    down = mock.patch("kombu.messaging.Producer.publish", side_effect=OperationalError("Error 111 connecting"))
+    with down, django_capture_on_commit_callbacks(execute=True):  # queueing runs after the commit
+        first = staff_api.post(url, {"image": SimpleUploadedFile("a.jpg", data)}, format="multipart")
+    assert first.status_code == 201, first.content
+    assert "the sweep will retry" in caplog.text
+    product.refresh_from_db()
+    assert product.embedding_status == "pending" and product.embedding_requested_at is not None
+    retry = staff_api.post(url, {"image": SimpleUploadedFile("a.jpg", data)}, format="multipart")
+    assert retry.status_code == 200 and retry.json()["id"] == first.json()["id"]
+    assert product.images.count() == 1
+
+
+@pytest.mark.parametrize("name", ["poly.html", "x.svg", "photo.jpg.html", "../../evil.php"])
+def test_an_upload_is_stored_under_a_name_the_server_chose_and_served_as_an_image(staff_api, client, name):
+    """A valid JPEG with <script> in a comment, named like a web page, must come back as a JPEG."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 60), (9, 9, 9)).save(buffer, "JPEG", comment=b"<script>alert(document.cookie)</script>")
+    product = ProductFactory()
+    response = staff_api.post(f"/api/v1/products/{product.pk}/images/",
+                              {"image": SimpleUploadedFile(name, buffer.getvalue())}, format="multipart")  # fmt: skip
+    assert response.status_code == 201, response.content
+    stored = product.images.get().image.name
+    assert stored.endswith(".jpg") and "poly" not in stored and "evil" not in stored and ".html" not in stored
+    served = client.get("/" + product.images.get().image.url.lstrip("/"))
+    assert served.status_code == 200
+    assert served["Content-Type"] == "image/jpeg" and served["X-Content-Type-Options"] == "nosniff"
+
+
+def test_media_serves_only_photos(client, settings):
+    """A file with another extension (left by an older version, or put there by hand) is not served."""
+    from pathlib import Path
+
+    folder = Path(settings.MEDIA_ROOT) / "products" / "uploads"
+    folder.mkdir(parents=True)
+    (folder / "poly.html").write_text("<script>alert(1)</script>")
+    (folder / "ok.jpg").write_bytes(b"\xff\xd8\xff")
+    assert client.get("/media/products/uploads/poly.html").status_code == 404
+    assert client.get("/media/products/uploads/ok.jpg").status_code == 200

@@ -139,3 +139,50 @@ def test_malformed_myntra_rows_are_skipped(myntra_folder, tmp_path):
 def test_a_folder_of_neither_layout_is_a_clear_error(tmp_path):
     with pytest.raises(CommandError, match="neither articles.csv"):
         run_import(tmp_path)
+
+
+def test_a_reimport_and_demo_stock_never_overwrite_what_staff_changed(hm_folder, tmp_path, admin_client, admin_user):
+    """Staff upload a photo and change stock and a name through the API, and a price in the admin;
+    running the demo's import and stock again keeps all of it, and still adds new products."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    from tests.factories import photo_upload
+
+    records = hm_slice(hm_folder, tmp_path / "hm", rows=6)
+    run_import(tmp_path / "hm")
+    call_command("set_demo_stock", stdout=StringIO())
+    uploaded, restocked, renamed, repriced, untouched = (
+        Product.objects.get(external_id=r["article_id"]) for r in records[:5]
+    )
+    staff = APIClient()
+    staff.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=admin_user).key}")
+    response = staff.post(f"/api/v1/products/{uploaded.pk}/images/", {"image": photo_upload()}, format="multipart")
+    assert response.status_code == 201
+    upload_name = uploaded.images.get(is_primary=True).image.name
+    new_stock = restocked.stock_quantity + 7
+    staff.patch(f"/api/v1/products/{restocked.pk}/", {"stock_quantity": new_stock}, format="json")
+    staff.patch(f"/api/v1/products/{renamed.pk}/", {"name": "Staff's better name"}, format="json")
+    form = {f: getattr(repriced, f) for f in ("external_id", "name", "description", "gender", "category",
+                                              "subcategory", "article_type", "colour", "stock_quantity")}  # fmt: skip
+    management = {"images-TOTAL_FORMS": "0", "images-INITIAL_FORMS": "1", "images-MIN_NUM_FORMS": "0",
+                  "images-MAX_NUM_FORMS": "1000", "images-0-id": repriced.images.get().pk,
+                  "images-0-product": repriced.pk}  # fmt: skip
+    response = admin_client.post(f"/admin/catalog/product/{repriced.pk}/change/",
+                                 {**form, **management, "price": "1.23", "is_active": "on"})  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    untouched_stock = untouched.stock_quantity
+
+    more = hm_slice(hm_folder, tmp_path / "hm2", rows=8)  # the same six and two new ones
+    output = run_import(tmp_path / "hm2")
+    call_command("set_demo_stock", stdout=StringIO())
+
+    assert "2 created" in output and "3 kept as staff edited them" in output
+    assert Product.objects.filter(external_id=more[7]["article_id"]).get().stock_set_at is not None
+    assert uploaded.images.get(is_primary=True).image.name == upload_name
+    for product in (restocked, renamed, repriced, untouched):
+        product.refresh_from_db()
+    assert restocked.stock_quantity == new_stock
+    assert renamed.name == "Staff's better name"
+    assert str(repriced.price) == "1.23"
+    assert untouched.stock_quantity == untouched_stock and not untouched.edited_by_staff

@@ -83,7 +83,9 @@ class ProductPhotoUploadApi(APIView):
 
     @extend_schema(
         request=PhotoUploadSerializer,
-        responses={201: ProductImageSerializer, 400: OpenApiResponse(description="Not an image, corrupt, or a bomb."),
+        responses={201: ProductImageSerializer,
+                   200: OpenApiResponse(ProductImageSerializer, description="The product already has these bytes."),
+                   400: OpenApiResponse(description="Not an image, corrupt, or a bomb."),
                    401: NOT_SIGNED_IN, 403: NOT_STAFF, 404: NO_PRODUCT,
                    413: OpenApiResponse(description="Larger than the upload limit.")},
     )  # fmt: skip
@@ -93,10 +95,11 @@ class ProductPhotoUploadApi(APIView):
         serializer.is_valid(raise_exception=True)
         check_upload_size(serializer.validated_data["image"])
         try:
-            image = product_image_add(
+            added = product_image_add(
                 product=product, file=serializer.validated_data["image"],
                 make_primary=serializer.validated_data["make_primary"],
             )  # fmt: skip
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"image": exc.messages}) from None
-        return Response(ProductImageSerializer(image, context={"request": request}).data, status=201)
+        data = ProductImageSerializer(added.image, context={"request": request}).data
+        return Response(data, status=201 if added.created else 200)

@@ -36,8 +36,13 @@ def embedding_request(*, product_ids: Iterable[int]) -> None:
         )
 
     def queue() -> None:
-        for chunk in chunked(ids, settings.EMBEDDING_TASK_BATCH):
-            embed_products.delay(list(chunk))
+        try:
+            for chunk in chunked(ids, settings.EMBEDDING_TASK_BATCH):
+                embed_products.delay(list(chunk))
+        except Exception:  # kombu's OperationalError, a socket error: whatever the broker raises
+            # The rows are committed and marked pending: the sweep queues them once the broker is
+            # back. The request that changed the photo must not fail after its work was saved.
+            logger.exception("Could not queue the embedding of %d products; the sweep will retry.", len(ids))
 
     transaction.on_commit(queue)
 

@@ -47,7 +47,8 @@ class Command(BaseCommand):
                     self.stdout.write(f"  ... and {len(problems) - SHOWN_PROBLEMS} more")
         self.stdout.write(
             self.style.SUCCESS(
-                f"Done: {summary.created:,} created, {summary.updated:,} updated, {summary.unchanged:,} unchanged; "
+                f"Done: {summary.created:,} created, {summary.updated:,} updated, {summary.unchanged:,} unchanged, "
+                f"{summary.kept_staff_edits:,} kept as staff edited them; "
                 f"{summary.photos_added:,} photos added, {summary.photos_replaced:,} replaced, "
                 f"{len(summary.photo_problems):,} missing or unreadable; {len(summary.bad_rows):,} bad rows skipped; "
                 f"{summary.queued_for_embedding:,} products queued for embedding."

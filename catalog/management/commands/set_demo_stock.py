@@ -3,6 +3,7 @@ import hashlib
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.db.models import Case, IntegerField, Value, When
+from django.utils import timezone
 
 from catalog.locks import products_lock
 from catalog.models import Product
@@ -19,7 +20,8 @@ def demo_stock(external_id: str, out_of_stock_percent: int) -> int:
 
 class Command(BaseCommand):
     help = (
-        "Give every product a made-up stock level, the same on every run: the datasets have none. "
+        "Give products a made-up stock level, the same on every run: the datasets have none. Only products "
+        "whose stock nobody ever set get one, so stock that staff or shoppers changed is never overwritten. "
         "A share of products is sold out so that the storefront's stock filter has work to do."
     )
 
@@ -27,16 +29,19 @@ class Command(BaseCommand):
         parser.add_argument("--out-of-stock-percent", type=int, default=15)
 
     def handle(self, *args, out_of_stock_percent: int, **options):
-        rows = Product.objects.values_list("pk", "external_id")
-        sold_out = 0
+        rows = Product.objects.filter(stock_set_at__isnull=True).values_list("pk", "external_id")
+        sold_out = stocked = 0
         for chunk in chunked(rows.iterator(chunk_size=5000), 5000):
             stock = {pk: demo_stock(external_id, out_of_stock_percent) for pk, external_id in chunk}
             sold_out += sum(1 for value in stock.values() if value == 0)
             with transaction.atomic():  # the embedding workers write these rows too: lock in order
                 products_lock(stock)
-                Product.objects.filter(pk__in=stock).update(
+                # Still unset: staff may have set some while this ran.
+                stocked += Product.objects.filter(pk__in=stock, stock_set_at__isnull=True).update(
+                    stock_set_at=timezone.now(),
                     stock_quantity=Case(
                         *[When(pk=pk, then=Value(v)) for pk, v in stock.items()], output_field=IntegerField()
-                    )
+                    ),
                 )
-        self.stdout.write(f"Demo stock set on {Product.objects.count():,} products; {sold_out:,} are sold out.")
+        kept = Product.objects.count() - stocked
+        self.stdout.write(f"Demo stock set on {stocked:,} products ({sold_out:,} sold out); {kept:,} kept their stock.")
