@@ -29,3 +29,5 @@ if settings.SERVE_MEDIA:
     urlpatterns += [
         re_path(rf"^{settings.MEDIA_URL.strip('/')}/(?P<path>.*)$", media.media_serve),
     ]
+
+handler500 = "storefront.errors.server_error"

@@ -315,3 +315,117 @@ def test_media_serves_only_photos(client, settings):
     (folder / "ok.jpg").write_bytes(b"\xff\xd8\xff")
     assert client.get("/media/products/uploads/poly.html").status_code == 404
     assert client.get("/media/products/uploads/ok.jpg").status_code == 200
+
+
+THROTTLE_IN_ANOTHER_PROCESS = """
+import django, sys
+django.setup()
+from rest_framework.test import APIRequestFactory
+from rest_framework.throttling import SimpleRateThrottle
+from storefront.throttling import AnonRateThrottle
+SimpleRateThrottle.THROTTLE_RATES = {"anon": "3/min", "user": "100/min"}
+from django.contrib.auth.models import AnonymousUser
+request = APIRequestFactory().get("/api/v1/products/", REMOTE_ADDR="127.0.0.1")
+request.user = AnonymousUser()
+print(AnonRateThrottle().allow_request(request, None))
+"""
+
+
+def test_the_throttle_is_one_limit_for_all_processes(api, monkeypatch, settings):
+    """Counters live in Redis: a client that used its limit in this process is refused by another
+    process (gunicorn runs several), where a per-process cache would let it start again."""
+    import os
+    import subprocess
+    import sys
+
+    from django.core.cache import cache
+    from rest_framework.throttling import SimpleRateThrottle
+
+    cache.clear()
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "3/min", "user": "100/min"})
+    assert [api.get("/api/v1/products/").status_code for _ in range(3)] == [200, 200, 200]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "storefront.settings.test", "REDIS_URL": settings.REDIS_URL}
+    other = subprocess.run([sys.executable, "-c", THROTTLE_IN_ANOTHER_PROCESS], cwd=settings.BASE_DIR, env=env,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert other.stdout.strip() == "False", other.stderr
+    cache.clear()
+
+
+def test_the_api_keeps_serving_when_the_throttle_cache_is_down(api, monkeypatch, caplog):
+    """Redis unreachable (simulated fault): requests pass unthrottled, with a warning."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    monkeypatch.setattr("django.core.cache.backends.redis.RedisCacheClient.get",
+                        lambda *a, **k: (_ for _ in ()).throw(RedisConnectionError("Redis down")))  # fmt: skip
+    assert api.get("/api/v1/products/").status_code == 200
+    assert "Rate limiting skipped" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_batch_twice_at_once_is_counted_once():
+    """Request A has inserted the batch but not committed when request B sends it again: B's INSERT
+    waits on A's unique keys, then writes nothing, and must say so (it claimed all 300 before)."""
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    from recommendations.models import Visitor
+    from recommendations.services.events import events_record
+
+    products = ProductFactory.create_batch(3)
+    visitor = Visitor.objects.create()
+    batch = [{**event(products[i % 3]), "row": "", "strategy": "", "slot": None} for i in range(300)]
+    for item in batch:
+        item["event_id"] = uuid.UUID(item["event_id"])
+        item["occurred_at"] = timezone.now()
+    counts: dict[str, int] = {}
+    inserted = threading.Event()
+
+    def first() -> None:
+        with transaction.atomic():
+            counts["a"] = events_record(events=batch, user=None, visitor=visitor)[0]
+            inserted.set()
+            time.sleep(1.0)  # B is now blocked on our uncommitted rows
+        connection.close()
+
+    def second() -> None:
+        inserted.wait(10)
+        counts["b"] = events_record(events=batch, user=None, visitor=visitor)[0]
+        connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert Interaction.objects.count() == 300
+    assert counts == {"a": 300, "b": 0}
+
+
+def test_a_negative_price_is_a_400_with_the_field(staff_api):
+    product = ProductFactory()
+    response = staff_api.patch(f"/api/v1/products/{product.pk}/", {"price": "-1.00"}, format="json")
+    assert response.status_code == 400 and "price" in response.json()
+    payload = {"external_id": "neg-1", "name": "Bad", "price": "-5"}
+    response = staff_api.post("/api/v1/products/", payload, format="json")
+    assert response.status_code == 400 and "price" in response.json()
+    product.refresh_from_db()
+    assert product.price >= 0
+
+
+def test_the_schema_says_what_the_api_does(api):
+    """k's bounds, the occurred_at rule and the bad-cursor answer are in the schema, and the API
+    does what it says: k=0 is refused (the schema now forbids it), a bad cursor is a 400."""
+    schema = api.get("/api/v1/schema/", {"format": "json"}).json()
+    similar = schema["paths"]["/api/v1/products/{id}/similar/"]["get"]["parameters"]
+    k = next(p for p in similar if p["name"] == "k")["schema"]
+    assert (k["minimum"], k["maximum"]) == (1, 50)
+    event_schema = schema["components"]["schemas"]["EventRequest"]["properties"]["occurred_at"]
+    assert "at most a day ahead" in event_schema["description"]
+    for path in ("/api/v1/products/", "/api/v1/me/events/"):
+        assert "400" in schema["paths"][path]["get"]["responses"]
+        response = api.get(path, {"cursor": "not-a-cursor"})
+        assert response.status_code == 400 and "cursor" in response.json()
+    product = EmbeddedProductFactory()
+    assert api.get(f"/api/v1/products/{product.pk}/similar/", {"k": 0}).status_code == 400

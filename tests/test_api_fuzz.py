@@ -1,16 +1,25 @@
 """Schema-driven fuzzing: schemathesis generates requests from the project's own OpenAPI schema,
-valid and invalid, against the real stack; no response may be a server error (5xx)."""
+valid and invalid, against the real stack, anonymously and as staff (so the writes are fuzzed too).
+No response may be a server error, and every status code and body must be one the schema declares."""
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import load_all_checks, not_a_server_error
 
 from storefront.wsgi import application
 
+load_all_checks()
+from schemathesis.specs.openapi.checks import (  # noqa: E402 (registered by load_all_checks)
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # The two multipart upload endpoints are left out: the test client cannot encode the non-object
 # bodies schemathesis generates for them (a client-side error, not a response); their bad inputs
-# (non-image, truncated, bomb, oversized) have explicit tests in test_api.py.
+# (non-image, truncated, bomb, oversized, named like a web page) have explicit tests in test_api.py.
 schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application).exclude(path_regex=r"/(images|photo)/$")
 
 
@@ -35,7 +44,29 @@ def _keep_the_test_connection():
     request_finished.connect(close_old_connections)
 
 
+@pytest.fixture(autouse=True)
+def _no_throttle(monkeypatch):
+    """Hundreds of requests from one address: the rate limit is tested on its own (test_api.py)."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "allow_request", lambda *args: True)
+
+
+@pytest.fixture
+def staff_token(django_user_model) -> str:
+    from rest_framework.authtoken.models import Token
+
+    staff = django_user_model.objects.create_user("fuzz-staff", is_staff=True)
+    return Token.objects.create(user=staff).key
+
+
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_request_makes_the_api_fail(case):
-    case.call_and_validate(checks=[not_a_server_error])
+    case.call_and_validate(checks=CHECKS)
+
+
+@schema.parametrize()
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_staff_request_makes_the_api_fail(case, staff_token):
+    case.call_and_validate(checks=CHECKS, headers={"Authorization": f"Token {staff_token}"})

@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import psycopg
+import pytest
 import redis
 from django.conf import settings
 
@@ -127,3 +128,25 @@ def test_importing_settings_starts_no_server(tmp_path):
     subprocess.run([sys.executable, "-c", script], cwd=settings.BASE_DIR, env=env, check=True, timeout=60)
     assert not (tmp_path / "postgres").exists() and not (tmp_path / "redis").exists()
     assert not (tmp_path / "test").exists()
+
+
+def test_redis_persists_queued_work_across_a_sigterm(tmp_path):
+    """Persistence is really on (it was silently off: CONFIG GET save was empty), so a message
+    queued just before Redis is stopped by SIGTERM, or killed, is there after a restart."""
+    from storefront import embedded
+
+    holder = start(tmp_path, 60)
+    _, url = urls(holder)
+    client = redis.Redis(unix_socket_path=url.removeprefix("unix://"))
+    assert client.config_get("appendonly") == {"appendonly": "yes"}
+    assert client.config_get("save")["save"] != ""
+    client.lpush("celery", "a queued task")
+    pid = int((tmp_path / "redis" / "redis.pid").read_text())
+    os.kill(pid, signal.SIGTERM)
+    holder.send_signal(signal.SIGINT)
+    holder.wait(30)
+    with pytest.raises(redis.ConnectionError):
+        client.ping()
+    again = redis.Redis(unix_socket_path=embedded.redis_start(tmp_path).removeprefix("unix://"))
+    assert again.lrange("celery", 0, -1) == [b"a queued task"]
+    again.shutdown(save=True)

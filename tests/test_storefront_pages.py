@@ -137,3 +137,40 @@ def test_a_shopper_sees_looks_similar_and_follows_it(live_server, browser):
     page.wait_for_url(f"**/products/{catalog['twin'].pk}/")
     assert page.locator("h1").inner_text() == "Black dress, long"
     assert "Black dress" in page.locator("#looks-similar").inner_text()  # and back again
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "json"),
+    [("/healthz", True), ("/api/v1/products/", True), ("/api/v1/recommendations/", True), ("/", False)],
+)
+def test_a_database_outage_is_a_503_json_on_the_api_and_a_page_elsewhere(path, json):
+    """PostgreSQL unreachable (simulated at the driver): no HTML 500 anywhere."""
+    from unittest import mock
+
+    from django.db import OperationalError
+    from django.test import Client
+
+    client = Client(raise_request_exception=False)
+    down = OperationalError('connection to server on socket "/x/.s.PGSQL.5432" failed: No such file or directory')
+    with mock.patch("django.db.backends.base.base.BaseDatabaseWrapper._cursor", side_effect=down):
+        response = client.get(path)
+    assert response.status_code == 503
+    if json:
+        assert response["Content-Type"] == "application/json"
+        body = response.json()
+        assert ("detail" in body) or (body["ok"] is False and "unreachable" in body["database"])
+    else:
+        assert "Back in a moment" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_an_unexpected_api_error_is_json(monkeypatch):
+    from django.test import Client
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("recommendations.api.views.homepage_rows", broken)
+    response = Client(raise_request_exception=False).get("/api/v1/recommendations/")
+    assert response.status_code == 500 and response.json() == {"detail": "Server error."}

@@ -1,27 +1,23 @@
-from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.api.filters import ProductFilter
+from catalog.api.pagination import CursorPage
 from catalog.api.serializers import ProductDetailSerializer, ProductListSerializer, SimilarProductSerializer
 from catalog.api.writes import ProductCreateMixin, ProductUpdateMixin, StaffWritesOthersRead
 from catalog.models import Product
 from recommendations.selectors import products_similar_to_product
 
 NOT_FOUND = OpenApiResponse(description="No such active product.")
-BAD_FILTER = OpenApiResponse(description="A query parameter is invalid; the body names it.")
+BAD_FILTER = OpenApiResponse(description="A query parameter (a filter, k, the cursor) is invalid; the body names it.")
 
 
-class ProductCursorPagination(CursorPagination):
+class ProductCursorPagination(CursorPage):
     ordering = "id"  # unique and stable: pages never skip or repeat while the catalog changes
-    page_size = settings.API_PAGE_SIZE
-    page_size_query_param = "page_size"
-    max_page_size = settings.API_MAX_PAGE_SIZE
 
 
 @extend_schema_view(get=extend_schema(responses={200: ProductListSerializer(many=True), 400: BAD_FILTER}))
@@ -45,14 +41,14 @@ class ProductDetailApi(ProductUpdateMixin, generics.RetrieveAPIView):
 
 
 class SimilarQuery(serializers.Serializer):
-    k = serializers.IntegerField(min_value=1, max_value=50, default=12)
+    k = serializers.IntegerField(min_value=1, max_value=50, default=12, help_text="How many, 1 to 50.")
 
 
 class SimilarProductsApi(APIView):
     """Products that look like this one: in stock, of a compatible gender, never itself (the product page's list)."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("k", int, description="How many, 1 to 50 (default 12).")],
+        parameters=[SimilarQuery],
         responses={200: SimilarProductSerializer(many=True), 400: BAD_FILTER, 404: NOT_FOUND},
     )
     def get(self, request: Request, pk: int) -> Response:

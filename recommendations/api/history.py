@@ -1,7 +1,7 @@
-from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, serializers
-from rest_framework.pagination import CursorPagination
 
+from catalog.api.pagination import CursorPage
 from recommendations.models import Interaction
 
 
@@ -13,11 +13,15 @@ class InteractionSerializer(serializers.ModelSerializer):
         fields = ["event_id", "product", "kind", "occurred_at", "source_row", "source_strategy", "source_slot"]
 
 
-class NewestFirst(CursorPagination):
+class NewestFirst(CursorPage):
     ordering = "-id"
-    page_size = settings.API_PAGE_SIZE
 
 
+@extend_schema_view(
+    get=extend_schema(
+        responses={200: InteractionSerializer(many=True), 400: OpenApiResponse(description="An invalid cursor.")}
+    )
+)
 class MyEventsApi(generics.ListAPIView):
     """The current shopper's own events, newest first: a user's when signed in, else the visitor's.
     There is no way to name another shopper here, so nobody reads anyone else's history."""

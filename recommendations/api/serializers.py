@@ -31,7 +31,9 @@ class EventSerializer(serializers.Serializer):
     event_id = serializers.UUIDField(help_text="Chosen by the client; a retry with the same id is not counted twice.")
     product = serializers.IntegerField(min_value=1)
     kind = serializers.ChoiceField(choices=InteractionKind.choices)
-    occurred_at = serializers.DateTimeField(help_text="The client's timestamp, with a time zone.")
+    occurred_at = serializers.DateTimeField(
+        help_text="The client's timestamp, with a time zone; at most a day ahead of the server's clock (else 400)."
+    )
     row = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     strategy = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     slot = serializers.IntegerField(min_value=0, max_value=999, required=False, allow_null=True, default=None)

@@ -89,18 +89,20 @@ EMBEDDED_REDIS_DIR = None if env_str("REDIS_URL") else DATA_DIR
 
 
 def redis_caches(url: str) -> dict:
-    """The cache is Redis, shared by every process: API throttle counters must not be per process."""
+    """The cache is Redis, shared by every process: API throttle counters must not be per process
+    (with two gunicorn workers a client got twice its limit). Database 1 of the URL's server unless
+    the URL names one, so clearing the cache never touches Celery's queues in database 0."""
     return {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": url,
             "KEY_PREFIX": "storefront",
-            "OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
+            "OPTIONS": {"db": 1, "socket_timeout": 1, "socket_connect_timeout": 1},
         }
     }
 
 
-CACHES = redis_caches(REDIS_URL)
+CACHES = redis_caches(env_str("CACHE_URL") or REDIS_URL)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -198,9 +200,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],  # uploads opt in per view
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+    "DEFAULT_THROTTLE_CLASSES": [  # counters in the shared Redis cache; open when Redis is down
+        "storefront.throttling.AnonRateThrottle",
+        "storefront.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "300/min"),
