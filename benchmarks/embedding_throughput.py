@@ -94,7 +94,7 @@ def measure_full_path(product_ids: list[int], processes: int, threads: int) -> f
 
     env = {**os.environ, "EMBEDDING_TORCH_THREADS": str(threads)}
     worker = subprocess.Popen(
-        [str(Path(sys.executable).parent / "celery"), "-A", "workers", "worker", "-Q", "embeddings,default",
+        [str(Path(sys.executable).parent / "celery"), "-A", "workers", "worker", "-Q", "search,embeddings,default",
          "--concurrency", str(processes), "--loglevel", "WARNING", "-n", "bench@%h"],
         cwd=ROOT, env=env,
     )  # fmt: skip

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from pgvector.django import HalfVectorField
 
-from catalog.images import photo_extension
+from catalog.images import SERVED_EXTENSIONS, photo_extension
 from catalog.validators import validate_product_photo
 
 
@@ -88,7 +88,12 @@ class Product(models.Model):
 def product_image_path(instance: "ProductImage", filename: str) -> str:
     """A name chosen by the server, with the extension of the format the file really is: a client's
     name and extension are never kept (a JPEG uploaded as poly.html was served back as HTML)."""
-    return f"products/uploads/{uuid.uuid4().hex}{photo_extension(instance.image)}"
+    if instance.image._file is not None:  # an upload being saved (the admin, the API's service)
+        extension = photo_extension(instance.image.file)
+    else:  # server code saving bytes under a name it chose (FieldFile.save)
+        suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+        extension = f".{suffix}" if f".{suffix}" in SERVED_EXTENSIONS else ".bin"
+    return f"products/uploads/{uuid.uuid4().hex}{extension}"
 
 
 class ProductImage(models.Model):

@@ -51,3 +51,13 @@ def trending_refresh() -> int:
     from recommendations.services.trending import trending_refresh as refresh
 
     return refresh()
+
+
+@shared_task(ignore_result=False, acks_late=False, time_limit=60, soft_time_limit=50)
+def embed_photo(data_b64: str) -> list[float]:
+    """A shopper's search photo (base64) -> its vector; the web process waits for the result."""
+    import base64
+
+    from recommendations.services.photo_search import photo_vector_compute
+
+    return photo_vector_compute(data=base64.b64decode(data_b64))

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.http import HttpResponse, JsonResponse
 from django.utils.functional import SimpleLazyObject
 
 from recommendations.services.visitors import visitor_from_token, visitor_token
@@ -37,3 +38,25 @@ class VisitorMiddleware:
                     httponly=True, samesite="Lax", secure=request.is_secure(),
                 )  # fmt: skip
         return response
+
+
+class RequestSizeLimitMiddleware:
+    """Refuses a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE from its Content-Length, before a
+    byte of it is read (a 30 MB upload was read whole before its 413). Put the same limit in front
+    of the app too (nginx client_max_body_size; see docs/deployment.md)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if length > limit:
+            message = f"The request is {length / 1024 / 1024:.1f} MB; the limit is {limit / 1024 / 1024:.1f} MB."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": message}, status=413)
+            return HttpResponse(message, status=413, content_type="text/plain")
+        return self.get_response(request)

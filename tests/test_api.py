@@ -200,33 +200,6 @@ def test_bad_uploads_get_a_clear_4xx_and_write_nothing(staff_api, settings, data
     assert not product.images.exists()
 
 
-def test_search_by_photo_finds_the_product_in_the_photo(api, hm_folder):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    from recommendations.services import embedding_batch_compute
-    from tests.factories import ProductImageFactory as Images
-
-    products = {}
-    for article in ("0108775015", "0111586001", "0443262015"):
-        product = ProductFactory(external_id=article)
-        image = Images(product=product)
-        image.image.save(
-            f"{article}.jpg",
-            SimpleUploadedFile("p.jpg", (hm_folder / "images" / article[:3] / f"{article}.jpg").read_bytes()),
-        )
-        products[article] = product
-    embedding_batch_compute(product_ids=[p.pk for p in products.values()])
-    photo = (hm_folder / "images" / "010" / "0108775044.jpg").read_bytes()  # the same top in white
-    body = api.post(
-        "/api/v1/search/photo/", {"image": SimpleUploadedFile("q.jpg", photo), "k": 2}, format="multipart"
-    ).json()
-    assert body[0]["external_id"] == "0108775015"
-    women = api.post(
-        "/api/v1/search/photo/", {"image": SimpleUploadedFile("q.jpg", photo), "gender": "men"}, format="multipart"
-    ).json()
-    assert {p["external_id"] for p in women} <= {"0443262015"}
-
-
 def test_a_shopper_reads_only_their_own_history(api):
     product = ProductFactory()
     api.post("/api/v1/events/", event(product, "view"), format="json")
@@ -429,3 +402,21 @@ def test_the_schema_says_what_the_api_does(api):
         assert response.status_code == 400 and "cursor" in response.json()
     product = EmbeddedProductFactory()
     assert api.get(f"/api/v1/products/{product.pk}/similar/", {"k": 0}).status_code == 400
+
+
+def test_a_body_over_the_limit_is_refused_from_its_content_length_unread(staff_api, settings):
+    import io
+
+    from django.test import Client
+
+    class Unreadable(io.RawIOBase):
+        def read(self, *args):
+            raise AssertionError("the body was read")
+
+    product = ProductFactory()
+    length = settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 30 * 1024 * 1024
+    response = Client().generic(
+        "POST", f"/api/v1/products/{product.pk}/images/", content_type="multipart/form-data; boundary=x",
+        **{"wsgi.input": Unreadable(), "CONTENT_LENGTH": str(length)},
+    )  # fmt: skip
+    assert response.status_code == 413 and "the limit is" in response.json()["detail"]

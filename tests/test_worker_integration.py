@@ -110,3 +110,45 @@ def test_a_worker_killed_mid_batch_loses_nothing(celery_worker_process):
 
     wait_until(all_embedded, timeout=120)
     assert not Product.objects.filter(pk__in=ids, embedding_status=EmbeddingStatus.FAILED).exists()
+
+
+def test_search_by_photo_is_embedded_by_the_worker_and_finds_the_product(celery_worker_process, hm_folder, monkeypatch):
+    """The web process sends the photo to the worker and gets the vector back: loading the encoder
+    here fails the test, so the search cannot have embedded in this process."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from rest_framework.test import APIClient
+
+    articles = {"0108775015": Gender.WOMEN, "0111586001": Gender.WOMEN, "0443262015": Gender.MEN}
+    products = {a: ProductFactory(external_id=a, gender=g) for a, g in articles.items()}
+    for article, product in products.items():
+        product_image_add(product=product, file=hm_upload(hm_folder, article))
+    done = Product.objects.filter(pk__in=[p.pk for p in products.values()], embedding_status=EmbeddingStatus.DONE)
+    wait_until(lambda: done.count() == len(products), timeout=120)
+
+    def no_encoder_here(*args, **kwargs):
+        raise AssertionError("the web process loaded the encoder")
+
+    monkeypatch.setattr("recommendations.encoders.get_encoder", no_encoder_here)
+    api = APIClient()
+    photo = (hm_folder / "images" / "010" / "0108775044.jpg").read_bytes()  # the same top in white
+    body = api.post("/api/v1/search/photo/", {"image": SimpleUploadedFile("q.jpg", photo), "k": 2},
+                    format="multipart").json()  # fmt: skip
+    assert body[0]["external_id"] == "0108775015"
+    men = api.post("/api/v1/search/photo/", {"image": SimpleUploadedFile("q.jpg", photo), "gender": "men"},
+                   format="multipart").json()  # fmt: skip
+    assert {p["external_id"] for p in men} <= {"0443262015"}
+
+
+@pytest.mark.django_db
+def test_search_by_photo_answers_503_when_no_worker_answers(settings):
+    """No worker is running here: the search waits PHOTO_SEARCH_TIMEOUT_S, then says so."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from rest_framework.test import APIClient
+
+    from workers import celery_app
+
+    settings.PHOTO_SEARCH_TIMEOUT_S = 1
+    response = APIClient().post("/api/v1/search/photo/", {"image": SimpleUploadedFile("q.jpg", photo_bytes())},
+                                format="multipart")  # fmt: skip
+    celery_app.control.purge()
+    assert response.status_code == 503 and "retry" in response.json()["detail"]

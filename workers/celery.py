@@ -11,9 +11,13 @@ app = Celery("storefront")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 # Embedding is CPU-heavy and slow; it gets its own queue so it never delays short tasks.
-app.conf.task_queues = (Queue("default"), Queue("embeddings"))
+# Search by photo has a shopper waiting: its own queue, listed first by the workers that take it.
+app.conf.task_queues = (Queue("default"), Queue("embeddings"), Queue("search"))
 app.conf.task_default_queue = "default"
-app.conf.task_routes = {"recommendations.tasks.embed_products": {"queue": "embeddings"}}
+app.conf.task_routes = {
+    "recommendations.tasks.embed_products": {"queue": "embeddings"},
+    "recommendations.tasks.embed_photo": {"queue": "search"},
+}
 
 
 @app.on_after_finalize.connect

@@ -1,9 +1,9 @@
-"""Search by photo: embed the shopper's photo with the catalog's encoder, then the same HNSW query
-and filters as "Looks similar". The first search loads PyTorch into the web process (a few
-seconds, about 300 MB); the store's pages never do."""
+"""Search by photo: the upload is checked here (a clear 400 or 413), embedded by a Celery worker
+(recommendations.services.photo_search), then matched with the same filters as "Looks similar"."""
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import APIException
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,17 +11,20 @@ from rest_framework.views import APIView
 
 from catalog.api.serializers import SimilarProductSerializer
 from catalog.api.writes import check_upload_size
-from catalog.gender import compatible_genders
 from catalog.images import ImageRejected, image_decode
 from catalog.models import Gender
-from recommendations.encoders import get_encoder
-from recommendations.selectors import products_similar_to_vector
+from recommendations.services.photo_search import PhotoSearchUnavailable, products_similar_to_photo
 
 
 class PhotoSearchSerializer(serializers.Serializer):
     image = serializers.FileField(help_text="JPEG, PNG or WebP.")
     gender = serializers.ChoiceField(choices=Gender.choices, required=False, help_text="Only compatible products.")
     k = serializers.IntegerField(min_value=1, max_value=50, default=12)
+
+
+class Unavailable(APIException):
+    status_code = 503
+    default_code = "unavailable"
 
 
 class PhotoSearchApi(APIView):
@@ -31,7 +34,8 @@ class PhotoSearchApi(APIView):
         request=PhotoSearchSerializer,
         responses={200: SimilarProductSerializer(many=True),
                    400: OpenApiResponse(description="Not an image, corrupt, truncated or a decompression bomb."),
-                   413: OpenApiResponse(description="Larger than the upload limit.")},
+                   413: OpenApiResponse(description="Larger than the upload limit."),
+                   503: OpenApiResponse(description="No embedding worker answered in time; retry later.")},
     )  # fmt: skip
     def post(self, request: Request) -> Response:
         serializer = PhotoSearchSerializer(data=request.data)
@@ -39,13 +43,14 @@ class PhotoSearchApi(APIView):
         upload = serializer.validated_data["image"]
         check_upload_size(upload)
         try:
-            photo = image_decode(upload)
+            image_decode(upload)  # refuse a bad photo here, with the reason, before queueing it
         except ImageRejected as exc:
             raise serializers.ValidationError({"image": [str(exc)]}) from None
-        encoder = get_encoder()
-        vector = encoder.embed([encoder.preprocess(photo)])[0]
-        gender = serializer.validated_data.get("gender")
-        products = products_similar_to_vector(
-            vector=vector, genders=compatible_genders(gender) if gender else None, k=serializer.validated_data["k"]
-        )
+        upload.seek(0)
+        try:
+            products = products_similar_to_photo(
+                data=upload.read(), gender=serializer.validated_data.get("gender"), k=serializer.validated_data["k"]
+            )
+        except PhotoSearchUnavailable as exc:
+            raise Unavailable(str(exc)) from None
         return Response(SimilarProductSerializer(products, many=True, context={"request": request}).data)

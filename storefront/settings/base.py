@@ -39,6 +39,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "storefront.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -230,7 +231,12 @@ def celery_broker_url(redis_url: str) -> str:
 
 
 CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
-CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_IGNORE_RESULT = True  # tasks that return something to a waiting caller opt in
+# Results (only search by photo's vectors) come back through Redis and expire soon after.
+CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+CELERY_RESULT_EXPIRES = 300
+# How long a search by photo waits for a worker to embed the photo before answering 503.
+PHOTO_SEARCH_TIMEOUT_S = env_int("PHOTO_SEARCH_TIMEOUT_S", 20)
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-batch leaves the message for another
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -17,7 +17,7 @@ SECRET_KEY = "test-only-key-never-used-outside-the-test-suite-0123456789"
 if not env_str("REDIS_URL"):
     EMBEDDED_REDIS_DIR = DATA_DIR / "test"
     REDIS_URL = embedded.redis_url(EMBEDDED_REDIS_DIR)
-    CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
+    CELERY_BROKER_URL = CELERY_RESULT_BACKEND = celery_broker_url(REDIS_URL)
     CACHES = redis_caches(REDIS_URL)
 
 DEMO_LOGIN_ENABLED = True  # the demo's pages are tested too; production switches them off (tested)

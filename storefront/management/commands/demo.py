@@ -102,7 +102,7 @@ class Command(BaseCommand):
     def _start_workers(self, concurrency: int) -> None:
         bin_dir = Path(sys.executable).parent
         data = Path(settings.DATA_DIR)
-        self._spawn(str(bin_dir / "celery"), "-A", "workers", "worker", "-Q", "embeddings,default",
+        self._spawn(str(bin_dir / "celery"), "-A", "workers", "worker", "-Q", "search,embeddings,default",
                     "--concurrency", str(concurrency), "--loglevel", "WARNING", "-n", "demo@%h")  # fmt: skip
         self._spawn(str(bin_dir / "celery"), "-A", "workers", "beat", "--loglevel", "WARNING",
                     "--schedule", str(data / "celerybeat-schedule"), "--pidfile", "")  # fmt: skip
