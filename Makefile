@@ -29,7 +29,7 @@ chromium:
 demo: $(VENV)/.runtime  ## the demo store on embedded PostgreSQL/pgvector and Redis
 	$(BIN)/python manage.py demo $(ARGS)
 
-test: $(VENV)/.dev chromium  ## the whole test suite
+test: $(VENV)/.dev chromium lint  ## the code checks, then the whole test suite
 	$(BIN)/pytest $(ARGS)
 
 # The demo's data with every photo embedded (the demo stops once they all are), then the evaluation.

@@ -35,12 +35,12 @@ def configure_environment() -> None:
 
     from storefront import embedded
 
-    admin = embedded.postgres_url(DATA)
+    admin = embedded.postgres_start(DATA)  # stopped at exit, unless another process still uses it
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS storefront_bench WITH (FORCE)")
         conn.execute("CREATE DATABASE storefront_bench")
     os.environ["DATABASE_URL"] = admin.replace("/storefront?", "/storefront_bench?")
-    os.environ["REDIS_URL"] = embedded.redis_url(DATA / "bench")
+    os.environ["REDIS_URL"] = embedded.redis_start(DATA / "bench")
     os.environ["MEDIA_ROOT"] = str(DATA / "bench" / "media")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "storefront.settings.local")
 

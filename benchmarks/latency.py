@@ -39,6 +39,9 @@ def main() -> None:
 
     import django
 
+    from storefront.embedded import start_configured
+
+    start_configured()  # the demo's embedded servers, unless DATABASE_URL / REDIS_URL name others
     django.setup()
     from django.contrib.auth import get_user_model
     from django.test import Client

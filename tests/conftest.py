@@ -74,8 +74,9 @@ def celery_worker_process(transactional_db, settings):
         "REDIS_URL": settings.REDIS_URL,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
-    command = [str(Path(sys.executable).parent / "celery"), "-A", "workers", "worker", "-Q", "search,embeddings,default",
-               "--concurrency", "1", "--loglevel", "INFO", "-n", f"test-{os.getpid()}@%h"]  # fmt: skip
+    command = [str(Path(sys.executable).parent / "celery"), "-A", "workers", "worker",
+               "-Q", "search,embeddings,default", "--concurrency", "1", "--loglevel", "INFO",
+               "-n", f"test-{os.getpid()}@%h"]  # fmt: skip
     with open(Path(settings.MEDIA_ROOT).parent / "worker.log", "w+") as log:
         process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60

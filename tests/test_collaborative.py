@@ -72,13 +72,18 @@ def test_a_shopper_who_clicked_after_training_gets_a_fresh_vector(checkerboard):
     collaborative_train()
     model = serving_model()
 
-    def rank_of_item_3() -> int:
+    def unseen_scores() -> dict[int, float]:
         shopper = shopper_load(user_id=users[0].pk, visitor=None)
         seen = set(shopper.recent_product_ids)
-        unseen = [pid for pid, _, _ in collaborative_candidates(model, shopper, limit=N) if pid not in seen]
-        return unseen.index(products[3].pk)
+        return {pid: score for pid, score, _ in collaborative_candidates(model, shopper, limit=N) if pid not in seen}
 
-    assert rank_of_item_3() > 5  # an odd item means nothing to an even shopper
+    def rank_of_item_3() -> int:
+        return list(unseen_scores()).index(products[3].pk)
+
+    # An odd item means nothing to an even shopper: far below item 0, the one to recommend. (Its rank
+    # among the ten odd items, all near zero, is noise: asserting on it failed on another machine.)
+    before = unseen_scores()
+    assert rank_of_item_3() >= 1 and before[products[3].pk] < 0.25 * before[products[0].pk]
     # User 0 now buys the other odd items too: the very next page must follow, before any retraining.
     now = timezone.now()
     Interaction.objects.bulk_create(

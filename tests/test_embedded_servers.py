@@ -150,3 +150,25 @@ def test_redis_persists_queued_work_across_a_sigterm(tmp_path):
     again = redis.Redis(unix_socket_path=embedded.redis_start(tmp_path).removeprefix("unix://"))
     assert again.lrange("celery", 0, -1) == [b"a queued task"]
     again.shutdown(save=True)
+
+
+def test_ctrl_c_stops_postgres_even_after_another_user_of_it_was_killed(tmp_path):
+    """The demo's failure: a process that joined the server died without its exit handlers (a
+    worker killed with SIGKILL); its pid stayed in pgserver's list, so Ctrl-C on the demo, the last
+    live user, left PostgreSQL running. Dead pids never count now."""
+    holder = start(tmp_path, 60)
+    urls(holder)
+    victim = start(tmp_path, 60)
+    urls(victim)
+    victim.kill()
+    victim.wait()
+    holder.send_signal(signal.SIGINT)
+    assert holder.wait(30) == 0
+    assert not postmaster_running(tmp_path / "postgres")
+    assert not Path(embedded_redis_socket(tmp_path)).exists()
+
+
+def embedded_redis_socket(data_dir: Path) -> str:
+    from storefront import embedded
+
+    return embedded.redis_url(data_dir).removeprefix("unix://")
