@@ -88,7 +88,7 @@ def measure_bare(pixels, processes: int, threads: int, seconds: float, jit: bool
 def measure_full_path(product_ids: list[int], processes: int, threads: int) -> float:
     from django.db import transaction
 
-    from catalog.models import EmbeddingStatus, Product
+    from recommendations.models import EmbeddingStatus, ProductEmbedding
     from recommendations.services import embedding_request
     from workers import celery_app
 
@@ -101,7 +101,7 @@ def measure_full_path(product_ids: list[int], processes: int, threads: int) -> f
     try:
         while not celery_app.control.ping(timeout=0.5):
             time.sleep(0.2)
-        done = Product.objects.filter(embedding_status=EmbeddingStatus.DONE)
+        done = ProductEmbedding.objects.filter(status=EmbeddingStatus.DONE)
         warm, timed = product_ids[: WARMUP * processes], product_ids[WARMUP * processes :]
         # Warm every pool process: small tasks, so each child loads the model once.
         with transaction.atomic():
@@ -115,7 +115,7 @@ def measure_full_path(product_ids: list[int], processes: int, threads: int) -> f
         while done.count() < len(product_ids):
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
-        failed = Product.objects.filter(embedding_status=EmbeddingStatus.FAILED).count()
+        failed = ProductEmbedding.objects.filter(status=EmbeddingStatus.FAILED).count()
         if failed:
             raise RuntimeError(f"{failed} photos failed to embed; see the worker's messages.")
         return len(timed) / elapsed

@@ -49,7 +49,7 @@ def main() -> None:
     from catalog.models import Product
 
     customers = list(get_user_model().objects.filter(is_staff=False, interaction__isnull=False).distinct()[:100])
-    products = list(Product.objects.filter(embedding_status="done").values_list("pk", flat=True)[:5000])
+    products = list(Product.objects.filter(embedding__status="done").values_list("pk", flat=True)[:5000])
     if not customers or not products:
         sys.exit("Run `make demo` first: the benchmark needs the imported catalog and purchases.")
     rng = random.Random(1)

@@ -1,4 +1,4 @@
-"""Import a catalog folder: upsert products, attach photos, queue embeddings. Idempotent.
+"""Import a catalog folder: upsert products, attach photos, announce changed photos. Idempotent.
 
 A re-import never overwrites what staff changed: a product whose details or photos staff edited
 (``Product.edited_by_staff``, set by the admin and the API) is left as it is, photos included."""
@@ -19,7 +19,7 @@ from catalog.images import ALLOWED_FORMATS
 from catalog.importers import CatalogRow, RowError
 from catalog.models import Product, ProductImage
 from catalog.services import IMPORTED_FIELDS, product_primary_image_changed
-from storefront.utils import chunked
+from common.iterables import chunked
 
 PRODUCT_FIELDS = IMPORTED_FIELDS
 CHUNK = 500
@@ -35,7 +35,7 @@ class ImportSummary:
     photos_replaced: int = 0
     bad_rows: list[RowError] = field(default_factory=list)
     photo_problems: list[RowError] = field(default_factory=list)
-    queued_for_embedding: int = 0
+    photos_changed: int = 0
 
     @property
     def rows(self) -> int:
@@ -104,7 +104,7 @@ def catalog_import(
 
 def _import_chunk(rows: list[CatalogRow], summary: ImportSummary) -> None:
     # Locked in id order, as every multi-row writer of products does (see catalog.locks): the
-    # embedding workers may be writing vectors to these rows right now.
+    # recommender may be locking these rows right now (photo_version bumps).
     found = Product.objects.filter(external_id__in=[r.external_id for r in rows]).order_by("pk").select_for_update()
     existing = {values[0]: values[1:] for values in found.values_list("external_id", *PRODUCT_FIELDS)}
     staff_owned = set(found.filter(edited_by_staff=True).values_list("external_id", flat=True))
@@ -145,14 +145,14 @@ def _import_photos(rows: list[CatalogRow], created: set[str], summary: ImportSum
     }
     new_images: list[ProductImage] = []
     replaced: list[ProductImage] = []
-    needs_embedding: list[int] = []
+    photo_changed: list[int] = []
     for row in rows:
         product_id = product_ids[row.external_id]
         photo = _inspect_photo(row)
         if isinstance(photo, str):
             summary.photo_problems.append(RowError(row.line, photo))
             if row.external_id in created:
-                needs_embedding.append(product_id)  # the worker records "no photo" where staff see it
+                photo_changed.append(product_id)  # the worker records "no photo" where staff see it
             continue
         image = current.get(product_id)
         if image is not None and image.checksum == photo.checksum:
@@ -169,9 +169,9 @@ def _import_photos(rows: list[CatalogRow], created: set[str], summary: ImportSum
                 setattr(image, key, value)
             replaced.append(image)
             summary.photos_replaced += 1
-        needs_embedding.append(product_id)
+        photo_changed.append(product_id)
     ProductImage.objects.bulk_create(new_images)
     ProductImage.objects.bulk_update(replaced, ["image", "checksum", "width", "height"])
-    if needs_embedding:
-        product_primary_image_changed(product_ids=needs_embedding)
-        summary.queued_for_embedding += len(needs_embedding)
+    if photo_changed:
+        product_primary_image_changed(product_ids=photo_changed)
+        summary.photos_changed += len(photo_changed)

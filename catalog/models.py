@@ -3,7 +3,6 @@ import uuid
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
-from pgvector.django import HalfVectorField
 
 from catalog.images import SERVED_EXTENSIONS, photo_extension
 from catalog.validators import validate_product_photo
@@ -15,12 +14,6 @@ class Gender(models.TextChoices):
     GIRLS = "girls", "Girls"
     BOYS = "boys", "Boys"
     UNISEX = "unisex", "Unisex"
-
-
-class EmbeddingStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DONE = "done", "Embedded"
-    FAILED = "failed", "Failed"
 
 
 class Product(models.Model):
@@ -46,25 +39,14 @@ class Product(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    # The visual embedding of the primary image. The column has no fixed dimension so that
-    # encoders of different sizes can coexist during a switch; each encoder has its own partial
-    # HNSW index on a cast to its dimension (see recommendations/migrations).
-    embedding = HalfVectorField(null=True, blank=True, editable=False)
-    embedding_model = models.CharField(max_length=64, blank=True, editable=False)
-    embedding_status = models.CharField(
-        max_length=8, choices=EmbeddingStatus.choices, default=EmbeddingStatus.PENDING, editable=False
-    )
-    embedding_error = models.CharField(max_length=500, blank=True, editable=False)
-    # Bumped whenever the primary image changes: a worker only writes the embedding it computed
-    # if the version it read is still current, so a slow worker never overwrites a newer photo.
-    embedding_version = models.PositiveIntegerField(default=0, editable=False)
-    embedding_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
-    embedded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Bumped whenever the primary photo changes. Derived data (the recommender's embedding of the
+    # photo) records the version it was computed from, so a slow worker never stores the vector of
+    # an older photo, and a periodic sweep finds products whose derived data is behind.
+    photo_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["id"]
         indexes = [
-            models.Index(fields=["embedding_status", "embedding_requested_at"]),
             models.Index(fields=["category", "article_type"]),
         ]
         constraints = [

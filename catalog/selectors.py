@@ -7,7 +7,7 @@ from catalog.models import Gender, Product
 
 def products_browsable(*, gender: str | None = None) -> QuerySet[Product]:
     """Active products for the storefront in catalog order, with photos prefetched."""
-    products = Product.objects.filter(is_active=True).defer("embedding").prefetch_related("images")
+    products = Product.objects.filter(is_active=True).prefetch_related("images")
     if gender in Gender.values:
         products = products.filter(gender=gender)
     return products.order_by("id")

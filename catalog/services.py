@@ -1,6 +1,12 @@
-"""Writes to the catalog. Embedding is queued through recommendations.services after commit."""
+"""Writes to the catalog. The catalog knows nothing of machine learning: when a primary photo
+changes it bumps the product's photo_version and, after commit, tells whoever derives data from
+photos by sending the task PHOTOS_CHANGED_TASK *by name* (no import of the recommender). Why a
+task rather than only the version bump and the periodic sweep: a new photo is embedded within
+seconds instead of within EMBEDDING_SWEEP_EVERY_S; the sweep stays as the safety net when the
+message is lost (it compares the recommender's rows with photo_version)."""
 
 import hashlib
+import logging
 from dataclasses import dataclass
 
 from django.core.files.uploadedfile import UploadedFile
@@ -11,7 +17,9 @@ from django.utils import timezone
 from catalog.locks import products_lock
 from catalog.models import Product, ProductImage
 from catalog.validators import validate_product_photo
-from recommendations.services import embedding_request
+
+logger = logging.getLogger(__name__)
+PHOTOS_CHANGED_TASK = "recommendations.tasks.photos_changed"
 
 
 def file_checksum(file) -> str:
@@ -24,11 +32,22 @@ def file_checksum(file) -> str:
 
 
 def product_primary_image_changed(*, product_ids: list[int]) -> None:
-    """Mark the embedding of these products stale and queue them (after commit)."""
+    """Bump these products' photo_version and announce the change once the transaction commits."""
+    ids = sorted(set(product_ids))
     with transaction.atomic():
-        products_lock(product_ids)
-        Product.objects.filter(pk__in=product_ids).update(embedding_version=F("embedding_version") + 1)
-    embedding_request(product_ids=product_ids)
+        products_lock(ids)
+        Product.objects.filter(pk__in=ids).update(photo_version=F("photo_version") + 1)
+
+    def announce() -> None:
+        from celery import current_app
+
+        try:
+            current_app.send_task(PHOTOS_CHANGED_TASK, args=[ids])
+        except Exception:  # the broker is down: the photo is saved, the sweep will notice it
+            logger.exception("Could not announce %d changed photos; the periodic sweep will.", len(ids))
+
+    if ids:
+        transaction.on_commit(announce)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,66 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 
+from catalog.admin import ProductAdmin
+from catalog.models import Product
+from catalog.services import product_primary_image_changed
 from recommendations.evaluation.page import report_page_context
-from recommendations.models import EvaluationReport
+from recommendations.models import EmbeddingStatus, EvaluationReport
+
+
+class EmbeddingStatusFilter(admin.SimpleListFilter):
+    title = "embedding"
+    parameter_name = "embedding_status"
+
+    def lookups(self, request, model_admin):
+        return EmbeddingStatus.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(embedding__status=self.value()) if self.value() else queryset
+
+
+class ProductWithEmbeddingAdmin(ProductAdmin):
+    """The catalog's product admin, plus what the recommender derives from the photos: each
+    product's embedding state, a filter, a re-embed action and the progress bar over the list.
+    The catalog's admin knows nothing of embeddings; the recommender extends it."""
+
+    list_display = [*ProductAdmin.list_display, "embedding_state"]
+    list_filter = [*ProductAdmin.list_filter, EmbeddingStatusFilter]
+    actions = ["re_embed"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Product]:
+        return super().get_queryset(request).select_related("embedding").defer("embedding__vector")
+
+    @admin.display(description="Embedding", ordering="embedding__status")
+    def embedding_state(self, product: Product) -> str:
+        embedding = getattr(product, "embedding", None)
+        status = embedding.status if embedding else EmbeddingStatus.PENDING
+        colour = {"done": "#2e7d32", "pending": "#9e6a03", "failed": "#c62828"}[status]
+        title = (embedding.error or embedding.model) if embedding else ""
+        return format_html('<span style="color:{}" title="{}">{}</span>', colour, title, EmbeddingStatus(status).label)
+
+    @admin.action(description="Re-embed the selected products' photos")
+    def re_embed(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        product_primary_image_changed(product_ids=ids)
+        self.message_user(request, f"Queued {len(ids)} products for embedding.", messages.SUCCESS)
+
+    def changelist_view(self, request, extra_context=None):
+        counts = Product.objects.filter(is_active=True).aggregate(
+            total=Count("pk"),
+            **{status: Count("pk", filter=Q(embedding__status=status)) for status in EmbeddingStatus.values},
+        )
+        counts["pending"] = counts["total"] - counts["done"] - counts["failed"]  # no row yet counts as pending
+        percent = round(100 * counts["done"] / counts["total"]) if counts["total"] else 0
+        extra_context = {**(extra_context or {}), "embedding_counts": counts, "embedding_percent": percent}
+        return super().changelist_view(request, extra_context=extra_context)
+
+
+admin.site.unregister(Product)
+admin.site.register(Product, ProductWithEmbeddingAdmin)
 
 
 @admin.register(EvaluationReport)

@@ -13,8 +13,8 @@ from django.db import transaction
 
 from catalog.importers import RowError
 from catalog.models import Product
+from common.iterables import chunked
 from recommendations.models import Interaction, InteractionKind
-from storefront.utils import chunked
 
 # Event ids derive from the row's content, so importing the same file twice adds nothing.
 NAMESPACE = uuid.UUID("5b0b7c1e-3f5c-4c64-9d0e-6c1f2a9e8a11")

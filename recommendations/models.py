@@ -3,9 +3,41 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from pgvector.django import VectorField
+from pgvector.django import HalfVectorField, VectorField
 
 from catalog.models import Gender, Product
+
+
+class EmbeddingStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Embedded"
+    FAILED = "failed", "Failed"
+
+
+class ProductEmbedding(models.Model):
+    """The visual embedding of a product's primary photo: derived data, owned by the recommender.
+
+    ``photo_version`` is the catalog's Product.photo_version this row was computed from (or was
+    requested for): a vector is stored only while the product's version is still that one, and the
+    sweep re-queues products whose row is missing or behind. The vector column has no fixed
+    dimension so that encoders of different sizes can coexist during a switch; each encoder has its
+    own partial HNSW index on a cast to its dimension (recommendations/embeddings/vector_index.py).
+    """
+
+    product = models.OneToOneField(Product, on_delete=models.CASCADE, primary_key=True, related_name="embedding")
+    vector = HalfVectorField(null=True, blank=True)
+    model = models.CharField(max_length=64, blank=True, help_text="The encoder and its version.")
+    status = models.CharField(max_length=8, choices=EmbeddingStatus.choices, default=EmbeddingStatus.PENDING)
+    error = models.CharField(max_length=500, blank=True)
+    photo_version = models.PositiveIntegerField(default=0)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    embedded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "requested_at"])]
+
+    def __str__(self) -> str:
+        return f"embedding of product {self.product_id} ({self.status})"
 
 
 class Visitor(models.Model):

@@ -27,6 +27,12 @@ def embed_products(product_ids: list[int]) -> dict[str, int]:
     return {"embedded": len(result.embedded), "failed": len(result.failed), "skipped": len(result.skipped)}
 
 
+@shared_task(autoretry_for=(DatabaseError,), retry_backoff=10, max_retries=5)
+def photos_changed(product_ids: list[int]) -> None:
+    """Sent by the catalog, by name, after a primary photo changed: queue the new embeddings."""
+    services.embedding_request(product_ids=product_ids)
+
+
 @shared_task
 def embedding_sweep() -> int:
     """Periodic: queue products whose embedding is missing or stale (see services.embedding_sweep)."""

@@ -3,10 +3,11 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from catalog.api.views import ProductDetailApi, ProductListApi, SimilarProductsApi
+from catalog.api.views import ProductDetailApi, ProductListApi
 from catalog.api.writes import ProductPhotoUploadApi
 from recommendations.api.history import MyEventsApi
 from recommendations.api.photo_search import PhotoSearchApi
+from recommendations.api.similar import SimilarProductsApi
 from recommendations.api.views import EventsApi, RecommendationsApi
 
 app_name = "api"

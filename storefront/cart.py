@@ -16,7 +16,7 @@ SESSION_KEY = "cart"
 
 def cart_show(request: HttpRequest) -> HttpResponse:
     ids = request.session.get(SESSION_KEY, [])
-    products = Product.objects.filter(pk__in=ids).defer("embedding").prefetch_related("images")
+    products = Product.objects.filter(pk__in=ids).prefetch_related("images")
     return render(request, "storefront/cart.html", {"products": products})
 
 

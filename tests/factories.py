@@ -5,7 +5,8 @@ import numpy as np
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from catalog.models import EmbeddingStatus, Gender, Product, ProductImage
+from catalog.models import Gender, Product, ProductImage
+from recommendations.models import EmbeddingStatus, ProductEmbedding
 
 
 def photo_bytes(colour=(200, 30, 30), size=(200, 300), fmt="JPEG") -> bytes:
@@ -33,15 +34,24 @@ class ProductFactory(factory.django.DjangoModelFactory):
 
 
 class EmbeddedProductFactory(ProductFactory):
-    """A product with a stored unit vector for the default encoder (no photo needed)."""
+    """A product with a stored unit vector for the default encoder (no photo needed).
 
-    embedding_status = EmbeddingStatus.DONE
-    embedding_model = "efficientnet_lite0/v1"
+    ``embedding=vector`` sets the vector; ``embedding__model=...``/``embedding__status=...`` the rest.
+    ``build()`` makes no row (bulk writers create the rows with ``embedding_rows``)."""
 
-    @factory.lazy_attribute
-    def embedding(self):
-        vector = np.random.default_rng().normal(size=1280)
-        return vector / np.linalg.norm(vector)
+    class Meta:
+        skip_postgeneration_save = True
+
+    @factory.post_generation
+    def embedding(product, create, vector, model="efficientnet_lite0/v1", status=EmbeddingStatus.DONE, **kwargs):
+        if not create:
+            return
+        if vector is None:
+            vector = np.random.default_rng().normal(size=1280)
+            vector = vector / np.linalg.norm(vector)
+        ProductEmbedding.objects.create(
+            product=product, vector=vector, model=model, status=status, photo_version=product.photo_version
+        )
 
 
 class ProductImageFactory(factory.django.DjangoModelFactory):
@@ -63,3 +73,13 @@ def admin_product_form(product: Product, photo, **fields) -> dict:
         "images-MAX_NUM_FORMS": "1000", "images-0-image": photo, "images-0-is_primary": "on",
         "images-0-position": "0", **fields,
     }  # fmt: skip
+
+
+def embedding_rows(products, vectors, model: str = "efficientnet_lite0/v1") -> list[ProductEmbedding]:
+    """Embedding rows for saved products, in one INSERT."""
+    return ProductEmbedding.objects.bulk_create(
+        [
+            ProductEmbedding(product=p, vector=v, model=model, status=EmbeddingStatus.DONE)
+            for p, v in zip(products, vectors, strict=True)
+        ]
+    )

@@ -16,7 +16,7 @@ from recommendations.models import Interaction, TrendingScore, Visitor
 from recommendations.selectors.homepage import homepage_rows
 from recommendations.selectors.rows import blend
 from recommendations.selectors.shopper import shopper_load
-from tests.factories import EmbeddedProductFactory
+from tests.factories import ProductFactory, embedding_rows
 
 DIM = 1280
 
@@ -50,14 +50,13 @@ def unit(vector):
 def make_catalog(specs, rng):
     """specs: (gender, stock, active, article_type, cluster) per product; embeddings by cluster."""
     centres = [unit(rng.normal(size=DIM)) for _ in range(3)]
-    products = [
-        EmbeddedProductFactory.build(
-            gender=gender, stock_quantity=stock, is_active=active, article_type=kind,
-            embedding=unit(centres[cluster] + 0.02 * rng.normal(size=DIM)),  # noise norm about 0.7
-        )
-        for gender, stock, active, kind, cluster in specs
-    ]  # fmt: skip
-    return Product.objects.bulk_create(products)
+    products = Product.objects.bulk_create(
+        ProductFactory.build(gender=gender, stock_quantity=stock, is_active=active, article_type=kind)
+        for gender, stock, active, kind, _ in specs
+    )
+    vectors = [unit(centres[cluster] + 0.02 * rng.normal(size=DIM)) for *_, cluster in specs]  # noise norm ~0.7
+    embedding_rows(products, vectors)
+    return products
 
 
 def record(visitor, product, kind="view", minutes_ago=0):

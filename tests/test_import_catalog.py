@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from catalog.models import EmbeddingStatus, Gender, Product, ProductImage
+from catalog.models import Gender, Product, ProductImage
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +48,7 @@ def test_imports_hm_articles_with_photos_gender_and_categories(hm_folder, tmp_pa
     assert first.gender == Gender.WOMEN  # Ladieswear
     assert first.article_type == records[0]["product_type_name"]
     assert first.colour == records[0]["colour_group_name"]
-    assert first.embedding_status == EmbeddingStatus.PENDING
+    assert first.photo_version == 1  # its photo was announced to the recommender
     image = first.images.get()
     assert image.is_primary and image.width == 200 and image.height == 300
     assert (
@@ -60,13 +60,13 @@ def test_imports_hm_articles_with_photos_gender_and_categories(hm_folder, tmp_pa
 def test_a_second_run_updates_and_never_duplicates(hm_folder, tmp_path):
     records = hm_slice(hm_folder, tmp_path / "hm", rows=10)
     run_import(tmp_path / "hm")
-    versions = dict(Product.objects.values_list("external_id", "embedding_version"))
+    versions = dict(Product.objects.values_list("external_id", "photo_version"))
 
     output = run_import(tmp_path / "hm")
     assert "0 created, 0 updated, 10 unchanged" in output
     assert "0 photos added, 0 replaced" in output
     assert Product.objects.count() == 10 and ProductImage.objects.count() == 10
-    assert dict(Product.objects.values_list("external_id", "embedding_version")) == versions
+    assert dict(Product.objects.values_list("external_id", "photo_version")) == versions
 
     # Rename one product and swap another's photo: one update, one re-embedding.
     records[0]["prod_name"] = "Renamed top"
@@ -82,7 +82,7 @@ def test_a_second_run_updates_and_never_duplicates(hm_folder, tmp_path):
     assert "0 created, 1 updated, 9 unchanged" in output
     assert "1 replaced" in output
     assert Product.objects.get(external_id=records[0]["article_id"]).name == "Renamed top"
-    assert Product.objects.get(external_id=second).embedding_version == versions[second] + 1
+    assert Product.objects.get(external_id=second).photo_version == versions[second] + 1
     assert ProductImage.objects.count() == 10
 
 

@@ -36,11 +36,12 @@ def look_alike_catalog():
 @pytest.mark.django_db
 def test_the_product_page_lists_similar_in_stock_products(client, django_assert_max_num_queries):
     catalog = look_alike_catalog()
-    with django_assert_max_num_queries(6):  # product, photos, new visitor, view event, similar, photos
+    # product, photos, new visitor, view event, its embedding (the recommender's table), similar, photos
+    with django_assert_max_num_queries(7):
         response = client.get(reverse("product-detail", args=[catalog["query"].pk]))
     page = response.content.decode()
     assert response.status_code == 200
-    similar = [p.name for p in response.context["similar"]]
+    similar = [p.name for p in response.context["similar"].products]
     assert similar == ["Black dress, long", "Red scarf"]
     assert "Looks similar" in page and "Black shirt" not in page and "Black dress, short" not in page
 

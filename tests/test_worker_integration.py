@@ -3,8 +3,9 @@
 import pytest
 from django.urls import reverse
 
-from catalog.models import EmbeddingStatus, Gender, Product
+from catalog.models import Gender, Product
 from catalog.services import product_image_add
+from recommendations.models import EmbeddingStatus
 from recommendations.selectors import products_similar_to_product
 from tests.conftest import wait_until
 from tests.factories import ProductFactory, admin_product_form, photo_bytes, photo_upload
@@ -40,11 +41,11 @@ def test_an_uploaded_photo_is_embedded_by_the_worker_and_similar_items_come_back
 
     def all_embedded():
         """every product embedded by the worker"""
-        return Product.objects.filter(embedding_status=EmbeddingStatus.DONE).count() == 5
+        return Product.objects.filter(embedding__status=EmbeddingStatus.DONE).count() == 5
 
     wait_until(all_embedded, timeout=120)
     query = Product.objects.get(external_id="0108775015")
-    assert query.embedding_model == "efficientnet_lite0/v1"
+    assert query.embedding.model == "efficientnet_lite0/v1"
     similar = [p.external_id for p in products_similar_to_product(product=query, k=10)]
     assert set(similar) == {"0108775044", "admin-upload", "0111586001"}  # never itself, never the men's
     assert similar[0] == "0108775044"  # the same top in another colour comes first
@@ -68,13 +69,14 @@ def test_a_corrupt_photo_that_reaches_the_worker_is_marked_failed_and_the_batch_
 
     def both_settled():
         """the worker settles both products"""
-        return not Product.objects.filter(pk__in=[good.pk, broken.pk], embedding_status="pending").exists()
+        settled = Product.objects.filter(pk__in=[good.pk, broken.pk], embedding__status__in=["done", "failed"])
+        return settled.count() == 2
 
     wait_until(both_settled)
-    assert Product.objects.get(pk=good.pk).embedding_status == EmbeddingStatus.DONE
+    assert Product.objects.get(pk=good.pk).embedding.status == EmbeddingStatus.DONE
     broken.refresh_from_db()
-    assert broken.embedding_status == EmbeddingStatus.FAILED
-    assert broken.embedding_error.startswith("The image is corrupt or truncated")
+    assert broken.embedding.status == EmbeddingStatus.FAILED
+    assert broken.embedding.error.startswith("The image is corrupt or truncated")
 
 
 def test_a_worker_killed_mid_batch_loses_nothing(celery_worker_process):
@@ -93,7 +95,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(celery_worker_process):
         image.image.save(f"{index}.jpg", ContentFile(make_photo(colour=(index * 2, 100, 200 - index * 2))))
     ids = [p.pk for p in products]
     embed_products.delay(ids)
-    done = Product.objects.filter(pk__in=ids, embedding_status=EmbeddingStatus.DONE)
+    done = Product.objects.filter(pk__in=ids, embedding__status=EmbeddingStatus.DONE)
 
     def some_embedded():
         """the first forward batches to land"""
@@ -109,7 +111,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(celery_worker_process):
         return done.count() == len(ids)
 
     wait_until(all_embedded, timeout=120)
-    assert not Product.objects.filter(pk__in=ids, embedding_status=EmbeddingStatus.FAILED).exists()
+    assert not Product.objects.filter(pk__in=ids, embedding__status=EmbeddingStatus.FAILED).exists()
 
 
 def test_search_by_photo_is_embedded_by_the_worker_and_finds_the_product(celery_worker_process, hm_folder, monkeypatch):
@@ -122,7 +124,7 @@ def test_search_by_photo_is_embedded_by_the_worker_and_finds_the_product(celery_
     products = {a: ProductFactory(external_id=a, gender=g) for a, g in articles.items()}
     for article, product in products.items():
         product_image_add(product=product, file=hm_upload(hm_folder, article))
-    done = Product.objects.filter(pk__in=[p.pk for p in products.values()], embedding_status=EmbeddingStatus.DONE)
+    done = Product.objects.filter(pk__in=[p.pk for p in products.values()], embedding__status=EmbeddingStatus.DONE)
     wait_until(lambda: done.count() == len(products), timeout=120)
 
     def no_encoder_here(*args, **kwargs):

@@ -1,4 +1,5 @@
-"""The Celery app: queues and the periodic schedule. Tasks live in each app's tasks.py."""
+"""The Celery app: queues, routes and the periodic schedule. Tasks live in each app's tasks.py;
+here they are only named (apps send each other's tasks by name, never by import)."""
 
 import os
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from catalog.models import EmbeddingStatus, Product
+from catalog.models import Product
 from recommendations.encoders import encoder_class
 from recommendations.evaluation.split import Event
-from recommendations.models import Interaction
+from recommendations.models import EmbeddingStatus, Interaction, ProductEmbedding
 
 
 @dataclass
@@ -45,8 +45,8 @@ def catalog_load(*, model_key: str | None = None) -> Catalog:
     index = {int(pid): i for i, pid in enumerate(ids)}
     vectors = np.zeros((len(rows), cls.dim), dtype=np.float32)
     embedded = np.zeros(len(rows), dtype=bool)
-    done = Product.objects.filter(embedding_model=model_key, embedding_status=EmbeddingStatus.DONE)
-    for pid, vector in done.values_list("pk", "embedding").iterator(chunk_size=2000):
+    done = ProductEmbedding.objects.filter(model=model_key, status=EmbeddingStatus.DONE)
+    for pid, vector in done.values_list("product_id", "vector").iterator(chunk_size=2000):
         vectors[index[pid]] = vector.to_numpy()
         embedded[index[pid]] = True
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)

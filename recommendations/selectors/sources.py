@@ -7,25 +7,19 @@ import numpy as np
 from django.conf import settings
 from django.db.models import QuerySet
 
-from catalog.models import EmbeddingStatus, Product
+from catalog.models import Product
 from recommendations.encoders import encoder_class
 from recommendations.models import TrendingScore
 from recommendations.selectors.shopper import Shopper
-from recommendations.selectors.similar import products_similar_to_vector
-from recommendations.vectors import id_array
+from recommendations.selectors.similar import embedded_products, hard_filters, products_similar_to_vector
 
 Candidate = tuple[int, float, int | None]
 # What a card shows and the filters check; the 2.5 kB embedding stays in the database.
 
 
 def eligible(*, genders: tuple[str, ...] | None, exclude: set[int]) -> QuerySet[Product]:
-    """The hard filters, in one place: active, in stock, a compatible gender, not excluded."""
-    products = Product.objects.filter(is_active=True, stock_quantity__gt=0)
-    if genders is not None:
-        products = products.filter(gender__in=genders)
-    if exclude:
-        products = products.exclude(pk__in=id_array(exclude))
-    return products
+    """Products that pass the hard filters (selectors.similar.hard_filters, the one definition)."""
+    return Product.objects.filter(hard_filters(genders=genders, exclude=exclude))
 
 
 def recent_embeddings(shopper: Shopper) -> dict[int, np.ndarray]:
@@ -33,10 +27,7 @@ def recent_embeddings(shopper: Shopper) -> dict[int, np.ndarray]:
     recent = shopper.recent_product_ids[: settings.PREFERENCE_RECENT_EVENTS]
     if not recent:
         return {}
-    encoder = encoder_class()
-    rows = Product.objects.filter(
-        pk__in=recent, embedding_model=encoder.model_key(), embedding_status=EmbeddingStatus.DONE
-    ).values_list("pk", "embedding")
+    rows = embedded_products(model_key=encoder_class().model_key()).filter(pk__in=recent).values_list("pk", "vector")
     return {pk: vector.to_numpy().astype(np.float32) for pk, vector in rows}
 
 

@@ -16,8 +16,8 @@ from django.db.models import Max
 from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 
+from common.iterables import chunked
 from recommendations.models import CollaborativeModel, Interaction, ItemFactor, UserFactor
-from storefront.utils import chunked
 
 logger = logging.getLogger(__name__)
 KEEP_MODELS = 2

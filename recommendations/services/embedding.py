@@ -1,4 +1,11 @@
-"""Writes of derived recommendation data: product embeddings."""
+"""The photo -> vector stage: requests, batches on the workers, sweeps. Derived data in
+ProductEmbedding, one row per product, keyed to the catalog's Product.photo_version.
+
+The catalog does not import this: when a primary photo changes it bumps the product's
+photo_version and, after commit, sends the task ``recommendations.tasks.photos_changed`` by name,
+which lands in ``embedding_request``. If that message is lost (broker down), the sweep still finds
+the product, because its row is missing or behind the catalog's version.
+"""
 
 import logging
 from collections.abc import Iterable
@@ -9,36 +16,46 @@ from datetime import timedelta
 import numpy as np
 from django.conf import settings
 from django.db import connection, connections, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from catalog.images import ImageRejected, image_check_size, image_decode
-from catalog.locks import products_lock
-from catalog.models import EmbeddingStatus, Product, ProductImage
+from catalog.models import Product, ProductImage
+from common.iterables import chunked
 from recommendations.encoders import Encoder, encoder_class, get_encoder
+from recommendations.models import EmbeddingStatus, ProductEmbedding
 from recommendations.vectors import vector_literal
-from storefront.utils import chunked
 
 logger = logging.getLogger(__name__)
+EMBED_TASK = "recommendations.tasks.embed_products"
+
+
+def embeddings_lock(ids: Iterable[int]) -> None:
+    """Lock these products' embedding rows in id order (inside a transaction): every multi-row
+    writer of embeddings does, so two of them cannot deadlock (see catalog.locks for why)."""
+    ordered = sorted(set(ids))
+    list(ProductEmbedding.objects.filter(pk__in=ordered).order_by("pk").select_for_update().values_list("pk"))
 
 
 def embedding_request(*, product_ids: Iterable[int]) -> None:
     """Mark products pending and queue their embedding once the current transaction commits."""
-    from recommendations.tasks import embed_products
+    from celery import current_app
 
     ids = sorted(set(product_ids))
     if not ids:
         return
+    now = timezone.now()
     with transaction.atomic():
-        products_lock(ids)
-        Product.objects.filter(pk__in=ids).update(
-            embedding_status=EmbeddingStatus.PENDING, embedding_error="", embedding_requested_at=timezone.now()
-        )
+        embeddings_lock(ids)
+        ProductEmbedding.objects.bulk_create(
+            [ProductEmbedding(product_id=pk, status=EmbeddingStatus.PENDING, requested_at=now) for pk in ids],
+            update_conflicts=True, unique_fields=["product"], update_fields=["status", "error", "requested_at"],
+        )  # fmt: skip
 
     def queue() -> None:
         try:
             for chunk in chunked(ids, settings.EMBEDDING_TASK_BATCH):
-                embed_products.delay(list(chunk))
+                current_app.send_task(EMBED_TASK, args=[list(chunk)])
         except Exception:  # kombu's OperationalError, a socket error: whatever the broker raises
             # The rows are committed and marked pending: the sweep queues them once the broker is
             # back. The request that changed the photo must not fail after its work was saved.
@@ -80,9 +97,15 @@ def _load_pixels(job: _Job, encoder: Encoder) -> np.ndarray | str:
 def _jobs(product_ids: list[int], model_key: str, force: bool) -> list[_Job]:
     products = Product.objects.filter(pk__in=product_ids, is_active=True)
     if not force:
-        # Idempotent: a product embedded by this model at its current version is left alone.
-        products = products.exclude(embedding_status=EmbeddingStatus.DONE, embedding_model=model_key)
-    rows = list(products.values_list("pk", "embedding_version"))
+        # Idempotent: a product embedded by this model at its current photo version is left alone.
+        current = ProductEmbedding.objects.filter(
+            product=OuterRef("pk"),
+            status=EmbeddingStatus.DONE,
+            model=model_key,
+            photo_version=OuterRef("photo_version"),
+        )
+        products = products.exclude(Exists(current))
+    rows = list(products.values_list("pk", "photo_version"))
     primary: dict[int, ProductImage] = {}
     images = ProductImage.objects.filter(product_id__in=[pk for pk, _ in rows])
     for image in images.order_by("product_id", "-is_primary", "position", "id"):
@@ -96,7 +119,7 @@ def embedding_batch_compute(*, product_ids: list[int], force: bool = False) -> E
     Photos are decoded on a thread pool (Pillow releases the GIL) while the model runs, in
     forward batches of settings.EMBEDDING_FORWARD_BATCH. A bad photo marks only its product
     failed; the rest of the batch goes on. A write only lands if the product's
-    embedding_version is unchanged since it was read (a newer photo wins).
+    photo_version is unchanged since it was read (a newer photo wins).
     """
     encoder = get_encoder()
     model_key = encoder.model_key()
@@ -153,20 +176,23 @@ class _VectorWriter:
 
 
 def _store_vectors(jobs: list[_Job], vectors: np.ndarray, model_key: str) -> set[int]:
-    """One UPDATE for the whole forward batch, conditional on each product's version."""
+    """One upsert for the whole forward batch, only for products whose photo is still the one read."""
     rows = [(job.product_id, job.version, vector_literal(vector)) for job, vector in zip(jobs, vectors, strict=True)]
-    values = ",".join(["(%s, %s, %s::halfvec)"] * len(rows))
+    values = ",".join(["(%s::bigint, %s::integer, %s::halfvec)"] * len(rows))
     params = [value for row in rows for value in row]
+    table, products = ProductEmbedding._meta.db_table, Product._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
-        products_lock(job.product_id for job in jobs)
+        embeddings_lock(job.product_id for job in jobs)
         cursor.execute(
             f"""
-            UPDATE catalog_product AS p
-               SET embedding = v.vector, embedding_model = %s, embedding_status = %s,
-                   embedding_error = '', embedded_at = now()
+            INSERT INTO {table} AS e (product_id, vector, model, status, error, photo_version, embedded_at)
+            SELECT v.id, v.vector, %s, %s, '', v.version, now()
               FROM (VALUES {values}) AS v(id, version, vector)
-             WHERE p.id = v.id AND p.embedding_version = v.version
-         RETURNING p.id
+              JOIN {products} AS p ON p.id = v.id AND p.photo_version = v.version
+            ON CONFLICT (product_id) DO UPDATE
+               SET vector = EXCLUDED.vector, model = EXCLUDED.model, status = EXCLUDED.status, error = '',
+                   photo_version = EXCLUDED.photo_version, embedded_at = EXCLUDED.embedded_at
+         RETURNING e.product_id
             """,
             [model_key, EmbeddingStatus.DONE, *params],
         )
@@ -176,25 +202,33 @@ def _store_vectors(jobs: list[_Job], vectors: np.ndarray, model_key: str) -> set
 def _store_failures(failed: dict[int, str], versions: dict[int, int]) -> None:
     for product_id, reason in failed.items():
         logger.warning("Embedding failed for product %s: %s", product_id, reason)
-        Product.objects.filter(pk=product_id, embedding_version=versions[product_id]).update(
-            embedding_status=EmbeddingStatus.FAILED, embedding_error=reason[:500], embedding=None
-        )
+        if not Product.objects.filter(pk=product_id, photo_version=versions[product_id]).exists():
+            continue  # a newer photo arrived meanwhile: its own request will settle it
+        ProductEmbedding.objects.update_or_create(
+            product_id=product_id,
+            defaults={"status": EmbeddingStatus.FAILED, "error": reason[:500], "vector": None,
+                      "photo_version": versions[product_id]},
+        )  # fmt: skip
 
 
 def embedding_sweep(*, limit: int = 50_000) -> int:
     """Queue every product whose embedding is missing or stale; return how many.
 
-    Stale means: pending but queued long ago (a lost message, a worker killed mid-batch, a
-    broker that was down), never queued, or embedded by another model than the configured one.
-    Failed products wait for a new photo or the admin's re-embed action.
+    Stale means: no row, or a row behind the catalog's photo version (the catalog's message was
+    lost), pending but queued long ago (a lost message, a worker killed mid-batch, a broker that was
+    down), or embedded by another model than the configured one. Failed products wait for a new
+    photo or the admin's re-embed action.
     """
     model_key = encoder_class().model_key()  # no need to load the weights here
     cutoff = timezone.now() - timedelta(seconds=settings.EMBEDDING_REQUEUE_AFTER_S)
-    stale = Product.objects.filter(is_active=True).filter(
-        Q(embedding_status=EmbeddingStatus.PENDING, embedding_requested_at__lt=cutoff)
-        | Q(embedding_status=EmbeddingStatus.PENDING, embedding_requested_at__isnull=True)
-        | (Q(embedding_status=EmbeddingStatus.DONE) & ~Q(embedding_model=model_key))
+    settled = ProductEmbedding.objects.filter(  # current, or failed on this very photo (staff see it)
+        Q(status=EmbeddingStatus.DONE, model=model_key) | Q(status=EmbeddingStatus.FAILED),
+        product=OuterRef("pk"), photo_version=OuterRef("photo_version"),
+    )  # fmt: skip
+    queued_recently = ProductEmbedding.objects.filter(
+        product=OuterRef("pk"), status=EmbeddingStatus.PENDING, requested_at__gte=cutoff
     )
+    stale = Product.objects.filter(is_active=True).exclude(Exists(settled)).exclude(Exists(queued_recently))
     ids = list(stale.order_by("pk").values_list("pk", flat=True)[:limit])
     with transaction.atomic():
         embedding_request(product_ids=ids)

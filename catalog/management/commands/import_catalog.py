@@ -51,7 +51,7 @@ class Command(BaseCommand):
                 f"{summary.kept_staff_edits:,} kept as staff edited them; "
                 f"{summary.photos_added:,} photos added, {summary.photos_replaced:,} replaced, "
                 f"{len(summary.photo_problems):,} missing or unreadable; {len(summary.bad_rows):,} bad rows skipped; "
-                f"{summary.queued_for_embedding:,} products queued for embedding."
+                f"{summary.photos_changed:,} products with a new photo (handed on for embedding)."
             )
         )
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from catalog.locks import products_lock
 from catalog.models import Product
-from storefront.utils import chunked
+from common.iterables import chunked
 
 
 def demo_stock(external_id: str, out_of_stock_percent: int) -> int:
@@ -34,7 +34,7 @@ class Command(BaseCommand):
         for chunk in chunked(rows.iterator(chunk_size=5000), 5000):
             stock = {pk: demo_stock(external_id, out_of_stock_percent) for pk, external_id in chunk}
             sold_out += sum(1 for value in stock.values() if value == 0)
-            with transaction.atomic():  # the embedding workers write these rows too: lock in order
+            with transaction.atomic():  # imports and staff write these rows too: lock in order
                 products_lock(stock)
                 # Still unset: staff may have set some while this ran.
                 stocked += Product.objects.filter(pk__in=stock, stock_set_at__isnull=True).update(

@@ -19,7 +19,8 @@ from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from catalog.management.commands.import_catalog import DEFAULT_FOLDER
-from catalog.models import EmbeddingStatus, Product
+from catalog.models import Product
+from recommendations.models import EmbeddingStatus, ProductEmbedding
 
 ADMIN_USERNAME = "admin"
 
@@ -112,19 +113,21 @@ class Command(BaseCommand):
         self._spawn(str(bin_dir / "gunicorn"), "storefront.wsgi", "--bind", f"{host}:{port}",
                     "--workers", "2", "--threads", "4", "--log-level", "warning")  # fmt: skip
 
-    def _embedded_count(self) -> tuple[int, int]:
-        products = Product.objects.filter(is_active=True)
-        return products.filter(embedding_status=EmbeddingStatus.DONE).count(), products.count()
+    def _embedding_counts(self) -> tuple[int, int, int]:
+        """(embedded, failed, active products): a product with no embedding row yet is pending."""
+        rows = ProductEmbedding.objects.filter(product__is_active=True)
+        done = rows.filter(status=EmbeddingStatus.DONE).count()
+        failed = rows.filter(status=EmbeddingStatus.FAILED).count()
+        return done, failed, Product.objects.filter(is_active=True).count()
 
     def _wait_for_embeddings(self, target: int) -> None:
         with tqdm(total=target, unit="photo", desc="embedded") as bar:
             while True:
-                done, _ = self._embedded_count()
+                done, failed, _ = self._embedding_counts()
                 bar.update(min(done, target) - bar.n)
                 if done >= target:
                     return
                 # A photo that cannot be embedded must not keep the wait going for ever.
-                failed = Product.objects.filter(is_active=True, embedding_status=EmbeddingStatus.FAILED).count()
                 if done + failed >= target:
                     self.stdout.write(self.style.WARNING(f"{failed:,} photos could not be embedded (see the admin)."))
                     return
@@ -134,16 +137,14 @@ class Command(BaseCommand):
 
     def _serve_until_stopped(self) -> None:
         """Follow the background embedding with a progress bar, then just keep serving."""
-        done, total = self._embedded_count()
+        done, _, total = self._embedding_counts()
         bar = tqdm(total=total, initial=done, unit="photo", desc="embedding in background")
         while all(child.poll() is None for child in self.children):
             if bar is not None:
-                done, _ = self._embedded_count()
+                done, failed, total = self._embedding_counts()
                 bar.update(done - bar.n)
-                pending = Product.objects.filter(embedding_status=EmbeddingStatus.PENDING).count()
-                if not pending:
+                if done + failed >= total:
                     bar.close()
-                    failed = Product.objects.filter(embedding_status=EmbeddingStatus.FAILED).count()
                     self.stdout.write(f"All photos embedded ({done:,}; {failed:,} failed, listed in the admin).")
                     bar = None
             time.sleep(2)
