@@ -41,7 +41,7 @@ bench: $(VENV)/.dev  ## embedding throughput: bare model vs the full worker path
 	$(BIN)/python benchmarks/embedding_throughput.py $(ARGS)
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .

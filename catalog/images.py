@@ -16,6 +16,10 @@ class ImageRejected(ValueError):
     """A file that is not a usable product photo; the message is meant for a person."""
 
 
+class ImageTooLarge(ImageRejected):
+    """Larger than MAX_IMAGE_UPLOAD_BYTES (an API answers 413 rather than 400)."""
+
+
 def _megabytes(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
@@ -23,7 +27,7 @@ def _megabytes(size: int) -> str:
 def image_check_size(size: int) -> None:
     limit = settings.MAX_IMAGE_UPLOAD_BYTES
     if size > limit:
-        raise ImageRejected(f"The file is {_megabytes(size)}; the limit is {_megabytes(limit)}.")
+        raise ImageTooLarge(f"The file is {_megabytes(size)}; the limit is {_megabytes(limit)}.")
     if size == 0:
         raise ImageRejected("The file is empty.")
 

@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.files import File
 
-from catalog.images import ImageRejected, image_check_size, image_decode
+from catalog.images import ImageRejected, ImageTooLarge, image_check_size, image_decode
 
 
 def validate_product_photo(file: File) -> None:
@@ -11,6 +11,7 @@ def validate_product_photo(file: File) -> None:
         file.seek(0)
         image_decode(file)
     except ImageRejected as exc:
-        raise ValidationError(str(exc), code="invalid_image") from None
+        code = "too_large" if isinstance(exc, ImageTooLarge) else "invalid_image"
+        raise ValidationError(str(exc), code=code) from None
     finally:
         file.seek(0)

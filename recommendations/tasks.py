@@ -64,6 +64,6 @@ def embed_photo(data_b64: str) -> list[float]:
     """A shopper's search photo (base64) -> its vector; the web process waits for the result."""
     import base64
 
-    from recommendations.services.photo_search import photo_vector_compute
+    from recommendations.services.embedding import photo_vector_compute
 
     return photo_vector_compute(data=base64.b64decode(data_b64))

@@ -1,8 +1,6 @@
 """A minimal cart in the session: enough to log add-to-cart and purchase events for real."""
 
 from django.contrib import messages
-from django.db import transaction
-from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -10,6 +8,7 @@ from django.views.decorators.http import require_POST
 from catalog.models import Product
 from recommendations.models import InteractionKind
 from recommendations.services.interactions import interaction_record
+from storefront import services
 
 SESSION_KEY = "cart"
 
@@ -33,17 +32,11 @@ def cart_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@transaction.atomic
 def checkout(request: HttpRequest) -> HttpResponse:
     """Buy one of each product in the cart; a product that sold out meanwhile stays in the cart."""
-    bought = []
-    for pk in request.session.get(SESSION_KEY, []):
-        # Conditional decrement: two shoppers can never buy the last item twice.
-        if Product.objects.filter(pk=pk, is_active=True, stock_quantity__gt=0).update(
-            stock_quantity=F("stock_quantity") - 1
-        ):
-            interaction_record(product_id=pk, kind=InteractionKind.PURCHASE, user=request.user, visitor=request.visitor)
-            bought.append(pk)
+    bought = services.checkout(
+        product_ids=request.session.get(SESSION_KEY, []), user=request.user, visitor=request.visitor
+    )
     request.session[SESSION_KEY] = [pk for pk in request.session.get(SESSION_KEY, []) if pk not in bought]
     messages.success(request, f"Thank you: {len(bought)} product(s) bought.")
     return redirect("home")

@@ -1,17 +1,15 @@
 """Staff-only catalog writes: the same services as the admin, so photos queue embedding the same way."""
 
-from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import permissions, serializers, status
-from rest_framework.exceptions import APIException
+from rest_framework import permissions, serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.api.serializers import ProductDetailSerializer, ProductImageSerializer
+from catalog.api.uploads import photo_refusals
 from catalog.models import Product
 from catalog.services import PRODUCT_WRITABLE, product_create, product_image_add, product_update
 
@@ -19,19 +17,6 @@ INVALID = OpenApiResponse(description="Field-level errors.")
 NOT_SIGNED_IN = OpenApiResponse(description="No credentials.")
 NOT_STAFF = OpenApiResponse(description="Only staff change the catalog.")
 NO_PRODUCT = OpenApiResponse(description="No such product.")
-
-
-class PayloadTooLarge(APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "too_large"
-
-
-def check_upload_size(upload) -> None:
-    if upload.size > settings.MAX_IMAGE_UPLOAD_BYTES:
-        limit = settings.MAX_IMAGE_UPLOAD_BYTES / 1024 / 1024
-        raise PayloadTooLarge(
-            {"image": [f"The file is {upload.size / 1024 / 1024:.1f} MB; the limit is {limit:.1f} MB."]}
-        )
 
 
 class ProductWriteSerializer(serializers.ModelSerializer):
@@ -93,13 +78,10 @@ class ProductPhotoUploadApi(APIView):
         product = get_object_or_404(Product, pk=pk)
         serializer = PhotoUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        check_upload_size(serializer.validated_data["image"])
-        try:
+        with photo_refusals():  # the service validates the photo, as the admin's form does
             added = product_image_add(
                 product=product, file=serializer.validated_data["image"],
                 make_primary=serializer.validated_data["make_primary"],
             )  # fmt: skip
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError({"image": exc.messages}) from None
         data = ProductImageSerializer(added.image, context={"request": request}).data
         return Response(data, status=201 if added.created else 200)

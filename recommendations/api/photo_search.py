@@ -1,5 +1,5 @@
 """Search by photo: the upload is checked here (a clear 400 or 413), embedded by a Celery worker
-(recommendations.services.photo_search), then matched with the same filters as "Looks similar"."""
+(recommendations.selectors.photo_search), then matched with the same filters as "Looks similar"."""
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -10,10 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.api.serializers import SimilarProductSerializer
-from catalog.api.writes import check_upload_size
-from catalog.images import ImageRejected, image_decode
+from catalog.api.uploads import photo_refusals
 from catalog.models import Gender
-from recommendations.services.photo_search import PhotoSearchUnavailable, products_similar_to_photo
+from catalog.validators import validate_product_photo
+from recommendations.selectors.photo_search import PhotoSearchUnavailable, products_similar_to_photo
 
 
 class PhotoSearchSerializer(serializers.Serializer):
@@ -41,12 +41,8 @@ class PhotoSearchApi(APIView):
         serializer = PhotoSearchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["image"]
-        check_upload_size(upload)
-        try:
-            image_decode(upload)  # refuse a bad photo here, with the reason, before queueing it
-        except ImageRejected as exc:
-            raise serializers.ValidationError({"image": [str(exc)]}) from None
-        upload.seek(0)
+        with photo_refusals():  # refuse a bad photo here, with the reason, before queueing it
+            validate_product_photo(upload)
         try:
             products = products_similar_to_photo(
                 data=upload.read(), gender=serializer.validated_data.get("gender"), k=serializer.validated_data["k"]

@@ -233,3 +233,13 @@ def embedding_sweep(*, limit: int = 50_000) -> int:
     with transaction.atomic():
         embedding_request(product_ids=ids)
     return len(ids)
+
+
+def photo_vector_compute(*, data: bytes) -> list[float]:
+    """In the worker: decode, preprocess and embed one photo with the catalog's encoder."""
+    import io
+
+    from recommendations.encoders import get_encoder
+
+    encoder = get_encoder()
+    return [float(x) for x in encoder.embed([encoder.preprocess(image_decode(io.BytesIO(data)))])[0]]

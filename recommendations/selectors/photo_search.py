@@ -13,8 +13,7 @@ import numpy as np
 from django.conf import settings
 
 from catalog.gender import compatible_genders
-from catalog.images import image_decode
-from recommendations.selectors import products_similar_to_vector
+from recommendations.selectors.similar import products_similar_to_vector
 
 logger = logging.getLogger(__name__)
 EMBED_PHOTO_TASK = "recommendations.tasks.embed_photo"
@@ -22,16 +21,6 @@ EMBED_PHOTO_TASK = "recommendations.tasks.embed_photo"
 
 class PhotoSearchUnavailable(Exception):
     """No worker answered in time, or the broker is down: the client may retry later."""
-
-
-def photo_vector_compute(*, data: bytes) -> list[float]:
-    """In the worker: decode, preprocess and embed one photo with the catalog's encoder."""
-    import io
-
-    from recommendations.encoders import get_encoder
-
-    encoder = get_encoder()
-    return [float(x) for x in encoder.embed([encoder.preprocess(image_decode(io.BytesIO(data)))])[0]]
 
 
 def products_similar_to_photo(*, data: bytes, gender: str | None, k: int) -> list:
