@@ -42,7 +42,7 @@ def checkerboard(settings):
 
 def top_unseen(model, shopper) -> int:
     seen = set(shopper.recent_product_ids)
-    return next(pid for pid, _, _ in collaborative_candidates(model, shopper, limit=N) if pid not in seen)
+    return next(c.product_id for c in collaborative_candidates(model, shopper, limit=N) if c.product_id not in seen)
 
 
 def test_user_i_is_recommended_item_i_from_the_stored_factors(checkerboard):
@@ -75,7 +75,9 @@ def test_a_shopper_who_clicked_after_training_gets_a_fresh_vector(checkerboard):
     def unseen_scores() -> dict[int, float]:
         shopper = shopper_load(user_id=users[0].pk, visitor=None)
         seen = set(shopper.recent_product_ids)
-        return {pid: score for pid, score, _ in collaborative_candidates(model, shopper, limit=N) if pid not in seen}
+        return {
+            c.product_id: c.score for c in collaborative_candidates(model, shopper, limit=N) if c.product_id not in seen
+        }
 
     def rank_of_item_3() -> int:
         return list(unseen_scores()).index(products[3].pk)

@@ -82,7 +82,7 @@ def test_the_test_weeks_never_reach_training(settings):
     split = time_split(events_load(), test_weeks=1)
     assert all(time < split.cutoff for *_, time in split.train)
     fitted = fit(catalog_load(), split.train)
-    assert magnet.pk not in fitted.als.index and magnet.pk not in {pid for pid, *_ in fitted.trending}
+    assert magnet.pk not in fitted.als.index and magnet.pk not in {c.product_id for c in fitted.trending}
     assert all(magnet.pk not in shopper.purchased for shopper in fitted.shoppers.values())
     for key in split.held_out:
         sources = shopper_sources(fitted, key)

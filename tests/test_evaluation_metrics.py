@@ -16,7 +16,7 @@ from recommendations.evaluation.metrics import (
     precision_at_k,
     recall_at_k,
 )
-from recommendations.evaluation.split import time_split
+from recommendations.evaluation.split import Event, time_split
 
 ALL = (precision_at_k, recall_at_k, average_precision_at_k, ndcg_at_k, hit_rate_at_k)
 
@@ -59,7 +59,7 @@ def test_every_metric_stays_in_zero_one(recommended, relevant):
 
 def test_the_split_never_leaks_test_weeks_into_training():
     start = datetime(2020, 1, 1, tzinfo=UTC)
-    events = [(s, p, kind, start + timedelta(days=d)) for s in range(5) for p, d, kind in
+    events = [Event(s, p, kind, start + timedelta(days=d)) for s in range(5) for p, d, kind in
               ((1, 10, "purchase"), (2, 50, "view"), (3, 55, "purchase"), (4, 58, "purchase"))]  # fmt: skip
     split = time_split(events, test_weeks=1)
     assert split.cutoff == start + timedelta(days=51)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from catalog.models import Gender, Product
 from recommendations.models import Interaction, TrendingScore, Visitor
+from recommendations.selectors.candidates import Candidate
 from recommendations.selectors.homepage import homepage_rows
 from recommendations.selectors.rows import blend
 from recommendations.selectors.shopper import shopper_load
@@ -22,25 +23,29 @@ DIM = 1280
 
 
 def test_blend_normalises_each_source_and_weights_them():
+    def source(name, *entries):
+        return [Candidate(pid, score, name, anchor) for pid, score, anchor in entries]
+
     sources = {
-        "als": [(1, 10.0, 9), (2, 5.0, 9), (3, 0.0, 9)],  # normalised 1, 0.5, 0
-        "visual": [(2, 0.9, 7), (4, 0.1, 7)],  # normalised 1, 0
-        "trending": [(5, 500.0, None)],  # a lone candidate normalises to 1
+        "als": source("als", (1, 10.0, 9), (2, 5.0, 9), (3, 0.0, 9)),  # normalised 1, 0.5, 0
+        "visual": source("visual", (2, 0.9, 7), (4, 0.1, 7)),  # normalised 1, 0
+        "trending": source("trending", (5, 500.0, None)),  # a lone candidate normalises to 1
     }
     ranked = blend(sources, {"als": 0.5, "visual": 0.4, "trending": 0.05})
-    assert [(pid, round(score, 3), strategy) for pid, score, strategy, _ in ranked] == [
+    assert [(c.product_id, round(c.score, 3), c.source) for c in ranked] == [
         (2, 0.65, "visual"),  # 0.5 * 0.5 from ALS + 0.4 * 1 from visual: visual contributed more
         (1, 0.5, "als"),
         (5, 0.05, "trending"),
         (3, 0.0, "als"),
         (4, 0.0, "visual"),
     ]
-    assert ranked[0][3] == 7  # the anchor of the contributing source travels with it
+    assert ranked[0].anchor == 7  # the anchor of the contributing source travels with it
 
 
 def test_a_source_with_zero_weight_is_ignored():
-    ranked = blend({"als": [(1, 1.0, None)], "visual": [(2, 1.0, None)]}, {"als": 1.0, "visual": 0.0})
-    assert [pid for pid, *_ in ranked] == [1]
+    sources = {"als": [Candidate(1, 1.0, "als")], "visual": [Candidate(2, 1.0, "visual")]}
+    ranked = blend(sources, {"als": 1.0, "visual": 0.0})
+    assert [c.product_id for c in ranked] == [1]
 
 
 def unit(vector):

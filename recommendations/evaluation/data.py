@@ -66,6 +66,6 @@ def events_load() -> list[Event]:
         "user_id", "visitor_id", "product_id", "kind", "created_at"
     )
     return [
-        (("user", user_id) if user_id is not None else ("visitor", str(visitor_id)), product_id, kind, created_at)
+        Event(("user", user_id) if user_id is not None else ("visitor", str(visitor_id)), product_id, kind, created_at)
         for user_id, visitor_id, product_id, kind, created_at in rows.iterator(chunk_size=20_000)
     ]

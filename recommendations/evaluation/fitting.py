@@ -13,9 +13,9 @@ from django.conf import settings
 
 from recommendations.evaluation.data import Catalog
 from recommendations.evaluation.split import Event
+from recommendations.selectors.candidates import Candidate
 from recommendations.selectors.collaborative import ServingModel
-from recommendations.selectors.shopper import Shopper
-from recommendations.selectors.sources import Candidate
+from recommendations.selectors.shopper import Shopper, ShopperEvent
 from recommendations.services.collaborative import als_fit, matrix_from_events
 
 HISTORY = 200  # as shopper_load: the serving code sees the newest 200 events
@@ -33,7 +33,7 @@ class Fitted:
 def fit(
     catalog: Catalog, train: list[Event], *, als_factors: int | None = None, als_regularization: float | None = None
 ) -> Fitted:
-    train = [event for event in train if event[1] in catalog.index]
+    train = [event for event in train if event.product_id in catalog.index]
     return Fitted(
         catalog=catalog,
         shoppers=shoppers_from_events(catalog, train),
@@ -45,17 +45,17 @@ def fit(
 def shoppers_from_events(catalog: Catalog, train: list[Event]) -> dict[object, Shopper]:
     history: dict[object, list[Event]] = defaultdict(list)
     for event in train:
-        history[event[0]].append(event)
+        history[event.shopper].append(event)
     shoppers = {}
     for key, events in history.items():
-        events.sort(key=lambda event: event[3], reverse=True)
+        events.sort(key=lambda event: event.at, reverse=True)
         recent = [
-            (pid, kind, time, catalog.gender[catalog.index[pid]], catalog.name[catalog.index[pid]])
+            ShopperEvent(pid, kind, time, catalog.gender[catalog.index[pid]], catalog.name[catalog.index[pid]])
             for _, pid, kind, time in events[:HISTORY]
         ]
         purchased = {pid for _, pid, kind, _ in events if kind == "purchase"}
         shoppers[key] = Shopper(
-            user_id=None, visitor=None, recent=recent, purchased=purchased, newest_event=recent[0][2]
+            user_id=None, visitor=None, recent=recent, purchased=purchased, newest_event=recent[0].at
         )
     return shoppers
 
@@ -73,7 +73,7 @@ def trending_at(train: list[Event]) -> list[Candidate]:
         if time > since:
             scores[pid] += weights.get(kind, 0.0)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:TRENDING_KEEP]
-    return [(pid, score, None) for pid, score in ranked]
+    return [Candidate(pid, score, "trending") for pid, score in ranked]
 
 
 def als_from_events(train: list[Event], *, factors: int | None, regularization: float | None) -> ServingModel | None:

@@ -112,7 +112,7 @@ def earlier_windows(events: list[Event], first: TimeSplit, *, count: int) -> lis
     splits = []
     for n in range(1, count + 1):
         try:
-            split = _window_before([event for event in events if event[3] < first.cutoff], first, n)
+            split = _window_before([event for event in events if event.at < first.cutoff], first, n)
         except ValueError:  # no purchases left that far back
             break
         if split.held_out:

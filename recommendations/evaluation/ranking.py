@@ -18,10 +18,11 @@ from django.conf import settings
 
 from recommendations.evaluation.data import Catalog
 from recommendations.evaluation.fitting import Fitted
+from recommendations.selectors.candidates import Candidate
 from recommendations.selectors.collaborative import collaborative_candidates
 from recommendations.selectors.rows import blend, fill_row
 from recommendations.selectors.shopper import Shopper
-from recommendations.selectors.sources import Candidate, visual_preference
+from recommendations.selectors.sources import visual_preference
 
 VISUAL_KEEP = 60  # as visual_candidates
 
@@ -78,14 +79,14 @@ def _visual(fitted: Fitted, shopper: Shopper, eligible: np.ndarray, seen: set[in
     similarity = np.where(mask, catalog.vectors @ preference, -np.inf)
     top = np.argpartition(-similarity, keep - 1)[:keep]
     top = top[np.argsort(-similarity[top])]
-    return [(int(catalog.ids[i]), float(similarity[i]), None) for i in top]
+    return [Candidate(int(catalog.ids[i]), float(similarity[i]), "visual") for i in top]
 
 
 def recommend(fitted: Fitted, sources: ShopperSources, weights: dict[str, float], *, k: int, seed: int) -> list[int]:
     """The first row the shopper would see with these blend weights."""
     catalog = fitted.catalog
-    ranked = [entry for entry in blend(sources.sources, weights) if entry[0] not in sources.seen]
-    ranked += [(pid, 0.0, "trending", None) for pid, *_ in fitted.trending if pid not in sources.seen]
+    ranked = [c for c in blend(sources.sources, weights) if c.product_id not in sources.seen]
+    ranked += [Candidate(c.product_id, 0.0, "trending") for c in fitted.trending if c.product_id not in sources.seen]
     article_types = _EligibleArticleTypes(catalog, sources.eligible)
     rng = random.Random(seed)
     explore = _exploration(fitted, sources, count=3 * settings.ROW_EXPLORATION_SLOTS, rng=rng)

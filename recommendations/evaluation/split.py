@@ -3,8 +3,16 @@
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-Event = tuple[object, int, str, datetime]  # (shopper key, product id, kind, time)
+
+class Event(NamedTuple):
+    """One event of the log as the evaluation reads it (a tuple: millions are made and sorted)."""
+
+    shopper: object  # ("user", id) or ("visitor", uuid)
+    product_id: int
+    kind: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -27,7 +35,7 @@ def time_split(events: list[Event], *, test_weeks: int = 4, until: datetime | No
         raise ValueError("The interaction log has no purchases: nothing to hold out.")
     until = until or max(purchases)
     cutoff = until - timedelta(weeks=test_weeks)
-    train = [event for event in events if event[3] < cutoff]
+    train = [event for event in events if event.at < cutoff]
     held_out: dict[object, set[int]] = defaultdict(set)
     for shopper, product, kind, time in events:
         if cutoff <= time <= until and kind == "purchase":

@@ -10,6 +10,7 @@ from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 
 from recommendations.models import CollaborativeModel, ItemFactor, UserFactor
+from recommendations.selectors.candidates import Candidate
 from recommendations.selectors.shopper import Shopper
 from recommendations.services.collaborative import confidence
 
@@ -28,9 +29,10 @@ class ServingModel:
         retraining would give this shopper, computed in well under a millisecond."""
         weights = settings.RECOMMENDER_KIND_WEIGHTS
         sums: dict[int, float] = {}
-        for product_id, kind, *_ in shopper.recent:
-            if product_id in self.index:
-                sums[self.index[product_id]] = sums.get(self.index[product_id], 0.0) + weights.get(kind, 0.0)
+        for event in shopper.recent:
+            if event.product_id in self.index:
+                row = self.index[event.product_id]
+                sums[row] = sums.get(row, 0.0) + weights.get(event.kind, 0.0)
         if not sums:
             return None
         columns = np.fromiter(sums, dtype=np.int32)
@@ -91,10 +93,8 @@ def shopper_vector(model: ServingModel, shopper: Shopper) -> np.ndarray | None:
     return model.vector_from_history(shopper)
 
 
-def collaborative_candidates(
-    model: ServingModel, shopper: Shopper, *, limit: int = 300
-) -> list[tuple[int, float, int | None]]:
-    """(product id, score, anchor product id) for the best-scoring products, best first.
+def collaborative_candidates(model: ServingModel, shopper: Shopper, *, limit: int = 300) -> list[Candidate]:
+    """The best-scoring products, best first, each with its anchor.
 
     The anchor is the product of the shopper's history whose item factor is closest to the
     candidate's: the "customers who bought X also bought" of the card's reason.
@@ -112,5 +112,6 @@ def collaborative_candidates(
         affinity = model.item_factors[top] @ model.item_factors[history].T  # (limit, history)
         anchors = [int(model.product_ids[history[j]]) for j in affinity.argmax(axis=1)]
     return [
-        (int(model.product_ids[row]), float(scores[row]), anchors[i] if anchors else None) for i, row in enumerate(top)
+        Candidate(int(model.product_ids[row]), float(scores[row]), "als", anchors[i] if anchors else None)
+        for i, row in enumerate(top)
     ]

@@ -22,6 +22,7 @@ import random
 from django.conf import settings
 
 from catalog.models import Product
+from recommendations.selectors.candidates import Candidate
 from recommendations.selectors.collaborative import collaborative_candidates, serving_model
 from recommendations.selectors.rows import (
     CARD_FIELDS,
@@ -36,7 +37,6 @@ from recommendations.selectors.rows import (
 from recommendations.selectors.shopper import Shopper
 from recommendations.selectors.similar import products_similar_to_vector
 from recommendations.selectors.sources import (
-    Candidate,
     eligible,
     recent_embeddings,
     trending_candidates,
@@ -68,7 +68,7 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
         if last_vector is not None
         else []
     )
-    wanted = {pid for candidates in sources.values() for pid, *_ in candidates} | {pid for pid, _ in because}
+    wanted = {c.product_id for candidates in sources.values() for c in candidates} | {pid for pid, _ in because}
     # Hundreds of candidates pass the filters as (id, article type) pairs; only the few dozen
     # shown are fetched as products, with their photos, at the end.
     article_types = dict(
@@ -80,7 +80,7 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
     )
     rows: list[Row] = []
     if shopper.recent:
-        ranked = [entry for entry in blend(sources, settings.BLEND_WEIGHTS) if entry[0] not in recently_seen]
+        ranked = [c for c in blend(sources, settings.BLEND_WEIGHTS) if c.product_id not in recently_seen]
         rows.append(
             Row(
                 "home.recommended",
@@ -89,12 +89,12 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
             )
         )
         if because:
-            ranked = [(pid, 1 - distance, "visual", last_viewed) for pid, distance in because]
+            ranked = [Candidate(pid, 1 - distance, "visual", last_viewed) for pid, distance in because]
             title = reason_for("visual", names.get(last_viewed))
             rows.append(
                 Row("home.because", title, fill_row(ranked, article_types, names, size=size, explore=[], rng=rng))
             )
-    ranked = [(pid, score, "trending", None) for pid, score, _ in sources["trending"] if pid not in recently_seen]
+    ranked = [c for c in sources["trending"] if c.product_id not in recently_seen]
     rows.append(
         Row(
             "home.trending",

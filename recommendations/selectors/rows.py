@@ -8,8 +8,9 @@ from django.conf import settings
 from django.db.models import Max, Min
 
 from catalog.models import Product
+from recommendations.selectors.candidates import Candidate
 from recommendations.selectors.shopper import Shopper
-from recommendations.selectors.sources import Candidate, eligible
+from recommendations.selectors.sources import eligible
 from recommendations.vectors import id_array
 
 CARD_FIELDS = (
@@ -36,23 +37,24 @@ class Row:
     cards: list[Card] = field(default_factory=list)
 
 
-def blend(sources: dict[str, list[Candidate]], weights: dict[str, float]) -> list[tuple[int, float, str, int | None]]:
-    """(product id, blended score, strategy, anchor), best first. See the module docstring."""
+def blend(sources: dict[str, list[Candidate]], weights: dict[str, float]) -> list[Candidate]:
+    """Blended candidates, best first: each source's scores min-max normalised to [0, 1], summed
+    with ``weights``; each keeps the source and anchor of the source that contributed most."""
     totals: dict[int, float] = {}
     best: dict[int, tuple[float, str, int | None]] = {}
     for source, candidates in sources.items():
         if not candidates or weights.get(source, 0) <= 0:
             continue
-        scores = np.array([score for _, score, _ in candidates], dtype=np.float64)
+        scores = np.array([candidate.score for candidate in candidates], dtype=np.float64)
         low, span = scores.min(), scores.max() - scores.min()
         normalised = (scores - low) / span if span > 0 else np.ones_like(scores)
-        for (product_id, _, anchor), value in zip(candidates, normalised, strict=True):
+        for candidate, value in zip(candidates, normalised, strict=True):
             contribution = weights[source] * float(value)
-            totals[product_id] = totals.get(product_id, 0.0) + contribution
-            if contribution > best.get(product_id, (-1.0, "", None))[0]:
-                best[product_id] = (contribution, source, anchor)
+            totals[candidate.product_id] = totals.get(candidate.product_id, 0.0) + contribution
+            if contribution > best.get(candidate.product_id, (-1.0, "", None))[0]:
+                best[candidate.product_id] = (contribution, source, candidate.anchor)
     ranked = sorted(totals, key=lambda pid: (-totals[pid], pid))
-    return [(pid, totals[pid], best[pid][1], best[pid][2]) for pid in ranked]
+    return [Candidate(pid, totals[pid], best[pid][1], best[pid][2]) for pid in ranked]
 
 
 VERBS = {"purchase": "bought", "add_to_cart": "added", "click": "viewed", "view": "viewed"}
@@ -62,9 +64,10 @@ def anchors_of(shopper: Shopper) -> dict[int, tuple[str, str]]:
     """product id -> (what the shopper did with it at most: "bought", "added", "viewed"; its name)."""
     weights = settings.RECOMMENDER_KIND_WEIGHTS
     strongest: dict[int, tuple[str, str]] = {}
-    for product_id, kind, _, _, name in shopper.recent:
-        if product_id not in strongest or weights.get(kind, 0) > weights.get(strongest[product_id][0], 0):
-            strongest[product_id] = (kind, name)
+    for event in shopper.recent:
+        known = strongest.get(event.product_id)
+        if known is None or weights.get(event.kind, 0) > weights.get(known[0], 0):
+            strongest[event.product_id] = (event.kind, event.name)
     return {pid: (VERBS.get(kind, "viewed"), name) for pid, (kind, name) in strongest.items()}
 
 
@@ -87,7 +90,7 @@ def reason_for(strategy: str, anchor: tuple[str, str] | None) -> str:
 
 
 def fill_row(
-    ranked: list[tuple[int, float, str, int | None]],
+    ranked: list[Candidate],
     article_types: dict[int, str],
     names: dict[int, tuple[str, str]],
     *, size: int, explore: list[int], rng: random.Random,
@@ -99,24 +102,25 @@ def fill_row(
     cards: list[Card] = []
     taken: set[int] = set()
 
-    def take(product_id, score, strategy, anchor) -> None:
-        taken.add(product_id)
-        cards.append(Card(product_id, strategy, reason_for(strategy, names.get(anchor)), score))
+    def take(candidate: Candidate) -> None:
+        taken.add(candidate.product_id)
+        reason = reason_for(candidate.source, names.get(candidate.anchor))
+        cards.append(Card(candidate.product_id, candidate.source, reason, candidate.score))
 
-    for product_id, score, strategy, anchor in ranked:
+    for candidate in ranked:
         if len(cards) >= size - slots:
             break
-        kind = article_types.get(product_id)
-        if kind is None or product_id in taken or per_type.get(kind, 0) >= settings.ROW_MAX_PER_ARTICLE_TYPE:
+        kind = article_types.get(candidate.product_id)
+        if kind is None or candidate.product_id in taken or per_type.get(kind, 0) >= settings.ROW_MAX_PER_ARTICLE_TYPE:
             continue
         per_type[kind] = per_type.get(kind, 0) + 1
-        take(product_id, score, strategy, anchor)
+        take(candidate)
     # Diversity yields to a full row: if the cap left gaps, the best of the rest fill them.
-    for product_id, score, strategy, anchor in ranked:
+    for candidate in ranked:
         if len(cards) >= size - slots:
             break
-        if product_id in article_types and product_id not in taken:
-            take(product_id, score, strategy, anchor)
+        if candidate.product_id in article_types and candidate.product_id not in taken:
+            take(candidate)
     for product_id in [pid for pid in explore if pid not in taken][:slots]:
         cards.insert(rng.randint(0, len(cards)), Card(product_id, "explore", reason_for("explore", None), 0.0))
     return cards

@@ -11,25 +11,35 @@ from catalog.gender import compatible_genders
 from recommendations.models import Interaction, InteractionKind, Visitor
 
 
+@dataclass(frozen=True, slots=True)
+class ShopperEvent:
+    """One event of a shopper's history, with what the recommender needs of its product."""
+
+    product_id: int
+    kind: str
+    at: datetime
+    gender: str
+    name: str
+
+
 @dataclass
 class Shopper:
     user_id: int | None
     visitor: Visitor | None
     gender_choice: str = ""  # chosen in the store; beats inference
-    # Newest first: (product_id, kind, created_at, gender, name).
-    recent: list[tuple[int, str, datetime, str, str]] = field(default_factory=list)
+    recent: list[ShopperEvent] = field(default_factory=list)  # newest first
     purchased: set[int] = field(default_factory=set)
     newest_event: datetime | None = None
 
     @property
     def recent_product_ids(self) -> list[int]:
-        return list(dict.fromkeys(product_id for product_id, *_ in self.recent))
+        return list(dict.fromkeys(event.product_id for event in self.recent))
 
     def allowed_genders(self) -> tuple[str, ...] | None:
         """The explicit choice, else the gender of most of their history, else no filter."""
         if self.gender_choice:
             return compatible_genders(self.gender_choice)
-        genders = Counter(gender for _, _, _, gender, _ in self.recent if gender != "unisex")
+        genders = Counter(event.gender for event in self.recent if event.gender != "unisex")
         if genders:
             gender, count = genders.most_common(1)[0]
             if count / sum(genders.values()) >= settings.GENDER_INFERENCE_SHARE:
@@ -53,9 +63,8 @@ def shopper_load(*, user_id: int | None, visitor: Visitor | None, history: int =
     else:
         return shopper
     events = Interaction.objects.filter(mine).order_by("-created_at", "-pk")
-    shopper.recent = list(
-        events.values_list("product_id", "kind", "created_at", "product__gender", "product__name")[:history]
-    )
+    rows = events.values_list("product_id", "kind", "created_at", "product__gender", "product__name")[:history]
+    shopper.recent = [ShopperEvent(*row) for row in rows]
     shopper.purchased = set(events.filter(kind=InteractionKind.PURCHASE).values_list("product_id", flat=True))
-    shopper.newest_event = shopper.recent[0][2] if shopper.recent else None
+    shopper.newest_event = shopper.recent[0].at if shopper.recent else None
     return shopper

@@ -1,4 +1,4 @@
-"""Candidate sources for the homepage: each returns (product id, score, anchor product id), best first.
+"""Candidate sources for the homepage: each returns Candidates, best first.
 
 The hard filters live here too (``eligible``), so that every source and every row applies the same ones.
 """
@@ -10,10 +10,10 @@ from django.db.models import QuerySet
 from catalog.models import Product
 from recommendations.encoders import encoder_class
 from recommendations.models import TrendingScore
+from recommendations.selectors.candidates import Candidate
 from recommendations.selectors.shopper import Shopper
 from recommendations.selectors.similar import embedded_products, hard_filters, products_similar_to_vector
 
-Candidate = tuple[int, float, int | None]
 # What a card shows and the filters check; the 2.5 kB embedding stays in the database.
 
 
@@ -36,15 +36,15 @@ def visual_preference(shopper: Shopper, vectors: dict[int, np.ndarray]) -> np.nd
     recent = shopper.recent[: settings.PREFERENCE_RECENT_EVENTS]
     if not recent or not vectors:
         return None
-    newest = recent[0][2]
+    newest = recent[0].at
     total = np.zeros(len(next(iter(vectors.values()))), dtype=np.float32)
-    for product_id, kind, created_at, *_ in recent:
-        if product_id in vectors:
-            age_days = (newest - created_at).total_seconds() / 86400
-            weight = settings.RECOMMENDER_KIND_WEIGHTS.get(kind, 0) * 0.5 ** (
+    for event in recent:
+        if event.product_id in vectors:
+            age_days = (newest - event.at).total_seconds() / 86400
+            weight = settings.RECOMMENDER_KIND_WEIGHTS.get(event.kind, 0) * 0.5 ** (
                 age_days / settings.PREFERENCE_HALF_LIFE_DAYS
             )
-            total += weight * vectors[product_id]
+            total += weight * vectors[event.product_id]
     norm = float(np.linalg.norm(total))
     return total / norm if norm > 0 else None
 
@@ -59,17 +59,16 @@ def visual_candidates(
     nearest = products_similar_to_vector(
         vector=preference, genders=genders, exclude_ids=exclude, k=limit, ids_only=True
     )
-    return [(product_id, 1.0 - distance, anchor) for product_id, distance in nearest]
+    return [Candidate(product_id, 1.0 - distance, "visual", anchor) for product_id, distance in nearest]
 
 
 def _heaviest_recent_product(shopper: Shopper) -> int | None:
     weights = settings.RECOMMENDER_KIND_WEIGHTS
     recent = shopper.recent[: settings.PREFERENCE_RECENT_EVENTS]
-    return max(recent, key=lambda event: weights.get(event[1], 0), default=(None,))[0]
+    heaviest = max(recent, key=lambda event: weights.get(event.kind, 0), default=None)
+    return heaviest.product_id if heaviest else None
 
 
 def trending_candidates(limit: int = 200) -> list[Candidate]:
-    return [
-        (pid, score, None)
-        for pid, score in TrendingScore.objects.order_by("-score").values_list("product_id", "score")[:limit]
-    ]
+    rows = TrendingScore.objects.order_by("-score").values_list("product_id", "score")[:limit]
+    return [Candidate(pid, score, "trending") for pid, score in rows]
