@@ -21,7 +21,7 @@ class ProductEmbedding(models.Model):
     requested for): a vector is stored only while the product's version is still that one, and the
     sweep re-queues products whose row is missing or behind. The vector column has no fixed
     dimension so that encoders of different sizes can coexist during a switch; each encoder has its
-    own partial HNSW index on a cast to its dimension (recommendations/embeddings/vector_index.py).
+    own partial HNSW index on a cast to its dimension (recommendations/vector_index.py).
     """
 
     product = models.OneToOneField(Product, on_delete=models.CASCADE, primary_key=True, related_name="embedding")

@@ -8,16 +8,7 @@ that creates its index, and tests/test_similar_products.py fails until one exist
 """
 
 from recommendations.encoders.base import Encoder
-from recommendations.models import ProductEmbedding
 
 
 def hnsw_index_name(encoder: type[Encoder]) -> str:
     return f"productembedding_hnsw_{encoder.key}_v{encoder.version}"
-
-
-def hnsw_index_create_sql(encoder: type[Encoder]) -> str:
-    return (
-        f"CREATE INDEX IF NOT EXISTS {hnsw_index_name(encoder)} ON {ProductEmbedding._meta.db_table} "
-        f"USING hnsw ((vector::halfvec({encoder.dim})) halfvec_cosine_ops) "
-        f"WHERE model = '{encoder.model_key()}'"
-    )

@@ -244,6 +244,18 @@ def start_configured() -> None:
     from django.conf import settings
 
     if settings.EMBEDDED_POSTGRES_DIR is not None:
-        postgres_start(settings.EMBEDDED_POSTGRES_DIR)
+        url = postgres_start(settings.EMBEDDED_POSTGRES_DIR)
+        if url != settings.DATABASE_URL:
+            # The settings guessed the socket before the data folder existed; on a path too long
+            # for a socket, pgserver chose another folder. Use where the server really is.
+            import dj_database_url
+
+            found = dj_database_url.parse(url)
+            settings.DATABASE_URL = url
+            database = settings.DATABASES["default"]
+            database.update({key: found[key] for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT") if key in found})
+            database.setdefault("OPTIONS", {}).update(
+                {key: value for key, value in found.get("OPTIONS", {}).items() if key != "options"}
+            )
     if settings.EMBEDDED_REDIS_DIR is not None:
         redis_start(settings.EMBEDDED_REDIS_DIR)

@@ -21,7 +21,8 @@ class VisitorMiddleware:
         given = request.headers.get(HEADER) or request.COOKIES.get(COOKIE)
 
         def load():
-            visitor, issued = visitor_from_token(token=given, signed_in=request.user.is_authenticated)
+            user_id = request.user.pk if request.user.is_authenticated else None
+            visitor, issued = visitor_from_token(token=given, user_id=user_id)
             state["visitor"], state["issued"] = visitor, issued
             return visitor
 

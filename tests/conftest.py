@@ -42,7 +42,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
     from django.db import connection
 
     with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute("VACUUM catalog_product")
+        cursor.execute("VACUUM recommendations_productembedding")
 
 
 @pytest.fixture(autouse=True)

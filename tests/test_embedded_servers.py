@@ -172,3 +172,16 @@ def embedded_redis_socket(data_dir: Path) -> str:
     from storefront import embedded
 
     return embedded.redis_url(data_dir).removeprefix("unix://")
+
+
+def test_a_data_folder_too_deep_for_a_socket_still_works_from_a_fresh_start(tmp_path):
+    """Settings guess the socket before the folder exists; pgserver then puts it elsewhere for a
+    path too long for a Unix socket. manage.py must connect all the same."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+    env["STOREFRONT_DATA_DIR"] = str(deep)
+    connect = "from django.db import connection; connection.ensure_connection(); print('connected')"
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", connect], cwd=settings.BASE_DIR,
+                            env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.stdout.strip().endswith("connected"), result.stderr[-2000:]
+    assert not postmaster_running(deep / "postgres")  # and it stopped what it started

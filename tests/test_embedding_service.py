@@ -150,3 +150,17 @@ def test_changing_the_photo_makes_the_embedding_stale():
     assert embedding_of(product).photo_version < product.photo_version
     assert embedding_batch_compute(product_ids=[product.pk]).embedded == [product.pk]
     assert embedding_of(product).photo_version == product.photo_version
+
+
+def test_a_failure_never_overwrites_a_vector_stored_for_the_same_photo():
+    """Two deliveries of one task: the first stored the vector, the second failed to read the file
+    (say a flaky disk). The product keeps its vector."""
+    from recommendations.services.embedding import _store_failures
+
+    product = product_with_photo()
+    embedding_batch_compute(product_ids=[product.pk])
+    _store_failures({product.pk: "The photo file is missing."}, {product.pk: product.photo_version})
+    assert embedding_of(product).status == EmbeddingStatus.DONE and embedding_of(product).vector is not None
+    unembedded = product_with_photo()
+    _store_failures({unembedded.pk: "The photo file is missing."}, {unembedded.pk: unembedded.photo_version})
+    assert embedding_of(unembedded).status == EmbeddingStatus.FAILED

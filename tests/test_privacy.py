@@ -142,3 +142,22 @@ def test_in_chromium_signing_out_leaves_no_trace_of_the_signed_in_shopper(live_s
     recommendations = page.request.get(f"{live_server.url}/api/v1/recommendations/").json()
     assert events == [] and [row["key"] for row in recommendations["rows"]] == ["home.trending"]
     assert Interaction.objects.filter(user=user, product=catalog["query"]).exists()
+
+
+def test_a_browser_visitor_of_one_user_is_never_handed_to_another_user():
+    """User A signs in and out through the admin's logout (or a session expires), leaving the cookie;
+    user B signs in on the same browser: B starts a visitor of their own, and A's stays A's."""
+    catalog = look_alike_catalog()
+    alice, bob = customer("a11ce"), customer("b0b")
+    browser = Client()
+    browser.get("/")
+    browser.post(reverse("demo-login", args=[alice.pk]))
+    browser.get(reverse("product-detail", args=[catalog["query"].pk]))
+    cookie = browser.cookies["visitor_id"].value
+    browser.logout()  # no sign-out view: the visitor cookie stays
+    browser.cookies["visitor_id"] = cookie
+    browser.post(reverse("demo-login", args=[bob.pk]))
+    browser.post(reverse("gender-choose"), {"gender": "men"})
+    assert Visitor.objects.get(pk=cookie.split(":")[0]).user == alice
+    assert Visitor.objects.get(user=bob).gender_preference == "men"  # a visitor of B's own
+    assert Visitor.objects.get(pk=cookie.split(":")[0]).gender_preference == ""

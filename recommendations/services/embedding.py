@@ -200,14 +200,30 @@ def _store_vectors(jobs: list[_Job], vectors: np.ndarray, model_key: str) -> set
 
 
 def _store_failures(failed: dict[int, str], versions: dict[int, int]) -> None:
+    """Mark these products failed, in one statement, only while their photo is still the one read
+    and never over a vector already stored for that same photo (a duplicate task that failed on a
+    flaky read must not undo the one that succeeded)."""
+    if not failed:
+        return
     for product_id, reason in failed.items():
         logger.warning("Embedding failed for product %s: %s", product_id, reason)
-        if not Product.objects.filter(pk=product_id, photo_version=versions[product_id]).exists():
-            continue  # a newer photo arrived meanwhile: its own request will settle it
-        ProductEmbedding.objects.update_or_create(
-            product_id=product_id,
-            defaults={"status": EmbeddingStatus.FAILED, "error": reason[:500], "vector": None,
-                      "photo_version": versions[product_id]},
+    ids = sorted(failed)
+    table, products = ProductEmbedding._meta.db_table, Product._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        embeddings_lock(ids)
+        cursor.execute(
+            f"""
+            INSERT INTO {table} AS e (product_id, vector, model, status, error, photo_version)
+            SELECT v.id, NULL, '', %s, v.reason, v.version
+              FROM unnest(%s::bigint[], %s::integer[], %s::text[]) AS v(id, version, reason)
+              JOIN {products} AS p ON p.id = v.id AND p.photo_version = v.version
+            ON CONFLICT (product_id) DO UPDATE
+               SET vector = NULL, status = EXCLUDED.status, error = EXCLUDED.error,
+                   photo_version = EXCLUDED.photo_version
+             WHERE NOT (e.status = %s AND e.photo_version = EXCLUDED.photo_version)
+            """,
+            [EmbeddingStatus.FAILED, ids, [versions[i] for i in ids], [failed[i][:500] for i in ids],
+             EmbeddingStatus.DONE],
         )  # fmt: skip
 
 
@@ -238,8 +254,6 @@ def embedding_sweep(*, limit: int = 50_000) -> int:
 def photo_vector_compute(*, data: bytes) -> list[float]:
     """In the worker: decode, preprocess and embed one photo with the catalog's encoder."""
     import io
-
-    from recommendations.encoders import get_encoder
 
     encoder = get_encoder()
     return [float(x) for x in encoder.embed([encoder.preprocess(image_decode(io.BytesIO(data)))])[0]]

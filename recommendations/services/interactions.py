@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from recommendations.models import Interaction, InteractionKind, Visitor
-from recommendations.services.visitors import event_owner
+from recommendations.services.visitors import event_owner, visitor_persist
 
 
 def interaction_record(
@@ -43,9 +43,8 @@ def visitor_merge_into_user(*, visitor: Visitor, user: AbstractBaseUser) -> int:
     """On sign-in: the visitor's anonymous history becomes the user's. Returns the events moved.
 
     The visitor is marked as the user's, so it is never handed to an anonymous request again."""
-    if visitor._state.adding:
-        return 0  # no row, so no history yet
-    Visitor.objects.filter(pk=visitor.pk).update(user=user)
+    visitor_persist(visitor)  # a visitor without events yet is retired all the same
+    Visitor.objects.filter(pk=visitor.pk, user__isnull=True).update(user=user)
     return Interaction.objects.filter(visitor_id=visitor.pk, user__isnull=True).update(user=user)
 
 

@@ -22,8 +22,11 @@ def visitor_token(visitor: Visitor) -> str:
     return _SIGNER.sign(str(visitor.pk))
 
 
-def visitor_from_token(*, token: str | None, signed_in: bool) -> tuple[Visitor, bool]:
-    """The visitor a request's token names, or a fresh unsaved one; True when a new token is issued."""
+def visitor_from_token(*, token: str | None, user_id: int | None) -> tuple[Visitor, bool]:
+    """The visitor a request's token names, or a fresh unsaved one; True when a new token is issued.
+
+    A visitor that became a user's is only ever handed back to that user: never to an anonymous
+    request (the browser of someone who signed out) nor to another user signing in on it."""
     try:
         key = uuid.UUID(_SIGNER.unsign(token)) if token else None
     except (signing.BadSignature, ValueError):
@@ -33,8 +36,8 @@ def visitor_from_token(*, token: str | None, signed_in: bool) -> tuple[Visitor, 
     visitor = Visitor.objects.filter(pk=key).first()
     if visitor is None:
         return Visitor(pk=key), False  # issued earlier, nothing written yet
-    if visitor.user_id is not None and not signed_in:
-        return Visitor(), True  # the browser of a shopper who signed out: their history stays theirs
+    if visitor.user_id is not None and visitor.user_id != user_id:
+        return Visitor(), True  # someone else's browser history stays theirs
     return visitor, False
 
 

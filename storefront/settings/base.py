@@ -205,6 +205,9 @@ REST_FRAMEWORK = {
         "storefront.throttling.AnonRateThrottle",
         "storefront.throttling.UserRateThrottle",
     ],
+    # Proxies in front of the app that append to X-Forwarded-For; 0 (direct) throttles by the socket's
+    # address. Left unset, DRF would key on the header itself, which any client can forge.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "300/min"),
         "user": env_str("API_THROTTLE_USER", "1200/min"),
