@@ -25,6 +25,11 @@ class Product(models.Model):
     subcategory = models.CharField(max_length=100, blank=True, help_text="e.g. Topwear.")
     article_type = models.CharField(max_length=100, blank=True, help_text="e.g. Shirts.")
     colour = models.CharField(max_length=64, blank=True)
+    # One product in several colours or variants: H&M's product_code (the first 7 digits of the
+    # article id). A catalog without one leaves it blank, and each product is a group of its own.
+    product_group = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="Shared by the colours and variants of one product."
+    )
     price = models.DecimalField(max_digits=10, decimal_places=2, default=0, validators=[MinValueValidator(0)])
     stock_quantity = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField(default=True)

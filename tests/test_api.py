@@ -420,3 +420,18 @@ def test_a_body_over_the_limit_is_refused_from_its_content_length_unread(staff_a
         **{"wsgi.input": Unreadable(), "CONTENT_LENGTH": str(length)},
     )  # fmt: skip
     assert response.status_code == 413 and "the limit is" in response.json()["detail"]
+
+
+def test_recommendations_return_buy_again_for_an_app_whose_user_bought(api):
+    from rest_framework.authtoken.models import Token
+
+    products = [EmbeddedProductFactory(product_group="g1") for _ in range(3)]
+    TrendingScore.objects.bulk_create(TrendingScore(product=p, score=i) for i, p in enumerate(products))
+    user = get_user_model().objects.create_user("app-user")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    assert api.post("/api/v1/events/", event(products[0], "purchase"), format="json").status_code == 201
+    rows = api.get("/api/v1/recommendations/").json()["rows"]
+    assert rows[0]["key"] == "home.buy_again" and rows[0]["title"] == "Buy again"
+    items = [(item["product"]["id"], item["strategy"]) for item in rows[0]["items"]]
+    assert items[0] == (products[0].pk, "buy_again")
+    assert {pid for pid, strategy in items[1:] if strategy == "same_product"} == {products[1].pk, products[2].pk}

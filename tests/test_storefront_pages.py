@@ -175,3 +175,52 @@ def test_an_unexpected_api_error_is_json(monkeypatch):
     monkeypatch.setattr("recommendations.api.views.homepage_rows", broken)
     response = Client(raise_request_exception=False).get("/api/v1/recommendations/")
     assert response.status_code == 500 and response.json() == {"detail": "Server error."}
+
+
+def colourways_catalog():
+    """One strap top in three colours (one sold out), a men's top sharing nothing, and an unrelated item."""
+    black = ProductFactory(name="Strap top black", product_group="0108775")
+    white = ProductFactory(name="Strap top white", product_group="0108775")
+    ProductFactory(name="Strap top red", product_group="0108775", stock_quantity=0)
+    other = ProductFactory(name="Tights", product_group="0111586")
+    for product in (black, white, other):
+        ProductImageFactory(product=product)
+    return black, white, other
+
+
+@pytest.mark.django_db
+def test_the_product_page_shows_its_other_colours_in_stock(client):
+    black, white, _ = colourways_catalog()
+    response = client.get(reverse("product-detail", args=[black.pk]))
+    assert [p.name for p in response.context["colours"]] == ["Strap top white"]
+    assert "Other colours" in response.content.decode()
+    lone = ProductFactory(product_group="")
+    assert "Other colours" not in client.get(reverse("product-detail", args=[lone.pk])).content.decode()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_signed_in_customer_sees_buy_again_and_a_product_page_shows_other_colours(live_server, browser):
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from recommendations.models import Interaction
+
+    black, white, tights = colourways_catalog()
+    customer = get_user_model().objects.create_user("0a1b2c")  # imported: no usable password
+    for product in (black, tights):
+        Interaction.objects.create(user=customer, product=product, kind="purchase", created_at=timezone.now())
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/demo/customers/")
+    page.locator("form button", has_text="Browse as this customer").first.click()
+    page.wait_for_url(f"{live_server.url}/")
+    again = page.locator("section.row").first
+    assert again.locator("h2").inner_text() == "Buy again"
+    names = again.locator(".card .name").all_inner_texts()
+    assert set(names[:2]) == {"Strap top black", "Tights"} and names[2] == "Strap top white"
+    assert "You bought this before" in again.inner_text()
+    again.locator(".card", has_text="Strap top black").first.click()
+    page.wait_for_url(f"**/products/{black.pk}/**")
+    colours = page.locator("#other-colours")
+    assert colours.locator("h2").inner_text() == "Other colours"
+    assert colours.locator(".card .name").all_inner_texts() == ["Strap top white"]

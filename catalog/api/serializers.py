@@ -32,7 +32,7 @@ class ProductDetailSerializer(ProductListSerializer):
     images = ProductImageSerializer(many=True, read_only=True)
 
     class Meta(ProductListSerializer.Meta):
-        fields = [*ProductListSerializer.Meta.fields, "description", "stock_quantity", "images"]
+        fields = [*ProductListSerializer.Meta.fields, "description", "stock_quantity", "product_group", "images"]
 
 
 class SimilarProductSerializer(ProductListSerializer):

@@ -69,4 +69,5 @@ def read_hm(folder: Path) -> Iterator[CatalogRow | RowError]:
             colour=record["colour_group_name"].strip(),
             price=price,
             image_path=folder / "images" / article_id[:3] / f"{article_id}.jpg",
+            product_group=article_id[:7],  # H&M's product_code, zero-padded as in the article id
         )

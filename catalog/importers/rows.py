@@ -18,6 +18,7 @@ class CatalogRow:
     colour: str
     price: Decimal
     image_path: Path
+    product_group: str = ""  # blank where the catalog has no notion of one product in several colours
 
 
 @dataclass(frozen=True)

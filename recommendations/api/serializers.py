@@ -8,7 +8,9 @@ from recommendations.models import InteractionKind
 
 class RecommendationItemSerializer(serializers.Serializer):
     product = ProductListSerializer()
-    strategy = serializers.ChoiceField(choices=["als", "visual", "trending", "explore"], help_text="The source.")
+    strategy = serializers.ChoiceField(
+        choices=["buy_again", "same_product", "als", "visual", "trending", "explore"], help_text="The source."
+    )
     reason = serializers.CharField(help_text='Shown on the card, e.g. "Because you viewed Strap top".')
     slot = serializers.IntegerField()
 

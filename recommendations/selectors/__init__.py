@@ -4,6 +4,7 @@ from .similar import (
     embedded_products,
     hard_filters,
     looks_similar,
+    other_colours,
     products_similar_to_product,
     products_similar_to_vector,
 )
@@ -12,6 +13,7 @@ __all__ = [
     "embedded_products",
     "hard_filters",
     "looks_similar",
+    "other_colours",
     "products_similar_to_product",
     "products_similar_to_vector",
 ]

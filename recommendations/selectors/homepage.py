@@ -1,4 +1,5 @@
-"""The personalised homepage: candidates from three sources, blended, filtered, diversified.
+"""The personalised homepage: "Buy again" for shoppers with purchases, then candidates from three
+sources, blended, filtered, diversified.
 
 Sources (each returns (product id, score, anchor product id) best first):
 * ``als``: implicit ALS scores of the shopper's (fresh or stored) user vector;
@@ -15,6 +16,10 @@ stock, compatible gender, not purchased) are applied in the database for every s
 on the final rows. Diversity: at most ROW_MAX_PER_ARTICLE_TYPE cards of one article type per row,
 and ROW_EXPLORATION_SLOTS random eligible products per row, so a shopper is never stuck in one look.
 Fallbacks: no history means trending only; one click already feeds the visual and ALS sources.
+
+"Buy again" (when RECOMMEND_REPURCHASES is on and the shopper bought something): their purchases
+and add-to-carts, most bought and most recent first, then other colours of them (product_group);
+on the H&M week, what returning shoppers buy next is most often exactly this (../shared/RANKING.md).
 """
 
 import random
@@ -25,6 +30,7 @@ from catalog.models import Product
 from recommendations.selectors.candidates import Candidate
 from recommendations.selectors.collaborative import collaborative_candidates, serving_model
 from recommendations.selectors.rows import (
+    BUY_AGAIN_ROW,
     CARD_FIELDS,
     Row,
     anchors_of,
@@ -37,8 +43,10 @@ from recommendations.selectors.rows import (
 from recommendations.selectors.shopper import Shopper
 from recommendations.selectors.similar import products_similar_to_vector
 from recommendations.selectors.sources import (
+    buy_again_candidates,
     eligible,
     recent_embeddings,
+    same_product_candidates,
     trending_candidates,
     visual_candidates,
 )
@@ -51,6 +59,7 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
     size = settings.HOME_ROW_SIZE
     genders = shopper.allowed_genders()
     purchased = set(shopper.purchased)
+    repurchases = settings.RECOMMEND_REPURCHASES and bool(purchased)
     recently_seen = purchased | set(shopper.recent_product_ids[: settings.PREFERENCE_RECENT_EVENTS])
     sources: dict[str, list[Candidate]] = {"trending": trending_candidates()}
     model = serving_model() if shopper.recent else None
@@ -68,17 +77,26 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
         if last_vector is not None
         else []
     )
-    wanted = {c.product_id for candidates in sources.values() for c in candidates} | {pid for pid, _ in because}
+    # Buy again: what they bought or added, then other colours of it (a setting; see RECOMMEND_REPURCHASES).
+    again = buy_again_candidates(shopper) + same_product_candidates(shopper, genders) if repurchases else []
+    wanted = {c.product_id for candidates in [*sources.values(), again] for c in candidates}
+    wanted |= {pid for pid, _ in because}
     # Hundreds of candidates pass the filters as (id, article type) pairs; only the few dozen
-    # shown are fetched as products, with their photos, at the end.
+    # shown are fetched as products, with their photos, at the end. Purchases stay eligible when
+    # repurchases are allowed: the other rows leave out everything recently seen anyway.
+    not_again = set() if repurchases else purchased
     article_types = dict(
-        eligible(genders=genders, exclude=purchased).filter(pk__in=id_array(wanted)).values_list("pk", "article_type")
+        eligible(genders=genders, exclude=not_again).filter(pk__in=id_array(wanted)).values_list("pk", "article_type")
     )
     names = anchors_of(shopper)
     explore = exploration_pool(
         genders=genders, exclude=recently_seen, count=settings.ROW_EXPLORATION_SLOTS * 6, rng=rng
     )
     rows: list[Row] = []
+    if again:
+        rows.append(
+            Row(BUY_AGAIN_ROW, "Buy again", fill_row(again, article_types, names, size=size, explore=[], rng=rng))
+        )
     if shopper.recent:
         ranked = [c for c in blend(sources, settings.BLEND_WEIGHTS) if c.product_id not in recently_seen]
         rows.append(

@@ -19,6 +19,9 @@ CARD_FIELDS = (
 )  # fmt: skip
 
 
+BUY_AGAIN_ROW = "home.buy_again"
+
+
 @dataclass
 class Card:
     product_id: int
@@ -86,6 +89,10 @@ def reason_for(strategy: str, anchor: tuple[str, str] | None) -> str:
         return f"Because you {anchor[0]} {anchor[1]}" if anchor else "Similar to what you like"
     if strategy == "trending":
         return "Trending"
+    if strategy == "buy_again":
+        return f"You {anchor[0]} this before" if anchor else "Buy it again"
+    if strategy == "same_product":
+        return f"Another colour of {anchor[1]}" if anchor else "Another colour"
     return "Something different"
 
 
@@ -149,8 +156,9 @@ def exploration_pool(*, genders, exclude: set[int], count: int, rng: random.Rand
 
 
 def top_up(rows: list[Row], *, genders, exclude: set[int], size: int) -> None:
-    """A row the sources could not fill is completed from any eligible products (one query, rare)."""
-    short = [row for row in rows if len(row.cards) < size]
+    """A row the sources could not fill is completed from any eligible products (one query, rare).
+    "Buy again" is never padded: it shows only what the shopper bought and its other colours."""
+    short = [row for row in rows if len(row.cards) < size and row.key != BUY_AGAIN_ROW]
     if not short:
         return
     # Enough spares for any one row even if every shown product is among them.

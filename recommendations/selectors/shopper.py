@@ -20,6 +20,7 @@ class ShopperEvent:
     at: datetime
     gender: str
     name: str
+    group: str = ""  # the product's product_group: its other colours share it
 
 
 @dataclass
@@ -63,7 +64,9 @@ def shopper_load(*, user_id: int | None, visitor: Visitor | None, history: int =
     else:
         return shopper
     events = Interaction.objects.filter(mine).order_by("-created_at", "-pk")
-    rows = events.values_list("product_id", "kind", "created_at", "product__gender", "product__name")[:history]
+    rows = events.values_list(
+        "product_id", "kind", "created_at", "product__gender", "product__name", "product__product_group"
+    )[:history]
     shopper.recent = [ShopperEvent(*row) for row in rows]
     shopper.purchased = set(events.filter(kind=InteractionKind.PURCHASE).values_list("product_id", flat=True))
     shopper.newest_event = shopper.recent[0].at if shopper.recent else None

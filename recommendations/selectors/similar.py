@@ -92,3 +92,15 @@ def looks_similar(*, product: Product, k: int | None = None) -> LooksSimilar:
 
 def products_similar_to_product(*, product: Product, k: int | None = None) -> list[Product]:
     return looks_similar(product=product, k=k).products
+
+
+def other_colours(*, product: Product, k: int | None = None) -> list[Product]:
+    """The other colours and variants of ``product`` (its product_group) that pass the hard filters;
+    none for a product without a group. One query, plus one for the photos."""
+    if not product.product_group:
+        return []
+    others = Product.objects.filter(
+        hard_filters(genders=compatible_genders(product.gender), exclude=(product.pk,)),
+        product_group=product.product_group,
+    )
+    return list(others.order_by("pk").prefetch_related("images")[: k or settings.SIMILAR_PRODUCTS_K])

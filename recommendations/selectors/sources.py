@@ -72,3 +72,50 @@ def _heaviest_recent_product(shopper: Shopper) -> int | None:
 def trending_candidates(limit: int = 200) -> list[Candidate]:
     rows = TrendingScore.objects.order_by("-score").values_list("product_id", "score")[:limit]
     return [Candidate(pid, score, "trending") for pid, score in rows]
+
+
+# Buy again: how much each kind of event says "would buy it again" (a view says nothing here).
+BUY_AGAIN_WEIGHTS = {"purchase": 1.0, "add_to_cart": 0.5}
+
+
+def _buy_again_weights(shopper: Shopper) -> dict[int, float]:
+    """product id -> purchases and add-to-carts, each halved every BUY_AGAIN_HALF_LIFE_DAYS before
+    the shopper's newest event: what they bought often and lately weighs most."""
+    if not shopper.recent:
+        return {}
+    newest = shopper.recent[0].at
+    weights: dict[int, float] = {}
+    for event in shopper.recent:
+        if event.kind in BUY_AGAIN_WEIGHTS:
+            age_days = (newest - event.at).total_seconds() / 86400
+            decay = 0.5 ** (age_days / settings.BUY_AGAIN_HALF_LIFE_DAYS)
+            weights[event.product_id] = weights.get(event.product_id, 0.0) + BUY_AGAIN_WEIGHTS[event.kind] * decay
+    return weights
+
+
+def buy_again_candidates(shopper: Shopper) -> list[Candidate]:
+    """The shopper's own purchases and add-to-carts, most bought and most recent first."""
+    weights = _buy_again_weights(shopper)
+    ranked = sorted(weights, key=lambda pid: (-weights[pid], pid))
+    return [Candidate(pid, weights[pid], "buy_again", anchor=pid) for pid in ranked]
+
+
+def same_product_candidates(shopper: Shopper, genders, limit: int = 60) -> list[Candidate]:
+    """Other colours and variants (the same product_group) of what the shopper bought or added,
+    scored by that product's buy-again weight; one query. Products of a catalog without groups
+    have none."""
+    weights = _buy_again_weights(shopper)
+    anchors: dict[str, tuple[float, int]] = {}  # group -> (weight, the product that brought it)
+    for event in shopper.recent:
+        weight = weights.get(event.product_id, 0.0)
+        if event.group and weight > anchors.get(event.group, (0.0, 0))[0]:
+            anchors[event.group] = (weight, event.product_id)
+    if not anchors:
+        return []
+    rows = (
+        Product.objects.filter(hard_filters(genders=genders, exclude=weights), product_group__in=list(anchors))
+        .order_by("pk")
+        .values_list("pk", "product_group")[:limit]
+    )
+    found = [Candidate(pid, anchors[group][0], "same_product", anchor=anchors[group][1]) for pid, group in rows]
+    return sorted(found, key=lambda c: (-c.score, c.product_id))

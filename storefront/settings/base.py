@@ -179,6 +179,11 @@ BLEND_WEIGHTS = {
     "visual": float(env_str("BLEND_WEIGHT_VISUAL", "0.3")),
     "trending": float(env_str("BLEND_WEIGHT_TRENDING", "0.4")),
 }
+# Whether a shopper may be shown what they bought before: the "Buy again" row and repurchases in
+# general. On for fashion and groceries (returning H&M shoppers often buy again within days); a shop
+# of televisions turns it off, and purchased products are then never shown again.
+RECOMMEND_REPURCHASES = env_bool("RECOMMEND_REPURCHASES", True)
+BUY_AGAIN_HALF_LIFE_DAYS = float(env_str("BUY_AGAIN_HALF_LIFE_DAYS", "14"))
 # Recent interactions that shape the visual preference, and their half-life in days.
 PREFERENCE_RECENT_EVENTS = env_int("PREFERENCE_RECENT_EVENTS", 20)
 PREFERENCE_HALF_LIFE_DAYS = float(env_str("PREFERENCE_HALF_LIFE_DAYS", "7"))

@@ -1,0 +1,68 @@
+"""One contract that every candidate source of the homepage keeps (as implicit's shared test mixin
+does for its recommenders): typed Candidates, best first, each product once, named by its source,
+only products that exist, and an anchor (when given) from the shopper's own history."""
+
+import random
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from catalog.models import Product
+from recommendations.models import Interaction, TrendingScore
+from recommendations.selectors.candidates import Candidate
+from recommendations.selectors.collaborative import collaborative_candidates, serving_model
+from recommendations.selectors.shopper import shopper_load
+from recommendations.selectors.sources import (
+    buy_again_candidates,
+    recent_embeddings,
+    same_product_candidates,
+    trending_candidates,
+    visual_candidates,
+)
+from recommendations.services.collaborative import collaborative_train
+from tests.factories import EmbeddedProductFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def shop(settings):
+    settings.ALS_FACTORS = 4
+    rng = random.Random(7)
+    products = [EmbeddedProductFactory(product_group=f"g{i % 5}") for i in range(30)]
+    users = [get_user_model().objects.create_user(f"u{i}") for i in range(8)]
+    now = timezone.now()
+    Interaction.objects.bulk_create(
+        Interaction(user=user, product=rng.choice(products), kind=rng.choice(["view", "add_to_cart", "purchase"]),
+                    created_at=now - timedelta(hours=rng.randint(1, 200)))
+        for user in users for _ in range(12)
+    )  # fmt: skip
+    TrendingScore.objects.bulk_create(TrendingScore(product=p, score=float(i)) for i, p in enumerate(products[:20]))
+    collaborative_train()
+    return shopper_load(user_id=users[0].pk, visitor=None)
+
+
+SOURCES = {
+    "trending": lambda shopper: trending_candidates(),
+    "als": lambda shopper: collaborative_candidates(serving_model(), shopper),
+    "visual": lambda shopper: visual_candidates(shopper, recent_embeddings(shopper), None, set()),
+    "buy_again": buy_again_candidates,
+    "same_product": lambda shopper: same_product_candidates(shopper, None),
+}
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_every_source_keeps_the_candidate_contract(shop, name):
+    candidates = SOURCES[name](shop)
+    assert candidates, f"{name} proposed nothing on a shop where it has data"
+    assert all(isinstance(c, Candidate) and c.source == name for c in candidates)
+    scores = [c.score for c in candidates]
+    assert scores == sorted(scores, reverse=True) and all(np.isfinite(scores))
+    ids = [c.product_id for c in candidates]
+    assert len(ids) == len(set(ids))
+    assert Product.objects.filter(pk__in=ids).count() == len(ids)
+    history = set(shop.recent_product_ids)
+    assert all(c.anchor is None or c.anchor in history for c in candidates)
