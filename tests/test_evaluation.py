@@ -2,7 +2,7 @@
 
 import json
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -129,7 +129,9 @@ def test_the_command_prints_the_table_writes_json_and_keeps_the_report(settings,
     printed = capsys.readouterr().out
     assert "Most popular (baseline)" in printed and "Hybrid, tuned on validation" in printed
     data = json.loads(out.read_text())
-    assert set(data["time_split"]["results"]["all"]) == {"popular", "visual", "als", "hybrid", "hybrid_tuned"}
+    assert set(data["time_split"]["results"]["all"]) == {
+        "popular", "visual", "als", "hybrid", "hybrid_tuned", "repurchase", "repurchase_same", "homepage"
+    }  # fmt: skip
     assert len(data["embedding_map"]["points"]) == 60
     assert EvaluationReport.objects.get().data == data
 
@@ -192,11 +194,40 @@ def test_a_shop_owner_reads_the_report_in_the_admin(live_server, browser, settin
     page.click(f"a[href$='/evaluationreport/{report.pk}/change/']")
     page.wait_for_selector("#time-split table")
     rows = page.locator("#time-split tbody tr")
-    assert rows.count() == 5 and "Most popular (baseline)" in rows.first.inner_text()
-    # Six bar charts of five strategies each, every bar with a visible width.
+    assert rows.count() == 8 and "Most popular (baseline)" in rows.first.inner_text()
+    # Six bar charts of eight strategies each; the five model strategies score above zero on this
+    # store, so their bars have a visible width (the repurchase heuristics may score zero here).
     assert page.locator("#time-split svg.chart").count() == 6
     bars = page.locator("#time-split svg.chart rect.bar")
-    assert bars.count() == 30 and all(box["width"] > 0 for box in (bars.nth(i).bounding_box() for i in range(30)))
+    assert bars.count() == 48
+    assert all(bars.nth(chart * 8 + i).bounding_box()["width"] > 0 for chart in range(6) for i in range(5))
     assert page.locator("#embedding-map circle").count() == 60
     assert "Cluster 0" in page.locator("#embedding-map").inner_text()  # the legend names the categories
     assert page.locator("#discovery svg.chart rect.bar").count() == 2
+
+
+@pytest.mark.django_db
+def test_on_a_log_of_rebuyers_the_repurchase_heuristics_and_the_homepage_find_everything(settings):
+    """Known answer: every shopper buys again in the test days exactly what they bought before. The
+    repurchase heuristics and the homepage (whose first row is Buy again) recall all of it; most
+    popular cannot; new shoppers form their own segment."""
+    from recommendations.evaluation.split import Event
+    from tests.factories import EmbeddedProductFactory
+
+    settings.RECOMMEND_REPURCHASES = True
+    products = [EmbeddedProductFactory(product_group=f"g{i // 2}") for i in range(40)]
+    day = datetime(2020, 9, 16, tzinfo=UTC)
+    events = []
+    for s in range(20):
+        mine = products[s * 2 % 40]
+        events.append(Event(("user", s), mine.pk, "purchase", day))
+        events.append(Event(("user", s), mine.pk, "purchase", day + timedelta(days=3)))  # the test day
+    events.append(Event(("user", 99), products[1].pk, "purchase", day + timedelta(days=3)))  # a new shopper
+    result = evaluate_time_split(catalog_load(all_in_stock=True), events, test_days=1, tune_weights=False)
+    history = result["results"]["with_history"]
+    assert history["repurchase"]["recall"]["mean"] == 1.0
+    assert history["repurchase_same"]["recall"]["mean"] == 1.0
+    assert history["homepage"]["recall"]["mean"] == 1.0
+    assert history["popular"]["recall"]["mean"] < 1.0
+    assert result["shoppers"] == 21 and set(result["results"]["new"]["homepage"]) >= {"recall", "map"}
+    assert result["homepage_vs_heuristic"]["with_history"]["map"]["difference"] <= 0.0001

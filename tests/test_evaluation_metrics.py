@@ -68,3 +68,13 @@ def test_the_split_never_leaks_test_weeks_into_training():
     assert split.held_out == {s: {3, 4} for s in range(5)}  # only purchases are ground truth
     with pytest.raises(ValueError):
         time_split([])
+
+
+def test_test_days_hold_out_the_last_calendar_days_of_a_log_of_dates():
+    day = datetime(2020, 9, 16, tzinfo=UTC)
+    events = [Event(s, p, "purchase", day + timedelta(days=d)) for s, p, d in
+              ((1, 1, 0), (1, 2, 2), (2, 3, 3), (3, 4, 4), (3, 5, 4))]  # 09-16, 09-18, 09-19, 09-20 x2  # fmt: skip
+    split = time_split(events, test_days=2)
+    assert split.cutoff == datetime(2020, 9, 19, tzinfo=UTC)
+    assert {e.product_id for e in split.train} == {1, 2}
+    assert split.held_out == {2: {3}, 3: {4, 5}}

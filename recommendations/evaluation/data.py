@@ -23,6 +23,8 @@ class Catalog:
     category: list[str]
     article_type: list[str]
     name: list[str]
+    group: list[str]  # product_group; "" for a product that is a group of its own
+    members: dict[str, list[int]]  # product_group -> its product ids, in id order
     available: np.ndarray  # (n,) bool: active and in stock, the serving filter
     vectors: np.ndarray  # (n, dim) float32, unit length; zero rows where not embedded
     embedded: np.ndarray  # (n,) bool
@@ -32,13 +34,15 @@ class Catalog:
         return len(self.ids)
 
 
-def catalog_load(*, model_key: str | None = None) -> Catalog:
-    """Every product, with the vectors of one encoder (default: the store's)."""
+def catalog_load(*, model_key: str | None = None, all_in_stock: bool = False) -> Catalog:
+    """Every product, with the vectors of one encoder (default: the store's). ``all_in_stock``
+    counts every active product as in stock: the demo's stock is made up, and a real shop's stock
+    on the test days is not in the data."""
     cls = encoder_class(model_key.split("/")[0] if model_key else None)
     model_key = model_key or cls.model_key()
     rows = list(
         Product.objects.order_by("pk").values_list(
-            "pk", "gender", "category", "article_type", "name", "is_active", "stock_quantity"
+            "pk", "gender", "category", "article_type", "name", "is_active", "stock_quantity", "product_group"
         )
     )
     ids = np.array([row[0] for row in rows], dtype=np.int64)
@@ -54,10 +58,19 @@ def catalog_load(*, model_key: str | None = None) -> Catalog:
     return Catalog(
         ids=ids, index=index,
         gender=np.array([row[1] for row in rows], dtype=str), category=[row[2] for row in rows],
-        article_type=[row[3] for row in rows], name=[row[4] for row in rows],
-        available=np.array([row[5] and row[6] > 0 for row in rows], dtype=bool),
+        article_type=[row[3] for row in rows], name=[row[4] for row in rows], group=[row[7] for row in rows],
+        available=np.array([row[5] and (all_in_stock or row[6] > 0) for row in rows], dtype=bool),
+        members=_members(rows),
         vectors=vectors, embedded=embedded, model_key=model_key,
     )  # fmt: skip
+
+
+def _members(rows) -> dict[str, list[int]]:
+    members: dict[str, list[int]] = {}
+    for row in rows:
+        if row[7]:
+            members.setdefault(row[7], []).append(int(row[0]))
+    return members
 
 
 def events_load() -> list[Event]:

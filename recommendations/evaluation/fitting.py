@@ -5,7 +5,7 @@ Nothing here reads the database: the leak test checks what goes in, and what goe
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -28,6 +28,7 @@ class Fitted:
     shoppers: dict[object, Shopper]  # training history of every shopper, as serving loads it
     trending: list[Candidate]  # the store's "Trending now" at the cut-off
     als: ServingModel | None
+    popular: list[int] = field(default_factory=list)  # the heuristics' popularity: 7 days, decayed by day
 
 
 def fit(
@@ -39,7 +40,23 @@ def fit(
         shoppers=shoppers_from_events(catalog, train),
         trending=trending_at(train),
         als=als_from_events(train, factors=als_factors, regularization=als_regularization),
+        popular=popular_decayed(train),
     )
+
+
+def popular_decayed(train: list[Event], *, days: int = 7, keep: int = 200) -> list[int]:
+    """Purchases of the last ``days`` calendar days before the newest, each worth 1/(1 + its age in
+    days): the sceptic's popularity baseline (../shared/RANKING.md), not the store's trending."""
+    purchases = [event for event in train if event.kind == "purchase"]
+    if not purchases:
+        return []
+    newest = max(event.at for event in purchases).date()
+    scores: dict[int, float] = defaultdict(float)
+    for event in purchases:
+        age = (newest - event.at.date()).days
+        if age < days:
+            scores[event.product_id] += 1.0 / (1 + age)
+    return sorted(scores, key=lambda pid: (-scores[pid], pid))[:keep]
 
 
 def shoppers_from_events(catalog: Catalog, train: list[Event]) -> dict[object, Shopper]:
@@ -50,7 +67,14 @@ def shoppers_from_events(catalog: Catalog, train: list[Event]) -> dict[object, S
     for key, events in history.items():
         events.sort(key=lambda event: event.at, reverse=True)
         recent = [
-            ShopperEvent(pid, kind, time, catalog.gender[catalog.index[pid]], catalog.name[catalog.index[pid]])
+            ShopperEvent(
+                pid,
+                kind,
+                time,
+                catalog.gender[catalog.index[pid]],
+                catalog.name[catalog.index[pid]],
+                catalog.group[catalog.index[pid]],
+            )  # fmt: skip
             for _, pid, kind, time in events[:HISTORY]
         ]
         purchased = {pid for _, pid, kind, _ in events if kind == "purchase"}

@@ -7,7 +7,14 @@ from django.conf import settings
 
 from recommendations.evaluation.data import Catalog
 from recommendations.evaluation.fitting import fit
-from recommendations.evaluation.ranking import recommend, shopper_seed, shopper_sources, with_refitted_als
+from recommendations.evaluation.ranking import (
+    homepage_list,
+    recommend,
+    repurchase_list,
+    shopper_seed,
+    shopper_sources,
+    with_refitted_als,
+)
 from recommendations.evaluation.scoring import paired_differences, score_lists
 from recommendations.evaluation.split import Event, TimeSplit, time_split
 from recommendations.evaluation.tuning import tune
@@ -19,11 +26,18 @@ LABELS = {
     "als": "ALS only",
     "hybrid": "Hybrid as shipped",
     "hybrid_tuned": "Hybrid, tuned on validation",
+    "repurchase": "Repurchase, then popular",
+    "repurchase_same": "Repurchase + colours, popular",
+    "homepage": "Homepage (Buy again, hybrid)",
 }
+# Strategies that are whole lists rather than blend weights: the no-model heuristics a sceptic
+# would choose (issue 11), and the homepage as served, rows in order.
+LIST_STRATEGIES = ("repurchase", "repurchase_same", "homepage")
 
 
 def evaluate_time_split(
-    catalog: Catalog, events: list[Event], *, k: int = 12, test_weeks: int = 4, until: datetime | None = None,
+    catalog: Catalog, events: list[Event], *, k: int = 12, test_weeks: int = 4, test_days: int | None = None,
+    until: datetime | None = None,
     windows: int = 1, validation_windows: int = 5, seed: int = 0, tune_weights: bool = True,
     on_step: Callable[[str], None] = lambda _: None,
 ) -> dict:  # fmt: skip
@@ -33,17 +47,18 @@ def evaluate_time_split(
     the shoppers of all windows (a shopper in two windows counts twice): more shoppers, tighter
     intervals. Tuning is then skipped, since one window's validation weeks are another's test weeks.
     """
-    first = time_split(events, test_weeks=test_weeks, until=until)
+    first = time_split(events, test_weeks=test_weeks, test_days=test_days, until=until)
     strategies = {**SINGLE, "hybrid": dict(settings.BLEND_WEIGHTS)}
     tuned = None
     validations = earlier_windows(events, first, count=validation_windows) if tune_weights and windows == 1 else []
     if validations:
-        on_step(f"Tuning on {len(validations)} windows of {test_weeks} weeks before the cut-off")
+        on_step(f"Tuning on {len(validations)} earlier windows of the same length, before the cut-off")
         tuned = tune(catalog, validations, k=k, seed=seed, on_step=on_step)
         strategies["hybrid_tuned"] = tuned.weights
     elif tune_weights and windows == 1:
         on_step("No purchases in the weeks before the cut-off: the tuned hybrid is left out")
-    lists: dict[str, dict] = {name: {} for name in strategies}
+    names = [*strategies, *LIST_STRATEGIES]
+    lists: dict[str, dict] = {name: {} for name in names}
     held_out: dict[tuple, set[int]] = {}
     history: set[tuple] = set()
     described = []
@@ -67,15 +82,25 @@ def evaluate_time_split(
                 lists[name][window, key] = recommend(
                     model, per_shopper[key], weights, k=k, seed=shopper_seed(key, seed)
                 )
+        for key in split.held_out:
+            lists["repurchase"][window, key] = repurchase_list(fitted, sources[key], key, k=k, same_product=False)
+            lists["repurchase_same"][window, key] = repurchase_list(fitted, sources[key], key, k=k, same_product=True)
+            lists["homepage"][window, key] = homepage_list(
+                fitted, sources[key], strategies["hybrid"], key, k=k, seed=shopper_seed(key, seed)
+            )
         held_out.update({(window, key): items for key, items in split.held_out.items()})
         history.update((window, key) for key in split.held_out if key in fitted.shoppers)
         described.append(_describe(split, fitted, sources))
     category_of = {int(pid): catalog.article_type[i] for i, pid in enumerate(catalog.ids)}
     size = int(catalog.available.sum())
-    segments = {"all": held_out, "with_history": {key: held_out[key] for key in history}}
+    segments = {
+        "all": held_out,
+        "with_history": {key: held_out[key] for key in history},
+        "new": {key: items for key, items in held_out.items() if key not in history},
+    }
     results = {
         segment: {
-            name: score_lists(lists[name], held, k=k, category_of=category_of, catalog_size=size) for name in strategies
+            name: score_lists(lists[name], held, k=k, category_of=category_of, catalog_size=size) for name in names
         }
         for segment, held in segments.items()
         if held
@@ -87,13 +112,22 @@ def evaluate_time_split(
         "shoppers": len(held_out),
         "shoppers_with_history": len(history),
         "held_out_pairs": sum(len(items) for items in held_out.values()),
-        "strategies": {name: {"label": LABELS[name], "weights": weights} for name, weights in strategies.items()},
+        "strategies": {
+            **{name: {"label": LABELS[name], "weights": weights} for name, weights in strategies.items()},
+            **{name: {"label": LABELS[name], "weights": None} for name in LIST_STRATEGIES},
+        },
         "tuning": vars(tuned) if tuned else None,
         "results": results,
         "comparisons": {
             name: paired_differences(lists["hybrid"], lists[name], held_out, k=k, seed=seed)
-            for name in strategies
+            for name in names
             if name != "hybrid"
+        },
+        # Does the homepage as served beat the best no-model heuristic? Per segment, paired.
+        "homepage_vs_heuristic": {
+            segment: paired_differences(lists["homepage"], lists["repurchase_same"], held, k=k, seed=seed)
+            for segment, held in segments.items()
+            if held
         },
     }
 
@@ -103,6 +137,9 @@ _TICK = timedelta(microseconds=1)
 
 def _window_before(events: list[Event], first: TimeSplit, n: int) -> TimeSplit:
     """The split whose test weeks end where the n-th window before ``first`` ends."""
+    if first.test_days:
+        span = timedelta(days=first.test_days)
+        return time_split(events, test_days=first.test_days, until=first.cutoff - (n - 1) * span - _TICK)
     span = first.until - first.cutoff
     return time_split(events, test_weeks=span.days // 7, until=first.cutoff - (n - 1) * span - _TICK)
 

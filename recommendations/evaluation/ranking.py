@@ -22,7 +22,7 @@ from recommendations.selectors.candidates import Candidate
 from recommendations.selectors.collaborative import collaborative_candidates
 from recommendations.selectors.rows import blend, fill_row
 from recommendations.selectors.shopper import Shopper
-from recommendations.selectors.sources import visual_preference
+from recommendations.selectors.sources import buy_again_candidates, visual_preference
 
 VISUAL_KEEP = 60  # as visual_candidates
 
@@ -33,6 +33,7 @@ class ShopperSources:
     eligible_rows: np.ndarray  # np.flatnonzero(eligible), for the exploration draws
     seen: set[int]  # purchased and recently seen: never recommended again (as the homepage)
     sources: dict[str, list[Candidate]]
+    filtered: np.ndarray | None = None  # (n,) bool: the hard filters alone, purchases allowed (Buy again)
 
 
 def shopper_sources(fitted: Fitted, key) -> ShopperSources:
@@ -42,6 +43,7 @@ def shopper_sources(fitted: Fitted, key) -> ShopperSources:
     genders = shopper.allowed_genders()
     if genders is not None:
         eligible &= np.isin(catalog.gender, genders)
+    filtered = eligible.copy()
     seen = set(shopper.purchased) | set(shopper.recent_product_ids[: settings.PREFERENCE_RECENT_EVENTS])
     for pid in shopper.purchased:
         eligible[catalog.index[pid]] = False
@@ -49,7 +51,7 @@ def shopper_sources(fitted: Fitted, key) -> ShopperSources:
     if shopper.recent and fitted.als is not None:
         sources["als"] = collaborative_candidates(fitted.als, shopper)
     sources["visual"] = _visual(fitted, shopper, eligible, seen)
-    return ShopperSources(eligible, np.flatnonzero(eligible), seen, sources)
+    return ShopperSources(eligible, np.flatnonzero(eligible), seen, sources, filtered)
 
 
 def with_refitted_als(base: ShopperSources, fitted: Fitted, key) -> ShopperSources:
@@ -60,7 +62,7 @@ def with_refitted_als(base: ShopperSources, fitted: Fitted, key) -> ShopperSourc
     sources = {name: candidates for name, candidates in base.sources.items() if name != "als"}
     if shopper is not None and fitted.als is not None:
         sources["als"] = collaborative_candidates(fitted.als, shopper)
-    return ShopperSources(base.eligible, base.eligible_rows, base.seen, sources)
+    return ShopperSources(base.eligible, base.eligible_rows, base.seen, sources, base.filtered)
 
 
 def _visual(fitted: Fitted, shopper: Shopper, eligible: np.ndarray, seen: set[int]) -> list[Candidate]:
@@ -128,3 +130,57 @@ def _exploration(fitted: Fitted, sources: ShopperSources, *, count: int, rng: ra
 def shopper_seed(key, seed: int) -> int:
     """The same exploration draws for a shopper under every strategy, stable across runs."""
     return zlib.crc32(repr(key).encode()) ^ seed
+
+
+def repurchase_list(fitted: Fitted, sources: ShopperSources, key, *, k: int, same_product: bool) -> list[int]:
+    """The no-model heuristics of issue 11: the shopper's purchases newest first, then (with
+    ``same_product``) the other colours of them, then the decayed popular list; hard filters only."""
+    catalog, chosen, taken = fitted.catalog, [], set()
+
+    def add(pid: int) -> None:
+        row = catalog.index.get(pid)
+        if row is not None and sources.filtered[row] and pid not in taken and len(chosen) < k:
+            chosen.append(pid)
+            taken.add(pid)
+
+    shopper = fitted.shoppers.get(key)
+    bought = list(dict.fromkeys(e.product_id for e in shopper.recent if e.kind == "purchase")) if shopper else []
+    for pid in bought:
+        add(pid)
+    if same_product:
+        for pid in bought:
+            for other in catalog.members.get(catalog.group[catalog.index[pid]], ()):
+                add(other)
+    for pid in fitted.popular:
+        add(pid)
+    return chosen
+
+
+def homepage_list(
+    fitted: Fitted, sources: ShopperSources, weights: dict[str, float], key, *, k: int, seed: int
+) -> list[int]:
+    """The homepage as served, rows in order: "Buy again" (serving's own buy-again scores, then the
+    other colours), then "Recommended for you" (the blend); the first ``k`` products."""
+    catalog = fitted.catalog
+    shopper = fitted.shoppers.get(key)
+    again: list[Candidate] = []
+    if shopper is not None and shopper.purchased and settings.RECOMMEND_REPURCHASES:
+        again = buy_again_candidates(shopper)
+        anchors: dict[str, Candidate] = {}
+        for candidate in again:
+            group = catalog.group[catalog.index[candidate.product_id]]
+            if group and candidate.score > anchors.get(group, Candidate(0, -1.0, "")).score:
+                anchors[group] = candidate
+        bought = {c.product_id for c in again}
+        colours = [
+            Candidate(other, anchor.score, "same_product", anchor.product_id)
+            for group, anchor in anchors.items()
+            for other in catalog.members[group]
+            if other not in bought
+        ]
+        again += sorted(colours, key=lambda c: (-c.score, c.product_id))
+    cards = fill_row(again, _EligibleArticleTypes(catalog, sources.filtered), {}, size=k, explore=[],
+                     rng=random.Random(seed)) if again else []  # fmt: skip
+    chosen = [card.product_id for card in cards]
+    rest = recommend(fitted, sources, weights, k=k, seed=seed)
+    return list(dict.fromkeys([*chosen, *rest]))[:k]

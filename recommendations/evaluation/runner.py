@@ -21,6 +21,8 @@ from recommendations.models import EvaluationReport
 class EvaluationOptions:
     k: int = 12
     test_weeks: int = 4
+    test_days: int | None = None  # instead of weeks: the last N calendar days
+    all_in_stock: bool = False  # count every active product as in stock
     windows: int = 1  # rolling test windows pooled; tuning needs 1
     until: datetime | None = None
     seed: int = 0
@@ -35,14 +37,15 @@ def evaluation_run(
     progress: bool = True,
 ) -> EvaluationReport:  # fmt: skip
     on_step("Reading the catalog and its embeddings")
-    catalog = catalog_load()
+    catalog = catalog_load(all_in_stock=options.all_in_stock)
     data: dict = {
         "created_at": timezone.now().isoformat(),
         "catalog": {"products": len(catalog), "embedded": int(catalog.embedded.sum()), "model_key": catalog.model_key},
     }
     on_step("Reading the interaction log")
     data["time_split"] = evaluate_time_split(
-        catalog, events_load(), k=options.k, test_weeks=options.test_weeks, until=options.until,
+        catalog, events_load(), k=options.k, test_weeks=options.test_weeks, test_days=options.test_days,
+        until=options.until,
         windows=options.windows,
         seed=options.seed, tune_weights=options.tune, on_step=on_step,
     )  # fmt: skip

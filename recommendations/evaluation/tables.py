@@ -46,6 +46,10 @@ def time_split_summary(section: dict) -> str:
             for metric, c in (("R@K", comparison["recall"]), ("MAP@K", comparison["map"]))
         ]
         lines.append(f"Hybrid as shipped minus {label}: " + "; ".join(parts) + ".")
+    for segment, c in section.get("homepage_vs_heuristic", {}).items():
+        parts = [f"{metric} {v['difference']:+.4f} [{v['low']:+.4f}, {v['high']:+.4f}]"
+                 for metric, v in (("R@K", c["recall"]), ("MAP@K", c["map"]))]  # fmt: skip
+        lines.append(f"Homepage minus Repurchase + colours ({segment}): " + "; ".join(parts) + ".")
     tuning = section.get("tuning")
     if tuning:
         weights = ", ".join(f"{source} {weight:.2f}" for source, weight in tuning["weights"].items())

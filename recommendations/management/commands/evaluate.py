@@ -35,6 +35,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--k", type=int, default=12, help="list length (default 12)")
         parser.add_argument("--test-weeks", type=int, default=4, help="weeks held out (default 4)")
+        parser.add_argument("--test-days", type=int, help="hold out the last N calendar days instead of weeks")
+        parser.add_argument("--all-in-stock", action="store_true", help="count every active product as in stock")
         parser.add_argument(
             "--windows", type=int, default=1, help="pool this many consecutive test windows (no tuning if > 1)"
         )
@@ -48,15 +50,16 @@ class Command(BaseCommand):
         parser.add_argument("--json", type=Path, help="default: DATA_DIR/evaluation/report-<time>.json")
 
     def handle(self, *args, **options):
-        if min(options["k"], options["test_weeks"], options["windows"]) < 1:
-            raise CommandError("--k, --test-weeks and --windows must be at least 1.")
+        if min(options["k"], options["test_weeks"], options["windows"], options["test_days"] or 1) < 1:
+            raise CommandError("--k, --test-weeks, --test-days and --windows must be at least 1.")
         attributes = None if options["no_attributes"] else Path(options["attributes"])
         if attributes and not (attributes / "styles.csv").exists():
             raise CommandError(f"{attributes} has no styles.csv; pass --attributes PATH or --no-attributes.")
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         json_path = options["json"] or Path(settings.DATA_DIR) / "evaluation" / f"report-{stamp}.json"
         run_options = EvaluationOptions(
-            k=options["k"], test_weeks=options["test_weeks"], windows=options["windows"], until=options["until"],
+            k=options["k"], test_weeks=options["test_weeks"], test_days=options["test_days"],
+            all_in_stock=options["all_in_stock"], windows=options["windows"], until=options["until"],
             seed=options["seed"],
             tune=not options["no_tune"], attributes_folder=attributes,
             discovery_targets=options["discovery_targets"], map_sample=options["map_sample"],
@@ -82,6 +85,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 "\nShoppers with history before the cut-off\n" + time_split_table(section, "with_history")
             )
+        if "new" in section["results"]:
+            self.stdout.write("\nNew shoppers (no history before the cut-off)\n" + time_split_table(section, "new"))
         self.stdout.write("\n" + time_split_summary(section))
         if "attributes" in data:
             self.stdout.write(
