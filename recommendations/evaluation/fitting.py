@@ -6,7 +6,6 @@ Nothing here reads the database: the leak test checks what goes in, and what goe
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
@@ -85,17 +84,17 @@ def shoppers_from_events(catalog: Catalog, train: list[Event]) -> dict[object, S
 
 
 def trending_at(train: list[Event]) -> list[Candidate]:
-    """trending_refresh's SQL in Python: kind-weighted counts over the TRENDING_DAYS before the
-    newest training event."""
+    """trending_refresh's SQL in Python: kind weights divided by 1 + age in days, over the
+    TRENDING_DAYS calendar days up to the newest training event."""
     if not train:
         return []
-    newest: datetime = max(time for *_, time in train)
-    since = newest - timedelta(days=settings.TRENDING_DAYS)
+    newest = max(time for *_, time in train).date()
     weights = settings.RECOMMENDER_KIND_WEIGHTS
     scores: dict[int, float] = defaultdict(float)
     for _, pid, kind, time in train:
-        if time > since:
-            scores[pid] += weights.get(kind, 0.0)
+        age = (newest - time.date()).days
+        if age < settings.TRENDING_DAYS:
+            scores[pid] += weights.get(kind, 0.0) / (1 + age)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:TRENDING_KEEP]
     return [Candidate(pid, score, "trending") for pid, score in ranked]
 

@@ -168,8 +168,8 @@ ALS_ITERATIONS = env_int("ALS_ITERATIONS", 15)
 ALS_REGULARIZATION = float(env_str("ALS_REGULARIZATION", "0.05"))
 ALS_ALPHA = float(env_str("ALS_ALPHA", "10"))
 ALS_TRAIN_EVERY_S = env_int("ALS_TRAIN_EVERY_S", 3600)
-# Trending: interactions in this many days before the newest one in the log.
-TRENDING_DAYS = env_int("TRENDING_DAYS", 14)
+# Trending: interactions of this many calendar days up to the newest one, each divided by 1 + its age in days.
+TRENDING_DAYS = env_int("TRENDING_DAYS", 7)
 TRENDING_REFRESH_EVERY_S = env_int("TRENDING_REFRESH_EVERY_S", 600)
 # The blend: weight of each source's min-max-normalised score. Chosen by `manage.py evaluate`'s
 # tuning on the H&M purchases, pooled over the five 4-week windows before its test cut-off

@@ -1,0 +1,30 @@
+"""Trending, known answers: the stored scores (SQL) and the evaluation's mirror (Python) agree."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from recommendations.evaluation.data import events_load
+from recommendations.evaluation.fitting import trending_at
+from recommendations.models import Interaction, TrendingScore
+from recommendations.services.trending import trending_refresh
+from tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_each_event_counts_its_weight_over_one_plus_its_age_in_days(settings):
+    settings.TRENDING_DAYS = 7
+    today, bought_3_days_ago, too_old, viewed = ProductFactory.create_batch(4)
+    user = get_user_model().objects.create_user("t")
+    now = timezone.now().replace(hour=12)
+    for product, kind, days in ((today, "purchase", 0), (bought_3_days_ago, "purchase", 3),
+                                (too_old, "purchase", 7), (viewed, "view", 0)):  # fmt: skip
+        Interaction.objects.create(user=user, product=product, kind=kind, created_at=now - timedelta(days=days))
+    assert trending_refresh() == 3
+    stored = dict(TrendingScore.objects.values_list("product_id", "score"))
+    assert stored == {today.pk: 8.0, bought_3_days_ago.pk: 2.0, viewed.pk: 1.0}  # purchase 8 / (1 + 3) = 2
+    mirrored = {c.product_id: c.score for c in trending_at(events_load())}
+    assert mirrored == stored
