@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test evaluate bench lint format chromium clean-data
+.PHONY: demo test evaluate evaluate-two-years bench lint format chromium clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,18 @@ demo: $(VENV)/.runtime  ## the demo store on embedded PostgreSQL/pgvector and Re
 test: $(VENV)/.dev chromium lint  ## the code checks, then the whole test suite
 	$(BIN)/pytest $(ARGS)
 
-# The demo's data with every photo embedded (the demo stops once they all are), then the evaluation.
-evaluate: $(VENV)/.runtime  ## offline evaluation: time split on H&M, precision@6 on Fashion Product Images
+# The yardstick: the H&M catalog with every photo embedded and one real week of purchases, in a data
+# folder of its own (.data/hm-week), then the time split of issue 11 (train 09-16..18, test 09-19..20,
+# every product in stock), every strategy, all / returning / new shoppers, with paired intervals.
+WEEK_DATA := $(CURDIR)/.data/hm-week
+evaluate: $(VENV)/.runtime  ## offline evaluation on ../shared/data/hm-week (make evaluate-two-years: the demo's data)
+	STOREFRONT_DATA_DIR=$(WEEK_DATA) $(BIN)/python manage.py demo --no-serve --first-slice 1000000 \
+	  --interactions ../shared/data/hm-week
+	STOREFRONT_DATA_DIR=$(WEEK_DATA) $(BIN)/python manage.py evaluate --test-days 2 --until 2020-09-20 \
+	  --all-in-stock --no-tune $(ARGS)
+
+# The demo's two years of 1,364 customers: four test weeks, tuning, precision@6, discovery, the map.
+evaluate-two-years: $(VENV)/.runtime
 	$(BIN)/python manage.py demo --no-serve --first-slice 1000000
 	$(BIN)/python manage.py evaluate $(ARGS)
 

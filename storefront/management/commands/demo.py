@@ -35,8 +35,11 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--embed-workers", type=int, default=settings.EMBEDDING_WORKER_CONCURRENCY)
         parser.add_argument("--no-serve", action="store_true", help="stop once the first slice is embedded")
+        parser.add_argument(
+            "--interactions", help="folder whose transactions_train.csv to import (default: the catalog folder)"
+        )
 
-    def handle(self, *args, folder, first_slice, host, port, embed_workers, no_serve, **options):
+    def handle(self, *args, folder, first_slice, host, port, embed_workers, no_serve, interactions, **options):
         self.children: list[subprocess.Popen] = []
         # Ctrl-C and SIGTERM both end in the finally below; a shell that started us in the
         # background may have set SIGINT to "ignore", so install Python's handler explicitly.
@@ -53,9 +56,10 @@ class Command(BaseCommand):
             self._step("Importing the catalog (the workers embed photos as each chunk commits)")
             call_command("import_catalog", folder)
             call_command("set_demo_stock")
-            if (Path(folder) / "transactions_train.csv").exists():
+            interactions = interactions or folder
+            if (Path(interactions) / "transactions_train.csv").exists():
                 self._step("Importing the H&M purchases and training the collaborative model")
-                call_command("import_interactions", folder)
+                call_command("import_interactions", interactions)
                 call_command("train_recommender")
             target = min(first_slice, Product.objects.filter(is_active=True).count())
             self._step(f"Embedding a first slice of {target:,} photos")
