@@ -240,8 +240,18 @@ def _release_redis(redis_dir: Path, socket: Path) -> None:
 
 
 def start_configured() -> None:
-    """Start (or join) the embedded servers the settings point at; none where real URLs are set."""
+    """Start (or join) the embedded servers the settings point at; none where real URLs are set.
+
+    A process that joined them leaves through its exit handlers, which Python skips on SIGTERM: so
+    SIGTERM becomes a normal exit here, or a `manage.py` stopped by `kill` keeps the servers up."""
+    import signal
+    import sys
+
     from django.conf import settings
+
+    embedded = settings.EMBEDDED_POSTGRES_DIR is not None or settings.EMBEDDED_REDIS_DIR is not None
+    if embedded and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
     if settings.EMBEDDED_POSTGRES_DIR is not None:
         url = postgres_start(settings.EMBEDDED_POSTGRES_DIR)

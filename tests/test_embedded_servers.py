@@ -185,3 +185,19 @@ def test_a_data_folder_too_deep_for_a_socket_still_works_from_a_fresh_start(tmp_
                             env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.stdout.strip().endswith("connected"), result.stderr[-2000:]
     assert not postmaster_running(deep / "postgres")  # and it stopped what it started
+
+
+def test_a_manage_py_stopped_with_sigterm_stops_the_servers_it_started(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+    env["STOREFRONT_DATA_DIR"] = str(tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-c", "import time; print('up', flush=True); time.sleep(60)"],
+        cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    for line in holder.stdout:  # Django's shell may print a line of its own first
+        if line.strip() == "up":
+            break
+    holder.terminate()  # SIGTERM, as `kill` or a process manager sends
+    holder.wait(30)
+    assert not postmaster_running(tmp_path / "postgres")
+    assert not Path(embedded_redis_socket(tmp_path)).exists()
