@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from catalog.models import Gender
 from catalog.selectors import product_get, products_browsable
 from recommendations.selectors import looks_similar, other_colours
+from recommendations.selectors.collaborative import customers_also_bought
 from recommendations.selectors.homepage import homepage_rows
 from recommendations.selectors.shopper import shopper_for_request
 from recommendations.services.interactions import product_view_record
@@ -35,7 +36,12 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
         product_id=product.pk, user=request.user, visitor=request.visitor,
         row=request.GET.get("row", ""), strategy=request.GET.get("strategy", ""), slot=request.GET.get("slot", ""),
     )  # fmt: skip
-    context = {"product": product, "colours": other_colours(product=product), "similar": looks_similar(product=product)}
+    context = {
+        "product": product,
+        "colours": other_colours(product=product),
+        "also_bought": customers_also_bought(product=product),
+        "similar": looks_similar(product=product),
+    }
     return render(request, "storefront/product_detail.html", context)
 
 

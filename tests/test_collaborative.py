@@ -112,3 +112,19 @@ def test_the_command_trains_and_reports(checkerboard, capsys):
 def test_no_interactions_no_model():
     assert collaborative_train() is None
     assert serving_model() is None
+
+
+def test_customers_who_bought_an_even_item_also_bought_even_items(checkerboard, client):
+    """Known answer: on the checkerboard, the buyers of an even item bought only even items, so its
+    item neighbours are the even items; a sold-out one is left out (a hard filter)."""
+    from recommendations.selectors.collaborative import customers_also_bought
+
+    products, _ = checkerboard
+    collaborative_train()
+    products[4].stock_quantity = 0
+    products[4].save()
+    found = customers_also_bought(product=products[0], k=8)
+    evens = {p.pk for p in products[2::2]} - {products[4].pk}
+    assert len(found) == 8 and {p.pk for p in found} <= evens
+    page = client.get(f"/products/{products[0].pk}/").content.decode()
+    assert "Customers who bought this also bought" in page

@@ -36,8 +36,9 @@ def look_alike_catalog():
 @pytest.mark.django_db
 def test_the_product_page_lists_similar_in_stock_products(client, django_assert_max_num_queries):
     catalog = look_alike_catalog()
-    # product, photos, new visitor, view event, its embedding (the recommender's table), similar, photos
-    with django_assert_max_num_queries(7):
+    # product, photos, new visitor, view event, the active ALS model (also bought), its embedding (the
+    # recommender's table), similar, photos
+    with django_assert_max_num_queries(8):
         response = client.get(reverse("product-detail", args=[catalog["query"].pk]))
     page = response.content.decode()
     assert response.status_code == 200

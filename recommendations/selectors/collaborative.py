@@ -9,10 +9,14 @@ from django.conf import settings
 from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 
+from catalog.gender import compatible_genders
+from catalog.models import Product
 from recommendations.models import CollaborativeModel, ItemFactor, UserFactor
 from recommendations.selectors.candidates import Candidate
 from recommendations.selectors.shopper import Shopper
+from recommendations.selectors.similar import hard_filters
 from recommendations.services.collaborative import confidence
+from recommendations.vectors import id_array
 
 
 @dataclass
@@ -115,3 +119,37 @@ def collaborative_candidates(model: ServingModel, shopper: Shopper, *, limit: in
         Candidate(int(model.product_ids[row]), float(scores[row]), "als", anchors[i] if anchors else None)
         for i, row in enumerate(top)
     ]
+
+
+def also_bought_candidates(model: ServingModel, product_id: int, *, limit: int = 60) -> list[Candidate]:
+    """Products whose ALS item factors are closest (cosine) to this product's: "customers who bought
+    this also bought", item to item, from the stored factors; empty for a product ALS never saw."""
+    row = model.index.get(product_id)
+    if row is None:
+        return []
+    norms = np.linalg.norm(model.item_factors, axis=1)
+    scores = (model.item_factors @ model.item_factors[row]) / np.maximum(norms * norms[row], 1e-9)
+    scores[row] = -np.inf
+    limit = min(limit, len(scores) - 1)
+    if limit <= 0:
+        return []
+    top = np.argpartition(-scores, limit - 1)[:limit]
+    top = top[np.argsort(-scores[top])]
+    return [Candidate(int(model.product_ids[i]), float(scores[i]), "also_bought", product_id) for i in top]
+
+
+def customers_also_bought(*, product: Product, k: int | None = None) -> list[Product]:
+    """The product page's "Customers who bought this also bought": ALS item neighbours that pass
+    the hard filters, best first, with their photos (three queries, none when there is no model)."""
+    model = serving_model()
+    if model is None:
+        return []
+    candidates = also_bought_candidates(model, product.pk)
+    if not candidates:
+        return []
+    order = {c.product_id: rank for rank, c in enumerate(candidates)}
+    eligible = Product.objects.filter(
+        hard_filters(genders=compatible_genders(product.gender), exclude=(product.pk,)), pk__in=id_array(order)
+    )
+    found = sorted(eligible.prefetch_related("images"), key=lambda p: order[p.pk])
+    return found[: k or settings.SIMILAR_PRODUCTS_K]
