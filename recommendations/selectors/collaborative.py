@@ -3,6 +3,7 @@
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 from django.conf import settings
@@ -27,6 +28,11 @@ class ServingModel:
     index: dict[int, int]  # product id -> row
     item_factors: np.ndarray  # (products, factors) float32
     als: object  # implicit's model holding item_factors, for recalculate_user
+
+    @cached_property
+    def item_norms(self) -> np.ndarray:
+        """Each item factor's length, computed once per loaded model (item-to-item cosine)."""
+        return np.linalg.norm(self.item_factors, axis=1)
 
     def vector_from_history(self, shopper: Shopper) -> np.ndarray | None:
         """The least-squares user vector for this history (implicit's recalculate_user): what a
@@ -127,7 +133,7 @@ def also_bought_candidates(model: ServingModel, product_id: int, *, limit: int =
     row = model.index.get(product_id)
     if row is None:
         return []
-    norms = np.linalg.norm(model.item_factors, axis=1)
+    norms = model.item_norms
     scores = (model.item_factors @ model.item_factors[row]) / np.maximum(norms * norms[row], 1e-9)
     scores[row] = -np.inf
     limit = min(limit, len(scores) - 1)
