@@ -139,6 +139,29 @@ class UserFactor(models.Model):
         return f"factors of {self.user_id or self.visitor_id} in model {self.model_id}"
 
 
+class RankerModel(models.Model):
+    """One training run of the learned ranker: the LightGBM model, the item table it reads (popularity,
+    co-purchases, groups as of the newest event it saw), and its validation figures. Serving loads
+    the active one once per process and again only when another becomes active."""
+
+    trained_at = models.DateTimeField(auto_now_add=True)
+    trained_until = models.DateTimeField(help_text="Newest interaction seen by this training.")
+    features = models.JSONField(help_text="The feature names, in the model's column order.")
+    booster = models.TextField(help_text="LightGBM's model, as its own text format.")
+    items = models.BinaryField(help_text="The item table (numpy .npz, no pickle).")
+    figures = models.JSONField(default=dict, help_text="Validation MAP@12 and recall@12, rows, time, memory.")
+    importances = models.JSONField(default=dict, help_text="Each feature's share of the total gain.")
+    is_active = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_ranker"),
+        ]
+
+    def __str__(self) -> str:
+        return f"ranker {self.pk} (trained {self.trained_at:%Y-%m-%d %H:%M}, log until {self.trained_until:%Y-%m-%d})"
+
+
 class TrendingScore(models.Model):
     """Popularity over a recent window, rebuilt by a periodic task from the interaction log."""
 

@@ -52,6 +52,17 @@ def collaborative_retrain() -> int | None:
 
 
 @shared_task(autoretry_for=(DatabaseError,), retry_backoff=30, max_retries=3)
+def ranker_retrain() -> int | None:
+    """Periodic: retrain the learned ranker from the log (serving switches to it on commit)."""
+    from recommendations.services.ranker import ranker_train
+
+    model = ranker_train()
+    if model is not None:
+        logger.info("Ranker %d trained: %s", model.pk, model.figures)
+    return model.pk if model else None
+
+
+@shared_task(autoretry_for=(DatabaseError,), retry_backoff=30, max_retries=3)
 def trending_refresh() -> int:
     """Periodic: rebuild the trending scores from the log."""
     from recommendations.services.trending import trending_refresh as refresh

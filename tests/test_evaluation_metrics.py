@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recommendations.evaluation.metrics import (
+from common.metrics import (
     average_precision_at_k,
     catalog_coverage,
     hit_rate_at_k,

@@ -12,8 +12,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from catalog.models import Gender, Product
+from recommendations.domain import Candidate
 from recommendations.models import Interaction, TrendingScore, Visitor
-from recommendations.selectors.candidates import Candidate
 from recommendations.selectors.homepage import homepage_rows
 from recommendations.selectors.rows import blend
 from recommendations.selectors.shopper import shopper_load

@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from catalog.models import Product
+from recommendations.domain import Candidate
 from recommendations.models import Interaction, TrendingScore
-from recommendations.selectors.candidates import Candidate
 from recommendations.selectors.collaborative import collaborative_candidates, serving_model
 from recommendations.selectors.shopper import shopper_load
 from recommendations.selectors.sources import (

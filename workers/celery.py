@@ -36,6 +36,11 @@ def _schedule(sender: Celery, **kwargs) -> None:
         name="retrain ALS on the interaction log",
     )
     sender.add_periodic_task(
+        settings.RANKER_TRAIN_EVERY_S,
+        sender.signature("recommendations.tasks.ranker_retrain"),
+        name="retrain the learned ranker on the interaction log",
+    )
+    sender.add_periodic_task(
         settings.TRENDING_REFRESH_EVERY_S,
         sender.signature("recommendations.tasks.trending_refresh"),
         name="refresh trending products",

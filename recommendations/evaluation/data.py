@@ -12,7 +12,8 @@ import numpy as np
 from catalog.models import Product
 from recommendations.encoders import encoder_class
 from recommendations.evaluation.split import Event
-from recommendations.models import EmbeddingStatus, Interaction, ProductEmbedding
+from recommendations.models import EmbeddingStatus, ProductEmbedding
+from recommendations.services.ranker import log_events
 
 
 @dataclass
@@ -74,11 +75,5 @@ def _members(rows) -> dict[str, list[int]]:
 
 
 def events_load() -> list[Event]:
-    """The whole log as (shopper key, product id, kind, time); a visitor merged into a user is the user."""
-    rows = Interaction.objects.order_by("created_at", "pk").values_list(
-        "user_id", "visitor_id", "product_id", "kind", "created_at"
-    )
-    return [
-        Event(("user", user_id) if user_id is not None else ("visitor", str(visitor_id)), product_id, kind, created_at)
-        for user_id, visitor_id, product_id, kind, created_at in rows.iterator(chunk_size=20_000)
-    ]
+    """The whole log as (shopper key, product id, kind, time), as the ranker's training reads it."""
+    return log_events()

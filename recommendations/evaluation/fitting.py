@@ -10,14 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 
+from recommendations.domain import Candidate, Shopper
 from recommendations.evaluation.data import Catalog
-from recommendations.evaluation.split import Event
-from recommendations.selectors.candidates import Candidate
+from recommendations.ranker.history import Event, shoppers_from_events
 from recommendations.selectors.collaborative import ServingModel
-from recommendations.selectors.shopper import Shopper, ShopperEvent
 from recommendations.services.collaborative import als_fit, matrix_from_events
 
-HISTORY = 200  # as shopper_load: the serving code sees the newest 200 events
 TRENDING_KEEP = 200  # as trending_candidates
 
 
@@ -56,31 +54,6 @@ def popular_decayed(train: list[Event], *, days: int = 7, keep: int = 200) -> li
         if age < days:
             scores[event.product_id] += 1.0 / (1 + age)
     return sorted(scores, key=lambda pid: (-scores[pid], pid))[:keep]
-
-
-def shoppers_from_events(catalog: Catalog, train: list[Event]) -> dict[object, Shopper]:
-    history: dict[object, list[Event]] = defaultdict(list)
-    for event in train:
-        history[event.shopper].append(event)
-    shoppers = {}
-    for key, events in history.items():
-        events.sort(key=lambda event: event.at, reverse=True)
-        recent = [
-            ShopperEvent(
-                pid,
-                kind,
-                time,
-                catalog.gender[catalog.index[pid]],
-                catalog.name[catalog.index[pid]],
-                catalog.group[catalog.index[pid]],
-            )  # fmt: skip
-            for _, pid, kind, time in events[:HISTORY]
-        ]
-        purchased = {pid for _, pid, kind, _ in events if kind == "purchase"}
-        shoppers[key] = Shopper(
-            user_id=None, visitor=None, recent=recent, purchased=purchased, newest_event=recent[0].at
-        )
-    return shoppers
 
 
 def trending_at(train: list[Event]) -> list[Candidate]:

@@ -9,15 +9,19 @@ from recommendations.evaluation.data import Catalog
 from recommendations.evaluation.fitting import fit
 from recommendations.evaluation.ranking import (
     homepage_list,
+    ranked_candidates,
+    ranker_list,
     recommend,
     repurchase_list,
     shopper_seed,
     shopper_sources,
+    source_list,
     with_refitted_als,
 )
 from recommendations.evaluation.scoring import paired_differences, score_lists
 from recommendations.evaluation.split import Event, TimeSplit, time_split
 from recommendations.evaluation.tuning import tune
+from recommendations.ranker.training import RankerFit, ranker_fit
 
 SINGLE = {"popular": {"trending": 1.0}, "visual": {"visual": 1.0}, "als": {"als": 1.0}}
 LABELS = {
@@ -28,11 +32,13 @@ LABELS = {
     "hybrid_tuned": "Hybrid, tuned on validation",
     "repurchase": "Repurchase, then popular",
     "repurchase_same": "Repurchase + colours, popular",
-    "homepage": "Homepage (Buy again, hybrid)",
+    "co_bought": "Also bought (co-purchase)",
+    "ranker": "Ranker (LightGBM)",
+    "homepage": "Homepage as served",
 }
 # Strategies that are whole lists rather than blend weights: the no-model heuristics a sceptic
 # would choose (issue 11), and the homepage as served, rows in order.
-LIST_STRATEGIES = ("repurchase", "repurchase_same", "homepage")
+LIST_STRATEGIES = ("repurchase", "repurchase_same", "co_bought", "ranker", "homepage")
 
 
 def evaluate_time_split(
@@ -61,12 +67,18 @@ def evaluate_time_split(
     lists: dict[str, dict] = {name: {} for name in names}
     held_out: dict[tuple, set[int]] = {}
     history: set[tuple] = set()
-    described = []
+    described, trained = [], []
     for window in range(windows):
         split = first if window == 0 else _window_before(events, first, window)
         on_step(f"Window {window + 1}: training before {split.cutoff:%Y-%m-%d}, testing until {split.until:%Y-%m-%d}")
         fitted = fit(catalog, split.train)
         sources = {key: shopper_sources(fitted, key) for key in split.held_out}
+        # The learned ranker, trained on this window's training events only (its own validation
+        # fold lies before the cut-off too); None where they hold nothing to learn from.
+        ranker, ranked = _ranker_for(catalog, split, on_step), {}
+        if ranker is not None:
+            ranked = {key: ranked_candidates(ranker, fitted, key) for key in split.held_out}
+            trained.append({"figures": ranker.figures, "importances": ranker.importances})
         per_model = {name: (fitted, sources) for name in strategies}
         if tuned:
             tuned_fit = fit(
@@ -85,8 +97,11 @@ def evaluate_time_split(
         for key in split.held_out:
             lists["repurchase"][window, key] = repurchase_list(fitted, sources[key], key, k=k, same_product=False)
             lists["repurchase_same"][window, key] = repurchase_list(fitted, sources[key], key, k=k, same_product=True)
+            by_model, pooled = ranked.get(key, ([], []))
+            lists["ranker"][window, key] = ranker_list(fitted, sources[key], by_model, k=k, diversify=False)
+            lists["co_bought"][window, key] = source_list(fitted, sources[key], pooled, "also_bought", k=k)
             lists["homepage"][window, key] = homepage_list(
-                fitted, sources[key], strategies["hybrid"], key, k=k, seed=shopper_seed(key, seed)
+                fitted, sources[key], strategies["hybrid"], key, k=k, seed=shopper_seed(key, seed), ranked=by_model
             )
         held_out.update({(window, key): items for key, items in split.held_out.items()})
         history.update((window, key) for key in split.held_out if key in fitted.shoppers)
@@ -117,19 +132,31 @@ def evaluate_time_split(
             **{name: {"label": LABELS[name], "weights": None} for name in LIST_STRATEGIES},
         },
         "tuning": vars(tuned) if tuned else None,
+        "ranker": trained,
         "results": results,
         "comparisons": {
             name: paired_differences(lists["hybrid"], lists[name], held_out, k=k, seed=seed)
             for name in names
             if name != "hybrid"
         },
-        # Does the homepage as served beat the best no-model heuristic? Per segment, paired.
-        "homepage_vs_heuristic": {
-            segment: paired_differences(lists["homepage"], lists["repurchase_same"], held, k=k, seed=seed)
-            for segment, held in segments.items()
-            if held
+        # Do the ranker and the homepage as served beat the best no-model heuristic? Per segment, paired.
+        "vs_heuristic": {
+            name: {
+                segment: paired_differences(lists[name], lists["repurchase_same"], held, k=k, seed=seed)
+                for segment, held in segments.items()
+                if held
+            }
+            for name in ("ranker", "homepage")
         },
     }
+
+
+def _ranker_for(catalog: Catalog, split: TimeSplit, on_step: Callable[[str], None]) -> RankerFit | None:
+    try:
+        return ranker_fit(catalog, split.train, on_step=on_step)
+    except ValueError as error:
+        on_step(f"No ranker for this window: {error}")
+        return None
 
 
 _TICK = timedelta(microseconds=1)

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 
+from recommendations.domain import Candidate, Shopper
 from recommendations.evaluation.data import Catalog
 from recommendations.evaluation.fitting import Fitted
-from recommendations.selectors.candidates import Candidate
+from recommendations.ranker.features import candidate_pool
+from recommendations.ranker.training import RankerFit
 from recommendations.selectors.collaborative import collaborative_candidates
 from recommendations.selectors.rows import blend, fill_row
-from recommendations.selectors.shopper import Shopper
 from recommendations.selectors.sources import buy_again_candidates, visual_preference
 
 VISUAL_KEEP = 60  # as visual_candidates
@@ -156,13 +157,59 @@ def repurchase_list(fitted: Fitted, sources: ShopperSources, key, *, k: int, sam
     return chosen
 
 
-def homepage_list(
-    fitted: Fitted, sources: ShopperSources, weights: dict[str, float], key, *, k: int, seed: int
+def ranked_candidates(ranker: RankerFit, fitted: Fitted, key) -> tuple[list[Candidate], list[Candidate]]:
+    """Serving's ranked_candidates on the evaluation's shopper: every source's candidates, best
+    first by the model, before the hard filters; and the same candidates in the sources' own order."""
+    shopper = fitted.shoppers.get(key)
+    if shopper is None:
+        return [], []
+    pool = candidate_pool(shopper, ranker.table, repurchases=settings.RECOMMEND_REPURCHASES)
+    if not len(pool.rows):
+        return [], []
+    scores = ranker.booster.predict(pool.features, num_threads=1)
+    return pool.candidates(ranker.table, scores), pool.candidates(ranker.table, np.zeros(len(scores)))
+
+
+def ranker_list(
+    fitted: Fitted, sources: ShopperSources, ranked: list[Candidate], *, k: int, diversify: bool
 ) -> list[int]:
-    """The homepage as served, rows in order: "Buy again" (serving's own buy-again scores, then the
-    other colours), then "Recommended for you" (the blend); the first ``k`` products."""
+    """The ranked candidates through the hard filters (with ``diversify``, through the row's cap per
+    article type, as "Recommended for you" shows them), topped up with the decayed popular list:
+    what a shopper without history, or with too few candidates, sees."""
+    catalog = fitted.catalog
+    types = _EligibleArticleTypes(catalog, sources.filtered)
+    if diversify:
+        chosen = [card.product_id for card in fill_row(ranked, types, {}, size=k, explore=[], rng=random.Random(0))]
+    else:
+        chosen = [c.product_id for c in ranked if c.product_id in types][:k]
+    taken = set(chosen)
+    for pid in fitted.popular:
+        if len(chosen) >= k:
+            break
+        if pid not in taken and pid in types:
+            chosen.append(pid)
+            taken.add(pid)
+    return chosen
+
+
+def source_list(fitted: Fitted, sources: ShopperSources, pooled: list[Candidate], source: str, *, k: int) -> list[int]:
+    """One of the ranker's sources alone, in its own order, then popular."""
+    return ranker_list(fitted, sources, [c for c in pooled if c.source == source], k=k, diversify=False)
+
+
+def homepage_list(
+    fitted: Fitted, sources: ShopperSources, weights: dict[str, float], key, *, k: int, seed: int,
+    ranked: list[Candidate] | None = None,
+) -> list[int]:  # fmt: skip
+    """The homepage as served, rows in order. With a ranker: "Recommended for you" (the ranked
+    candidates, capped per article type), then the rest. Without: "Buy again" (serving's own
+    buy-again scores, then the other colours), then "Recommended for you" (the blend); the first
+    ``k`` products."""
     catalog = fitted.catalog
     shopper = fitted.shoppers.get(key)
+    if ranked:
+        first = ranker_list(fitted, sources, ranked, k=k, diversify=True)
+        return list(dict.fromkeys([*first, *homepage_list(fitted, sources, weights, key, k=k, seed=seed)]))[:k]
     again: list[Candidate] = []
     if shopper is not None and shopper.purchased and settings.RECOMMEND_REPURCHASES:
         again = buy_again_candidates(shopper)

@@ -5,7 +5,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from recommendations.evaluation.metrics import (
+from common.metrics import (
     average_precision_at_k,
     catalog_coverage,
     hit_rate_at_k,

@@ -4,16 +4,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import time as clock
-from typing import NamedTuple
 
-
-class Event(NamedTuple):
-    """One event of the log as the evaluation reads it (a tuple: millions are made and sorted)."""
-
-    shopper: object  # ("user", id) or ("visitor", uuid)
-    product_id: int
-    kind: str
-    at: datetime
+from recommendations.ranker.history import Event
 
 
 @dataclass(frozen=True)

@@ -46,10 +46,23 @@ def time_split_summary(section: dict) -> str:
             for metric, c in (("R@K", comparison["recall"]), ("MAP@K", comparison["map"]))
         ]
         lines.append(f"Hybrid as shipped minus {label}: " + "; ".join(parts) + ".")
-    for segment, c in section.get("homepage_vs_heuristic", {}).items():
-        parts = [f"{metric} {v['difference']:+.4f} [{v['low']:+.4f}, {v['high']:+.4f}]"
-                 for metric, v in (("R@K", c["recall"]), ("MAP@K", c["map"]))]  # fmt: skip
-        lines.append(f"Homepage minus Repurchase + colours ({segment}): " + "; ".join(parts) + ".")
+    for name, per_segment in section.get("vs_heuristic", {}).items():
+        label = section["strategies"][name]["label"]
+        for segment, c in per_segment.items():
+            parts = [f"{metric} {v['difference']:+.4f} [{v['low']:+.4f}, {v['high']:+.4f}]"
+                     for metric, v in (("R@K", c["recall"]), ("MAP@K", c["map"]))]  # fmt: skip
+            lines.append(f"{label} minus Repurchase + colours ({segment}): " + "; ".join(parts) + ".")
+    for number, ranker in enumerate(section.get("ranker") or (), start=1):
+        figures, validation = ranker["figures"], ranker["figures"]["validation"]
+        top = ", ".join(f"{name} {share:.0%}" for name, share in list(ranker["importances"].items())[:8])
+        lines.append(
+            f"Ranker of window {number}: trained in {figures['seconds']} s (peak memory "
+            f"{figures['peak_memory_mb']:,} MB), {figures['trees']} trees on {figures['rows']:,} rows of "
+            f"{figures['shoppers']:,} shoppers; validation ({validation['cutoff'][:10]}, {validation['shoppers']:,} "
+            f"shoppers) MAP@12 {validation['map']:.4f} against "
+            f"{validation['sources_order_map']:.4f} in the sources' order, {validation['candidate_recall']:.0%} of "
+            f"purchases among the candidates. Gain: {top}."
+        )
     tuning = section.get("tuning")
     if tuning:
         weights = ", ".join(f"{source} {weight:.2f}" for source, weight in tuning["weights"].items())

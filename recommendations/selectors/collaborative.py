@@ -12,9 +12,8 @@ from threadpoolctl import threadpool_limits
 
 from catalog.gender import compatible_genders
 from catalog.models import Product
+from recommendations.domain import Candidate, Shopper
 from recommendations.models import CollaborativeModel, ItemFactor, UserFactor
-from recommendations.selectors.candidates import Candidate
-from recommendations.selectors.shopper import Shopper
 from recommendations.selectors.similar import hard_filters
 from recommendations.services.collaborative import confidence
 from recommendations.vectors import id_array

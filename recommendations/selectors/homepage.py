@@ -27,8 +27,9 @@ import random
 from django.conf import settings
 
 from catalog.models import Product
-from recommendations.selectors.candidates import Candidate
+from recommendations.domain import Candidate, Shopper
 from recommendations.selectors.collaborative import collaborative_candidates, serving_model
+from recommendations.selectors.ranked import active_ranker, ranked_candidates
 from recommendations.selectors.rows import (
     BUY_AGAIN_ROW,
     CARD_FIELDS,
@@ -40,7 +41,6 @@ from recommendations.selectors.rows import (
     reason_for,
     top_up,
 )
-from recommendations.selectors.shopper import Shopper
 from recommendations.selectors.similar import products_similar_to_vector
 from recommendations.selectors.sources import (
     buy_again_candidates,
@@ -62,11 +62,14 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
     repurchases = settings.RECOMMEND_REPURCHASES and bool(purchased)
     recently_seen = purchased | set(shopper.recent_product_ids[: settings.PREFERENCE_RECENT_EVENTS])
     sources: dict[str, list[Candidate]] = {"trending": trending_candidates()}
-    model = serving_model() if shopper.recent else None
+    # The learned ranker when one is trained; the fixed blend of ALS, visual and trending otherwise.
+    ranker = active_ranker() if shopper.recent and settings.RANKER_ENABLED else None
+    ranked = ranked_candidates(ranker, shopper, repurchases=settings.RECOMMEND_REPURCHASES) if ranker else []
+    model = serving_model() if shopper.recent and not ranked else None
     if model is not None:
         sources["als"] = collaborative_candidates(model, shopper)
     vectors = recent_embeddings(shopper)
-    if vectors:
+    if vectors and not ranked:
         sources["visual"] = visual_candidates(shopper, vectors, genders, recently_seen)
     last_viewed = shopper.recent_product_ids[0] if shopper.recent else None
     last_vector = vectors.get(last_viewed)
@@ -79,12 +82,12 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
     )
     # Buy again: what they bought or added, then other colours of it (a setting; see RECOMMEND_REPURCHASES).
     again = buy_again_candidates(shopper) + same_product_candidates(shopper, genders) if repurchases else []
-    wanted = {c.product_id for candidates in [*sources.values(), again] for c in candidates}
+    wanted = {c.product_id for candidates in [*sources.values(), again, ranked] for c in candidates}
     wanted |= {pid for pid, _ in because}
     # Hundreds of candidates pass the filters as (id, article type) pairs; only the few dozen
     # shown are fetched as products, with their photos, at the end. Purchases stay eligible when
-    # repurchases are allowed: the other rows leave out everything recently seen anyway.
-    not_again = set() if repurchases else purchased
+    # repurchases are allowed: the blend's rows leave out everything recently seen anyway.
+    not_again = set() if settings.RECOMMEND_REPURCHASES else purchased
     article_types = dict(
         eligible(genders=genders, exclude=not_again).filter(pk__in=id_array(wanted)).values_list("pk", "article_type")
     )
@@ -93,31 +96,36 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
         genders=genders, exclude=recently_seen, count=settings.ROW_EXPLORATION_SLOTS * 6, rng=rng
     )
     rows: list[Row] = []
+    if ranked:
+        # The ranker weighs a repurchase against everything else, so its row comes first, without
+        # exploration (Trending keeps that); "Buy again" then shows the purchases it did not.
+        cards = fill_row(ranked, article_types, names, size=size, explore=[], rng=rng)
+        rows.append(Row("home.recommended", "Recommended for you", cards))
+        shown = {card.product_id for card in cards}
+        again = [c for c in again if c.product_id not in shown]
     if again:
         rows.append(
             Row(BUY_AGAIN_ROW, "Buy again", fill_row(again, article_types, names, size=size, explore=[], rng=rng))
         )
-    if shopper.recent:
-        ranked = [c for c in blend(sources, settings.BLEND_WEIGHTS) if c.product_id not in recently_seen]
+    if shopper.recent and not ranked:
+        blended = [c for c in blend(sources, settings.BLEND_WEIGHTS) if c.product_id not in recently_seen]
         rows.append(
             Row(
                 "home.recommended",
                 "Recommended for you",
-                fill_row(ranked, article_types, names, size=size, explore=explore[: len(explore) // 2], rng=rng),
+                fill_row(blended, article_types, names, size=size, explore=explore[: len(explore) // 2], rng=rng),
             )
         )
-        if because:
-            ranked = [Candidate(pid, 1 - distance, "visual", last_viewed) for pid, distance in because]
-            title = reason_for("visual", names.get(last_viewed))
-            rows.append(
-                Row("home.because", title, fill_row(ranked, article_types, names, size=size, explore=[], rng=rng))
-            )
-    ranked = [c for c in sources["trending"] if c.product_id not in recently_seen]
+    if shopper.recent and because:
+        similar = [Candidate(pid, 1 - distance, "visual", last_viewed) for pid, distance in because]
+        title = reason_for("visual", names.get(last_viewed))
+        rows.append(Row("home.because", title, fill_row(similar, article_types, names, size=size, explore=[], rng=rng)))
+    trending = [c for c in sources["trending"] if c.product_id not in recently_seen]
     rows.append(
         Row(
             "home.trending",
             "Trending now",
-            fill_row(ranked, article_types, names, size=size, explore=explore[len(explore) // 2 :], rng=rng),
+            fill_row(trending, article_types, names, size=size, explore=explore[len(explore) // 2 :], rng=rng),
         )
     )
     top_up(rows, genders=genders, exclude=recently_seen, size=size)

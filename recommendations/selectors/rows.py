@@ -8,8 +8,7 @@ from django.conf import settings
 from django.db.models import Max, Min
 
 from catalog.models import Product
-from recommendations.selectors.candidates import Candidate
-from recommendations.selectors.shopper import Shopper
+from recommendations.domain import Candidate, Shopper
 from recommendations.selectors.sources import eligible
 from recommendations.vectors import id_array
 
@@ -91,6 +90,8 @@ def reason_for(strategy: str, anchor: tuple[str, str] | None) -> str:
         return "Trending"
     if strategy == "buy_again":
         return f"You {anchor[0]} this before" if anchor else "Buy it again"
+    if strategy == "also_bought":
+        return f"Customers who bought {anchor[1]} also bought this" if anchor else "Customers also bought this"
     if strategy == "same_product":
         return f"Another colour of {anchor[1]}" if anchor else "Another colour"
     return "Something different"

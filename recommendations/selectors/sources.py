@@ -8,10 +8,9 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from catalog.models import Product
+from recommendations.domain import Candidate, Shopper
 from recommendations.encoders import encoder_class
 from recommendations.models import TrendingScore
-from recommendations.selectors.candidates import Candidate
-from recommendations.selectors.shopper import Shopper
 from recommendations.selectors.similar import embedded_products, hard_filters, products_similar_to_vector
 
 # What a card shows and the filters check; the 2.5 kB embedding stays in the database.

@@ -1,0 +1,66 @@
+"""The typed data every layer of the recommender passes around: what a source proposes (Candidate)
+and what we know of a shopper (Shopper, ShopperEvent). Plain data with no queries, so that the
+selectors, the ranker and the evaluation can share it without importing one another."""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+
+from catalog.gender import compatible_genders
+from recommendations.models import Visitor
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A product a source proposes for a shopper.
+
+    ``score`` is the source's own score (higher is better; the blend normalises each source's
+    scores), ``source`` names the source ("als", "visual", "trending"; after the blend, the one that
+    contributed most), and ``anchor`` is the product of the shopper's history that explains it
+    ("Because you viewed <anchor>"), when the source knows one.
+    """
+
+    product_id: int
+    score: float
+    source: str
+    anchor: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShopperEvent:
+    """One event of a shopper's history, with what the recommender needs of its product."""
+
+    product_id: int
+    kind: str
+    at: datetime
+    gender: str
+    name: str
+    group: str = ""  # the product's product_group: its other colours share it
+    article_type: str = ""
+
+
+@dataclass
+class Shopper:
+    user_id: int | None
+    visitor: Visitor | None
+    gender_choice: str = ""  # chosen in the store; beats inference
+    recent: list[ShopperEvent] = field(default_factory=list)  # newest first
+    purchased: set[int] = field(default_factory=set)
+    newest_event: datetime | None = None
+
+    @property
+    def recent_product_ids(self) -> list[int]:
+        return list(dict.fromkeys(event.product_id for event in self.recent))
+
+    def allowed_genders(self) -> tuple[str, ...] | None:
+        """The explicit choice, else the gender of most of their history, else no filter."""
+        if self.gender_choice:
+            return compatible_genders(self.gender_choice)
+        genders = Counter(event.gender for event in self.recent if event.gender != "unisex")
+        if genders:
+            gender, count = genders.most_common(1)[0]
+            if count / sum(genders.values()) >= settings.GENDER_INFERENCE_SHARE:
+                return compatible_genders(gender)
+        return None

@@ -1,0 +1,62 @@
+"""The interaction log as the ranker and the evaluation read it, and shoppers rebuilt from it."""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+from recommendations.domain import Shopper, ShopperEvent
+
+HISTORY = 200  # as shopper_load: serving sees a shopper's newest 200 events
+
+
+class Event(NamedTuple):
+    """One event of the log (a tuple: millions are made and sorted)."""
+
+    shopper: object  # ("user", id) or ("visitor", uuid)
+    product_id: int
+    kind: str
+    at: datetime
+
+
+class Products(Protocol):
+    """What the ranker needs of the catalog, row by row (the evaluation's Catalog is one)."""
+
+    ids: np.ndarray
+    index: dict[int, int]
+    gender: np.ndarray
+    name: Sequence[str]
+    group: Sequence[str]
+    article_type: Sequence[str]
+
+
+def shoppers_from_events(products: Products, events: Iterable[Event]) -> dict[object, Shopper]:
+    """Every shopper's history as shopper_load would read it from the database at the time of the
+    newest event given: newest first, the newest HISTORY events, and all their purchases."""
+    history: dict[object, list[Event]] = defaultdict(list)
+    for event in events:
+        if event.product_id in products.index:
+            history[event.shopper].append(event)
+    shoppers = {}
+    for key, mine in history.items():
+        mine.sort(key=lambda event: event.at, reverse=True)
+        recent = []
+        for _, pid, kind, time in mine[:HISTORY]:
+            row = products.index[pid]
+            recent.append(
+                ShopperEvent(
+                    pid,
+                    kind,
+                    time,
+                    products.gender[row],
+                    products.name[row],
+                    products.group[row],
+                    products.article_type[row],
+                )  # fmt: skip
+            )
+        purchased = {pid for _, pid, kind, _ in mine if kind == "purchase"}
+        shoppers[key] = Shopper(user_id=None, visitor=None, recent=recent, purchased=purchased,
+                                newest_event=recent[0].at)  # fmt: skip
+    return shoppers

@@ -1,0 +1,170 @@
+"""What the log says about each product at one moment: the ranker's item features and the tables
+its candidate sources read (popular lists, co-purchases, the products of each group).
+
+Built from events before a cut-off (training, evaluation) or from the whole log (the stored
+model), and kept with the model: serving reads it from memory, with no query per candidate.
+"""
+
+import io
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from recommendations.ranker.history import Event, Products
+
+POPULAR_KEEP = 200  # the popular lists' length
+CO_BOUGHT_KEEP = 20  # neighbours kept per product
+CO_BOUGHT_BASKET = 30  # a shopper's newest purchases that count as one basket (caps the pairs per shopper)
+_DAY = 86400.0
+
+
+@dataclass
+class ItemTable:
+    as_of: datetime  # the newest event seen: "today" for the item features
+    ids: np.ndarray  # (n,) product ids
+    gender: np.ndarray  # (n,) str
+    article_type: np.ndarray  # (n,) str
+    group: np.ndarray  # (n,) str; "" for a product that is a group of its own
+    sold_1d: np.ndarray  # (n,) purchases on the newest day
+    sold_3d: np.ndarray  # (n,) purchases on the 3 newest days
+    sold_decayed: np.ndarray  # (n,) purchases of the newest 7 days, each 1/(1 + age in days)
+    days_on_sale: np.ndarray  # (n,) days since the first event of any kind on it; NaN: never seen
+    buyers: np.ndarray  # (n,) distinct buyers
+    rebuy_rate: np.ndarray  # (n,) share of its buyers who bought it more than once
+    popular: np.ndarray  # rows, best first (sold_decayed)
+    popular_by_gender: dict[str, np.ndarray]  # gender -> rows, best first
+    co_bought_ptr: np.ndarray  # CSR: row r's neighbours are co_bought_rows[ptr[r]:ptr[r + 1]]
+    co_bought_rows: np.ndarray
+    co_bought_score: np.ndarray  # shoppers who bought both / sqrt(buyers of each)
+    index: dict[int, int] = field(init=False, repr=False)  # product id -> row
+    members: dict[str, np.ndarray] = field(init=False, repr=False)  # group -> rows
+
+    def __post_init__(self) -> None:
+        self.index = {int(pid): row for row, pid in enumerate(self.ids)}
+        grouped: dict[str, list[int]] = defaultdict(list)
+        for row, group in enumerate(self.group):
+            if group:
+                grouped[str(group)].append(row)
+        self.members = {group: np.array(rows, dtype=np.int64) for group, rows in grouped.items()}
+
+    def co_bought(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        start, end = self.co_bought_ptr[row], self.co_bought_ptr[row + 1]
+        return self.co_bought_rows[start:end], self.co_bought_score[start:end]
+
+    # Stored with the model as one .npz (no pickle: the bytes come from the database).
+    _ARRAYS = (
+        "ids", "gender", "article_type", "group", "sold_1d", "sold_3d", "sold_decayed", "days_on_sale", "buyers",
+        "rebuy_rate", "popular", "co_bought_ptr", "co_bought_rows", "co_bought_score",
+    )  # fmt: skip
+
+    def to_bytes(self) -> bytes:
+        arrays = {name: getattr(self, name) for name in self._ARRAYS}
+        arrays["as_of"] = np.array([self.as_of.isoformat()])
+        genders = sorted(self.popular_by_gender)
+        arrays["popular_genders"] = np.array(genders, dtype=str)
+        for number, gender in enumerate(genders):
+            arrays[f"popular_gender_{number}"] = self.popular_by_gender[gender]
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "ItemTable":
+        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+            genders = [str(g) for g in stored["popular_genders"]]
+            return cls(
+                as_of=datetime.fromisoformat(str(stored["as_of"][0])),
+                popular_by_gender={g: stored[f"popular_gender_{n}"] for n, g in enumerate(genders)},
+                **{name: stored[name] for name in cls._ARRAYS},
+            )
+
+
+def item_table(products: Products, events: Iterable[Event]) -> ItemTable:
+    """The table as of the newest of ``events``. Popularity counts purchases by calendar day, as
+    H&M's log (dates only) and the sceptic's baseline do."""
+    n = len(products.ids)
+    index = products.index
+    events = [event for event in events if event.product_id in index]
+    if not events:
+        raise ValueError("No events: a ranker needs a log to learn from.")
+    as_of = max(event.at for event in events)
+    today = as_of.date()
+    first_seen = np.full(n, np.inf)
+    sold_1d, sold_3d, sold_decayed = np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32)
+    bought: dict[object, dict[int, int]] = defaultdict(dict)  # shopper -> row -> purchases
+    newest_purchase: dict[object, dict[int, datetime]] = defaultdict(dict)
+    for shopper, pid, kind, at in events:
+        row = index[pid]
+        age_s = (as_of - at).total_seconds()
+        first_seen[row] = min(first_seen[row], age_s)
+        if kind != "purchase":
+            continue
+        age_days = (today - at.date()).days
+        sold_1d[row] += age_days < 1
+        sold_3d[row] += age_days < 3
+        if age_days < 7:
+            sold_decayed[row] += 1.0 / (1 + age_days)
+        bought[shopper][row] = bought[shopper].get(row, 0) + 1
+        newest_purchase[shopper][row] = max(at, newest_purchase[shopper].get(row, at))
+    buyers, rebuyers = np.zeros(n, np.float32), np.zeros(n, np.float32)
+    for counts in bought.values():
+        for row, count in counts.items():
+            buyers[row] += 1
+            rebuyers[row] += count > 1
+    popular = _top(sold_decayed, np.ones(n, dtype=bool))
+    genders = np.asarray(products.gender)
+    ptr, rows, scores = _co_bought(n, newest_purchase, buyers)
+    return ItemTable(
+        as_of=as_of, ids=np.asarray(products.ids, dtype=np.int64), gender=genders.astype(str),
+        article_type=np.array(products.article_type, dtype=str), group=np.array(products.group, dtype=str),
+        sold_1d=sold_1d, sold_3d=sold_3d, sold_decayed=sold_decayed,
+        days_on_sale=np.where(np.isfinite(first_seen), first_seen / _DAY, np.nan).astype(np.float32),
+        buyers=buyers, rebuy_rate=np.divide(rebuyers, buyers, out=np.zeros(n, np.float32), where=buyers > 0),
+        popular=popular,
+        popular_by_gender={str(g): _top(sold_decayed, genders == g) for g in np.unique(genders)},
+        co_bought_ptr=ptr, co_bought_rows=rows, co_bought_score=scores,
+    )  # fmt: skip
+
+
+def _top(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    rows = np.flatnonzero(mask & (scores > 0))
+    order = np.lexsort((rows, -scores[rows]))  # best first, ties by row: stable across runs
+    return rows[order][:POPULAR_KEEP].astype(np.int64)
+
+
+def _co_bought(
+    n: int, newest_purchase: dict[object, dict[int, datetime]], buyers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Item to item: how many shoppers bought both (their newest CO_BOUGHT_BASKET purchases), over
+    the square root of each product's buyers, so that best-sellers do not neighbour everything."""
+    shopper_rows, item_rows = [], []
+    for number, newest in enumerate(newest_purchase.values()):
+        basket = sorted(newest, key=newest.get, reverse=True)[:CO_BOUGHT_BASKET]
+        shopper_rows += [number] * len(basket)
+        item_rows += basket
+    baskets = csr_matrix(
+        (np.ones(len(item_rows), np.float32), (shopper_rows, item_rows)), shape=(len(newest_purchase), n)
+    )
+    both = (baskets.T @ baskets).tocsr()
+    both.setdiag(0)
+    both.eliminate_zeros()
+    ptr, rows, scores = [0], [], []
+    norm = np.sqrt(np.maximum(buyers, 1))
+    for row in range(n):
+        start, end = both.indptr[row], both.indptr[row + 1]
+        if end > start:
+            neighbours = both.indices[start:end]
+            score = both.data[start:end] / (norm[row] * norm[neighbours])
+            best = np.lexsort((neighbours, -score))[:CO_BOUGHT_KEEP]
+            rows.append(neighbours[best])
+            scores.append(score[best])
+        ptr.append(ptr[-1] + (min(end - start, CO_BOUGHT_KEEP)))
+    return (
+        np.array(ptr, dtype=np.int64),
+        np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64),
+        np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32),
+    )

@@ -1,0 +1,183 @@
+"""Training the ranker on the log: features before a cut-off, labels after it, LightGBM lambdarank.
+
+Folds are calendar days. With label_days=1 and folds=2 on a log whose newest day is D: fold 1 has
+its features from everything before D and its labels from the purchases on D; fold 2 likewise one
+day earlier. The newest fold validates (early stopping and the stored figures); the model that
+serves is then refitted on every fold with the number of trees the validation chose. Nothing
+here reads an event after the newest one given: the evaluation gives only events before its
+test cut-off, and a test proves that the lists do not change when the test days do.
+"""
+
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import time as clock
+
+import numpy as np
+
+from common.metrics import average_precision_at_k, recall_at_k
+from recommendations.domain import Candidate, Shopper
+from recommendations.ranker.features import DEFAULT_SIZES, FEATURES, PoolSizes, candidate_pool
+from recommendations.ranker.history import Event, Products, shoppers_from_events
+from recommendations.ranker.items import ItemTable, item_table
+
+K = 12
+PARAMS = {
+    "objective": "lambdarank",
+    "metric": "map",
+    "eval_at": [K],
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 40,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambdarank_truncation_level": 20,
+    "verbose": -1,
+    "seed": 7,
+    "deterministic": True,
+    "force_row_wise": True,
+}
+MAX_TREES = 400
+PATIENCE = 40
+
+# (shopper) -> ALS candidates, from a model fitted on the same events (None: no ALS features).
+AlsSource = Callable[[list[Event]], Callable[[Shopper], list[Candidate]] | None]
+
+
+@dataclass
+class Fold:
+    cutoff: datetime
+    table: ItemTable
+    keys: list  # shoppers, one group each
+    pools: list  # their Pools
+    bought: list[set[int]]  # their purchases in the label window (product ids)
+
+    def matrix(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        x = np.vstack([pool.features for pool in self.pools]) if self.pools else np.zeros((0, len(FEATURES)))
+        y = np.concatenate(
+            [np.isin(self.table.ids[pool.rows], list(bought)).astype(np.float32)
+             for pool, bought in zip(self.pools, self.bought, strict=True)]
+        ) if self.pools else np.zeros(0)  # fmt: skip
+        return x, y, [len(pool.rows) for pool in self.pools]
+
+
+@dataclass
+class RankerFit:
+    booster: object  # lightgbm.Booster
+    table: ItemTable  # as of the newest event: what serving reads
+    figures: dict = field(default_factory=dict)
+    importances: dict[str, float] = field(default_factory=dict)
+
+
+def day_start(at: datetime) -> datetime:
+    return datetime.combine(at.date(), clock.min, tzinfo=at.tzinfo)
+
+
+def fold_build(
+    products: Products, events: list[Event], cutoff: datetime, *, label_days: int, als: AlsSource | None = None,
+    sizes: PoolSizes = DEFAULT_SIZES,
+) -> Fold:  # fmt: skip
+    """Shoppers with history before ``cutoff`` who bought in the ``label_days`` from it."""
+    before = [event for event in events if event.at < cutoff]
+    until = cutoff + timedelta(days=label_days)
+    bought: dict[object, set[int]] = {}
+    for event in events:
+        if event.kind == "purchase" and cutoff <= event.at < until:
+            bought.setdefault(event.shopper, set()).add(event.product_id)
+    table = item_table(products, before)
+    shoppers = shoppers_from_events(products, before)
+    als_for = als(before) if als else None
+    keys = [key for key in bought if key in shoppers]
+    pools = [candidate_pool(shoppers[key], table, als=als_for(shoppers[key]) if als_for else None, sizes=sizes)
+             for key in keys]  # fmt: skip
+    return Fold(cutoff, table, keys, pools, [bought[key] for key in keys])
+
+
+def ranker_fit(
+    products: Products, events: list[Event], *, label_days: int = 1, folds: int = 2, als: AlsSource | None = None,
+    sizes: PoolSizes = DEFAULT_SIZES, on_step: Callable[[str], None] = lambda _: None,
+) -> RankerFit:  # fmt: skip
+    """Fit on ``events`` (all of them before the moment the model is for)."""
+    import lightgbm
+
+    started = time.monotonic()
+    events = [event for event in events if event.product_id in products.index]
+    if not events:
+        raise ValueError("The log is empty: there is nothing to learn from.")
+    newest_day = day_start(max(event.at for event in events))
+    built = []
+    for number in range(folds):
+        cutoff = newest_day - timedelta(days=label_days * number)
+        on_step(f"Fold {number + 1}: features before {cutoff:%Y-%m-%d}, labels of {label_days} day(s) from it")
+        fold = fold_build(products, events, cutoff, label_days=label_days, als=als, sizes=sizes)
+        if fold.keys:
+            built.append(fold)
+    trainable = [fold for fold in built if _positives(fold)]
+    if not trainable:
+        raise ValueError("No shopper with history bought anything in the label days: nothing to learn from.")
+    validation, training = trainable[0], trainable[1:] or trainable[:1]
+    x, y, groups = _stack(training)
+    xv, yv, gv = validation.matrix()
+    on_step(f"Training on {len(x):,} candidate rows of {len(groups):,} shoppers; validating on {len(gv):,}")
+    booster = lightgbm.train(
+        {**PARAMS, "num_threads": 2},
+        lightgbm.Dataset(x, y, group=groups, feature_name=list(FEATURES)),
+        num_boost_round=MAX_TREES,
+        valid_sets=[lightgbm.Dataset(xv, yv, group=gv, feature_name=list(FEATURES))],
+        callbacks=[lightgbm.early_stopping(PATIENCE, verbose=False)],
+    )
+    trees = max(booster.best_iteration, 1)
+    figures = {"validation": validation_figures(booster, validation, trees=trees), "trees": trees}
+    if len(trainable) > 1:  # refit on every fold, the validation fold included, as many trees
+        x, y, groups = _stack(trainable)
+        booster = lightgbm.train({**PARAMS, "num_threads": 2},
+                                 lightgbm.Dataset(x, y, group=groups, feature_name=list(FEATURES)),
+                                 num_boost_round=trees)  # fmt: skip
+    on_step("Item table as of the newest event, for serving")
+    table = item_table(products, events)
+    gains = booster.feature_importance(importance_type="gain")
+    total = float(gains.sum()) or 1.0
+    figures.update(
+        rows=int(len(x)), shoppers=len(groups), folds=[fold.cutoff.isoformat() for fold in built],
+        seconds=round(time.monotonic() - started, 1),
+        peak_memory_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    )  # fmt: skip
+    importances = {name: round(float(gain) / total, 4) for name, gain in zip(FEATURES, gains, strict=True)}
+    return RankerFit(booster, table, figures, dict(sorted(importances.items(), key=lambda kv: -kv[1])))
+
+
+def _positives(fold: Fold) -> int:
+    return int(fold.matrix()[1].sum())
+
+
+def _stack(folds: list[Fold]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    parts = [fold.matrix() for fold in folds]
+    return np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), [g for p in parts for g in p[2]]
+
+
+def validation_figures(booster, fold: Fold, *, trees: int) -> dict:
+    """MAP@12 and recall@12 on the validation fold's shoppers: the ranked pool against the no-model
+    heuristic (their purchases newest first, their other colours, then popular) on the same shoppers."""
+    ranked_map, ranked_recall, heuristic_map, heuristic_recall = [], [], [], []
+    for pool, bought in zip(fold.pools, fold.bought, strict=True):
+        scores = booster.predict(pool.features, num_iteration=trees) if len(pool.rows) else np.zeros(0)
+        ranked = [c.product_id for c in pool.candidates(fold.table, scores)][:K]
+        plain = [int(fold.table.ids[row]) for row in pool.rows][:K]  # the sources' own order
+        ranked_map.append(average_precision_at_k(ranked, bought, K))
+        ranked_recall.append(recall_at_k(ranked, bought, K))
+        heuristic_map.append(average_precision_at_k(plain, bought, K))
+        heuristic_recall.append(recall_at_k(plain, bought, K))
+    pairs = zip(fold.pools, fold.bought, strict=True)
+    candidates_hit = sum(len(set(fold.table.ids[pool.rows].tolist()) & bought) for pool, bought in pairs)
+    return {
+        "cutoff": fold.cutoff.isoformat(),
+        "shoppers": len(fold.pools),
+        "map": float(np.mean(ranked_map)),
+        "recall": float(np.mean(ranked_recall)),
+        "sources_order_map": float(np.mean(heuristic_map)),
+        "sources_order_recall": float(np.mean(heuristic_recall)),
+        "candidate_recall": candidates_hit / max(sum(len(b) for b in fold.bought), 1),
+    }

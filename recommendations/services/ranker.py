@@ -1,0 +1,82 @@
+"""Training the learned ranker on the whole log and storing it in PostgreSQL (recommendations.ranker
+has the pure code; this module reads the catalog and the log, and writes the model)."""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import transaction
+
+from catalog.models import Product
+from recommendations.models import Interaction, RankerModel
+from recommendations.ranker.features import FEATURES
+from recommendations.ranker.history import Event
+from recommendations.ranker.training import RankerFit, ranker_fit
+
+logger = logging.getLogger(__name__)
+KEEP_MODELS = 2
+
+
+@dataclass
+class CatalogRows:
+    """recommendations.ranker.history.Products, read from the catalog (every product, active or not:
+    the hard filters are applied when a list is served)."""
+
+    ids: np.ndarray
+    index: dict[int, int]
+    gender: np.ndarray
+    name: list[str]
+    group: list[str]
+    article_type: list[str]
+
+
+def catalog_rows() -> CatalogRows:
+    rows = list(Product.objects.order_by("pk").values_list("pk", "gender", "name", "product_group", "article_type"))
+    ids = np.array([row[0] for row in rows], dtype=np.int64)
+    return CatalogRows(
+        ids=ids, index={int(pid): i for i, pid in enumerate(ids)}, gender=np.array([row[1] for row in rows], dtype=str),
+        name=[row[2] for row in rows], group=[row[3] for row in rows], article_type=[row[4] for row in rows],
+    )  # fmt: skip
+
+
+def log_events() -> list[Event]:
+    """The whole log, oldest first; a visitor merged into a user is the user."""
+    rows = Interaction.objects.order_by("created_at", "pk").values_list(
+        "user_id", "visitor_id", "product_id", "kind", "created_at"
+    )
+    return [
+        Event(("user", user_id) if user_id is not None else ("visitor", str(visitor_id)), product_id, kind, created_at)
+        for user_id, visitor_id, product_id, kind, created_at in rows.iterator(chunk_size=20_000)
+    ]
+
+
+def ranker_train(*, on_step: Callable[[str], None] = lambda _: None) -> RankerModel | None:
+    """Fit on the whole log and make the new model the active one. None, and the blend keeps
+    serving, when the log has no shopper with history who bought on a later day."""
+    on_step("Reading the catalog and the interaction log")
+    events = log_events()
+    if not events:
+        logger.info("No interactions yet: no ranker to train.")
+        return None
+    try:
+        fitted = ranker_fit(catalog_rows(), events, on_step=on_step)
+    except ValueError as error:  # too little to learn from yet: say why, keep what serves now
+        logger.info("No ranker trained: %s", error)
+        on_step(f"No ranker trained: {error}")
+        return None
+    return _store(fitted)
+
+
+@transaction.atomic
+def _store(fitted: RankerFit) -> RankerModel:
+    stored = RankerModel.objects.create(
+        trained_until=fitted.table.as_of, features=list(FEATURES), booster=fitted.booster.model_to_string(),
+        items=fitted.table.to_bytes(), figures=fitted.figures, importances=fitted.importances,
+    )  # fmt: skip
+    RankerModel.objects.filter(is_active=True).update(is_active=False)
+    RankerModel.objects.filter(pk=stored.pk).update(is_active=True)
+    stale = RankerModel.objects.order_by("-pk").values_list("pk", flat=True)[KEEP_MODELS:]
+    RankerModel.objects.filter(pk__in=list(stale)).delete()
+    stored.is_active = True
+    return stored
