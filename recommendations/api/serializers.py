@@ -9,7 +9,8 @@ from recommendations.models import InteractionKind
 class RecommendationItemSerializer(serializers.Serializer):
     product = ProductListSerializer()
     strategy = serializers.ChoiceField(
-        choices=["buy_again", "same_product", "als", "visual", "trending", "explore"], help_text="The source."
+        choices=["buy_again", "same_product", "also_bought", "als", "visual", "trending", "explore"],
+        help_text="The source that proposed it (with a trained ranker, the ranker chose it among all of them).",
     )
     reason = serializers.CharField(help_text='Shown on the card, e.g. "Because you viewed Strap top".')
     slot = serializers.IntegerField()

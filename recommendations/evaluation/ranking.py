@@ -179,7 +179,9 @@ def ranker_list(
     catalog = fitted.catalog
     types = _EligibleArticleTypes(catalog, sources.filtered)
     if diversify:
-        chosen = [card.product_id for card in fill_row(ranked, types, {}, size=k, explore=[], rng=random.Random(0))]
+        cards = fill_row(ranked, types, {}, size=k, explore=[], rng=random.Random(0),
+                         per_type=settings.RANKED_ROW_MAX_PER_ARTICLE_TYPE)  # fmt: skip
+        chosen = [card.product_id for card in cards]
     else:
         chosen = [c.product_id for c in ranked if c.product_id in types][:k]
     taken = set(chosen)

@@ -42,6 +42,8 @@ PARAMS = {
 }
 MAX_TREES = 400
 PATIENCE = 40
+LABEL_WINDOWS = (1, 3, 7, 14, 28)  # days; the first that gives MIN_SHOPPERS labelled shoppers is used
+MIN_SHOPPERS = 200
 
 # (shopper) -> ALS candidates, from a model fitted on the same events (None: no ALS features).
 AlsSource = Callable[[list[Event]], Callable[[Shopper], list[Candidate]] | None]
@@ -96,11 +98,31 @@ def fold_build(
     return Fold(cutoff, table, keys, pools, [bought[key] for key in keys])
 
 
+def label_window(events: list[Event], newest_day: datetime) -> int:
+    """Days of labels per fold: one day for a busy shop (a fashion shopper's next purchase comes
+    within days, and yesterday's sales are today's), more for a small shop, so that the newest fold
+    holds at least MIN_SHOPPERS shoppers with history who bought in it."""
+    first_seen: dict[object, datetime] = {}
+    last_bought: dict[object, datetime] = {}
+    for shopper, _, kind, at in events:
+        if shopper not in first_seen or at < first_seen[shopper]:
+            first_seen[shopper] = at
+        if kind == "purchase" and (shopper not in last_bought or at > last_bought[shopper]):
+            last_bought[shopper] = at
+    for days in LABEL_WINDOWS:
+        cutoff = newest_day - timedelta(days=days - 1)
+        labelled = sum(1 for key, newest in last_bought.items() if newest >= cutoff and first_seen[key] < cutoff)
+        if labelled >= MIN_SHOPPERS:
+            return days
+    return LABEL_WINDOWS[-1]
+
+
 def ranker_fit(
-    products: Products, events: list[Event], *, label_days: int = 1, folds: int = 2, als: AlsSource | None = None,
-    sizes: PoolSizes = DEFAULT_SIZES, on_step: Callable[[str], None] = lambda _: None,
+    products: Products, events: list[Event], *, label_days: int | None = None, folds: int = 2,
+    als: AlsSource | None = None, sizes: PoolSizes = DEFAULT_SIZES, on_step: Callable[[str], None] = lambda _: None,
 ) -> RankerFit:  # fmt: skip
-    """Fit on ``events`` (all of them before the moment the model is for)."""
+    """Fit on ``events`` (all of them before the moment the model is for). ``label_days``: None
+    chooses it from the log (label_window)."""
     import lightgbm
 
     started = time.monotonic()
@@ -108,9 +130,10 @@ def ranker_fit(
     if not events:
         raise ValueError("The log is empty: there is nothing to learn from.")
     newest_day = day_start(max(event.at for event in events))
+    label_days = label_days or label_window(events, newest_day)
     built = []
     for number in range(folds):
-        cutoff = newest_day - timedelta(days=label_days * number)
+        cutoff = newest_day - timedelta(days=label_days * number + label_days - 1)
         on_step(f"Fold {number + 1}: features before {cutoff:%Y-%m-%d}, labels of {label_days} day(s) from it")
         fold = fold_build(products, events, cutoff, label_days=label_days, als=als, sizes=sizes)
         if fold.keys:
@@ -141,7 +164,8 @@ def ranker_fit(
     gains = booster.feature_importance(importance_type="gain")
     total = float(gains.sum()) or 1.0
     figures.update(
-        rows=int(len(x)), shoppers=len(groups), folds=[fold.cutoff.isoformat() for fold in built],
+        label_days=label_days, rows=int(len(x)), shoppers=len(groups),
+        folds=[fold.cutoff.isoformat() for fold in built],
         seconds=round(time.monotonic() - started, 1),
         peak_memory_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     )  # fmt: skip

@@ -97,9 +97,11 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
     )
     rows: list[Row] = []
     if ranked:
-        # The ranker weighs a repurchase against everything else, so its row comes first, without
-        # exploration (Trending keeps that); "Buy again" then shows the purchases it did not.
-        cards = fill_row(ranked, article_types, names, size=size, explore=[], rng=rng)
+        # The ranker weighs a repurchase against everything else, so its row comes first, in the
+        # ranker's order (RANKED_ROW_MAX_PER_ARTICLE_TYPE) and without exploration (Trending keeps
+        # it); "Buy again" then shows the purchases it did not.
+        cards = fill_row(ranked, article_types, names, size=size, explore=[], rng=rng,
+                         per_type=settings.RANKED_ROW_MAX_PER_ARTICLE_TYPE)  # fmt: skip
         rows.append(Row("home.recommended", "Recommended for you", cards))
         shown = {card.product_id for card in cards}
         again = [c for c in again if c.product_id not in shown]

@@ -101,12 +101,14 @@ def fill_row(
     ranked: list[Candidate],
     article_types: dict[int, str],
     names: dict[int, tuple[str, str]],
-    *, size: int, explore: list[int], rng: random.Random,
+    *, size: int, explore: list[int], rng: random.Random, per_type: int | None = None,
 ) -> list[Card]:  # fmt: skip
-    """Take ranked eligible products with a cap per article type, then put exploration cards in
-    random slots. ``article_types`` holds the eligible products; the others failed a hard filter."""
+    """Take ranked eligible products with a cap per article type (``per_type``, default
+    ROW_MAX_PER_ARTICLE_TYPE), then put exploration cards in random slots. ``article_types`` holds
+    the eligible products; the others failed a hard filter."""
+    cap = settings.ROW_MAX_PER_ARTICLE_TYPE if per_type is None else per_type
     slots = min(settings.ROW_EXPLORATION_SLOTS, size) if explore else 0
-    per_type: dict[str, int] = {}
+    counts: dict[str, int] = {}
     cards: list[Card] = []
     taken: set[int] = set()
 
@@ -119,9 +121,9 @@ def fill_row(
         if len(cards) >= size - slots:
             break
         kind = article_types.get(candidate.product_id)
-        if kind is None or candidate.product_id in taken or per_type.get(kind, 0) >= settings.ROW_MAX_PER_ARTICLE_TYPE:
+        if kind is None or candidate.product_id in taken or counts.get(kind, 0) >= cap:
             continue
-        per_type[kind] = per_type.get(kind, 0) + 1
+        counts[kind] = counts.get(kind, 0) + 1
         take(candidate)
     # Diversity yields to a full row: if the cap left gaps, the best of the rest fill them.
     for candidate in ranked:

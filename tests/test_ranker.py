@@ -1,0 +1,238 @@
+"""The learned ranker on synthetic logs whose right ranking is known, its storage and serving, the
+fallback to the blend, and proof that the evaluation's ranker never reads the test days."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+
+from recommendations.models import Interaction, RankerModel, Visitor
+from recommendations.ranker.features import FEATURES, candidate_pool
+from recommendations.ranker.history import Event, shoppers_from_events
+from recommendations.ranker.items import ItemTable, item_table
+from recommendations.ranker.training import fold_build, ranker_fit
+from recommendations.services.ranker import CatalogRows
+
+DAY0 = datetime(2020, 9, 14, tzinfo=UTC)
+POPULAR = range(50, 60)  # the crowd's favourites
+
+
+def catalog(n: int = 60) -> CatalogRows:
+    ids = np.arange(1000, 1000 + n, dtype=np.int64)
+    return CatalogRows(
+        ids=ids, index={int(pid): row for row, pid in enumerate(ids)}, gender=np.array(["women"] * n),
+        name=[f"product {pid}" for pid in ids], group=[f"g{row // 3}" for row in range(n)],
+        article_type=[("Dress", "Sweater", "Trousers", "Socks")[row % 4] for row in range(n)],
+    )  # fmt: skip
+
+
+def synthetic_log(world: str, *, days: int = 5, seed: int = 0) -> tuple[CatalogRows, list[Event], dict]:
+    """Each day, 30 one-off shoppers buy two of the crowd's favourites, and 20 returning shoppers buy
+    a product of their own, then come back the next day and buy, depending on ``world``:
+    ``rebuy``: the same product again; ``never``: one of the favourites, never their own again;
+    ``co_bought``: its partner, the product that many earlier shoppers bought with it.
+    Returns the catalog, the events of all days but the last, and, for the returning shoppers
+    of the last training day, what each buys on the last day."""
+    products, rng = catalog(), random.Random(seed)
+    pid = [int(p) for p in products.ids]
+    events: list[Event] = []
+    partner = {row: row + 25 for row in range(25)}  # product row r goes with r + 25
+    for day in range(days):
+        at = DAY0 + timedelta(days=day)
+        for n in range(30):
+            for row in rng.sample(POPULAR, 2):
+                events.append(Event(("crowd", day, n), pid[row], "purchase", at))
+            if world == "co_bought":  # the crowd also buys the pairs together, which makes them co-bought
+                row = rng.randrange(25)
+                events += [Event(("pair", day, n), pid[r], "purchase", at) for r in (row, partner[row])]
+    expected = {}
+    for day in range(days - 1):
+        at = DAY0 + timedelta(days=day)
+        for n in range(20):
+            key, row = ("returning", day, n), rng.randrange(25)
+            events.append(Event(key, pid[row], "purchase", at))
+            then = {"rebuy": row, "never": rng.choice(POPULAR), "co_bought": partner[row]}[world]
+            events.append(Event(key, pid[then], "purchase", at + timedelta(days=1)))
+            if day == days - 2:
+                expected[key] = pid[then]
+    last_day = DAY0 + timedelta(days=days - 1)
+    return products, [e for e in events if e.at < last_day], expected
+
+
+def top_ranked(world: str, *, repurchases: bool = True) -> tuple[dict, dict, dict]:
+    """For the last training day's returning shoppers: the ranker's top product, their own purchase's
+    rank, and the also_bought source's own first proposal."""
+    products, train, expected = synthetic_log(world)
+    fitted = ranker_fit(products, train)
+    shoppers = shoppers_from_events(products, train)
+    top, own_rank, co_first, lists = {}, {}, {}, {}
+    for key in expected:
+        pool = candidate_pool(shoppers[key], fitted.table, repurchases=repurchases)
+        ranked = [c.product_id for c in pool.candidates(fitted.table, fitted.booster.predict(pool.features))]
+        top[key], lists[key] = ranked[0], ranked
+        own = next(iter(shoppers[key].purchased))
+        own_rank[key] = ranked.index(own) if own in ranked else None
+        co_first[key] = next((c.product_id for c in pool.candidates(fitted.table, np.zeros(len(pool.rows)))
+                              if c.source == "also_bought"), None)  # fmt: skip
+    return expected, top, {"own_rank": own_rank, "co_first": co_first, "ranked": lists}
+
+
+def test_where_shoppers_always_buy_again_the_ranker_puts_their_purchase_first():
+    expected, top, _ = top_ranked("rebuy")
+    assert top == expected
+
+
+def test_where_nobody_buys_again_the_ranker_puts_their_purchase_last():
+    expected, top, seen = top_ranked("never")
+    # Their own product is in the pool (as Buy again) but ranked below every favourite of the crowd.
+    for key, ranked in seen["ranked"].items():
+        favourites = [ranked.index(1000 + row) for row in POPULAR if 1000 + row in ranked]
+        assert len(favourites) == len(POPULAR) and seen["own_rank"][key] > max(favourites)
+    assert all(1000 + 50 <= product < 1000 + 60 for product in top.values())
+
+
+def test_a_ranker_trained_on_the_labels_of_one_source_reproduces_that_source():
+    expected, top, seen = top_ranked("co_bought")
+    assert seen["co_first"] == expected  # the source alone knows the answer...
+    assert top == expected  # ...and the ranker learned to follow it
+
+
+def test_with_repurchases_off_a_purchase_is_never_a_candidate():
+    products, train, expected = synthetic_log("rebuy")
+    fitted = ranker_fit(products, train)
+    shoppers = shoppers_from_events(products, train)
+    for key in expected:
+        pool = candidate_pool(shoppers[key], fitted.table, repurchases=False)
+        assert not set(fitted.table.ids[pool.rows].tolist()) & shoppers[key].purchased
+
+
+def test_a_fold_reads_features_before_its_cutoff_and_labels_only_from_its_label_days():
+    products, train, _ = synthetic_log("rebuy")
+    cutoff = DAY0 + timedelta(days=3)
+    fold = fold_build(products, train, cutoff, label_days=1)
+    assert fold.table.as_of < cutoff and fold.keys
+    # Events after the label window change nothing; a purchase inside it changes the labels only.
+    later = [Event(("late", n), 1000 + n, "purchase", cutoff + timedelta(days=1, hours=n)) for n in range(40)]
+    again = fold_build(products, train + later, cutoff, label_days=1)
+    assert again.keys == fold.keys
+    for a, b in zip(fold.matrix(), again.matrix(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_item_table_survives_its_round_trip_through_bytes():
+    products, train, _ = synthetic_log("co_bought")
+    table = item_table(products, train)
+    back = ItemTable.from_bytes(table.to_bytes())
+    assert back.as_of == table.as_of and back.index == table.index
+    for name in ItemTable._ARRAYS:
+        np.testing.assert_array_equal(getattr(back, name), getattr(table, name))
+    assert {g: list(r) for g, r in back.popular_by_gender.items()} == {
+        g: list(r) for g, r in table.popular_by_gender.items()
+    }
+    assert back.co_bought(0)[0].tolist() == table.co_bought(0)[0].tolist()
+
+
+def test_the_evaluation_trains_its_ranker_on_events_before_the_test_cutoff_only(monkeypatch):
+    """A spy around the real ranker_fit: every event it is given lies before the test days, and the
+    ranker's lists do not change when the test days' purchases do."""
+    from recommendations.evaluation import offline
+    from recommendations.evaluation.split import time_split
+
+    products, train, _ = synthetic_log("rebuy", days=6)
+    seen_events = []
+
+    def spy(products_, events, **kwargs):
+        seen_events.append(list(events))
+        return ranker_fit(products_, events, **kwargs)
+
+    monkeypatch.setattr(offline, "ranker_fit", spy)
+    split = time_split(train, test_days=1)
+    ranker = offline._ranker_for(products, split, lambda _: None)
+    assert ranker is not None and seen_events
+    assert max(event.at for event in seen_events[0]) < split.cutoff
+    assert ranker.table.as_of < split.cutoff
+    # Replace every test-day purchase with another product: the model and its table are the same.
+    other = [e._replace(product_id=1000 + (e.product_id - 1000 + 7) % 60) if e.at >= split.cutoff else e for e in train]
+    again = offline._ranker_for(products, time_split(other, test_days=1), lambda _: None)
+    assert again.booster.model_to_string() == ranker.booster.model_to_string()
+    assert again.table.to_bytes() == ranker.table.to_bytes()
+
+
+# --- Stored, served, and the fallback -------------------------------------------------------------
+
+
+def _log_in_database(world: str = "rebuy") -> dict:
+    """The synthetic log written to the database, on real products; returns shopper key -> Visitor."""
+    from tests.factories import ProductFactory
+
+    products, train, expected = synthetic_log(world)
+    made = {int(pid): ProductFactory(product_group=products.group[row], article_type=products.article_type[row],
+                                     gender="women", stock_quantity=5)
+            for row, pid in enumerate(products.ids)}  # fmt: skip
+    visitors = {key: Visitor.objects.create() for key in {e.shopper for e in train}}
+    Interaction.objects.bulk_create(
+        [
+            Interaction(visitor=visitors[e.shopper], product=made[e.product_id], kind=e.kind, created_at=e.at)
+            for e in train
+        ]  # fmt: skip
+    )
+    return {"made": made, "visitors": visitors, "expected": expected}
+
+
+@pytest.mark.django_db
+def test_the_command_trains_stores_and_activates_a_ranker_that_serves_the_homepage(capsys):
+    from recommendations.selectors.homepage import homepage_rows
+    from recommendations.selectors.ranked import active_ranker
+    from recommendations.selectors.shopper import shopper_load
+
+    log = _log_in_database("rebuy")
+    key = next(iter(log["expected"]))
+    shopper = shopper_load(user_id=None, visitor=log["visitors"][key])
+    # No ranker yet: the fixed blend serves "Recommended for you", after "Buy again".
+    assert active_ranker() is None
+    rows = homepage_rows(shopper=shopper, rng=random.Random(0))
+    assert [row.key for row in rows][:2] == ["home.buy_again", "home.recommended"]
+    assert {card.strategy for card in rows[1].cards} <= {"als", "visual", "trending", "explore"}
+
+    call_command("train_ranker")
+    printed = capsys.readouterr().out
+    assert "Validation" in printed and "peak memory" in printed and "Feature importances" in printed
+    stored = RankerModel.objects.get(is_active=True)
+    assert stored.features == list(FEATURES) and stored.figures["validation"]["shoppers"] > 0
+    assert set(stored.importances) == set(FEATURES)
+    rows = homepage_rows(shopper=shopper, rng=random.Random(0))
+    assert rows[0].key == "home.recommended"
+    first = rows[0].cards[0]
+    assert first.product_id == log["made"][log["expected"][key]].pk and first.strategy == "buy_again"
+    assert first.reason == "You bought this before"
+    # Loaded once per process: the same object until another model becomes active.
+    assert active_ranker() is active_ranker()
+    call_command("train_ranker")
+    assert active_ranker().model_id == RankerModel.objects.get(is_active=True).pk != stored.pk
+    assert RankerModel.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_ranker_of_other_features_is_not_served_and_the_blend_takes_over(settings):
+    from recommendations.selectors.ranked import active_ranker
+
+    _log_in_database("rebuy")
+    call_command("train_ranker")
+    assert active_ranker() is not None
+    RankerModel.objects.filter(is_active=True).update(features=["something", "else"])
+    RankerModel.objects.create(trained_until=DAY0, features=["old"], booster="", items=b"")  # inactive
+    assert active_ranker() is not None  # the same id stays cached...
+    stored = RankerModel.objects.get(is_active=True)
+    stored.is_active = False
+    stored.save()
+    newer = RankerModel.objects.create(trained_until=DAY0, features=["old"], booster="", items=b"", is_active=True)
+    assert newer.pk and active_ranker() is None  # ...a new one with other features is refused
+
+
+@pytest.mark.django_db
+def test_with_too_little_log_no_ranker_is_trained_and_the_command_says_so(capsys):
+    call_command("train_ranker")
+    assert "No ranker trained" in capsys.readouterr().out
+    assert not RankerModel.objects.exists()
