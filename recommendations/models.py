@@ -147,7 +147,7 @@ class RankerModel(models.Model):
     trained_at = models.DateTimeField(auto_now_add=True)
     trained_until = models.DateTimeField(help_text="Newest interaction seen by this training.")
     features = models.JSONField(help_text="The feature names, in the model's column order.")
-    booster = models.TextField(help_text="LightGBM's model, as its own text format.")
+    boosters = models.TextField(help_text="LightGBM's models (a seed ensemble): a JSON list of its text format.")
     items = models.BinaryField(help_text="The item table (numpy .npz, no pickle).")
     figures = models.JSONField(default=dict, help_text="Validation MAP@12 and recall@12, rows, time, memory.")
     importances = models.JSONField(default=dict, help_text="Each feature's share of the total gain.")

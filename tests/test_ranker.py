@@ -25,11 +25,13 @@ def catalog(n: int = 60) -> CatalogRows:
         ids=ids, index={int(pid): row for row, pid in enumerate(ids)}, gender=np.array(["women"] * n),
         name=[f"product {pid}" for pid in ids], group=[f"g{row // 3}" for row in range(n)],
         article_type=[("Dress", "Sweater", "Trousers", "Socks")[row % 4] for row in range(n)],
+        subcategory=["Jersey"] * n, colour=[("Black", "White", "Red")[row % 3] for row in range(n)],
+        price=np.full(n, 19.99, dtype=np.float32),
     )  # fmt: skip
 
 
 def synthetic_log(world: str, *, days: int = 5, seed: int = 0) -> tuple[CatalogRows, list[Event], dict]:
-    """Each day, 30 one-off shoppers buy two of the crowd's favourites, and 20 returning shoppers buy
+    """Each day, 30 one-off shoppers buy two of the crowd's favourites, and 60 returning shoppers buy
     a product of their own, then come back the next day and buy, depending on ``world``:
     ``rebuy``: the same product again; ``never``: one of the favourites, never their own again;
     ``co_bought``: its partner, the product that many earlier shoppers bought with it.
@@ -50,7 +52,7 @@ def synthetic_log(world: str, *, days: int = 5, seed: int = 0) -> tuple[CatalogR
     expected = {}
     for day in range(days - 1):
         at = DAY0 + timedelta(days=day)
-        for n in range(20):
+        for n in range(60):
             key, row = ("returning", day, n), rng.randrange(25)
             events.append(Event(key, pid[row], "purchase", at))
             then = {"rebuy": row, "never": rng.choice(POPULAR), "co_bought": partner[row]}[world]
@@ -156,7 +158,7 @@ def test_the_evaluation_trains_its_ranker_on_events_before_the_test_cutoff_only(
     # Replace every test-day purchase with another product: the model and its table are the same.
     other = [e._replace(product_id=1000 + (e.product_id - 1000 + 7) % 60) if e.at >= split.cutoff else e for e in train]
     again = offline._ranker_for(products, time_split(other, test_days=1), lambda _: None)
-    assert again.booster.model_to_string() == ranker.booster.model_to_string()
+    assert again.booster.to_text() == ranker.booster.to_text()
     assert again.table.to_bytes() == ranker.table.to_bytes()
 
 
@@ -222,12 +224,12 @@ def test_a_ranker_of_other_features_is_not_served_and_the_blend_takes_over(setti
     call_command("train_ranker")
     assert active_ranker() is not None
     RankerModel.objects.filter(is_active=True).update(features=["something", "else"])
-    RankerModel.objects.create(trained_until=DAY0, features=["old"], booster="", items=b"")  # inactive
+    RankerModel.objects.create(trained_until=DAY0, features=["old"], boosters="[]", items=b"")  # inactive
     assert active_ranker() is not None  # the same id stays cached...
     stored = RankerModel.objects.get(is_active=True)
     stored.is_active = False
     stored.save()
-    newer = RankerModel.objects.create(trained_until=DAY0, features=["old"], booster="", items=b"", is_active=True)
+    newer = RankerModel.objects.create(trained_until=DAY0, features=["old"], boosters="[]", items=b"", is_active=True)
     assert newer.pk and active_ranker() is None  # ...a new one with other features is refused
 
 

@@ -23,8 +23,17 @@ def test_each_event_counts_its_weight_over_one_plus_its_age_in_days(settings):
     for product, kind, days in ((today, "purchase", 0), (bought_3_days_ago, "purchase", 3),
                                 (too_old, "purchase", 7), (viewed, "view", 0)):  # fmt: skip
         Interaction.objects.create(user=user, product=product, kind=kind, created_at=now - timedelta(days=days))
+    # The same shopper buying it twice more that day is still one sale; another shopper is another.
+    for minutes in (5, 10):
+        Interaction.objects.create(
+            user=user, product=today, kind="purchase", created_at=now - timedelta(minutes=minutes)
+        )
+    other = get_user_model().objects.create_user("o")
+    Interaction.objects.create(
+        user=other, product=bought_3_days_ago, kind="purchase", created_at=now - timedelta(days=3)
+    )
     assert trending_refresh() == 3
     stored = dict(TrendingScore.objects.values_list("product_id", "score"))
-    assert stored == {today.pk: 8.0, bought_3_days_ago.pk: 2.0, viewed.pk: 1.0}  # purchase 8 / (1 + 3) = 2
+    assert stored == {today.pk: 8.0, bought_3_days_ago.pk: 4.0, viewed.pk: 1.0}  # 2 shoppers x 8 / (1 + 3) = 4
     mirrored = {c.product_id: c.score for c in trending_at(events_load())}
     assert mirrored == stored

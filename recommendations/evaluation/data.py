@@ -25,6 +25,9 @@ class Catalog:
     article_type: list[str]
     name: list[str]
     group: list[str]  # product_group; "" for a product that is a group of its own
+    subcategory: list[str]
+    colour: list[str]
+    price: np.ndarray  # (n,) float32; NaN where unknown (0 in the catalog)
     members: dict[str, list[int]]  # product_group -> its product ids, in id order
     available: np.ndarray  # (n,) bool: active and in stock, the serving filter
     vectors: np.ndarray  # (n, dim) float32, unit length; zero rows where not embedded
@@ -43,7 +46,17 @@ def catalog_load(*, model_key: str | None = None, all_in_stock: bool = False) ->
     model_key = model_key or cls.model_key()
     rows = list(
         Product.objects.order_by("pk").values_list(
-            "pk", "gender", "category", "article_type", "name", "is_active", "stock_quantity", "product_group"
+            "pk",
+            "gender",
+            "category",
+            "article_type",
+            "name",
+            "is_active",
+            "stock_quantity",
+            "product_group",
+            "subcategory",
+            "colour",
+            "price",
         )
     )
     ids = np.array([row[0] for row in rows], dtype=np.int64)
@@ -61,6 +74,8 @@ def catalog_load(*, model_key: str | None = None, all_in_stock: bool = False) ->
         gender=np.array([row[1] for row in rows], dtype=str), category=[row[2] for row in rows],
         article_type=[row[3] for row in rows], name=[row[4] for row in rows], group=[row[7] for row in rows],
         available=np.array([row[5] and (all_in_stock or row[6] > 0) for row in rows], dtype=bool),
+        subcategory=[row[8] for row in rows], colour=[row[9] for row in rows],
+        price=np.array([float(row[10]) if row[10] else np.nan for row in rows], dtype=np.float32),
         members=_members(rows),
         vectors=vectors, embedded=embedded, model_key=model_key,
     )  # fmt: skip

@@ -58,14 +58,14 @@ def popular_decayed(train: list[Event], *, days: int = 7, keep: int = 200) -> li
 
 def trending_at(train: list[Event]) -> list[Candidate]:
     """trending_refresh's SQL in Python: kind weights divided by 1 + age in days, over the
-    TRENDING_DAYS calendar days up to the newest training event."""
+    TRENDING_DAYS calendar days up to the newest training event; a shopper once per product, kind and day."""
     if not train:
         return []
     newest = max(time for *_, time in train).date()
     weights = settings.RECOMMENDER_KIND_WEIGHTS
     scores: dict[int, float] = defaultdict(float)
-    for _, pid, kind, time in train:
-        age = (newest - time.date()).days
+    for _, pid, kind, day in {(shopper, pid, kind, time.date()) for shopper, pid, kind, time in train}:
+        age = (newest - day).days
         if age < settings.TRENDING_DAYS:
             scores[pid] += weights.get(kind, 0.0) / (1 + age)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:TRENDING_KEEP]

@@ -53,15 +53,19 @@ def time_split_summary(section: dict) -> str:
                      for metric, v in (("R@K", c["recall"]), ("MAP@K", c["map"]))]  # fmt: skip
             lines.append(f"{label} minus Repurchase + colours ({segment}): " + "; ".join(parts) + ".")
     for number, ranker in enumerate(section.get("ranker") or (), start=1):
-        figures, validation = ranker["figures"], ranker["figures"]["validation"]
+        figures, validation = ranker["figures"], ranker["figures"].get("validation")
         top = ", ".join(f"{name} {share:.0%}" for name, share in list(ranker["importances"].items())[:8])
+        checked = (
+            f"validation ({validation['cutoff'][:10]}, {validation['shoppers']:,} shoppers) MAP@12 "
+            f"{validation['map']:.4f} against {validation['sources_order_map']:.4f} in the sources' order, "
+            f"{validation['candidate_recall']:.0%} of purchases among the candidates"
+            if validation
+            else "no validation fold"
+        )
         lines.append(
-            f"Ranker of window {number}: trained in {figures['seconds']} s (peak memory "
+            f"Ranker of window {number}: trained in {figures['seconds']} s (process peak memory "
             f"{figures['peak_memory_mb']:,} MB), {figures['trees']} trees on {figures['rows']:,} rows of "
-            f"{figures['shoppers']:,} shoppers; validation ({validation['cutoff'][:10]}, {validation['shoppers']:,} "
-            f"shoppers) MAP@12 {validation['map']:.4f} against "
-            f"{validation['sources_order_map']:.4f} in the sources' order, {validation['candidate_recall']:.0%} of "
-            f"purchases among the candidates. Gain: {top}."
+            f"{figures['shoppers']:,} shoppers, labels of {figures['label_days']} day(s); {checked}. Gain: {top}."
         )
     tuning = section.get("tuning")
     if tuning:

@@ -5,8 +5,8 @@ Sources (each optional, sizes in ``PoolSizes``):
 * ``buy_again``: the products of the shopper's own history (bought, added or viewed);
 * ``same_product``: other colours and variants of them (the catalog's product group);
 * ``also_bought``: products bought by the shoppers who bought the shopper's newest products;
-* ``als``: implicit ALS's best scores for the shopper (when a model is given);
-* ``trending``: the most sold of the last days, overall and in the shopper's usual gender.
+* ``trending``: the most sold of the last days, overall, in the shopper's usual gender, and in their
+  two most frequent article types.
 
 Features describe the pair, not the product's identity (../shared/RANKING.md: price-like features
 that name a product overfit): how often and how lately this shopper touched this product and its
@@ -22,14 +22,14 @@ from recommendations.domain import Candidate, Shopper
 from recommendations.ranker.items import ItemTable
 
 FEATURES = (
-    "purchases", "carts", "views", "days_since_product",
-    "group_events", "group_purchases", "days_since_group",
-    "co_bought", "co_bought_links",
-    "als_score", "als_rank",
-    "popular_rank", "popular_gender_rank",
+    "purchases", "carts", "views", "days_since_product", "purchase_rank",
+    "group_events", "group_purchases", "days_since_group", "group_rank",
+    "co_bought", "co_bought_max", "co_bought_links",
+    "popular_rank", "popular_gender_rank", "type_rank",
     "sold_1d", "sold_3d", "sold_decayed", "days_on_sale", "buyers", "rebuy_rate",
+    "price", "price_ratio",
     "shopper_events", "shopper_purchases", "shopper_idle_days",
-    "type_share", "gender_share",
+    "type_share", "subcategory_share", "colour_share", "gender_share",
 )  # fmt: skip
 _COLUMN = {name: number for number, name in enumerate(FEATURES)}
 _DAY = 86400.0
@@ -38,12 +38,13 @@ _VIEW_KINDS = {"view", "click"}
 
 @dataclass(frozen=True)
 class PoolSizes:
-    group: int = 40  # other colours, over all of the shopper's groups
-    co_bought_anchors: int = 10  # the newest distinct products whose neighbours are candidates
-    co_bought: int = 60
-    als: int = 30
-    popular: int = 60
+    group: int = 40  # other colours, best-selling first, over all of the shopper's groups
+    co_bought_anchors: int = 20  # the newest distinct products whose neighbours are candidates
+    co_bought: int = 50
+    popular: int = 30
     popular_gender: int = 30
+    popular_types: int = 2  # the shopper's most frequent article types...
+    popular_type: int = 10  # ...and this many best sellers of each
 
 
 DEFAULT_SIZES = PoolSizes()
@@ -67,37 +68,18 @@ class Pool:
 
 
 def candidate_pool(
-    shopper: Shopper, table: ItemTable, *, als: list[Candidate] | None = None, repurchases: bool = True,
-    sizes: PoolSizes = DEFAULT_SIZES,
+    shopper: Shopper, table: ItemTable, *, repurchases: bool = True, sizes: PoolSizes = DEFAULT_SIZES,
 ) -> Pool:  # fmt: skip
     """The candidates of every source for this shopper, with their features. ``repurchases=False``
     (RECOMMEND_REPURCHASES off) leaves out what the shopper bought."""
     index = table.index
     now = max(table.as_of, shopper.newest_event) if shopper.newest_event else table.as_of
-    kinds: dict[int, Counter] = {}
-    last_at: dict[int, float] = {}
-    group_events: Counter = Counter()
-    group_purchases: Counter = Counter()
-    group_last: dict[str, float] = {}
-    group_anchor: dict[str, int] = {}
-    types: Counter = Counter()
-    genders: Counter = Counter()
+    history = _History()
     for event in shopper.recent:  # newest first
         row = index.get(event.product_id)
-        if row is None:  # a product newer than the table: no features yet
-            continue
-        age = (now - event.at).total_seconds() / _DAY
-        kinds.setdefault(row, Counter())[event.kind] += 1
-        last_at.setdefault(row, age)
-        group = table.group[row]
-        if group:
-            group_events[group] += 1
-            group_purchases[group] += event.kind == "purchase"
-            group_last.setdefault(group, age)
-            group_anchor.setdefault(group, event.product_id)
-        types[table.article_type[row]] += 1
-        genders[table.gender[row]] += 1
-    purchased = {row for row, counts in kinds.items() if counts["purchase"]}
+        if row is not None:  # else a product newer than the table: no features yet
+            history.add(row, event, (now - event.at).total_seconds() / _DAY, table)
+    purchased = set(history.purchase_rank)
 
     order: dict[int, tuple[str, int | None]] = {}  # row -> (source, anchor), first source wins
 
@@ -107,75 +89,127 @@ def candidate_pool(
             if row not in order and (repurchases or row not in purchased):
                 order[row] = (source, anchor)
 
-    for row in kinds:
+    for row in history.kinds:
         propose([row], "buy_again", int(table.ids[row]))
     before = len(order)
-    for group, anchor in group_anchor.items():  # the newest groups first, up to sizes.group products
+    for group, anchor in history.group_anchor.items():  # the newest groups first, up to sizes.group products
         room = sizes.group - (len(order) - before)
         if room <= 0:
             break
         propose(table.members.get(group, ())[:room], "same_product", anchor)
-    co_score: dict[int, float] = {}
-    co_links: Counter = Counter()
-    co_anchor: dict[int, tuple[float, int]] = {}
-    for row in list(kinds)[: sizes.co_bought_anchors]:
-        neighbours, scores = table.co_bought(row)
-        for neighbour, score in zip(neighbours.tolist(), scores.tolist(), strict=True):
-            co_score[neighbour] = co_score.get(neighbour, 0.0) + score
-            co_links[neighbour] += 1
-            if score > co_anchor.get(neighbour, (-1.0, 0))[0]:
-                co_anchor[neighbour] = (score, int(table.ids[row]))
-    for row in sorted(co_score, key=lambda r: (-co_score[r], r))[: sizes.co_bought]:
-        propose([row], "also_bought", co_anchor[row][1])
-    als_rows = [(index[c.product_id], c) for c in (als or [])[: sizes.als] if c.product_id in index]
-    for row, candidate in als_rows:
-        propose([row], "als", candidate.anchor)
-    usual = next((g for g, _ in genders.most_common() if g != "unisex"), None)
-    by_gender = table.popular_by_gender.get(usual, np.zeros(0, np.int64)) if usual else np.zeros(0, np.int64)
+    co = _co_bought(table, list(history.kinds)[: sizes.co_bought_anchors])
+    for row in sorted(co.score, key=lambda r: (-co.score[r], r))[: sizes.co_bought]:
+        propose([row], "also_bought", co.anchor[row])
+    usual = next((g for g, _ in history.genders.most_common() if g != "unisex"), None)
+    by_gender = table.popular_by_gender.get(usual, _NONE) if usual else _NONE
     propose(by_gender[: sizes.popular_gender], "trending")
+    for kind, _ in history.types.most_common(sizes.popular_types):
+        propose(table.popular_by_type.get(kind, _NONE)[: sizes.popular_type], "trending")
     propose(table.popular[: sizes.popular], "trending")
 
     rows = np.fromiter(order, dtype=np.int64, count=len(order))
     x = np.full((len(rows), len(FEATURES)), np.nan, dtype=np.float32)
     if len(rows):
-        _fill(x, rows, table, kinds, last_at, group_events, group_purchases, group_last, co_score, co_links,
-              als_rows, by_gender, types, genders, shopper, now)  # fmt: skip
-    sources = [order[int(row)][0] for row in rows]
-    anchors = [order[int(row)][1] for row in rows]
-    return Pool(rows, x, sources, anchors)
+        _fill(x, rows, table, history, co, by_gender, shopper, now)
+    return Pool(rows, x, [order[int(row)][0] for row in rows], [order[int(row)][1] for row in rows])
 
 
-def _fill(x, rows, table: ItemTable, kinds, last_at, group_events, group_purchases, group_last, co_score, co_links,
-          als_rows, by_gender, types, genders, shopper: Shopper, now) -> None:  # fmt: skip
+_NONE = np.zeros(0, dtype=np.int64)
+
+
+class _History:
+    """What one pass over the shopper's events (newest first) tells about each product and group."""
+
+    def __init__(self) -> None:
+        self.kinds: dict[int, Counter] = {}  # row -> kind -> events, in order of the newest event
+        self.last_at: dict[int, float] = {}  # row -> days since the newest event on it
+        self.purchase_rank: dict[int, int] = {}  # row -> 0 for the newest purchase, 1 for the one before...
+        self.group_events: Counter = Counter()
+        self.group_purchases: Counter = Counter()
+        self.group_last: dict[str, float] = {}
+        self.group_anchor: dict[str, int] = {}  # group -> its newest product, in order of recency
+        self.types: Counter = Counter()
+        self.subcategories: Counter = Counter()
+        self.colours: Counter = Counter()
+        self.genders: Counter = Counter()
+        self.prices: list[float] = []  # of the purchases, for the price ratio
+
+    def add(self, row: int, event, age: float, table: ItemTable) -> None:
+        self.kinds.setdefault(row, Counter())[event.kind] += 1
+        self.last_at.setdefault(row, age)
+        if event.kind == "purchase":
+            self.purchase_rank.setdefault(row, len(self.purchase_rank))
+            if np.isfinite(table.price[row]):
+                self.prices.append(float(table.price[row]))
+        group = table.group[row]
+        if group:
+            self.group_events[group] += 1
+            self.group_purchases[group] += event.kind == "purchase"
+            self.group_last.setdefault(group, age)
+            self.group_anchor.setdefault(group, event.product_id)
+        self.types[table.article_type[row]] += 1
+        self.subcategories[table.subcategory[row]] += 1
+        self.colours[table.colour[row]] += 1
+        self.genders[table.gender[row]] += 1
+
+
+@dataclass
+class _CoBought:
+    score: dict[int, float]  # summed over the anchors
+    best: dict[int, float]  # the strongest single link
+    links: Counter
+    anchor: dict[int, int]  # the product id of the strongest link
+
+
+def _co_bought(table: ItemTable, anchors: list[int]) -> _CoBought:
+    co = _CoBought({}, {}, Counter(), {})
+    for row in anchors:
+        neighbours, scores = table.co_bought(row)
+        for neighbour, score in zip(neighbours.tolist(), scores.tolist(), strict=True):
+            co.score[neighbour] = co.score.get(neighbour, 0.0) + score
+            co.links[neighbour] += 1
+            if score > co.best.get(neighbour, -1.0):
+                co.best[neighbour], co.anchor[neighbour] = score, int(table.ids[row])
+    return co
+
+
+def _fill(x, rows, table: ItemTable, history: _History, co: _CoBought, by_gender, shopper: Shopper, now) -> None:
     def column(name: str, values) -> None:
         x[:, _COLUMN[name]] = values
 
+    keys = rows.tolist()
     empty: Counter = Counter()
-    counts = [kinds.get(int(row), empty) for row in rows]
+    counts = [history.kinds.get(row, empty) for row in keys]
     column("purchases", [c["purchase"] for c in counts])
     column("carts", [c["add_to_cart"] for c in counts])
     column("views", [sum(c[k] for k in _VIEW_KINDS) for c in counts])
-    column("days_since_product", [last_at.get(int(row), np.nan) for row in rows])
+    column("days_since_product", [history.last_at.get(row, np.nan) for row in keys])
+    column("purchase_rank", [history.purchase_rank.get(row, np.nan) for row in keys])
     groups = table.group[rows]
-    column("group_events", [group_events.get(g, 0) if g else 0 for g in groups])
-    column("group_purchases", [group_purchases.get(g, 0) if g else 0 for g in groups])
-    column("days_since_group", [group_last.get(g, np.nan) if g else np.nan for g in groups])
-    column("co_bought", [co_score.get(int(row), 0.0) for row in rows])
-    column("co_bought_links", [co_links.get(int(row), 0) for row in rows])
-    als_score = {row: (rank, c.score) for rank, (row, c) in enumerate(als_rows)}
-    column("als_score", [als_score.get(int(row), (0, np.nan))[1] for row in rows])
-    column("als_rank", [als_score.get(int(row), (np.nan, 0))[0] for row in rows])
+    group_rank = {group: rank for rank, group in enumerate(history.group_anchor)}
+    column("group_events", [history.group_events.get(g, 0) if g else 0 for g in groups])
+    column("group_purchases", [history.group_purchases.get(g, 0) if g else 0 for g in groups])
+    column("days_since_group", [history.group_last.get(g, np.nan) if g else np.nan for g in groups])
+    column("group_rank", [group_rank.get(g, np.nan) if g else np.nan for g in groups])
+    column("co_bought", [co.score.get(row, 0.0) for row in keys])
+    column("co_bought_max", [co.best.get(row, 0.0) for row in keys])
+    column("co_bought_links", [co.links.get(row, 0) for row in keys])
     popular_rank = {int(row): rank for rank, row in enumerate(table.popular)}
     gender_rank = {int(row): rank for rank, row in enumerate(by_gender)}
-    column("popular_rank", [popular_rank.get(int(row), np.nan) for row in rows])
-    column("popular_gender_rank", [gender_rank.get(int(row), np.nan) for row in rows])
-    for name in ("sold_1d", "sold_3d", "sold_decayed", "days_on_sale", "buyers", "rebuy_rate"):
+    column("popular_rank", [popular_rank.get(row, np.nan) for row in keys])
+    column("popular_gender_rank", [gender_rank.get(row, np.nan) for row in keys])
+    for name in ("type_rank", "sold_1d", "sold_3d", "sold_decayed", "days_on_sale", "buyers", "rebuy_rate", "price"):
         column(name, getattr(table, name)[rows])
-    events = len(shopper.recent)
-    column("shopper_events", events)
+    usual_price = float(np.mean(history.prices)) if history.prices else np.nan
+    column("price_ratio", table.price[rows] / usual_price if usual_price > 0 else np.nan)
+    column("shopper_events", len(shopper.recent))
     column("shopper_purchases", len(shopper.purchased))
-    idle = (now - shopper.newest_event).total_seconds() / _DAY if shopper.newest_event else np.nan
-    column("shopper_idle_days", idle)
-    total = max(sum(types.values()), 1)
-    column("type_share", [types.get(t, 0) / total for t in table.article_type[rows]])
-    column("gender_share", [genders.get(g, 0) / total for g in table.gender[rows]])
+    column("shopper_idle_days", (now - shopper.newest_event).total_seconds() / _DAY if shopper.newest_event else np.nan)
+    total = max(sum(history.types.values()), 1)
+    for name, counter, values in (
+        ("type_share", history.types, table.article_type[rows]),
+        ("subcategory_share", history.subcategories, table.subcategory[rows]),
+        ("colour_share", history.colours, table.colour[rows]),
+        ("gender_share", history.genders, table.gender[rows]),
+    ):
+        column(name, [counter.get(value, 0) / total for value in values])

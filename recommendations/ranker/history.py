@@ -30,6 +30,9 @@ class Products(Protocol):
     name: Sequence[str]
     group: Sequence[str]
     article_type: Sequence[str]
+    subcategory: Sequence[str]
+    colour: Sequence[str]
+    price: np.ndarray  # float; NaN where unknown
 
 
 def shoppers_from_events(products: Products, events: Iterable[Event]) -> dict[object, Shopper]:

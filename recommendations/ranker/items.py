@@ -17,6 +17,7 @@ from scipy.sparse import csr_matrix
 from recommendations.ranker.history import Event, Products
 
 POPULAR_KEEP = 200  # the popular lists' length
+TYPE_KEEP = 20  # the popular list of each article type
 CO_BOUGHT_KEEP = 20  # neighbours kept per product
 CO_BOUGHT_BASKET = 30  # a shopper's newest purchases that count as one basket (caps the pairs per shopper)
 _DAY = 86400.0
@@ -29,9 +30,15 @@ class ItemTable:
     gender: np.ndarray  # (n,) str
     article_type: np.ndarray  # (n,) str
     group: np.ndarray  # (n,) str; "" for a product that is a group of its own
-    sold_1d: np.ndarray  # (n,) purchases on the newest day
-    sold_3d: np.ndarray  # (n,) purchases on the 3 newest days
-    sold_decayed: np.ndarray  # (n,) purchases of the newest 7 days, each 1/(1 + age in days)
+    subcategory: np.ndarray  # (n,) str
+    colour: np.ndarray  # (n,) str
+    price: np.ndarray  # (n,) float32, NaN where unknown
+    # Sales count each shopper once per product and day: a shopper buying five of one product in one
+    # basket is one sale (this made the popular list better for new shoppers on the H&M week).
+    sold_1d: np.ndarray  # (n,) sales on the newest day
+    sold_3d: np.ndarray  # (n,) sales on the 3 newest days
+    sold_decayed: np.ndarray  # (n,) sales of the newest 7 days, each 1/(1 + age in days)
+    type_rank: np.ndarray  # (n,) rank by sold_decayed within its article type; NaN: not sold
     days_on_sale: np.ndarray  # (n,) days since the first event of any kind on it; NaN: never seen
     buyers: np.ndarray  # (n,) distinct buyers
     rebuy_rate: np.ndarray  # (n,) share of its buyers who bought it more than once
@@ -41,7 +48,8 @@ class ItemTable:
     co_bought_rows: np.ndarray
     co_bought_score: np.ndarray  # shoppers who bought both / sqrt(buyers of each)
     index: dict[int, int] = field(init=False, repr=False)  # product id -> row
-    members: dict[str, np.ndarray] = field(init=False, repr=False)  # group -> rows
+    members: dict[str, np.ndarray] = field(init=False, repr=False)  # group -> rows, best-selling first
+    popular_by_type: dict[str, np.ndarray] = field(init=False, repr=False)  # article type -> rows, best first
 
     def __post_init__(self) -> None:
         self.index = {int(pid): row for row, pid in enumerate(self.ids)}
@@ -49,7 +57,13 @@ class ItemTable:
         for row, group in enumerate(self.group):
             if group:
                 grouped[str(group)].append(row)
-        self.members = {group: np.array(rows, dtype=np.int64) for group, rows in grouped.items()}
+        self.members = {group: _best_first(rows, self.sold_decayed) for group, rows in grouped.items()}
+        ranked = np.flatnonzero(np.isfinite(self.type_rank))
+        by_type: dict[str, list[int]] = defaultdict(list)
+        for row in ranked[np.argsort(self.type_rank[ranked], kind="stable")]:
+            if self.type_rank[row] < TYPE_KEEP:
+                by_type[str(self.article_type[row])].append(int(row))
+        self.popular_by_type = {kind: np.array(rows, dtype=np.int64) for kind, rows in by_type.items()}
 
     def co_bought(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         start, end = self.co_bought_ptr[row], self.co_bought_ptr[row + 1]
@@ -57,8 +71,9 @@ class ItemTable:
 
     # Stored with the model as one .npz (no pickle: the bytes come from the database).
     _ARRAYS = (
-        "ids", "gender", "article_type", "group", "sold_1d", "sold_3d", "sold_decayed", "days_on_sale", "buyers",
-        "rebuy_rate", "popular", "co_bought_ptr", "co_bought_rows", "co_bought_score",
+        "ids", "gender", "article_type", "group", "subcategory", "colour", "price", "sold_1d", "sold_3d",
+        "sold_decayed", "type_rank", "days_on_sale", "buyers", "rebuy_rate", "popular", "co_bought_ptr",
+        "co_bought_rows", "co_bought_score",
     )  # fmt: skip
 
     def to_bytes(self) -> bytes:
@@ -94,22 +109,23 @@ def item_table(products: Products, events: Iterable[Event]) -> ItemTable:
     as_of = max(event.at for event in events)
     today = as_of.date()
     first_seen = np.full(n, np.inf)
-    sold_1d, sold_3d, sold_decayed = np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32)
+    sales: set[tuple[object, int, int]] = set()  # (shopper, row, age in days): one sale each
     bought: dict[object, dict[int, int]] = defaultdict(dict)  # shopper -> row -> purchases
     newest_purchase: dict[object, dict[int, datetime]] = defaultdict(dict)
     for shopper, pid, kind, at in events:
         row = index[pid]
-        age_s = (as_of - at).total_seconds()
-        first_seen[row] = min(first_seen[row], age_s)
+        first_seen[row] = min(first_seen[row], (as_of - at).total_seconds())
         if kind != "purchase":
             continue
-        age_days = (today - at.date()).days
+        sales.add((shopper, row, (today - at.date()).days))
+        bought[shopper][row] = bought[shopper].get(row, 0) + 1
+        newest_purchase[shopper][row] = max(at, newest_purchase[shopper].get(row, at))
+    sold_1d, sold_3d, sold_decayed = np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32)
+    for _, row, age_days in sales:
         sold_1d[row] += age_days < 1
         sold_3d[row] += age_days < 3
         if age_days < 7:
             sold_decayed[row] += 1.0 / (1 + age_days)
-        bought[shopper][row] = bought[shopper].get(row, 0) + 1
-        newest_purchase[shopper][row] = max(at, newest_purchase[shopper].get(row, at))
     buyers, rebuyers = np.zeros(n, np.float32), np.zeros(n, np.float32)
     for counts in bought.values():
         for row, count in counts.items():
@@ -118,16 +134,36 @@ def item_table(products: Products, events: Iterable[Event]) -> ItemTable:
     popular = _top(sold_decayed, np.ones(n, dtype=bool))
     genders = np.asarray(products.gender)
     ptr, rows, scores = _co_bought(n, newest_purchase, buyers)
+    article_type = np.array(products.article_type, dtype=str)
     return ItemTable(
         as_of=as_of, ids=np.asarray(products.ids, dtype=np.int64), gender=genders.astype(str),
-        article_type=np.array(products.article_type, dtype=str), group=np.array(products.group, dtype=str),
-        sold_1d=sold_1d, sold_3d=sold_3d, sold_decayed=sold_decayed,
+        article_type=article_type, group=np.array(products.group, dtype=str),
+        subcategory=np.array(products.subcategory, dtype=str), colour=np.array(products.colour, dtype=str),
+        price=np.asarray(products.price, dtype=np.float32),
+        sold_1d=sold_1d, sold_3d=sold_3d, sold_decayed=sold_decayed, type_rank=_rank_within(article_type, sold_decayed),
         days_on_sale=np.where(np.isfinite(first_seen), first_seen / _DAY, np.nan).astype(np.float32),
         buyers=buyers, rebuy_rate=np.divide(rebuyers, buyers, out=np.zeros(n, np.float32), where=buyers > 0),
         popular=popular,
         popular_by_gender={str(g): _top(sold_decayed, genders == g) for g in np.unique(genders)},
         co_bought_ptr=ptr, co_bought_rows=rows, co_bought_score=scores,
     )  # fmt: skip
+
+
+def _best_first(rows: list[int], scores: np.ndarray) -> np.ndarray:
+    rows = np.array(rows, dtype=np.int64)
+    return rows[np.lexsort((rows, -scores[rows]))]
+
+
+def _rank_within(kinds: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Each sold product's rank among the products of its kind (0: the best seller); NaN if unsold."""
+    rank = np.full(len(kinds), np.nan, dtype=np.float32)
+    sold = np.flatnonzero(scores > 0)
+    order = sold[np.lexsort((sold, -scores[sold], kinds[sold]))]  # by kind, then best first
+    counts: dict[str, int] = defaultdict(int)
+    for row in order:
+        rank[row] = counts[kinds[row]]
+        counts[kinds[row]] += 1
+    return rank
 
 
 def _top(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from recommendations.domain import Candidate, Shopper
 from recommendations.models import RankerModel
 from recommendations.ranker.features import FEATURES, candidate_pool
 from recommendations.ranker.items import ItemTable
+from recommendations.ranker.training import Ensemble
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +17,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class ActiveRanker:
     model_id: int
-    booster: object  # lightgbm.Booster
+    booster: Ensemble
     table: ItemTable
 
 
@@ -38,10 +39,8 @@ def active_ranker() -> ActiveRanker | None:
         logger.warning("Ranker %s was trained on other features; the blend serves until it is retrained.", model_id)
         return None
     with _lock:
-        import lightgbm
-
-        booster_text, items = RankerModel.objects.filter(pk=model_id).values_list("booster", "items").get()
-        ranker = ActiveRanker(model_id, lightgbm.Booster(model_str=booster_text), ItemTable.from_bytes(bytes(items)))
+        boosters, items = RankerModel.objects.filter(pk=model_id).values_list("boosters", "items").get()
+        ranker = ActiveRanker(model_id, Ensemble.from_text(boosters), ItemTable.from_bytes(bytes(items)))
         _cache["ranker"] = ranker
         return ranker
 

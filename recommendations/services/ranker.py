@@ -29,14 +29,20 @@ class CatalogRows:
     name: list[str]
     group: list[str]
     article_type: list[str]
+    subcategory: list[str]
+    colour: list[str]
+    price: np.ndarray
 
 
 def catalog_rows() -> CatalogRows:
-    rows = list(Product.objects.order_by("pk").values_list("pk", "gender", "name", "product_group", "article_type"))
+    fields = ("pk", "gender", "name", "product_group", "article_type", "subcategory", "colour", "price")
+    rows = list(Product.objects.order_by("pk").values_list(*fields))
     ids = np.array([row[0] for row in rows], dtype=np.int64)
     return CatalogRows(
         ids=ids, index={int(pid): i for i, pid in enumerate(ids)}, gender=np.array([row[1] for row in rows], dtype=str),
         name=[row[2] for row in rows], group=[row[3] for row in rows], article_type=[row[4] for row in rows],
+        subcategory=[row[5] for row in rows], colour=[row[6] for row in rows],
+        price=np.array([float(row[7]) if row[7] else np.nan for row in rows], dtype=np.float32),  # 0: unknown
     )  # fmt: skip
 
 
@@ -71,7 +77,7 @@ def ranker_train(*, on_step: Callable[[str], None] = lambda _: None) -> RankerMo
 @transaction.atomic
 def _store(fitted: RankerFit) -> RankerModel:
     stored = RankerModel.objects.create(
-        trained_until=fitted.table.as_of, features=list(FEATURES), booster=fitted.booster.model_to_string(),
+        trained_until=fitted.table.as_of, features=list(FEATURES), boosters=fitted.booster.to_text(),
         items=fitted.table.to_bytes(), figures=fitted.figures, importances=fitted.importances,
     )  # fmt: skip
     RankerModel.objects.filter(is_active=True).update(is_active=False)

@@ -18,6 +18,8 @@ def trending_refresh() -> int:
     Each interaction of the last TRENDING_DAYS counts its kind's weight divided by 1 + its age in
     whole days: on the H&M week, yesterday's sales predict tomorrow's best, and this decayed
     popularity beat the former flat 14-day count for new shoppers (MAP@12 0.0074 against 0.0066).
+    A shopper counts once per product, kind and day: five of one product in one basket are one
+    sale, which ranks what many people buy above what a few buy in bulk (0.0077 against 0.0074).
     The window ends at the newest interaction rather than now, so a replayed historical log
     (the H&M purchases end in 2020) still has a trend; on a live shop the two are the same.
     """
@@ -32,9 +34,11 @@ def trending_refresh() -> int:
             f"""
             INSERT INTO recommendations_trendingscore (product_id, score, computed_at)
             SELECT product_id,
-                   SUM((CASE kind {cases} ELSE 0 END) / (1 + (%s::date - created_at::date))), now()
-              FROM recommendations_interaction
-             WHERE created_at::date > %s::date
+                   SUM((CASE kind {cases} ELSE 0 END) / (1 + (%s::date - day))), now()
+              FROM (SELECT DISTINCT product_id, kind, created_at::date AS day,
+                           COALESCE('u' || user_id::text, 'v' || visitor_id::text) AS shopper
+                      FROM recommendations_interaction
+                     WHERE created_at::date > %s::date) AS once_a_day
              GROUP BY product_id
              ORDER BY 2 DESC
              LIMIT %s

@@ -14,19 +14,24 @@ class Command(BaseCommand):
         if model is None:
             self.stdout.write(self.style.WARNING("No ranker trained: the fixed blend keeps serving."))
             return
-        figures, validation = model.figures, model.figures["validation"]
-        self.stdout.write(
-            f"Validation ({validation['shoppers']:,} shoppers with history who bought on "
-            f"{validation['cutoff'][:10]}): MAP@12 {validation['map']:.4f}, recall@12 {validation['recall']:.4f}; "
-            f"the sources' own order {validation['sources_order_map']:.4f} / {validation['sources_order_recall']:.4f}; "
-            f"{validation['candidate_recall']:.0%} of their purchases were among the candidates."
-        )
+        figures, validation = model.figures, model.figures.get("validation")
+        if validation is None:
+            self.stdout.write("No validation: the log holds one fold of labels only.")
+        else:
+            self.stdout.write(
+                f"Validation ({validation['shoppers']:,} shoppers with history who bought on "
+                f"{validation['cutoff'][:10]}, a model of the older days): MAP@12 {validation['map']:.4f}, recall@12 "
+                f"{validation['recall']:.4f}; the sources' own order {validation['sources_order_map']:.4f} / "
+                f"{validation['sources_order_recall']:.4f}; {validation['candidate_recall']:.0%} of their purchases "
+                "were among the candidates."
+            )
         top = ", ".join(f"{name} {share:.0%}" for name, share in list(model.importances.items())[:6])
         self.stdout.write(f"Feature importances (share of gain): {top}")
         self.stdout.write(
             self.style.SUCCESS(
                 f"Done in {time.monotonic() - started:.1f} s (fit {figures['seconds']} s, peak memory "
                 f"{figures['peak_memory_mb']:,} MB): ranker {model.pk} active, {figures['trees']} trees, "
-                f"{figures['rows']:,} candidate rows of {figures['shoppers']:,} shoppers."
+                f"{figures['rows']:,} candidate rows of {figures['shoppers']:,} shoppers, labels of "
+                f"{figures['label_days']} day(s) per fold."
             )
         )
