@@ -7,6 +7,10 @@ database; stop the demo first or let it idle). Each request goes through the who
 (middleware, the selectors, rendering or serialising) with Django's test client, in turn as a new
 visitor, as a visitor with three views and as a signed-in H&M customer. Measured: the homepage,
 GET /api/v1/recommendations/ and GET /api/v1/products/<id>/similar/. Prints p50, p95 and max.
+
+With --compare-blend, every request is made twice in turn, with the trained ranker serving and with
+the fixed blend (RANKER_ENABLED off), and the ratio of their medians and p95s is printed: the
+ranker's serving cost, measured in one run on the same shoppers.
 """
 
 import argparse
@@ -35,6 +39,7 @@ def report(name: str, values: list[float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=300, help="per endpoint")
+    parser.add_argument("--compare-blend", action="store_true", help="also serve each request with the blend")
     args = parser.parse_args()
 
     import django
@@ -43,6 +48,7 @@ def main() -> None:
 
     start_configured()  # the demo's embedded servers, unless DATABASE_URL / REDIS_URL name others
     django.setup()
+    from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.test import Client
 
@@ -62,8 +68,13 @@ def main() -> None:
     for _ in range(30):  # load the ALS factors, fill PostgreSQL's buffers and the template cache
         for url in endpoints.values():
             warm.get(url())
+    from recommendations.models import RankerModel
+
+    ranker = RankerModel.objects.filter(is_active=True).first()
+    print(f"Ranker: {ranker}" if ranker else "No trained ranker: the blend serves.")
+    variants = {"ranker": True, "blend": False} if args.compare_blend and ranker else {"": settings.RANKER_ENABLED}
     for endpoint, url in endpoints.items():
-        timings: dict[str, list[float]] = {kind: [] for kind in SHOPPERS}
+        timings: dict[tuple, list[float]] = {(kind, v): [] for kind in SHOPPERS for v in variants}
         for index in range(args.requests):
             kind = SHOPPERS[index % 3]
             client = Client()
@@ -74,13 +85,23 @@ def main() -> None:
                 client.force_login(rng.choice(customers))
             client.get(url())  # a first request warms this shopper's session
             target = url()
-            started = time.perf_counter()
-            response = client.get(target)
-            timings[kind].append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200, (target, response.status_code)
-        for kind, values in timings.items():
-            report(f"{endpoint}, {kind}", values)
-        report(f"{endpoint}, all", [t for values in timings.values() for t in values])
+            for variant, enabled in variants.items():
+                settings.RANKER_ENABLED = enabled
+                started = time.perf_counter()
+                response = client.get(target)
+                timings[kind, variant].append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200, (target, response.status_code)
+        for variant in variants:
+            name = f"{endpoint}{f' [{variant}]' if variant else ''}"
+            for kind in SHOPPERS:
+                report(f"{name}, {kind}", timings[kind, variant])
+            report(f"{name}, all", [t for kind in SHOPPERS for t in timings[kind, variant]])
+        if len(variants) == 2:
+            both = {v: sorted(t for kind in SHOPPERS for t in timings[kind, v]) for v in variants}
+            ratios = [statistics.median(both["ranker"]) / statistics.median(both["blend"]),
+                      both["ranker"][int(0.95 * (len(both["ranker"]) - 1))]
+                      / both["blend"][int(0.95 * (len(both["blend"]) - 1))]]  # fmt: skip
+            print(f"{endpoint}: ranker / blend, p50 {ratios[0]:.2f}x, p95 {ratios[1]:.2f}x")
 
 
 if __name__ == "__main__":

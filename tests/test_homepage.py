@@ -13,10 +13,13 @@ from hypothesis import strategies as st
 
 from catalog.models import Gender, Product
 from recommendations.domain import Candidate
-from recommendations.models import Interaction, TrendingScore, Visitor
+from recommendations.models import Interaction, RankerModel, TrendingScore, Visitor
+from recommendations.ranker.features import FEATURES
+from recommendations.ranker.items import item_table
 from recommendations.selectors.homepage import homepage_rows
 from recommendations.selectors.rows import blend
 from recommendations.selectors.shopper import shopper_load
+from recommendations.services.ranker import catalog_rows, log_events
 from tests.factories import ProductFactory, embedding_rows
 
 DIM = 1280
@@ -161,6 +164,15 @@ class TestHardFilters:
         assert clusters.count(0) >= len(clusters) * 0.6
 
 
+@pytest.fixture(scope="module")
+def trained_ensemble():
+    from recommendations.ranker.training import ranker_fit
+    from tests.test_ranker import synthetic_log
+
+    products, train, _ = synthetic_log("rebuy")
+    return ranker_fit(products, train).booster
+
+
 GENDERS = list(Gender.values)
 product_spec = st.tuples(
     st.sampled_from(GENDERS), st.integers(0, 3), st.booleans(), st.sampled_from(["a", "b", "c"]), st.integers(0, 2)
@@ -178,11 +190,14 @@ product_spec = st.tuples(
     trending=st.lists(st.integers(0, 39), max_size=15),
     groups=st.lists(st.sampled_from(["", "g1", "g2"]), min_size=40, max_size=40),
     repurchases=st.booleans(),
+    ranker=st.booleans(),
     seed=st.integers(0, 1000),
 )
 def test_no_row_breaks_a_filter_and_rows_are_full_when_they_can_be(
-    specs, history, choice, trending, groups, repurchases, seed, settings
+    specs, history, choice, trending, groups, repurchases, ranker, seed, settings, trained_ensemble
 ):
+    """With the fixed blend, and with a learned ranker serving "Recommended for you" (a model trained
+    on a synthetic log, over this example's products: its features name no product)."""
     settings.HOME_ROW_SIZE = 6
     settings.RECOMMEND_REPURCHASES = repurchases
     with transaction.atomic():
@@ -197,8 +212,15 @@ def test_no_row_breaks_a_filter_and_rows_are_full_when_they_can_be(
             [TrendingScore(product=products[i % len(products)], score=float(i)) for i in set(trending)],
             ignore_conflicts=True,
         )
+        if ranker and history:
+            table = item_table(catalog_rows(), log_events())
+            RankerModel.objects.create(trained_until=table.as_of, features=list(FEATURES), is_active=True,
+                                       boosters=trained_ensemble.to_text(), items=table.to_bytes())  # fmt: skip
         shopper = shopper_load(user_id=None, visitor=visitor)
         rows = homepage_rows(shopper=shopper, rng=random.Random(seed))
+        keys = [row.key for row in rows]
+        ranked = bool(ranker and history and "home.recommended" in keys)
+        assert not ranked or keys[0] == "home.recommended", "a trained ranker serves the first row"
 
         genders = shopper.allowed_genders()
         seen = set(shopper.recent_product_ids) | shopper.purchased
@@ -212,7 +234,8 @@ def test_no_row_breaks_a_filter_and_rows_are_full_when_they_can_be(
             and shopper.purchased
             and [p for p in eligible if p.pk in kept or p.product_group in kept_groups]
         )
-        assert ("home.buy_again" in [row.key for row in rows]) == bool(expect_again)
+        if not ranked:  # with a ranker, "Buy again" shows only what the ranked row did not
+            assert ("home.buy_again" in [row.key for row in rows]) == bool(expect_again)
         for row in rows:
             ids = [card.product.pk for card in row.cards]
             assert len(ids) == len(set(ids)), "a product twice in one row"
@@ -223,7 +246,7 @@ def test_no_row_breaks_a_filter_and_rows_are_full_when_they_can_be(
                 assert card.reason
                 if row.key == "home.buy_again":  # only what they bought or added, or its other colours
                     assert product.pk in kept or product.product_group in kept_groups
-                else:
+                elif not (ranked and row.key == "home.recommended" and repurchases):  # the ranker may rebuy
                     assert product.pk not in shopper.purchased
             if row.key != "home.buy_again" and len([p for p in eligible if p.pk not in seen]) >= settings.HOME_ROW_SIZE:
                 assert len(row.cards) == settings.HOME_ROW_SIZE, row.key

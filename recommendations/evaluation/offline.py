@@ -75,8 +75,10 @@ def evaluate_time_split(
         sources = {key: shopper_sources(fitted, key) for key in split.held_out}
         # The learned ranker, trained on this window's training events only (its own validation
         # fold lies before the cut-off too); None where they hold nothing to learn from.
-        ranker, ranked = _ranker_for(catalog, split, on_step), {}
+        ranker, ranked, best_sellers = _ranker_for(catalog, split, on_step), {}, None
         if ranker is not None:
+            # Its table's best sellers (a shopper once per product and day), as serving's trending.
+            best_sellers = [int(ranker.table.ids[row]) for row in ranker.table.popular]
             ranked = {key: ranked_candidates(ranker, fitted, key) for key in split.held_out}
             trained.append({"figures": ranker.figures, "importances": ranker.importances})
         per_model = {name: (fitted, sources) for name in strategies}
@@ -98,7 +100,8 @@ def evaluate_time_split(
             lists["repurchase"][window, key] = repurchase_list(fitted, sources[key], key, k=k, same_product=False)
             lists["repurchase_same"][window, key] = repurchase_list(fitted, sources[key], key, k=k, same_product=True)
             by_model, pooled = ranked.get(key, ([], []))
-            lists["ranker"][window, key] = ranker_list(fitted, sources[key], by_model, k=k, diversify=False)
+            lists["ranker"][window, key] = ranker_list(fitted, sources[key], by_model, k=k, diversify=False,
+                                                       popular=best_sellers)  # fmt: skip
             lists["co_bought"][window, key] = source_list(fitted, sources[key], pooled, "also_bought", k=k)
             lists["homepage"][window, key] = homepage_list(
                 fitted, sources[key], strategies["hybrid"], key, k=k, seed=shopper_seed(key, seed), ranked=by_model

@@ -171,11 +171,12 @@ def ranked_candidates(ranker: RankerFit, fitted: Fitted, key) -> tuple[list[Cand
 
 
 def ranker_list(
-    fitted: Fitted, sources: ShopperSources, ranked: list[Candidate], *, k: int, diversify: bool
-) -> list[int]:
+    fitted: Fitted, sources: ShopperSources, ranked: list[Candidate], *, k: int, diversify: bool,
+    popular: list[int] | None = None,
+) -> list[int]:  # fmt: skip
     """The ranked candidates through the hard filters (with ``diversify``, through the row's cap per
-    article type, as "Recommended for you" shows them), topped up with the decayed popular list:
-    what a shopper without history, or with too few candidates, sees."""
+    article type, as "Recommended for you" shows them), topped up with ``popular`` (default: the
+    heuristics' decayed popular list): what a shopper without history, or with too few candidates, sees."""
     catalog = fitted.catalog
     types = _EligibleArticleTypes(catalog, sources.filtered)
     if diversify:
@@ -185,7 +186,7 @@ def ranker_list(
     else:
         chosen = [c.product_id for c in ranked if c.product_id in types][:k]
     taken = set(chosen)
-    for pid in fitted.popular:
+    for pid in fitted.popular if popular is None else popular:
         if len(chosen) >= k:
             break
         if pid not in taken and pid in types:
