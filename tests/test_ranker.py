@@ -238,3 +238,38 @@ def test_with_too_little_log_no_ranker_is_trained_and_the_command_says_so(capsys
     call_command("train_ranker")
     assert "No ranker trained" in capsys.readouterr().out
     assert not RankerModel.objects.exists()
+
+
+def test_each_source_gives_as_many_candidates_as_the_settings_say_and_a_wrong_name_is_a_clear_error(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    products, train, expected = synthetic_log("co_bought")
+    table = item_table(products, train)
+    shopper = shoppers_from_events(products, train)[next(iter(expected))]
+    settings.RANKER_POOL_SIZES = {"group": 0, "co_bought": 0, "popular_gender": 0, "popular_type": 0, "popular": 3}
+    pool = candidate_pool(shopper, table)
+    assert pool.sources.count("buy_again") == 1 and pool.sources.count("trending") <= 3
+    assert set(pool.sources) <= {"buy_again", "trending"}
+    settings.RANKER_POOL_SIZES = {"co_bought": 1}
+    assert candidate_pool(shopper, table).sources.count("also_bought") == 1
+    settings.RANKER_POOL_SIZES = {"populr": 3}
+    with pytest.raises(ImproperlyConfigured, match="popular_gender"):
+        candidate_pool(shopper, table)
+
+
+def test_the_label_window_is_one_day_for_a_busy_shop_and_longer_for_a_small_one():
+    from recommendations.ranker.training import MIN_SHOPPERS, label_window
+
+    newest_day = DAY0 + timedelta(days=30)
+
+    def log(shoppers: int, every_days: int) -> list[Event]:
+        """Each shopper buys once long ago and once more on one of the last days."""
+        events = []
+        for n in range(shoppers):
+            events.append(Event(("s", n), 1000, "purchase", DAY0))
+            events.append(Event(("s", n), 1001, "purchase", newest_day - timedelta(days=n % every_days)))
+        return events
+
+    assert label_window(log(MIN_SHOPPERS, 1), newest_day) == 1  # all of them bought on the newest day
+    assert label_window(log(MIN_SHOPPERS, 7), newest_day) == 7  # spread over a week
+    assert label_window(log(30, 20), newest_day) == 28  # never 200: the window with the most labels

@@ -17,6 +17,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from recommendations.domain import Candidate, Shopper
 from recommendations.ranker.items import ItemTable
@@ -47,7 +49,13 @@ class PoolSizes:
     popular_type: int = 10  # ...and this many best sellers of each
 
 
-DEFAULT_SIZES = PoolSizes()
+def pool_sizes() -> PoolSizes:
+    """PoolSizes with RANKER_POOL_SIZES applied (the same in training and serving: retrain after a change)."""
+    try:
+        return PoolSizes(**settings.RANKER_POOL_SIZES)
+    except TypeError as error:
+        names = ", ".join(PoolSizes.__dataclass_fields__)
+        raise ImproperlyConfigured(f"RANKER_POOL_SIZES: {error}; the sizes are {names}.") from error
 
 
 @dataclass
@@ -68,10 +76,11 @@ class Pool:
 
 
 def candidate_pool(
-    shopper: Shopper, table: ItemTable, *, repurchases: bool = True, sizes: PoolSizes = DEFAULT_SIZES,
+    shopper: Shopper, table: ItemTable, *, repurchases: bool = True, sizes: PoolSizes | None = None,
 ) -> Pool:  # fmt: skip
     """The candidates of every source for this shopper, with their features. ``repurchases=False``
     (RECOMMEND_REPURCHASES off) leaves out what the shopper bought."""
+    sizes = sizes or pool_sizes()
     index = table.index
     now = max(table.as_of, shopper.newest_event) if shopper.newest_event else table.as_of
     history = _History()

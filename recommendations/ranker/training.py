@@ -19,7 +19,7 @@ from datetime import time as clock
 import numpy as np
 
 from common.metrics import average_precision_at_k, recall_at_k
-from recommendations.ranker.features import DEFAULT_SIZES, FEATURES, PoolSizes, candidate_pool
+from recommendations.ranker.features import FEATURES, PoolSizes, candidate_pool, pool_sizes
 from recommendations.ranker.history import Event, Products, shoppers_from_events
 from recommendations.ranker.items import ItemTable, item_table
 
@@ -103,7 +103,7 @@ def day_start(at: datetime) -> datetime:
 
 
 def fold_build(
-    products: Products, events: list[Event], cutoff: datetime, *, label_days: int, sizes: PoolSizes = DEFAULT_SIZES
+    products: Products, events: list[Event], cutoff: datetime, *, label_days: int, sizes: PoolSizes | None = None
 ) -> Fold:
     """Shoppers with history before ``cutoff`` who bought in the ``label_days`` from it."""
     before = [event for event in events if event.at < cutoff]
@@ -141,11 +141,12 @@ def label_window(events: list[Event], newest_day: datetime) -> int:
 
 def ranker_fit(
     products: Products, events: list[Event], *, label_days: int | None = None, folds: int = 2,
-    sizes: PoolSizes = DEFAULT_SIZES, on_step: Callable[[str], None] = lambda _: None,
+    sizes: PoolSizes | None = None, on_step: Callable[[str], None] = lambda _: None,
 ) -> RankerFit:  # fmt: skip
     """Fit on ``events`` (all of them before the moment the model is for). ``label_days``: None
     chooses it from the log (label_window)."""
     started = time.monotonic()
+    sizes = sizes or pool_sizes()
     events = [event for event in events if event.product_id in products.index]
     if not events:
         raise ValueError("The log is empty: there is nothing to learn from.")
@@ -166,7 +167,7 @@ def ranker_fit(
     # Validation: a model of the older folds scores the newest one (the stored figures); the model
     # that serves is then trained on every fold, the newest included.
     validation, older = trainable[0], trainable[1:]
-    figures: dict = {"trees": TREES}
+    figures: dict = {"trees": TREES, "pool_sizes": vars(sizes)}
     if older:
         on_step(f"Validating: trained on the older folds, scored on the shoppers of {validation.cutoff:%Y-%m-%d}")
         figures["validation"] = validation_figures(_train(older), validation)

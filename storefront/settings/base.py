@@ -189,6 +189,12 @@ BUY_AGAIN_HALF_LIFE_DAYS = float(env_str("BUY_AGAIN_HALF_LIFE_DAYS", "14"))
 # Off, or before the first training, the fixed blend below serves.
 RANKER_ENABLED = env_bool("RANKER_ENABLED", True)
 RANKER_TRAIN_EVERY_S = env_int("RANKER_TRAIN_EVERY_S", 6 * 3600)
+# How many candidates each source gives the ranker, e.g. "co_bought=80,popular=50" (the names and
+# defaults are recommendations.ranker.features.PoolSizes'); retrain after changing them.
+RANKER_POOL_SIZES = {
+    name.strip(): int(size)
+    for name, _, size in (part.partition("=") for part in env_str("RANKER_POOL_SIZES", "").split(",") if part.strip())
+}
 # The ranked row's cap per article type: 12, no cap on a row of 12, by default. On the H&M week the
 # other rows' cap (3) cost returning shoppers 0.004 of MAP@12; a shop that wants variety lowers it.
 RANKED_ROW_MAX_PER_ARTICLE_TYPE = env_int("RANKED_ROW_MAX_PER_ARTICLE_TYPE", 12)
