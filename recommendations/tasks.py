@@ -51,7 +51,8 @@ def collaborative_retrain() -> int | None:
     return model.pk if model else None
 
 
-@shared_task(autoretry_for=(DatabaseError,), retry_backoff=30, max_retries=3)
+# Reads the whole log: its own limits, above the default task limit (2 minutes on the H&M week).
+@shared_task(autoretry_for=(DatabaseError,), retry_backoff=30, max_retries=3, time_limit=3600, soft_time_limit=3500)
 def ranker_retrain() -> int | None:
     """Periodic: retrain the learned ranker from the log (serving switches to it on commit)."""
     from recommendations.services.ranker import ranker_train

@@ -14,6 +14,7 @@ from recommendations.ranker.history import Event, shoppers_from_events
 from recommendations.ranker.items import ItemTable, item_table
 from recommendations.ranker.training import fold_build, ranker_fit
 from recommendations.services.ranker import CatalogRows
+from recommendations.services.visitors import visitor_token
 
 DAY0 = datetime(2020, 9, 14, tzinfo=UTC)
 POPULAR = range(50, 60)  # the crowd's favourites
@@ -115,12 +116,20 @@ def test_a_fold_reads_features_before_its_cutoff_and_labels_only_from_its_label_
     cutoff = DAY0 + timedelta(days=3)
     fold = fold_build(products, train, cutoff, label_days=1)
     assert fold.table.as_of < cutoff and fold.keys
-    # Events after the label window change nothing; a purchase inside it changes the labels only.
-    later = [Event(("late", n), 1000 + n, "purchase", cutoff + timedelta(days=1, hours=n)) for n in range(40)]
+    x, y, groups = fold.matrix()
+    # Events after the label window change nothing, whoever makes them.
+    later = [Event(key, 1000 + n, "purchase", cutoff + timedelta(days=1, hours=n % 20)) for n, key in
+             enumerate(fold.keys)]  # fmt: skip
     again = fold_build(products, train + later, cutoff, label_days=1)
     assert again.keys == fold.keys
     for a, b in zip(fold.matrix(), again.matrix(), strict=True):
         np.testing.assert_array_equal(a, b)
+    # The labelled shoppers' purchases inside the label window change the labels, never the features.
+    inside = [Event(key, int(products.ids[POPULAR[0]]), "purchase", cutoff + timedelta(hours=1)) for key in fold.keys]
+    again = fold_build(products, train + inside, cutoff, label_days=1)
+    x2, y2, groups2 = again.matrix()
+    np.testing.assert_array_equal(x2, x)
+    assert groups2 == groups and y2.sum() > y.sum()
 
 
 def test_the_item_table_survives_its_round_trip_through_bytes():
@@ -273,3 +282,57 @@ def test_the_label_window_is_one_day_for_a_busy_shop_and_longer_for_a_small_one(
     assert label_window(log(MIN_SHOPPERS, 1), newest_day) == 1  # all of them bought on the newest day
     assert label_window(log(MIN_SHOPPERS, 7), newest_day) == 7  # spread over a week
     assert label_window(log(30, 20), newest_day) == 28  # never 200: the window with the most labels
+
+
+@pytest.mark.django_db
+def test_training_reads_a_shoppers_history_in_the_order_serving_does():
+    """Events of the same moment (a log of dates has many): newest logged first, in both."""
+    from recommendations.selectors.shopper import shopper_load
+    from recommendations.services.ranker import catalog_rows, log_events
+    from tests.factories import ProductFactory
+
+    products = ProductFactory.create_batch(5)
+    visitor = Visitor.objects.create()
+    at = DAY0
+    Interaction.objects.bulk_create(
+        [Interaction(visitor=visitor, product=p, kind="purchase", created_at=at) for p in products]
+    )
+    served = [event.product_id for event in shopper_load(user_id=None, visitor=visitor).recent]
+    trained = [event.product_id for event in shoppers_from_events(catalog_rows(), log_events())[
+        ("visitor", str(visitor.pk))].recent]  # fmt: skip
+    assert trained == served == [p.pk for p in reversed(products)]
+
+
+@pytest.mark.django_db
+def test_a_ranker_that_cannot_be_read_is_refused_once_and_the_blend_serves(client, caplog):
+    from recommendations.selectors import ranked
+
+    log = _log_in_database("rebuy")
+    call_command("train_ranker")
+    RankerModel.objects.filter(is_active=True).update(items=b"not an npz")
+    ranked._cache.clear()
+    visitor = next(iter(log["visitors"].values()))
+    from recommendations.selectors.homepage import homepage_rows
+    from recommendations.selectors.shopper import shopper_load
+
+    for _ in range(3):
+        rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=visitor))
+        assert rows[0].key == "home.buy_again"  # the blend's order: Buy again, then the blend
+    assert sum("cannot be loaded" in record.message for record in caplog.records) == 1
+
+
+@pytest.mark.django_db
+def test_the_homepage_with_a_ranker_uses_a_bounded_number_of_queries(client, django_assert_max_num_queries):
+    from tests.factories import ProductImageFactory
+
+    log = _log_in_database("rebuy")
+    for product in list(log["made"].values())[:20]:
+        ProductImageFactory(product=product)
+    call_command("train_ranker")
+    key = next(iter(log["expected"]))
+    client.cookies["visitor_id"] = visitor_token(log["visitors"][key])
+    client.get("/")  # loads the model into this process
+    with django_assert_max_num_queries(13):  # the blend needs up to 26
+        response = client.get("/")
+    rows = response.context["rows"]
+    assert rows[0].key == "home.recommended" and rows[0].cards[0].strategy == "buy_again"

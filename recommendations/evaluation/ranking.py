@@ -93,7 +93,7 @@ def recommend(fitted: Fitted, sources: ShopperSources, weights: dict[str, float]
     article_types = _EligibleArticleTypes(catalog, sources.eligible)
     rng = random.Random(seed)
     explore = _exploration(fitted, sources, count=3 * settings.ROW_EXPLORATION_SLOTS, rng=rng)
-    cards = fill_row(ranked, article_types, {}, size=k, explore=explore, rng=rng)
+    cards = fill_row(ranked, article_types, {}, size=k, explore=explore)
     chosen = [card.product_id for card in cards]
     if len(chosen) < k:  # serving's top_up: any eligible product
         taken = set(chosen)
@@ -180,7 +180,7 @@ def ranker_list(
     catalog = fitted.catalog
     types = _EligibleArticleTypes(catalog, sources.filtered)
     if diversify:
-        cards = fill_row(ranked, types, {}, size=k, explore=[], rng=random.Random(0),
+        cards = fill_row(ranked, types, {}, size=k, explore=[],
                          per_type=settings.RANKED_ROW_MAX_PER_ARTICLE_TYPE)  # fmt: skip
         chosen = [card.product_id for card in cards]
     else:
@@ -229,8 +229,8 @@ def homepage_list(
             if other not in bought
         ]
         again += sorted(colours, key=lambda c: (-c.score, c.product_id))
-    cards = fill_row(again, _EligibleArticleTypes(catalog, sources.filtered), {}, size=k, explore=[],
-                     rng=random.Random(seed)) if again else []  # fmt: skip
+    types = _EligibleArticleTypes(catalog, sources.filtered)
+    cards = fill_row(again, types, {}, size=k, explore=[]) if again else []
     chosen = [card.product_id for card in cards]
     rest = recommend(fitted, sources, weights, k=k, seed=seed)
     return list(dict.fromkeys([*chosen, *rest]))[:k]

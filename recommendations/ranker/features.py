@@ -79,7 +79,8 @@ def candidate_pool(
     shopper: Shopper, table: ItemTable, *, repurchases: bool = True, sizes: PoolSizes | None = None,
 ) -> Pool:  # fmt: skip
     """The candidates of every source for this shopper, with their features. ``repurchases=False``
-    (RECOMMEND_REPURCHASES off) leaves out what the shopper bought."""
+    (RECOMMEND_REPURCHASES off) leaves out what the shopper ever bought. Empty when none of the
+    shopper's products is in the table (all newer than the model): the blend then serves them."""
     sizes = sizes or pool_sizes()
     index = table.index
     now = max(table.as_of, shopper.newest_event) if shopper.newest_event else table.as_of
@@ -88,7 +89,9 @@ def candidate_pool(
         row = index.get(event.product_id)
         if row is not None:  # else a product newer than the table: no features yet
             history.add(row, event, (now - event.at).total_seconds() / _DAY, table)
-    purchased = set(history.purchase_rank)
+    if not history.kinds:
+        return Pool(_NONE, np.zeros((0, len(FEATURES)), dtype=np.float32), [], [])
+    purchased = {index[pid] for pid in shopper.purchased if pid in index}
 
     order: dict[int, tuple[str, int | None]] = {}  # row -> (source, anchor), first source wins
 

@@ -44,7 +44,10 @@ def shoppers_from_events(products: Products, events: Iterable[Event]) -> dict[ob
             history[event.shopper].append(event)
     shoppers = {}
     for key, mine in history.items():
-        mine.sort(key=lambda event: event.at, reverse=True)
+        # Newest first, and among events of the same moment the last logged first, as shopper_load's
+        # ORDER BY created_at DESC, pk DESC (the log comes oldest first, in (created_at, pk) order).
+        mine.sort(key=lambda event: event.at)
+        mine.reverse()
         recent = []
         for _, pid, kind, time in mine[:HISTORY]:
             row = products.index[pid]

@@ -99,26 +99,28 @@ class ItemTable:
 
 
 def item_table(products: Products, events: Iterable[Event]) -> ItemTable:
-    """The table as of the newest of ``events``. Popularity counts purchases by calendar day, as
-    H&M's log (dates only) and the sceptic's baseline do."""
+    """The table as of the newest of ``events``. Ages are whole 24-hour periods before it: on a log
+    of dates (H&M's) they are calendar days, and a table made at 06:00 counts the 24 hours before,
+    not six hours of "today", as the folds (cut at midnight) do."""
     n = len(products.ids)
     index = products.index
     events = [event for event in events if event.product_id in index]
     if not events:
         raise ValueError("No events: a ranker needs a log to learn from.")
     as_of = max(event.at for event in events)
-    today = as_of.date()
-    first_seen = np.full(n, np.inf)
+    oldest = np.full(n, -np.inf)  # seconds since the first event on each product
     sales: set[tuple[object, int, int]] = set()  # (shopper, row, age in days): one sale each
-    bought: dict[object, dict[int, int]] = defaultdict(dict)  # shopper -> row -> purchases
+    bought: dict[object, dict[int, set[int]]] = defaultdict(dict)  # shopper -> row -> the days they bought it
     newest_purchase: dict[object, dict[int, datetime]] = defaultdict(dict)
     for shopper, pid, kind, at in events:
         row = index[pid]
-        first_seen[row] = min(first_seen[row], (as_of - at).total_seconds())
+        age_s = (as_of - at).total_seconds()
+        oldest[row] = max(oldest[row], age_s)
         if kind != "purchase":
             continue
-        sales.add((shopper, row, (today - at.date()).days))
-        bought[shopper][row] = bought[shopper].get(row, 0) + 1
+        age_days = int(age_s // _DAY)
+        sales.add((shopper, row, age_days))
+        bought[shopper].setdefault(row, set()).add(age_days)
         newest_purchase[shopper][row] = max(at, newest_purchase[shopper].get(row, at))
     sold_1d, sold_3d, sold_decayed = np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32)
     for _, row, age_days in sales:
@@ -127,10 +129,10 @@ def item_table(products: Products, events: Iterable[Event]) -> ItemTable:
         if age_days < 7:
             sold_decayed[row] += 1.0 / (1 + age_days)
     buyers, rebuyers = np.zeros(n, np.float32), np.zeros(n, np.float32)
-    for counts in bought.values():
-        for row, count in counts.items():
+    for days in bought.values():
+        for row, on in days.items():
             buyers[row] += 1
-            rebuyers[row] += count > 1
+            rebuyers[row] += len(on) > 1  # bought again another day: five in one basket are one sale
     popular = _top(sold_decayed, np.ones(n, dtype=bool))
     genders = np.asarray(products.gender)
     ptr, rows, scores = _co_bought(n, newest_purchase, buyers)
@@ -141,7 +143,7 @@ def item_table(products: Products, events: Iterable[Event]) -> ItemTable:
         subcategory=np.array(products.subcategory, dtype=str), colour=np.array(products.colour, dtype=str),
         price=np.asarray(products.price, dtype=np.float32),
         sold_1d=sold_1d, sold_3d=sold_3d, sold_decayed=sold_decayed, type_rank=_rank_within(article_type, sold_decayed),
-        days_on_sale=np.where(np.isfinite(first_seen), first_seen / _DAY, np.nan).astype(np.float32),
+        days_on_sale=np.where(np.isfinite(oldest), oldest / _DAY, np.nan).astype(np.float32),
         buyers=buyers, rebuy_rate=np.divide(rebuyers, buyers, out=np.zeros(n, np.float32), where=buyers > 0),
         popular=popular,
         popular_by_gender={str(g): _top(sold_decayed, genders == g) for g in np.unique(genders)},

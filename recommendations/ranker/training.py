@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from datetime import time as clock
 
 import numpy as np
+from django.conf import settings
 
 from common.metrics import average_precision_at_k, recall_at_k
 from recommendations.ranker.features import FEATURES, PoolSizes, candidate_pool, pool_sizes
@@ -115,7 +116,8 @@ def fold_build(
     table = item_table(products, before)
     shoppers = shoppers_from_events(products, before)
     keys = [key for key in bought if key in shoppers]
-    pools = [candidate_pool(shoppers[key], table, sizes=sizes) for key in keys]
+    repurchases = settings.RECOMMEND_REPURCHASES  # as serving: off, purchases are never candidates
+    pools = [candidate_pool(shoppers[key], table, repurchases=repurchases, sizes=sizes) for key in keys]
     return Fold(cutoff, table, keys, pools, [bought[key] for key in keys])
 
 
@@ -125,7 +127,8 @@ def label_window(events: list[Event], newest_day: datetime) -> int:
     holds at least MIN_SHOPPERS shoppers with history who bought in it."""
     first_seen: dict[object, datetime] = {}
     last_bought: dict[object, datetime] = {}
-    for shopper, _, kind, at in events:
+    end = newest_day + timedelta(days=1)
+    for shopper, _, kind, at in (event for event in events if event.at < end):
         if shopper not in first_seen or at < first_seen[shopper]:
             first_seen[shopper] = at
         if kind == "purchase" and (shopper not in last_bought or at > last_bought[shopper]):
@@ -141,16 +144,20 @@ def label_window(events: list[Event], newest_day: datetime) -> int:
 
 def ranker_fit(
     products: Products, events: list[Event], *, label_days: int | None = None, folds: int = 2,
-    sizes: PoolSizes | None = None, on_step: Callable[[str], None] = lambda _: None,
+    sizes: PoolSizes | None = None, complete_before: datetime | None = None,
+    on_step: Callable[[str], None] = lambda _: None,
 ) -> RankerFit:  # fmt: skip
     """Fit on ``events`` (all of them before the moment the model is for). ``label_days``: None
-    chooses it from the log (label_window)."""
+    chooses it from the log (label_window). ``complete_before``: the start of a day still under
+    way (a live shop's today), whose few hours of purchases must not be a fold's labels."""
     started = time.monotonic()
     sizes = sizes or pool_sizes()
     events = [event for event in events if event.product_id in products.index]
     if not events:
         raise ValueError("The log is empty: there is nothing to learn from.")
     newest_day = day_start(max(event.at for event in events))
+    if complete_before is not None and newest_day >= complete_before:
+        newest_day = day_start(complete_before - timedelta(days=1))  # the newest complete day
     label_days = label_days or label_window(events, newest_day)
     built = []
     for number in range(folds):

@@ -96,41 +96,41 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
         genders=genders, exclude=recently_seen, count=settings.ROW_EXPLORATION_SLOTS * 6, rng=rng
     )
     rows: list[Row] = []
+    in_ranked: set[int] = set()  # what the ranked row shows: no other row repeats it
     if ranked:
         # The ranker weighs a repurchase against everything else, so its row comes first, in the
         # ranker's order (RANKED_ROW_MAX_PER_ARTICLE_TYPE) and without exploration (Trending keeps
         # it); "Buy again" then shows the purchases it did not.
-        cards = fill_row(ranked, article_types, names, size=size, explore=[], rng=rng,
+        cards = fill_row(ranked, article_types, names, size=size, explore=[],
                          per_type=settings.RANKED_ROW_MAX_PER_ARTICLE_TYPE)  # fmt: skip
         rows.append(Row("home.recommended", "Recommended for you", cards))
-        shown = {card.product_id for card in cards}
-        again = [c for c in again if c.product_id not in shown]
+        in_ranked = {card.product_id for card in cards}
+        again = [c for c in again if c.product_id not in in_ranked]
     if again:
-        rows.append(
-            Row(BUY_AGAIN_ROW, "Buy again", fill_row(again, article_types, names, size=size, explore=[], rng=rng))
-        )
+        rows.append(Row(BUY_AGAIN_ROW, "Buy again", fill_row(again, article_types, names, size=size, explore=[])))
     if shopper.recent and not ranked:
         blended = [c for c in blend(sources, settings.BLEND_WEIGHTS) if c.product_id not in recently_seen]
         rows.append(
             Row(
                 "home.recommended",
                 "Recommended for you",
-                fill_row(blended, article_types, names, size=size, explore=explore[: len(explore) // 2], rng=rng),
+                fill_row(blended, article_types, names, size=size, explore=explore[: len(explore) // 2]),
             )
         )
     if shopper.recent and because:
-        similar = [Candidate(pid, 1 - distance, "visual", last_viewed) for pid, distance in because]
+        similar = [Candidate(pid, 1 - distance, "visual", last_viewed) for pid, distance in because
+                   if pid not in in_ranked]  # fmt: skip
         title = reason_for("visual", names.get(last_viewed))
-        rows.append(Row("home.because", title, fill_row(similar, article_types, names, size=size, explore=[], rng=rng)))
-    trending = [c for c in sources["trending"] if c.product_id not in recently_seen]
+        rows.append(Row("home.because", title, fill_row(similar, article_types, names, size=size, explore=[])))
+    trending = [c for c in sources["trending"] if c.product_id not in recently_seen and c.product_id not in in_ranked]
     rows.append(
         Row(
             "home.trending",
             "Trending now",
-            fill_row(trending, article_types, names, size=size, explore=explore[len(explore) // 2 :], rng=rng),
+            fill_row(trending, article_types, names, size=size, explore=explore[len(explore) // 2 :]),
         )
     )
-    top_up(rows, genders=genders, exclude=recently_seen, size=size)
+    top_up(rows, genders=genders, exclude=recently_seen | in_ranked, size=size)
     for row in rows:
         for slot, card in enumerate(row.cards):
             card.row, card.slot = row.key, slot

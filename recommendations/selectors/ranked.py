@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from recommendations.domain import Candidate, Shopper
 from recommendations.models import RankerModel
-from recommendations.ranker.features import FEATURES, candidate_pool
+from recommendations.ranker.features import FEATURES, PoolSizes, candidate_pool
 from recommendations.ranker.items import ItemTable
 from recommendations.ranker.training import Ensemble
 
@@ -19,37 +19,61 @@ class ActiveRanker:
     model_id: int
     booster: Ensemble
     table: ItemTable
+    sizes: PoolSizes  # the pool sizes it was trained with: serving builds the same pools
 
 
 _cache: dict[str, ActiveRanker] = {}
+_refused: set[int] = set()  # models that cannot serve: logged once, never loaded again
 _lock = threading.Lock()
 
 
 def active_ranker() -> ActiveRanker | None:
-    """The active ranker, or None (a new shop, or a model whose features this code no longer
-    computes): the fixed blend then serves."""
-    active = RankerModel.objects.filter(is_active=True).values_list("pk", "features").first()
-    if active is None:
+    """The active ranker, or None: a new shop, or a model that cannot serve (trained on other
+    features than this code computes, or unreadable), and the blend serves instead."""
+    model_id = RankerModel.objects.filter(is_active=True).values_list("pk", flat=True).first()
+    if model_id is None or model_id in _refused:
         return None
-    model_id, features = active
     cached = _cache.get("ranker")
     if cached is not None and cached.model_id == model_id:
         return cached
-    if list(features) != list(FEATURES):
-        logger.warning("Ranker %s was trained on other features; the blend serves until it is retrained.", model_id)
-        return None
     with _lock:
-        boosters, items = RankerModel.objects.filter(pk=model_id).values_list("boosters", "items").get()
-        ranker = ActiveRanker(model_id, Ensemble.from_text(boosters), ItemTable.from_bytes(bytes(items)))
+        cached = _cache.get("ranker")  # another thread may have loaded it while this one waited
+        if cached is not None and cached.model_id == model_id:
+            return cached
+        if model_id in _refused:
+            return None
+        try:
+            ranker = _load(model_id)
+        except Exception:  # a broken model must never break the homepage: the blend serves
+            logger.exception("Ranker %s cannot be loaded; the blend serves until another is trained.", model_id)
+            ranker = None
+        if ranker is None:
+            _refused.add(model_id)
+            return None
         _cache["ranker"] = ranker
         return ranker
 
 
+def _load(model_id: int) -> ActiveRanker | None:
+    features, figures, boosters, items = (
+        RankerModel.objects.filter(pk=model_id).values_list("features", "figures", "boosters", "items").get()
+    )
+    if list(features) != list(FEATURES):
+        logger.warning("Ranker %s was trained on other features; the blend serves until it is retrained.", model_id)
+        return None
+    ensemble = Ensemble.from_text(boosters)
+    if not ensemble.boosters:
+        raise ValueError("no boosters stored")
+    sizes = PoolSizes(**figures.get("pool_sizes", {}))
+    return ActiveRanker(model_id, ensemble, ItemTable.from_bytes(bytes(items)), sizes)
+
+
 def ranked_candidates(ranker: ActiveRanker, shopper: Shopper, *, repurchases: bool) -> list[Candidate]:
     """Every source's candidates for this shopper, best first by the model's score; before the
-    hard filters, which the row applies."""
-    pool = candidate_pool(shopper, ranker.table, repurchases=repurchases)
+    hard filters, which the row applies. Empty when none of the shopper's products is known to the
+    model (the blend then serves)."""
+    pool = candidate_pool(shopper, ranker.table, repurchases=repurchases, sizes=ranker.sizes)
     if not len(pool.rows):
         return []
-    # One thread: a request scores a few hundred rows, and thread start-up would cost more.
+    # One thread: a request scores about a hundred rows, and thread start-up would cost more.
     return pool.candidates(ranker.table, ranker.booster.predict(pool.features, num_threads=1))

@@ -101,11 +101,15 @@ def fill_row(
     ranked: list[Candidate],
     article_types: dict[int, str],
     names: dict[int, tuple[str, str]],
-    *, size: int, explore: list[int], rng: random.Random, per_type: int | None = None,
+    *, size: int, explore: list[int], per_type: int | None = None,
 ) -> list[Card]:  # fmt: skip
     """Take ranked eligible products with a cap per article type (``per_type``, default
-    ROW_MAX_PER_ARTICLE_TYPE), then put exploration cards in random slots. ``article_types`` holds
-    the eligible products; the others failed a hard filter."""
+    ROW_MAX_PER_ARTICLE_TYPE), then the exploration cards in the last slots. ``article_types`` holds
+    the eligible products; the others failed a hard filter.
+
+    Last, not in random slots: on the H&M week a random product in a random slot cost new shoppers
+    0.0005 of MAP@12 (0.0071 against 0.0076), in the last slot nothing measurable (0.0076), and it
+    still shows every shopper something outside what sells."""
     cap = settings.ROW_MAX_PER_ARTICLE_TYPE if per_type is None else per_type
     slots = min(settings.ROW_EXPLORATION_SLOTS, size) if explore else 0
     counts: dict[str, int] = {}
@@ -132,7 +136,7 @@ def fill_row(
         if candidate.product_id in article_types and candidate.product_id not in taken:
             take(candidate)
     for product_id in [pid for pid in explore if pid not in taken][:slots]:
-        cards.insert(rng.randint(0, len(cards)), Card(product_id, "explore", reason_for("explore", None), 0.0))
+        cards.append(Card(product_id, "explore", reason_for("explore", None), 0.0))
     return cards
 
 

@@ -6,16 +6,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from catalog.models import Product
 from recommendations.models import Interaction, RankerModel
 from recommendations.ranker.features import FEATURES
 from recommendations.ranker.history import Event
-from recommendations.ranker.training import RankerFit, ranker_fit
+from recommendations.ranker.training import RankerFit, day_start, ranker_fit
 
 logger = logging.getLogger(__name__)
 KEEP_MODELS = 2
+TRAINING_LOCK = 0x52414E4B  # "RANK": a PostgreSQL advisory lock key
 
 
 @dataclass
@@ -60,13 +62,27 @@ def log_events() -> list[Event]:
 def ranker_train(*, on_step: Callable[[str], None] = lambda _: None) -> RankerModel | None:
     """Fit on the whole log and make the new model the active one. None, and the blend keeps
     serving, when the log has no shopper with history who bought on a later day."""
+    with connection.cursor() as cursor:  # one training at a time, whichever process starts it
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [TRAINING_LOCK])
+        if not cursor.fetchone()[0]:
+            on_step("Another ranker training is under way: this one stops.")
+            return None
+        try:
+            return _train(on_step)
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [TRAINING_LOCK])
+
+
+def _train(on_step: Callable[[str], None]) -> RankerModel | None:
     on_step("Reading the catalog and the interaction log")
     events = log_events()
     if not events:
         logger.info("No interactions yet: no ranker to train.")
         return None
     try:
-        fitted = ranker_fit(catalog_rows(), events, on_step=on_step)
+        # Today is under way: its purchases feed the served item table, not a fold's labels.
+        today = day_start(timezone.now())
+        fitted = ranker_fit(catalog_rows(), events, complete_before=today, on_step=on_step)
     except ValueError as error:  # too little to learn from yet: say why, keep what serves now
         logger.info("No ranker trained: %s", error)
         on_step(f"No ranker trained: {error}")

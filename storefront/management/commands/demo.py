@@ -58,9 +58,10 @@ class Command(BaseCommand):
             call_command("set_demo_stock")
             interactions = interactions or folder
             if (Path(interactions) / "transactions_train.csv").exists():
-                self._step("Importing the H&M purchases and training the collaborative model")
+                self._step("Importing the H&M purchases, training the collaborative model and the ranker")
                 call_command("import_interactions", interactions)
                 call_command("train_recommender")
+                call_command("train_ranker")
             target = min(first_slice, Product.objects.filter(is_active=True).count())
             self._step(f"Embedding a first slice of {target:,} photos")
             self._wait_for_embeddings(target)
