@@ -27,8 +27,12 @@ def catalog(n: int = 60) -> CatalogRows:
         name=[f"product {pid}" for pid in ids], group=[f"g{row // 3}" for row in range(n)],
         article_type=[("Dress", "Sweater", "Trousers", "Socks")[row % 4] for row in range(n)],
         subcategory=["Jersey"] * n, colour=[("Black", "White", "Red")[row % 3] for row in range(n)],
-        price=np.full(n, 19.99, dtype=np.float32),
+        price=np.full(n, 19.99, dtype=np.float32), vectors=_unit(np.random.default_rng(1).normal(size=(n, 40))),
     )  # fmt: skip
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 
 def synthetic_log(world: str, *, days: int = 5, seed: int = 0) -> tuple[CatalogRows, list[Event], dict]:
@@ -336,3 +340,32 @@ def test_the_homepage_with_a_ranker_uses_a_bounded_number_of_queries(client, dja
         response = client.get("/")
     rows = response.context["rows"]
     assert rows[0].key == "home.recommended" and rows[0].cards[0].strategy == "buy_again"
+
+
+def test_the_visual_features_say_how_close_a_candidate_looks_to_what_the_shopper_bought():
+    """Two looks of 100 products each; a shopper who bought from the first look: candidates of that
+    look score near 1 on visual similarity, those of the other near -1, and a product without a
+    photo has no visual feature at all."""
+    from recommendations.domain import Shopper, ShopperEvent
+    from recommendations.ranker.features import FEATURES
+
+    rng = np.random.default_rng(3)
+    looks = _unit(rng.normal(size=(2, 64)))
+    products = catalog(200)
+    products.vectors = _unit(np.repeat(looks, 100, axis=0) + 0.05 * rng.normal(size=(200, 64)))
+    products.vectors[199] = 0  # no photo embedding yet
+    events = [Event(("crowd", n), int(products.ids[n]), "purchase", DAY0) for n in range(200)]
+    events += [Event(("fan", n), int(products.ids[n]), "purchase", DAY0) for n in range(100, 199)]  # best sellers
+    table = item_table(products, events)
+    bought = [int(products.ids[row]) for row in (0, 1, 2)]
+    shopper = Shopper(user_id=None, visitor=None, purchased=set(bought), newest_event=DAY0,
+                      recent=[ShopperEvent(pid, "purchase", DAY0, "women", "", "") for pid in bought]
+                      + [ShopperEvent(int(products.ids[199]), "view", DAY0, "women", "", "")])  # fmt: skip
+    pool = candidate_pool(shopper, table)
+    similarity = dict(zip(table.ids[pool.rows].tolist(), pool.features[:, FEATURES.index("visual_similarity")],
+                          strict=True))  # fmt: skip
+    first_look = [s for pid, s in similarity.items() if pid < products.ids[100]]
+    second_look = [s for pid, s in similarity.items() if products.ids[100] <= pid < products.ids[199]]
+    assert first_look and second_look
+    assert min(first_look) > 0.5 > -0.5 > max(second_look)
+    assert np.isnan(similarity[int(products.ids[199])])  # viewed, so a candidate, but it has no photo

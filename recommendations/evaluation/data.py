@@ -12,8 +12,7 @@ import numpy as np
 from catalog.models import Product
 from recommendations.encoders import encoder_class
 from recommendations.evaluation.split import Event
-from recommendations.models import EmbeddingStatus, ProductEmbedding
-from recommendations.services.ranker import log_events
+from recommendations.services.ranker import embedding_matrix, log_events
 
 
 @dataclass
@@ -61,14 +60,7 @@ def catalog_load(*, model_key: str | None = None, all_in_stock: bool = False) ->
     )
     ids = np.array([row[0] for row in rows], dtype=np.int64)
     index = {int(pid): i for i, pid in enumerate(ids)}
-    vectors = np.zeros((len(rows), cls.dim), dtype=np.float32)
-    embedded = np.zeros(len(rows), dtype=bool)
-    done = ProductEmbedding.objects.filter(model=model_key, status=EmbeddingStatus.DONE)
-    for pid, vector in done.values_list("product_id", "vector").iterator(chunk_size=2000):
-        vectors[index[pid]] = vector.to_numpy()
-        embedded[index[pid]] = True
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    vectors /= np.where(norms > 0, norms, 1)
+    vectors, embedded = embedding_matrix(index, model_key=model_key)
     return Catalog(
         ids=ids, index=index,
         gender=np.array([row[1] for row in rows], dtype=str), category=[row[2] for row in rows],

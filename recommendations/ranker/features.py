@@ -29,7 +29,7 @@ FEATURES = (
     "co_bought", "co_bought_max", "co_bought_links",
     "popular_rank", "popular_gender_rank", "type_rank",
     "sold_1d", "sold_3d", "sold_decayed", "days_on_sale", "buyers", "rebuy_rate",
-    "price", "price_ratio",
+    "price", "price_ratio", "visual_similarity", "visual_max",
     "shopper_events", "shopper_purchases", "shopper_idle_days",
     "type_share", "subcategory_share", "colour_share", "gender_share",
 )  # fmt: skip
@@ -127,6 +127,24 @@ def candidate_pool(
 
 
 _NONE = np.zeros(0, dtype=np.int64)
+VISUAL_PROFILE = 20  # the newest distinct products whose photos make the shopper's visual profile
+VISUAL_NEAREST = 5  # ...and those a candidate's best single match is looked for among
+
+
+def _visual(column, rows: np.ndarray, table: ItemTable, history_rows: list[int]) -> None:
+    """Cosine of each candidate's photo to the shopper's visual profile (the mean of their newest
+    products' photos), and to the closest of their very newest products; NaN without photos."""
+    mine = [row for row in history_rows[:VISUAL_PROFILE] if table.visual[row].any()]
+    has_photo = table.visual[rows].any(axis=1)
+    if not mine or not has_photo.any():
+        return
+    vectors = table.visual[mine]
+    profile = vectors.mean(axis=0)
+    profile /= max(float(np.linalg.norm(profile)), 1e-9)
+    candidates = table.visual[rows]
+    column("visual_similarity", np.where(has_photo, candidates @ profile, np.nan))
+    nearest = (candidates @ vectors[:VISUAL_NEAREST].T).max(axis=1)
+    column("visual_max", np.where(has_photo, nearest, np.nan))
 
 
 class _History:
@@ -212,6 +230,7 @@ def _fill(x, rows, table: ItemTable, history: _History, co: _CoBought, by_gender
     column("popular_gender_rank", [gender_rank.get(row, np.nan) for row in keys])
     for name in ("type_rank", "sold_1d", "sold_3d", "sold_decayed", "days_on_sale", "buyers", "rebuy_rate", "price"):
         column(name, getattr(table, name)[rows])
+    _visual(column, rows, table, list(history.kinds))
     usual_price = float(np.mean(history.prices)) if history.prices else np.nan
     column("price_ratio", table.price[rows] / usual_price if usual_price > 0 else np.nan)
     column("shopper_events", len(shopper.recent))

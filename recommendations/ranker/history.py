@@ -33,6 +33,7 @@ class Products(Protocol):
     subcategory: Sequence[str]
     colour: Sequence[str]
     price: np.ndarray  # float; NaN where unknown
+    vectors: np.ndarray  # (n, dim) unit photo embeddings; zero rows where a product has none
 
 
 def shoppers_from_events(products: Products, events: Iterable[Event]) -> dict[object, Shopper]:

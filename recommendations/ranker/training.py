@@ -22,7 +22,7 @@ from django.conf import settings
 from common.metrics import average_precision_at_k, recall_at_k
 from recommendations.ranker.features import FEATURES, PoolSizes, candidate_pool, pool_sizes
 from recommendations.ranker.history import Event, Products, shoppers_from_events
-from recommendations.ranker.items import ItemTable, item_table
+from recommendations.ranker.items import ItemTable, item_table, visual_projection
 
 K = 12
 PARAMS = {
@@ -104,8 +104,9 @@ def day_start(at: datetime) -> datetime:
 
 
 def fold_build(
-    products: Products, events: list[Event], cutoff: datetime, *, label_days: int, sizes: PoolSizes | None = None
-) -> Fold:
+    products: Products, events: list[Event], cutoff: datetime, *, label_days: int, sizes: PoolSizes | None = None,
+    visual: np.ndarray | None = None,
+) -> Fold:  # fmt: skip
     """Shoppers with history before ``cutoff`` who bought in the ``label_days`` from it."""
     before = [event for event in events if event.at < cutoff]
     until = cutoff + timedelta(days=label_days)
@@ -113,7 +114,7 @@ def fold_build(
     for event in events:
         if event.kind == "purchase" and cutoff <= event.at < until:
             bought.setdefault(event.shopper, set()).add(event.product_id)
-    table = item_table(products, before)
+    table = item_table(products, before, visual=visual)
     shoppers = shoppers_from_events(products, before)
     keys = [key for key in bought if key in shoppers]
     repurchases = settings.RECOMMEND_REPURCHASES  # as serving: off, purchases are never candidates
@@ -159,13 +160,14 @@ def ranker_fit(
     if complete_before is not None and newest_day >= complete_before:
         newest_day = day_start(complete_before - timedelta(days=1))  # the newest complete day
     label_days = label_days or label_window(events, newest_day)
+    visual = visual_projection(products.vectors)  # once: it depends on the photos, not the log
     built = []
     for number in range(folds):
         cutoff = newest_day - timedelta(days=label_days * number + label_days - 1)
         on_step(f"Fold {number + 1}: features before {cutoff:%Y-%m-%d}, labels of {label_days} day(s) from it")
         if not any(event.at < cutoff for event in events):
             break  # no history before it, nor before any older fold
-        fold = fold_build(products, events, cutoff, label_days=label_days, sizes=sizes)
+        fold = fold_build(products, events, cutoff, label_days=label_days, sizes=sizes, visual=visual)
         if fold.keys:
             built.append(fold)
     trainable = [fold for fold in built if _positives(fold)]
@@ -182,7 +184,7 @@ def ranker_fit(
     on_step(f"Training on {len(x):,} candidate rows of {len(groups):,} shoppers ({int(y.sum()):,} purchases)")
     booster = _train(trainable)
     on_step("Item table as of the newest event, for serving")
-    table = item_table(products, events)
+    table = item_table(products, events, visual=visual)
     gains = booster.feature_gains()
     total = float(gains.sum()) or 1.0
     figures.update(

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.models import Product
-from recommendations.models import Interaction, RankerModel
+from recommendations.models import EmbeddingStatus, Interaction, ProductEmbedding, RankerModel
 from recommendations.ranker.features import FEATURES
 from recommendations.ranker.history import Event
 from recommendations.ranker.training import RankerFit, day_start, ranker_fit
@@ -34,14 +34,35 @@ class CatalogRows:
     subcategory: list[str]
     colour: list[str]
     price: np.ndarray
+    vectors: np.ndarray  # (n, dim) unit photo embeddings of the store's encoder; zero rows where none
+
+
+def embedding_matrix(index: dict[int, int], *, model_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every product's unit embedding by row (zeros where none) and whether it has one."""
+    from recommendations.encoders import encoder_class
+
+    vectors = np.zeros((len(index), encoder_class(model_key.split("/")[0]).dim), dtype=np.float32)
+    embedded = np.zeros(len(index), dtype=bool)
+    done = ProductEmbedding.objects.filter(model=model_key, status=EmbeddingStatus.DONE)
+    for pid, vector in done.values_list("product_id", "vector").iterator(chunk_size=2000):
+        if pid in index:
+            vectors[index[pid]] = vector.to_numpy()
+            embedded[index[pid]] = True
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors /= np.where(norms > 0, norms, 1)
+    return vectors, embedded
 
 
 def catalog_rows() -> CatalogRows:
     fields = ("pk", "gender", "name", "product_group", "article_type", "subcategory", "colour", "price")
     rows = list(Product.objects.order_by("pk").values_list(*fields))
     ids = np.array([row[0] for row in rows], dtype=np.int64)
+    index = {int(pid): i for i, pid in enumerate(ids)}
+    from recommendations.encoders import encoder_class
+
+    vectors, _ = embedding_matrix(index, model_key=encoder_class().model_key())
     return CatalogRows(
-        ids=ids, index={int(pid): i for i, pid in enumerate(ids)}, gender=np.array([row[1] for row in rows], dtype=str),
+        ids=ids, index=index, gender=np.array([row[1] for row in rows], dtype=str), vectors=vectors,
         name=[row[2] for row in rows], group=[row[3] for row in rows], article_type=[row[4] for row in rows],
         subcategory=[row[5] for row in rows], colour=[row[6] for row in rows],
         price=np.array([float(row[7]) if row[7] else np.nan for row in rows], dtype=np.float32),  # 0: unknown
