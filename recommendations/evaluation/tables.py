@@ -28,7 +28,8 @@ def time_split_summary(section: dict) -> str:
         f"({section['shoppers_with_history']:,} with history) until {section['until'][:10]}.",
         f"Reachable held-out purchases: {reach['passes_filters']:.0%} pass the hard filters, "
         f"{reach['known_to_als']:.0%} were bought or seen by someone before the cut-off, "
-        f"{reach['bought_before']:.1%} are repurchases (filtered as already purchased).",
+        f"{reach['bought_before']:.1%} are repurchases (the blend filters them as already purchased; the ranker "
+        "may show them).",
     ]
     if len(section.get("windows", ())) > 1:
         first, last = section["windows"][-1], section["windows"][0]
