@@ -369,3 +369,13 @@ def test_the_visual_features_say_how_close_a_candidate_looks_to_what_the_shopper
     assert first_look and second_look
     assert min(first_look) > 0.5 > -0.5 > max(second_look)
     assert np.isnan(similarity[int(products.ids[199])])  # viewed, so a candidate, but it has no photo
+
+
+def test_the_item_table_counts_sales_up_to_the_newest_purchase_even_after_later_clicks():
+    products, train, _ = synthetic_log("rebuy")
+    newest_purchase = max(event.at for event in train)
+    clicks = [Event(("live", 1), 1000, "view", newest_purchase + timedelta(days=2000))]
+    table, with_clicks = item_table(products, train), item_table(products, train + clicks)
+    assert with_clicks.as_of == table.as_of == newest_purchase
+    np.testing.assert_array_equal(with_clicks.popular, table.popular)
+    assert table.sold_1d.sum() > 0 and with_clicks.days_on_sale[0] >= 0

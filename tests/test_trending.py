@@ -37,3 +37,14 @@ def test_each_event_counts_its_weight_over_one_plus_its_age_in_days(settings):
     assert stored == {today.pk: 8.0, bought_3_days_ago.pk: 4.0, viewed.pk: 1.0}  # 2 shoppers x 8 / (1 + 3) = 4
     mirrored = {c.product_id: c.score for c in trending_at(events_load())}
     assert mirrored == stored
+
+
+def test_the_window_ends_at_the_newest_purchase_so_live_clicks_after_a_replayed_log_keep_its_trend():
+    bought, clicked = ProductFactory.create_batch(2)
+    user = get_user_model().objects.create_user("r")
+    long_ago = timezone.now() - timedelta(days=2000)  # the H&M purchases end in 2020
+    Interaction.objects.create(user=user, product=bought, kind="purchase", created_at=long_ago)
+    Interaction.objects.create(user=user, product=clicked, kind="view", created_at=timezone.now())
+    assert trending_refresh() == 1
+    assert dict(TrendingScore.objects.values_list("product_id", "score")) == {bought.pk: 8.0}
+    assert {c.product_id: c.score for c in trending_at(events_load())} == {bought.pk: 8.0}

@@ -61,12 +61,13 @@ def trending_at(train: list[Event]) -> list[Candidate]:
     TRENDING_DAYS calendar days up to the newest training event; a shopper once per product, kind and day."""
     if not train:
         return []
-    newest = max(time for *_, time in train).date()
+    purchases = [time for _, _, kind, time in train if kind == "purchase"]
+    newest = max(purchases or [time for *_, time in train]).date()  # as trending_refresh
     weights = settings.RECOMMENDER_KIND_WEIGHTS
     scores: dict[int, float] = defaultdict(float)
     for _, pid, kind, day in {(shopper, pid, kind, time.date()) for shopper, pid, kind, time in train}:
         age = (newest - day).days
-        if age < settings.TRENDING_DAYS:
+        if 0 <= age < settings.TRENDING_DAYS:
             scores[pid] += weights.get(kind, 0.0) / (1 + age)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:TRENDING_KEEP]
     return [Candidate(pid, score, "trending") for pid, score in ranked]

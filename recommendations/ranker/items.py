@@ -27,7 +27,7 @@ _DAY = 86400.0
 
 @dataclass
 class ItemTable:
-    as_of: datetime  # the newest event seen: "today" for the item features
+    as_of: datetime  # the newest purchase seen (the newest event, if none): "now" for the item features
     ids: np.ndarray  # (n,) product ids
     gender: np.ndarray  # (n,) str
     article_type: np.ndarray  # (n,) str
@@ -131,14 +131,18 @@ def item_table(products: Products, events: Iterable[Event], *, visual: np.ndarra
     events = [event for event in events if event.product_id in index]
     if not events:
         raise ValueError("No events: a ranker needs a log to learn from.")
-    as_of = max(event.at for event in events)
+    # "Now" for the sales is the newest purchase (the newest event in a log without any): on a live
+    # shop that is minutes ago, and a replayed log followed by a few live clicks (the demo's) keeps
+    # its best sellers instead of finding that nothing sold in the days before the clicks.
+    purchases = [event.at for event in events if event.kind == "purchase"]
+    as_of = max(purchases) if purchases else max(event.at for event in events)
     oldest = np.full(n, -np.inf)  # seconds since the first event on each product
     sales: set[tuple[object, int, int]] = set()  # (shopper, row, age in days): one sale each
     bought: dict[object, dict[int, set[int]]] = defaultdict(dict)  # shopper -> row -> the days they bought it
     newest_purchase: dict[object, dict[int, datetime]] = defaultdict(dict)
     for shopper, pid, kind, at in events:
         row = index[pid]
-        age_s = (as_of - at).total_seconds()
+        age_s = max((as_of - at).total_seconds(), 0.0)  # an event after the newest purchase is "now"
         oldest[row] = max(oldest[row], age_s)
         if kind != "purchase":
             continue

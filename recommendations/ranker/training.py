@@ -156,7 +156,12 @@ def ranker_fit(
     events = [event for event in events if event.product_id in products.index]
     if not events:
         raise ValueError("The log is empty: there is nothing to learn from.")
-    newest_day = day_start(max(event.at for event in events))
+    purchases = [event.at for event in events if event.kind == "purchase"]
+    if not purchases:
+        raise ValueError("The log has no purchases: there is nothing to learn from.")
+    # Labels are purchases: the folds end on the newest day with one (a replayed log followed by a
+    # few live clicks, as the demo's, still trains on its purchases).
+    newest_day = day_start(max(purchases))
     if complete_before is not None and newest_day >= complete_before:
         newest_day = day_start(complete_before - timedelta(days=1))  # the newest complete day
     label_days = label_days or label_window(events, newest_day)

@@ -12,7 +12,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         model = ranker_train(on_step=lambda step: self.stdout.write(f"==> {step}"))
         if model is None:
-            self.stdout.write(self.style.WARNING("No ranker trained: the fixed blend keeps serving."))
+            self.stdout.write(self.style.WARNING("No ranker trained: what served before keeps serving."))
             return
         figures, validation = model.figures, model.figures.get("validation")
         if validation is None:
