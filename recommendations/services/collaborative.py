@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from common.iterables import chunked
 from recommendations.models import CollaborativeModel, Interaction, ItemFactor, UserFactor
+from recommendations.services.model_versions import activate
 
 logger = logging.getLogger(__name__)
 KEEP_MODELS = 2
@@ -120,9 +121,5 @@ def _store(data: InteractionMatrix, model, factors: int, iterations: int, traine
                 for i in chunk
             ]  # fmt: skip
         )
-    CollaborativeModel.objects.filter(is_active=True).update(is_active=False)
-    CollaborativeModel.objects.filter(pk=stored.pk).update(is_active=True)
-    stale = CollaborativeModel.objects.order_by("-pk").values_list("pk", flat=True)[KEEP_MODELS:]
-    CollaborativeModel.objects.filter(pk__in=list(stale)).delete()
-    stored.is_active = True
+    activate(stored, keep=KEEP_MODELS)
     return stored

@@ -14,6 +14,7 @@ from recommendations.models import EmbeddingStatus, Interaction, ProductEmbeddin
 from recommendations.ranker.features import FEATURES
 from recommendations.ranker.history import Event
 from recommendations.ranker.training import RankerFit, day_start, ranker_fit
+from recommendations.services.model_versions import activate
 
 logger = logging.getLogger(__name__)
 KEEP_MODELS = 2
@@ -117,9 +118,5 @@ def _store(fitted: RankerFit) -> RankerModel:
         trained_until=fitted.table.as_of, features=list(FEATURES), boosters=fitted.booster.to_text(),
         items=fitted.table.to_bytes(), figures=fitted.figures, importances=fitted.importances,
     )  # fmt: skip
-    RankerModel.objects.filter(is_active=True).update(is_active=False)
-    RankerModel.objects.filter(pk=stored.pk).update(is_active=True)
-    stale = RankerModel.objects.order_by("-pk").values_list("pk", flat=True)[KEEP_MODELS:]
-    RankerModel.objects.filter(pk__in=list(stale)).delete()
-    stored.is_active = True
+    activate(stored, keep=KEEP_MODELS)
     return stored
