@@ -188,7 +188,7 @@ def ranker_fit(
     x, y, groups = _stack(trainable)
     on_step(f"Training on {len(x):,} candidate rows of {len(groups):,} shoppers ({int(y.sum()):,} purchases)")
     booster = _train(trainable)
-    on_step("Item table as of the newest event, for serving")
+    on_step("Item table as of the newest purchase, for serving")
     table = item_table(products, events, visual=visual)
     gains = booster.feature_gains()
     total = float(gains.sum()) or 1.0
