@@ -113,7 +113,7 @@ def evaluate_time_split(
     size = int(catalog.available.sum())
     segments = {
         "all": held_out,
-        "with_history": {key: items for key, items in held_out.items() if key in history},  # held_out order: a stable bootstrap
+        "with_history": {key: items for key, items in held_out.items() if key in history},  # a stable order
         "new": {key: items for key, items in held_out.items() if key not in history},
     }
     results = {
