@@ -5,6 +5,7 @@ selectors, the ranker and the evaluation can share it without importing one anot
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 
@@ -39,6 +40,7 @@ class ShopperEvent:
     name: str
     group: str = ""  # the product's product_group: its other colours share it
     article_type: str = ""
+    price: float | Decimal | None = None  # what a purchase cost, where the log knows it
 
 
 @dataclass

@@ -6,12 +6,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from catalog.importers import RowError
+from catalog.importers.hm import CENT, PRICE_SCALE
 from catalog.models import Product
 from common.iterables import chunked
 from recommendations.models import Interaction, InteractionKind
@@ -67,9 +69,29 @@ def transactions_import(
             new = [event for event in events if event.event_id not in known]
             with transaction.atomic():
                 Interaction.objects.bulk_create(new, ignore_conflicts=True)  # a concurrent import is harmless
+                _prices_fill(events, known)
             summary.purchases_created += len(new)
             summary.purchases_existing += len(known)
             on_progress(len(chunk))
+
+
+def _prices_fill(events: list[Interaction], known: set) -> None:
+    """Purchases imported before the log kept prices get the price paid (the ranker's price features)."""
+    paid = {event.event_id: event.price for event in events if event.event_id in known and event.price is not None}
+    if not paid:
+        return
+    stale = list(Interaction.objects.filter(event_id__in=list(paid), price__isnull=True).only("pk", "event_id"))
+    for event in stale:
+        event.price = paid[event.event_id]
+    Interaction.objects.bulk_update(stale, ["price"], batch_size=1000)
+
+
+def _price(row) -> Decimal | None:
+    """The price paid, scaled as the catalog's prices (catalog.importers.hm); None if absent or bad."""
+    try:
+        return (Decimal(row["price"].strip()) * PRICE_SCALE).quantize(CENT)
+    except (KeyError, AttributeError, InvalidOperation):
+        return None
 
 
 def _purchase(line, row, users, products, seen, summary) -> Interaction | None:
@@ -94,5 +116,6 @@ def _purchase(line, row, users, products, seen, summary) -> Interaction | None:
         product_id=products[article],
         kind=InteractionKind.PURCHASE,
         created_at=created_at,
+        price=_price(row),
         source_row="import.hm",
     )

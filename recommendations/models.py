@@ -70,6 +70,9 @@ class Interaction(models.Model):
     kind = models.CharField(max_length=16, choices=InteractionKind.choices)
     created_at = models.DateTimeField(db_index=True)
     # Where the shopper found the product, so click-through can be measured per strategy.
+    price = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, blank=True, help_text="What the shopper paid, for a purchase."
+    )
     source_row = models.CharField(max_length=32, blank=True)  # e.g. "home.recommended"
     source_strategy = models.CharField(max_length=32, blank=True)  # e.g. "als", "visual", "trending"
     source_slot = models.PositiveSmallIntegerField(null=True, blank=True)

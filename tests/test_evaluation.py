@@ -80,7 +80,7 @@ def test_the_test_weeks_never_reach_training(settings):
         [_purchase(visitor, magnet, START + timedelta(weeks=10)) for visitor in Visitor.objects.all()]
     )
     split = time_split(events_load(), test_weeks=1)
-    assert all(time < split.cutoff for *_, time in split.train)
+    assert all(event.at < split.cutoff for event in split.train)
     fitted = fit(catalog_load(), split.train)
     assert magnet.pk not in fitted.als.index and magnet.pk not in {c.product_id for c in fitted.trending}
     assert all(magnet.pk not in shopper.purchased for shopper in fitted.shoppers.values())
@@ -92,7 +92,7 @@ def test_the_test_weeks_never_reach_training(settings):
     assert validations  # the purchases of week 8.5
     for validation in validations:
         assert validation.until < split.cutoff
-        assert all(time < split.cutoff for *_, time in validation.train)
+        assert all(event.at < split.cutoff for event in validation.train)
         assert magnet.pk not in {pid for items in validation.held_out.values() for pid in items}
 
 

@@ -63,7 +63,7 @@ def test_the_split_never_leaks_test_weeks_into_training():
               ((1, 10, "purchase"), (2, 50, "view"), (3, 55, "purchase"), (4, 58, "purchase"))]  # fmt: skip
     split = time_split(events, test_weeks=1)
     assert split.cutoff == start + timedelta(days=51)
-    assert all(time < split.cutoff for *_, time in split.train)
+    assert all(event.at < split.cutoff for event in split.train)
     assert {product for _, product, *_ in split.train} == {1, 2}
     assert split.held_out == {s: {3, 4} for s in range(5)}  # only purchases are ground truth
     with pytest.raises(ValueError):

@@ -1,4 +1,5 @@
 import shutil
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -33,7 +34,15 @@ def test_imports_customers_and_purchases_idempotently(hm_folder, tmp_path):
     assert Interaction.objects.filter(kind="purchase", user__isnull=False).count() == 40
     assert TrendingScore.objects.exists()
 
+    # The price paid, scaled as the catalog's prices (the ranker compares it with the shopper's usual).
+    first = rows[0].split(",")
+    expected = (Decimal(first[3]) * 1000).quantize(Decimal("0.01"))
+    assert Interaction.objects.filter(product__external_id=first[2], price=expected).exists()
+    assert not Interaction.objects.filter(price__isnull=True).exists()
+    Interaction.objects.update(price=None)  # a log imported before prices were kept
+
     out = StringIO()
     call_command("import_interactions", str(folder), stdout=out, verbosity=0)
     assert "0 customers added as users; 0 purchases added, 40 already there" in out.getvalue()
     assert Interaction.objects.count() == 40
+    assert not Interaction.objects.filter(price__isnull=True).exists()  # filled in, nothing duplicated

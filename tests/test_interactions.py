@@ -44,6 +44,7 @@ def test_add_to_cart_and_checkout_log_events_and_take_stock(client):
     client.post(reverse("cart-add", args=[product.pk]))
     client.post(reverse("checkout"))
     assert list(Interaction.objects.order_by("pk").values_list("kind", flat=True)) == ["add_to_cart", "purchase"]
+    assert Interaction.objects.get(kind="purchase").price == product.price  # what it cost, for the ranker
     product.refresh_from_db()
     assert product.stock_quantity == 0
     # Sold out now: a second shopper cannot buy it.

@@ -61,11 +61,11 @@ def trending_at(train: list[Event]) -> list[Candidate]:
     TRENDING_DAYS calendar days up to the newest training event; a shopper once per product, kind and day."""
     if not train:
         return []
-    purchases = [time for _, _, kind, time in train if kind == "purchase"]
-    newest = max(purchases or [time for *_, time in train]).date()  # as trending_refresh
+    purchases = [event.at for event in train if event.kind == "purchase"]
+    newest = max(purchases or [event.at for event in train]).date()  # as trending_refresh
     weights = settings.RECOMMENDER_KIND_WEIGHTS
     scores: dict[int, float] = defaultdict(float)
-    for _, pid, kind, day in {(shopper, pid, kind, time.date()) for shopper, pid, kind, time in train}:
+    for _, pid, kind, day in {(e.shopper, e.product_id, e.kind, e.at.date()) for e in train}:
         age = (newest - day).days
         if 0 <= age < settings.TRENDING_DAYS:
             scores[pid] += weights.get(kind, 0.0) / (1 + age)
@@ -74,7 +74,7 @@ def trending_at(train: list[Event]) -> list[Candidate]:
 
 
 def als_from_events(train: list[Event], *, factors: int | None, regularization: float | None) -> ServingModel | None:
-    data = matrix_from_events((shopper, pid, kind) for shopper, pid, kind, _ in train)
+    data = matrix_from_events((event.shopper, event.product_id, event.kind) for event in train)
     if data.user_items.nnz == 0:
         return None
     factors = factors or settings.ALS_FACTORS

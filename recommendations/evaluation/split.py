@@ -27,7 +27,7 @@ def time_split(
     ``train``; events after ``until`` are in neither (on the demo database, views made in the
     store today must not move a window that the 2020 H&M purchases define).
     """
-    purchases = [time for _, _, kind, time in events if kind == "purchase"]
+    purchases = [event.at for event in events if event.kind == "purchase"]
     if not purchases:
         raise ValueError("The interaction log has no purchases: nothing to hold out.")
     until = until or max(purchases)
@@ -38,7 +38,7 @@ def time_split(
         cutoff = until - timedelta(weeks=test_weeks)
     train = [event for event in events if event.at < cutoff]
     held_out: dict[object, set[int]] = defaultdict(set)
-    for shopper, product, kind, time in events:
-        if cutoff <= time <= until and kind == "purchase":
-            held_out[shopper].add(product)
+    for event in events:
+        if cutoff <= event.at <= until and event.kind == "purchase":
+            held_out[event.shopper].add(event.product_id)
     return TimeSplit(cutoff, until, train, dict(held_out), test_days)

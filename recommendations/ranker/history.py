@@ -19,6 +19,7 @@ class Event(NamedTuple):
     product_id: int
     kind: str
     at: datetime
+    price: float | None = None  # what a purchase cost the shopper, where the log knows it
 
 
 class Products(Protocol):
@@ -50,20 +51,21 @@ def shoppers_from_events(products: Products, events: Iterable[Event]) -> dict[ob
         mine.sort(key=lambda event: event.at)
         mine.reverse()
         recent = []
-        for _, pid, kind, time in mine[:HISTORY]:
-            row = products.index[pid]
+        for event in mine[:HISTORY]:
+            row = products.index[event.product_id]
             recent.append(
                 ShopperEvent(
-                    pid,
-                    kind,
-                    time,
+                    event.product_id,
+                    event.kind,
+                    event.at,
                     products.gender[row],
                     products.name[row],
                     products.group[row],
                     products.article_type[row],
+                    event.price,
                 )  # fmt: skip
             )
-        purchased = {pid for _, pid, kind, _ in mine if kind == "purchase"}
+        purchased = {event.product_id for event in mine if event.kind == "purchase"}
         shoppers[key] = Shopper(user_id=None, visitor=None, recent=recent, purchased=purchased,
                                 newest_event=recent[0].at)  # fmt: skip
     return shoppers

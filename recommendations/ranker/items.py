@@ -34,7 +34,8 @@ class ItemTable:
     group: np.ndarray  # (n,) str; "" for a product that is a group of its own
     subcategory: np.ndarray  # (n,) str
     colour: np.ndarray  # (n,) str
-    price: np.ndarray  # (n,) float32, NaN where unknown
+    price: np.ndarray  # (n,) float32, the catalog's; NaN where unknown
+    paid: np.ndarray  # (n,) float32, the mean price paid in the last 7 days (sales, discounts); NaN: none
     # Sales count each shopper once per product and day: a shopper buying five of one product in one
     # basket is one sale (this made the popular list better for new shoppers on the H&M week).
     sold_1d: np.ndarray  # (n,) sales on the newest day
@@ -74,7 +75,7 @@ class ItemTable:
 
     # Stored with the model as one .npz (no pickle: the bytes come from the database).
     _ARRAYS = (
-        "ids", "gender", "article_type", "group", "subcategory", "colour", "price", "sold_1d", "sold_3d",
+        "ids", "gender", "article_type", "group", "subcategory", "colour", "price", "paid", "sold_1d", "sold_3d",
         "sold_decayed", "type_rank", "visual", "days_on_sale", "buyers", "rebuy_rate", "popular", "co_bought_ptr",
         "co_bought_rows", "co_bought_score",
     )  # fmt: skip
@@ -140,13 +141,17 @@ def item_table(products: Products, events: Iterable[Event], *, visual: np.ndarra
     sales: set[tuple[object, int, int]] = set()  # (shopper, row, age in days): one sale each
     bought: dict[object, dict[int, set[int]]] = defaultdict(dict)  # shopper -> row -> the days they bought it
     newest_purchase: dict[object, dict[int, datetime]] = defaultdict(dict)
-    for shopper, pid, kind, at in events:
-        row = index[pid]
+    paid_sum, paid_count = np.zeros(n), np.zeros(n)
+    for event in events:
+        shopper, row, at = event.shopper, index[event.product_id], event.at
         age_s = max((as_of - at).total_seconds(), 0.0)  # an event after the newest purchase is "now"
         oldest[row] = max(oldest[row], age_s)
-        if kind != "purchase":
+        if event.kind != "purchase":
             continue
         age_days = int(age_s // _DAY)
+        if event.price is not None and age_days < 7:
+            paid_sum[row] += event.price
+            paid_count[row] += 1
         sales.add((shopper, row, age_days))
         bought[shopper].setdefault(row, set()).add(age_days)
         newest_purchase[shopper][row] = max(at, newest_purchase[shopper].get(row, at))
@@ -170,6 +175,7 @@ def item_table(products: Products, events: Iterable[Event], *, visual: np.ndarra
         article_type=article_type, group=np.array(products.group, dtype=str),
         subcategory=np.array(products.subcategory, dtype=str), colour=np.array(products.colour, dtype=str),
         price=np.asarray(products.price, dtype=np.float32),
+        paid=np.divide(paid_sum, paid_count, out=np.full(n, np.nan), where=paid_count > 0).astype(np.float32),
         sold_1d=sold_1d, sold_3d=sold_3d, sold_decayed=sold_decayed, type_rank=_rank_within(article_type, sold_decayed),
         visual=visual_projection(products.vectors) if visual is None else visual,
         days_on_sale=np.where(np.isfinite(oldest), oldest / _DAY, np.nan).astype(np.float32),

@@ -129,10 +129,11 @@ def label_window(events: list[Event], newest_day: datetime) -> int:
     first_seen: dict[object, datetime] = {}
     last_bought: dict[object, datetime] = {}
     end = newest_day + timedelta(days=1)
-    for shopper, _, kind, at in (event for event in events if event.at < end):
+    for event in (event for event in events if event.at < end):
+        shopper, at = event.shopper, event.at
         if shopper not in first_seen or at < first_seen[shopper]:
             first_seen[shopper] = at
-        if kind == "purchase" and (shopper not in last_bought or at > last_bought[shopper]):
+        if event.kind == "purchase" and (shopper not in last_bought or at > last_bought[shopper]):
             last_bought[shopper] = at
     labelled = {}
     for days in LABEL_WINDOWS:

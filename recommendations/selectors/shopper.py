@@ -30,6 +30,7 @@ def shopper_load(*, user_id: int | None, visitor: Visitor | None, history: int =
         "product__name",
         "product__product_group",
         "product__article_type",
+        "price",
     )[:history]
     shopper.recent = [ShopperEvent(*row) for row in rows]
     shopper.purchased = set(events.filter(kind=InteractionKind.PURCHASE).values_list("product_id", flat=True))

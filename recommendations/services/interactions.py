@@ -3,6 +3,7 @@ and logging keeps working when Redis is down (one INSERT, about a millisecond)."
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -23,6 +24,7 @@ def interaction_record(
     source_slot: int | None = None,
     event_id: uuid.UUID | None = None,
     created_at: datetime | None = None,
+    price: Decimal | None = None,
 ) -> Interaction:
     """Append one event: a signed-in shopper's belongs to the user alone, else to the visitor."""
     InteractionKind(kind)  # ValueError for an unknown kind
@@ -35,6 +37,7 @@ def interaction_record(
         source_row=source_row[:32],
         source_strategy=source_strategy[:32],
         source_slot=source_slot,
+        price=price,
     )
 
 

@@ -73,11 +73,17 @@ def catalog_rows() -> CatalogRows:
 def log_events() -> list[Event]:
     """The whole log, oldest first; a visitor merged into a user is the user."""
     rows = Interaction.objects.order_by("created_at", "pk").values_list(
-        "user_id", "visitor_id", "product_id", "kind", "created_at"
+        "user_id", "visitor_id", "product_id", "kind", "created_at", "price"
     )
     return [
-        Event(("user", user_id) if user_id is not None else ("visitor", str(visitor_id)), product_id, kind, created_at)
-        for user_id, visitor_id, product_id, kind, created_at in rows.iterator(chunk_size=20_000)
+        Event(
+            ("user", user_id) if user_id is not None else ("visitor", str(visitor_id)),
+            product_id,
+            kind,
+            created_at,
+            None if price is None else float(price),
+        )  # fmt: skip
+        for user_id, visitor_id, product_id, kind, created_at, price in rows.iterator(chunk_size=20_000)
     ]
 
 
