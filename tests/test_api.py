@@ -435,3 +435,13 @@ def test_recommendations_return_buy_again_for_an_app_whose_user_bought(api):
     items = [(item["product"]["id"], item["strategy"]) for item in rows[0]["items"]]
     assert items[0] == (products[0].pk, "buy_again")
     assert {pid for pid, strategy in items[1:] if strategy == "same_product"} == {products[1].pk, products[2].pk}
+
+
+def test_an_app_reports_what_a_purchase_cost_and_a_negative_price_is_a_400(api):
+    product = ProductFactory()
+    paid = {**event(product, "purchase"), "price": "12.50"}
+    assert api.post("/api/v1/events/", {"events": [paid]}, format="json").json() == {"accepted": 1, "duplicates": 0}
+    assert str(Interaction.objects.get().price) == "12.50"
+    response = api.post("/api/v1/events/", {"events": [{**event(product, "purchase"), "price": "-1"}]}, format="json")
+    assert response.status_code == 400 and "price" in str(response.json())
+    assert Interaction.objects.count() == 1

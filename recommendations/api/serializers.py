@@ -40,6 +40,10 @@ class EventSerializer(serializers.Serializer):
     row = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     strategy = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     slot = serializers.IntegerField(min_value=0, max_value=999, required=False, allow_null=True, default=None)
+    price = serializers.DecimalField(
+        max_digits=10, decimal_places=2, min_value=0, required=False, allow_null=True, default=None,
+        help_text="What a purchase cost the shopper (the ranker compares it with what they usually pay).",
+    )  # fmt: skip
 
     def validate_occurred_at(self, value):
         if value > timezone.now() + timezone.timedelta(days=1):
