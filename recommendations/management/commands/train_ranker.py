@@ -18,12 +18,13 @@ class Command(BaseCommand):
         if validation is None:
             self.stdout.write("No validation: the log holds one fold of labels only.")
         else:
+            v = validation
             self.stdout.write(
-                f"Validation ({validation['shoppers']:,} shoppers with history who bought on "
-                f"{validation['cutoff'][:10]}, a model of the older days): MAP@12 {validation['map']:.4f}, recall@12 "
-                f"{validation['recall']:.4f}; the sources' own order {validation['sources_order_map']:.4f} / "
-                f"{validation['sources_order_recall']:.4f}; {validation['candidate_recall']:.0%} of their purchases "
-                "were among the candidates."
+                f"Validation ({v['shoppers']:,} shoppers with history who bought in the {figures['label_days']} "
+                f"day(s) from {v['cutoff'][:10]}, a model of the older days): MAP@12 {v['map']:.4f}, recall@12 "
+                f"{v['recall']:.4f}; the sources' own order {v['sources_order_map']:.4f} / "
+                f"{v['sources_order_recall']:.4f}; {v['candidate_recall']:.0%} of their purchases were among the "
+                "candidates."
             )
         top = ", ".join(f"{name} {share:.0%}" for name, share in list(model.importances.items())[:6])
         self.stdout.write(f"Feature importances (share of gain): {top}")
