@@ -154,3 +154,27 @@ def test_search_by_photo_answers_503_when_no_worker_answers(settings):
                                 format="multipart")  # fmt: skip
     celery_app.control.purge()
     assert response.status_code == 503 and "retry" in response.json()["detail"]
+
+
+def test_the_worker_retrains_the_ranker_on_the_scheduled_task_and_the_homepage_uses_it(celery_worker_process, client):
+    """Beat names the task; a real worker runs it on the log; the next homepage is ranked by it."""
+    from recommendations.models import RankerModel
+    from recommendations.services.visitors import visitor_token
+    from tests.test_ranker import _log_in_database
+    from workers import celery_app
+
+    celery_app.finalize(auto=True)  # what beat does: the schedule is added once the app is finalized
+    scheduled = {entry["task"] for entry in celery_app.conf.beat_schedule.values()}
+    assert "recommendations.tasks.ranker_retrain" in scheduled
+    log = _log_in_database("rebuy")
+    celery_app.send_task("recommendations.tasks.ranker_retrain")  # results are not kept: watch the database
+
+    def trained():
+        """a ranker active"""
+        return RankerModel.objects.filter(is_active=True).exists()
+
+    wait_until(trained, timeout=120)
+    key = next(iter(log["expected"]))
+    client.cookies["visitor_id"] = visitor_token(log["visitors"][key])
+    rows = client.get(reverse("home")).context["rows"]
+    assert rows[0].key == "home.recommended" and rows[0].cards[0].strategy == "buy_again"
