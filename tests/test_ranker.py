@@ -379,3 +379,26 @@ def test_the_item_table_counts_sales_up_to_the_newest_purchase_even_after_later_
     assert with_clicks.as_of == table.as_of == newest_purchase
     np.testing.assert_array_equal(with_clicks.popular, table.popular)
     assert table.sold_1d.sum() > 0 and with_clicks.days_on_sale[0] >= 0
+
+
+@pytest.mark.django_db
+def test_a_ranker_that_learnt_from_purchases_alone_leaves_a_visitor_who_only_looked_to_the_blend():
+    from recommendations.selectors.homepage import homepage_rows
+    from recommendations.selectors.shopper import shopper_load
+
+    log = _log_in_database("rebuy")  # purchases only, as H&M's log
+    call_command("train_ranker")
+    assert RankerModel.objects.get(is_active=True).figures["history_kinds"] == ["purchase"]
+    looker = Visitor.objects.create()
+    products = list(log["made"].values())
+    later = DAY0 + timedelta(days=5)
+    for product in products[:3]:
+        Interaction.objects.create(visitor=looker, product=product, kind="view", created_at=later)
+    rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=looker), rng=random.Random(0))
+    assert rows[0].key == "home.recommended"
+    assert {card.strategy for card in rows[0].cards} <= {"als", "visual", "trending", "explore"}  # the blend
+    Interaction.objects.create(
+        visitor=looker, product=products[0], kind="purchase", created_at=DAY0 + timedelta(days=5)
+    )
+    rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=looker), rng=random.Random(0))
+    assert rows[0].key == "home.recommended" and rows[0].cards[0].strategy == "buy_again"  # now the ranker

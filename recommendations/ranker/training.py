@@ -58,6 +58,7 @@ class Fold:
     keys: list  # shoppers, one group each
     pools: list  # their Pools
     bought: list[set[int]]  # their purchases in the label window (product ids)
+    kinds: set[str] = field(default_factory=set)  # the kinds of event their histories hold
 
     def matrix(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
         x = np.vstack([pool.features for pool in self.pools]) if self.pools else np.zeros((0, len(FEATURES)))
@@ -119,7 +120,8 @@ def fold_build(
     keys = [key for key in bought if key in shoppers]
     repurchases = settings.RECOMMEND_REPURCHASES  # as serving: off, purchases are never candidates
     pools = [candidate_pool(shoppers[key], table, repurchases=repurchases, sizes=sizes) for key in keys]
-    return Fold(cutoff, table, keys, pools, [bought[key] for key in keys])
+    kinds = {event.kind for key in keys for event in shoppers[key].recent}
+    return Fold(cutoff, table, keys, pools, [bought[key] for key in keys], kinds)
 
 
 def label_window(events: list[Event], newest_day: datetime) -> int:
@@ -182,7 +184,10 @@ def ranker_fit(
     # Validation: a model of the older folds scores the newest one (the stored figures); the model
     # that serves is then trained on every fold, the newest included.
     validation, older = trainable[0], trainable[1:]
-    figures: dict = {"trees": TREES, "pool_sizes": vars(sizes)}
+    # What the model has seen histories made of: serving leaves it shoppers whose histories hold none
+    # of these (H&M's log has purchases only: a visitor with three views gets the blend).
+    history_kinds = sorted(set().union(*(fold.kinds for fold in trainable)))
+    figures: dict = {"trees": TREES, "pool_sizes": vars(sizes), "history_kinds": history_kinds}
     if older:
         on_step(f"Validating: trained on the older folds, scored on the shoppers of {validation.cutoff:%Y-%m-%d}")
         figures["validation"] = validation_figures(_train(older), validation)

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 
 from recommendations.domain import Candidate, Shopper
-from recommendations.models import RankerModel
+from recommendations.models import InteractionKind, RankerModel
 from recommendations.ranker.features import FEATURES, PoolSizes, candidate_pool
 from recommendations.ranker.items import ItemTable
 from recommendations.ranker.training import Ensemble
@@ -20,6 +20,7 @@ class ActiveRanker:
     booster: Ensemble
     table: ItemTable
     sizes: PoolSizes  # the pool sizes it was trained with: serving builds the same pools
+    kinds: frozenset[str]  # the kinds of event its training histories held
 
 
 _cache: dict[str, ActiveRanker] = {}
@@ -65,13 +66,17 @@ def _load(model_id: int) -> ActiveRanker | None:
     if not ensemble.boosters:
         raise ValueError("no boosters stored")
     sizes = PoolSizes(**figures.get("pool_sizes", {}))
-    return ActiveRanker(model_id, ensemble, ItemTable.from_bytes(bytes(items)), sizes)
+    kinds = frozenset(figures.get("history_kinds") or InteractionKind.values)
+    return ActiveRanker(model_id, ensemble, ItemTable.from_bytes(bytes(items)), sizes, kinds)
 
 
 def ranked_candidates(ranker: ActiveRanker, shopper: Shopper, *, repurchases: bool) -> list[Candidate]:
     """Every source's candidates for this shopper, best first by the model's score; before the
-    hard filters, which the row applies. Empty when none of the shopper's products is known to the
-    model (the blend then serves)."""
+    hard filters, which the row applies. Empty, and the blend serves, when the model knows none of
+    the shopper's products, or has never seen a history of their kind (a model trained on purchases
+    alone, for a visitor who has only looked)."""
+    if not any(event.kind in ranker.kinds for event in shopper.recent):
+        return []
     pool = candidate_pool(shopper, ranker.table, repurchases=repurchases, sizes=ranker.sizes)
     if not len(pool.rows):
         return []
