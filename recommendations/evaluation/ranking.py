@@ -161,7 +161,8 @@ def ranked_candidates(ranker: RankerFit, fitted: Fitted, key) -> tuple[list[Cand
     """Serving's ranked_candidates on the evaluation's shopper: every source's candidates, best
     first by the model, before the hard filters; and the same candidates in the sources' own order."""
     shopper = fitted.shoppers.get(key)
-    if shopper is None:
+    kinds = set(ranker.figures.get("history_kinds", ()))
+    if shopper is None or not any(event.kind in kinds for event in shopper.recent):  # as serving: the blend's
         return [], []
     pool = candidate_pool(shopper, ranker.table, repurchases=settings.RECOMMEND_REPURCHASES)
     if not len(pool.rows):
