@@ -19,7 +19,6 @@ from django.conf import settings
 from recommendations.domain import Candidate, Shopper
 from recommendations.evaluation.data import Catalog
 from recommendations.evaluation.fitting import Fitted
-from recommendations.ranker.features import candidate_pool
 from recommendations.ranker.training import RankerFit
 from recommendations.selectors.collaborative import collaborative_candidates
 from recommendations.selectors.rows import blend, fill_row
@@ -161,13 +160,9 @@ def ranked_candidates(ranker: RankerFit, fitted: Fitted, key) -> tuple[list[Cand
     """Serving's ranked_candidates on the evaluation's shopper: every source's candidates, best
     first by the model, before the hard filters; and the same candidates in the sources' own order."""
     shopper = fitted.shoppers.get(key)
-    kinds = set(ranker.figures.get("history_kinds", ()))
-    if shopper is None or not any(event.kind in kinds for event in shopper.recent):  # as serving: the blend's
+    if shopper is None:
         return [], []
-    pool = candidate_pool(shopper, ranker.table, repurchases=settings.RECOMMEND_REPURCHASES)
-    if not len(pool.rows):
-        return [], []
-    scores = ranker.booster.predict(pool.features, num_threads=1)
+    pool, scores = ranker.rank(shopper, repurchases=settings.RECOMMEND_REPURCHASES)
     return pool.candidates(ranker.table, scores), pool.candidates(ranker.table, np.zeros(len(scores)))
 
 

@@ -67,6 +67,10 @@ class Pool:
     sources: list[str]  # the source that proposed it first, in the order above
     anchors: list[int | None]  # the product of the shopper's history behind it
 
+    @classmethod
+    def empty(cls) -> "Pool":
+        return cls(_NONE, np.zeros((0, len(FEATURES)), dtype=np.float32), [], [])
+
     def candidates(self, table: ItemTable, scores: np.ndarray) -> list[Candidate]:
         """The pool as Candidates ranked by ``scores``, best first (ties: the sources' order)."""
         order = np.lexsort((np.arange(len(scores)), -scores))
@@ -90,7 +94,7 @@ def candidate_pool(
         if row is not None:  # else a product newer than the table: no features yet
             history.add(row, event, (now - event.at).total_seconds() / _DAY, table)
     if not history.kinds:
-        return Pool(_NONE, np.zeros((0, len(FEATURES)), dtype=np.float32), [], [])
+        return Pool.empty()
     purchased = {index[pid] for pid in shopper.purchased if pid in index}
 
     order: dict[int, tuple[str, int | None]] = {}  # row -> (source, anchor), first source wins

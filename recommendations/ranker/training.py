@@ -20,7 +20,8 @@ import numpy as np
 from django.conf import settings
 
 from common.metrics import average_precision_at_k, recall_at_k
-from recommendations.ranker.features import FEATURES, PoolSizes, candidate_pool, pool_sizes
+from recommendations.domain import Shopper
+from recommendations.ranker.features import FEATURES, Pool, PoolSizes, candidate_pool, pool_sizes
 from recommendations.ranker.history import Event, Products, shoppers_from_events
 from recommendations.ranker.items import ItemTable, item_table, visual_projection
 
@@ -95,9 +96,23 @@ class Ensemble:
 @dataclass
 class RankerFit:
     booster: Ensemble
-    table: ItemTable  # as of the newest event: what serving reads
+    table: ItemTable  # as of the newest purchase: what serving reads
     figures: dict = field(default_factory=dict)
     importances: dict[str, float] = field(default_factory=dict)
+
+    def rank(self, shopper: Shopper, *, repurchases: bool) -> tuple[Pool, np.ndarray]:
+        """This shopper's pool, built as in training (the stored pool sizes), and the model's scores.
+        Empty when the model never saw a history of the shopper's kinds of event (a model of
+        purchases alone, for a visitor who has only looked) or knows none of their products: the
+        blend serves them. Serving and the evaluation both call this."""
+        kinds = self.figures.get("history_kinds")  # absent: a model that serves every history
+        if kinds is not None and not any(event.kind in kinds for event in shopper.recent):
+            return Pool.empty(), np.zeros(0)
+        sizes = PoolSizes(**self.figures.get("pool_sizes", {}))
+        pool = candidate_pool(shopper, self.table, repurchases=repurchases, sizes=sizes)
+        # One thread: a request scores about a hundred rows, and thread start-up would cost more.
+        scores = self.booster.predict(pool.features, num_threads=1) if len(pool.rows) else np.zeros(0)
+        return pool, scores
 
 
 def day_start(at: datetime) -> datetime:
@@ -190,10 +205,10 @@ def ranker_fit(
     figures: dict = {"trees": TREES, "pool_sizes": vars(sizes), "history_kinds": history_kinds}
     if older:
         on_step(f"Validating: trained on the older folds, scored on the shoppers of {validation.cutoff:%Y-%m-%d}")
-        figures["validation"] = validation_figures(_train(older), validation)
+        figures["validation"] = validation_figures(_train(*_stack(older)), validation)
     x, y, groups = _stack(trainable)
     on_step(f"Training on {len(x):,} candidate rows of {len(groups):,} shoppers ({int(y.sum()):,} purchases)")
-    booster = _train(trainable)
+    booster = _train(x, y, groups)
     on_step("Item table as of the newest purchase, for serving")
     table = item_table(products, events, visual=visual)
     gains = booster.feature_gains()
@@ -208,18 +223,19 @@ def ranker_fit(
     return RankerFit(booster, table, figures, dict(sorted(importances.items(), key=lambda kv: -kv[1])))
 
 
-def _train(folds: list[Fold]) -> Ensemble:
+def _train(x: np.ndarray, y: np.ndarray, groups: list[int]) -> Ensemble:
     import lightgbm
 
-    x, y, groups = _stack(folds)
     data = lightgbm.Dataset(x, y, group=groups, feature_name=list(FEATURES), free_raw_data=False)
     return Ensemble(
         [lightgbm.train({**PARAMS, "seed": seed, "num_threads": 2}, data, num_boost_round=TREES) for seed in SEEDS]
     )
 
 
-def _positives(fold: Fold) -> int:
-    return int(fold.matrix()[1].sum())
+def _positives(fold: Fold) -> bool:
+    """Whether any labelled purchase is among the fold's candidates (lambdarank learns nothing else)."""
+    return any(set(fold.table.ids[pool.rows].tolist()) & bought for pool, bought in zip(fold.pools, fold.bought,
+                                                                                          strict=True))  # fmt: skip
 
 
 def _stack(folds: list[Fold]) -> tuple[np.ndarray, np.ndarray, list[int]]:

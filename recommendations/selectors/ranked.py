@@ -6,10 +6,10 @@ import threading
 from dataclasses import dataclass
 
 from recommendations.domain import Candidate, Shopper
-from recommendations.models import InteractionKind, RankerModel
-from recommendations.ranker.features import FEATURES, PoolSizes, candidate_pool
+from recommendations.models import RankerModel
+from recommendations.ranker.features import FEATURES
 from recommendations.ranker.items import ItemTable
-from recommendations.ranker.training import Ensemble
+from recommendations.ranker.training import Ensemble, RankerFit
 
 logger = logging.getLogger(__name__)
 
@@ -17,10 +17,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class ActiveRanker:
     model_id: int
-    booster: Ensemble
-    table: ItemTable
-    sizes: PoolSizes  # the pool sizes it was trained with: serving builds the same pools
-    kinds: frozenset[str]  # the kinds of event its training histories held
+    fit: RankerFit  # the model, its item table and the figures it was trained with
 
 
 _cache: dict[str, ActiveRanker] = {}
@@ -65,20 +62,11 @@ def _load(model_id: int) -> ActiveRanker | None:
     ensemble = Ensemble.from_text(boosters)
     if not ensemble.boosters:
         raise ValueError("no boosters stored")
-    sizes = PoolSizes(**figures.get("pool_sizes", {}))
-    kinds = frozenset(figures.get("history_kinds") or InteractionKind.values)
-    return ActiveRanker(model_id, ensemble, ItemTable.from_bytes(bytes(items)), sizes, kinds)
+    return ActiveRanker(model_id, RankerFit(ensemble, ItemTable.from_bytes(bytes(items)), figures))
 
 
 def ranked_candidates(ranker: ActiveRanker, shopper: Shopper, *, repurchases: bool) -> list[Candidate]:
-    """Every source's candidates for this shopper, best first by the model's score; before the
-    hard filters, which the row applies. Empty, and the blend serves, when the model knows none of
-    the shopper's products, or has never seen a history of their kind (a model trained on purchases
-    alone, for a visitor who has only looked)."""
-    if not any(event.kind in ranker.kinds for event in shopper.recent):
-        return []
-    pool = candidate_pool(shopper, ranker.table, repurchases=repurchases, sizes=ranker.sizes)
-    if not len(pool.rows):
-        return []
-    # One thread: a request scores about a hundred rows, and thread start-up would cost more.
-    return pool.candidates(ranker.table, ranker.booster.predict(pool.features, num_threads=1))
+    """Every source's candidates for this shopper, best first by the model's score, before the hard
+    filters, which the row applies; empty when the blend should serve them (RankerFit.rank)."""
+    pool, scores = ranker.fit.rank(shopper, repurchases=repurchases)
+    return pool.candidates(ranker.fit.table, scores)
