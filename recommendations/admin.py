@@ -8,7 +8,7 @@ from catalog.admin import ProductAdmin
 from catalog.models import Product
 from catalog.services import product_primary_image_changed
 from recommendations.evaluation.page import report_page_context
-from recommendations.models import EmbeddingStatus, EvaluationReport
+from recommendations.models import EmbeddingStatus, EvaluationReport, RankerModel
 
 
 class EmbeddingStatusFilter(admin.SimpleListFilter):
@@ -61,6 +61,36 @@ class ProductWithEmbeddingAdmin(ProductAdmin):
 
 admin.site.unregister(Product)
 admin.site.register(Product, ProductWithEmbeddingAdmin)
+
+
+@admin.register(RankerModel)
+class RankerModelAdmin(admin.ModelAdmin):
+    """The learned ranker's versions, written by `train_ranker` and its beat task: staff see which one
+    serves and how it validated; deleting the active one hands the homepage back to the blend."""
+
+    list_display = ("__str__", "is_active", "trained_until", "validation_map", "sources_order_map", "seconds")
+    exclude = ("boosters", "items")  # megabytes of model and item table, of no use on a page
+    readonly_fields = ("trained_at", "trained_until", "is_active", "features", "figures", "importances")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Validation MAP@12")
+    def validation_map(self, model: RankerModel) -> str:
+        validation = model.figures.get("validation")
+        return f"{validation['map']:.4f}" if validation else "-"
+
+    @admin.display(description="Sources' own order MAP@12")
+    def sources_order_map(self, model: RankerModel) -> str:
+        validation = model.figures.get("validation")
+        return f"{validation['sources_order_map']:.4f}" if validation else "-"
+
+    @admin.display(description="Training (s)")
+    def seconds(self, model: RankerModel) -> str:
+        return str(model.figures.get("seconds", "-"))
 
 
 @admin.register(EvaluationReport)

@@ -402,3 +402,16 @@ def test_a_ranker_that_learnt_from_purchases_alone_leaves_a_visitor_who_only_loo
     )
     rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=looker), rng=random.Random(0))
     assert rows[0].key == "home.recommended" and rows[0].cards[0].strategy == "buy_again"  # now the ranker
+
+
+@pytest.mark.django_db
+def test_staff_see_which_ranker_serves_and_how_it_validated_but_cannot_edit_it(admin_client, client):
+    _log_in_database("rebuy")
+    call_command("train_ranker")
+    stored = RankerModel.objects.get(is_active=True)
+    listing = admin_client.get("/admin/recommendations/rankermodel/").content.decode()
+    assert f"{stored.figures['validation']['map']:.4f}" in listing and "Validation MAP@12" in listing
+    page = admin_client.get(f"/admin/recommendations/rankermodel/{stored.pk}/change/").content.decode()
+    assert "purchase_rank" in page and "tree_sizes" not in page  # importances shown, the model text not
+    assert admin_client.get("/admin/recommendations/rankermodel/add/").status_code == 403
+    assert client.get("/admin/recommendations/rankermodel/").status_code == 302  # shoppers: to the login
