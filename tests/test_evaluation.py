@@ -232,3 +232,5 @@ def test_on_a_log_of_rebuyers_the_repurchase_heuristics_and_the_homepage_find_ev
     assert history["popular"]["recall"]["mean"] < 1.0
     assert result["shoppers"] == 21 and set(result["results"]["new"]["homepage"]) >= {"recall", "map"}
     assert result["vs_heuristic"]["homepage"]["with_history"]["map"]["difference"] <= 0.0001
+    # The one new shopper bought products[1]: in hindsight, a list that starts with it finds everything.
+    assert result["headroom"]["new_hindsight"] == {"map": 1.0, "recall": 1.0, "shoppers": 1}

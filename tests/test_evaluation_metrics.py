@@ -78,3 +78,36 @@ def test_test_days_hold_out_the_last_calendar_days_of_a_log_of_dates():
     assert split.cutoff == datetime(2020, 9, 19, tzinfo=UTC)
     assert {e.product_id for e in split.train} == {1, 2}
     assert split.held_out == {2: {3}, 3: {4, 5}}
+
+
+def test_the_hindsight_list_is_what_most_new_shoppers_bought_and_bounds_any_single_list():
+    """Known answer: three new shoppers bought 7, two bought 5, one bought 9. The hindsight list of
+    two is [7, 5]; no other list of two scores a higher MAP@2 for them."""
+    import itertools
+
+    from recommendations.evaluation.headroom import hindsight_list, new_shopper_hindsight
+
+    held_out = {"a": {7, 5}, "b": {7}, "c": {7, 9}, "d": {5}}
+    assert hindsight_list(held_out, k=2) == [7, 5]
+    bound = new_shopper_hindsight([held_out], k=2)
+    assert bound["shoppers"] == 4
+    assert bound["map"] == pytest.approx((1 + 1 + 0.5 + 0.5) / 4)  # a: both; b: 7 first; c: 7 of {7, 9}; d: 5 second
+    every_list = itertools.permutations({5, 7, 9}, 2)
+    best_other = max(sum(average_precision_at_k(list(pair), items, 2) for items in held_out.values()) / 4
+                     for pair in every_list)  # fmt: skip
+    assert bound["map"] == pytest.approx(best_other)
+    assert new_shopper_hindsight([{}], k=2) is None
+
+
+def test_candidate_reach_counts_held_out_purchases_by_the_source_that_proposed_them():
+    from recommendations.evaluation.headroom import candidate_reach
+
+    held_out = {"a": {1, 2, 3, 4}, "b": {5}, "c": {6}}
+    candidates = {"a": {1: "buy_again", 2: "same_product", 9: "trending"}, "b": {5: "buy_again"}, "c": {}}
+    reach = candidate_reach(held_out, candidates, k=12)  # c was not scored: not counted
+    assert reach == {
+        "shoppers": 2, "purchases": 5, "share": 3 / 5, "by_source": {"buy_again": 2 / 5, "same_product": 1 / 5},
+        # a: 1 and 2 first, two of four found (AP (1 + 1) / 4); b: 5 first, all found
+        "perfect_ranking": {"map": (0.5 + 1) / 2, "recall": (0.5 + 1) / 2},
+    }  # fmt: skip
+    assert candidate_reach(held_out, {}, k=12) is None

@@ -415,3 +415,20 @@ def test_staff_see_which_ranker_serves_and_how_it_validated_but_cannot_edit_it(a
     assert "purchase_rank" in page and "tree_sizes" not in page  # importances shown, the model text not
     assert admin_client.get("/admin/recommendations/rankermodel/add/").status_code == 403
     assert client.get("/admin/recommendations/rankermodel/").status_code == 302  # shoppers: to the login
+
+
+@pytest.mark.django_db
+def test_the_evaluation_says_which_source_proposed_the_held_out_purchases_of_shoppers_with_history():
+    """Known answer: in the rebuy world, every shopper with history buys on the test day what they
+    bought before, so all of their held-out purchases are among the ranker's buy_again candidates."""
+    from recommendations.evaluation.data import catalog_load, events_load
+    from recommendations.evaluation.offline import evaluate_time_split
+
+    _log_in_database("rebuy")
+    result = evaluate_time_split(catalog_load(all_in_stock=True), events_load(), test_days=1, tune_weights=False)
+    reach = result["headroom"]["candidates"]
+    assert result["ranker"] and reach["shoppers"] == result["shoppers_with_history"] == 60
+    assert reach["share"] == 1.0 and reach["by_source"] == {"buy_again": 1.0}
+    assert reach["perfect_ranking"] == {"map": 1.0, "recall": 1.0}
+    # The new shoppers of the test day bought the crowd's favourites and first products of their own.
+    assert 0 < result["headroom"]["new_hindsight"]["map"] < 1

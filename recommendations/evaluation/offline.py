@@ -7,6 +7,7 @@ from django.conf import settings
 
 from recommendations.evaluation.data import Catalog
 from recommendations.evaluation.fitting import fit
+from recommendations.evaluation.headroom import candidate_reach, new_shopper_hindsight
 from recommendations.evaluation.ranking import (
     homepage_list,
     ranked_candidates,
@@ -68,6 +69,8 @@ def evaluate_time_split(
     held_out: dict[tuple, set[int]] = {}
     history: set[tuple] = set()
     described, trained = [], []
+    candidates: dict[tuple, dict[int, str]] = {}  # (window, shopper) -> the ranker's candidates -> source
+    new_by_window: list[dict] = []  # each window's new shoppers' held-out purchases
     for window in range(windows):
         split = first if window == 0 else _window_before(events, first, window)
         on_step(f"Window {window + 1}: training before {split.cutoff:%Y-%m-%d}, testing until {split.until:%Y-%m-%d}")
@@ -103,11 +106,13 @@ def evaluate_time_split(
             lists["ranker"][window, key] = ranker_list(fitted, sources[key], by_model, k=k, diversify=False,
                                                        popular=best_sellers)  # fmt: skip
             lists["co_bought"][window, key] = source_list(fitted, sources[key], pooled, "also_bought", k=k)
+            candidates[window, key] = {c.product_id: c.source for c in pooled}
             lists["homepage"][window, key] = homepage_list(
                 fitted, sources[key], strategies["hybrid"], key, k=k, seed=shopper_seed(key, seed), ranked=by_model
             )
         held_out.update({(window, key): items for key, items in split.held_out.items()})
         history.update((window, key) for key in split.held_out if key in fitted.shoppers)
+        new_by_window.append({key: items for key, items in split.held_out.items() if key not in fitted.shoppers})
         described.append(_describe(split, fitted, sources))
     category_of = {int(pid): catalog.article_type[i] for i, pid in enumerate(catalog.ids)}
     size = int(catalog.available.sum())
@@ -137,6 +142,10 @@ def evaluate_time_split(
         "tuning": vars(tuned) if tuned else None,
         "ranker": trained,
         "results": results,
+        "headroom": {
+            "new_hindsight": new_shopper_hindsight(new_by_window, k=k),
+            "candidates": candidate_reach(segments["with_history"], candidates, k=k),
+        },
         "comparisons": {
             name: paired_differences(lists["hybrid"], lists[name], held_out, k=k, seed=seed)
             for name in names

@@ -31,6 +31,23 @@ def time_split_summary(section: dict) -> str:
         f"{reach['bought_before']:.1%} are repurchases (the blend filters them as already purchased; the ranker "
         "may show them).",
     ]
+    headroom = section.get("headroom") or {}
+    if headroom.get("new_hindsight"):
+        bound = headroom["new_hindsight"]
+        lines.append(
+            f"Headroom, new shoppers: in hindsight, the test days' own {section['k']} best sellers among the "
+            f"{bound['shoppers']:,} new shoppers score MAP@K {bound['map']:.4f}, R@K {bound['recall']:.4f} for them: "
+            "no list that is the same for every new shopper can do better."
+        )
+    if headroom.get("candidates"):
+        reach = headroom["candidates"]
+        sources = ", ".join(f"{source} {share:.1%}" for source, share in reach["by_source"].items())
+        lines.append(
+            f"Headroom, shoppers with history: {reach['share']:.1%} of their {reach['purchases']:,} held-out "
+            f"purchases were among the ranker's candidates ({sources}); no ranking reaches the rest. A perfect "
+            f"ranking of their candidates would score MAP@K {reach['perfect_ranking']['map']:.4f}, "
+            f"R@K {reach['perfect_ranking']['recall']:.4f}."
+        )
     if len(section.get("windows", ())) > 1:
         first, last = section["windows"][-1], section["windows"][0]
         lines.append(
