@@ -184,7 +184,7 @@ BLEND_WEIGHTS = {
 # of televisions turns it off, and purchased products are then never shown again.
 RECOMMEND_REPURCHASES = env_bool("RECOMMEND_REPURCHASES", True)
 BUY_AGAIN_HALF_LIFE_DAYS = float(env_str("BUY_AGAIN_HALF_LIFE_DAYS", "14"))
-# The learned ranker (LightGBM lambdarank over every source's candidates; docs/how-it-works.md):
+# The learned ranker (LightGBM learning-to-rank over every source's candidates; docs/how-it-works.md):
 # retrained from the log by Celery beat, and serving "Recommended for you" whenever one is trained.
 # Off, or before the first training, the fixed blend below serves.
 RANKER_ENABLED = env_bool("RANKER_ENABLED", True)

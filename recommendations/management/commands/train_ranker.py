@@ -6,7 +6,7 @@ from recommendations.services.ranker import ranker_train
 
 
 class Command(BaseCommand):
-    help = "Train the learned ranker (LightGBM lambdarank) on the interaction log and make it the active one."
+    help = "Train the learned ranker (LightGBM, rank_xendcg) on the interaction log and make it the active one."
 
     def handle(self, *args, **options):
         started = time.monotonic()
