@@ -1,10 +1,13 @@
 """Staff manage the catalog in the Django admin."""
 
+from html.parser import HTMLParser
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from catalog.models import Gender, Product
+from catalog.models import Gender, Product, ProductImage
+from catalog.services import file_checksum
 from recommendations.models import EmbeddingStatus, ProductEmbedding
 from tests.factories import (
     EmbeddedProductFactory,
@@ -96,3 +99,92 @@ def test_the_re_embed_action_queues_the_selection(staff, django_capture_on_commi
     assert len(callbacks) == 1
     versions = dict(Product.objects.values_list("pk", "photo_version"))
     assert [versions[p.pk] for p in products] == [1, 1, 0]  # the first two are behind their embedding now
+
+
+class _FormFields(HTMLParser):
+    """What a browser submits from a page's form: inputs (checked boxes only), selects, textareas."""
+
+    def __init__(self):
+        super().__init__()
+        self.fields: dict[str, list[str]] = {}
+        self._select: str | None = None
+        self._textarea: str | None = None
+
+    def _add(self, name, value):
+        self.fields.setdefault(name, []).append(value)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        name = a.get("name")
+        if tag == "input" and name and a.get("type") not in ("file", "submit", "button", "image"):
+            if a.get("type") not in ("checkbox", "radio") or "checked" in a:
+                self._add(name, a.get("value") or ("on" if a.get("type") == "checkbox" else ""))
+        elif tag == "select" and name:
+            self._select = name
+        elif tag == "option" and self._select and "selected" in a:
+            self._add(self._select, a.get("value", ""))
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self._add(name, "")
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.fields[self._textarea][-1] += data
+
+
+def change_form(staff, product) -> tuple[str, dict]:
+    """The admin's change page for the product, and what pressing Save on it unchanged submits."""
+    url = reverse("admin:catalog_product_change", args=[product.pk])
+    parser = _FormFields()
+    parser.feed(staff.get(url).content.decode())
+    return url, {name: values if len(values) > 1 else values[0] for name, values in parser.fields.items()}
+
+
+def test_staff_save_a_product_that_has_a_photo_unchanged(staff):
+    """Issue 16: pressing Save on any product with a photo answered 500 ("seek of closed file")."""
+    product = ProductFactory(name="Strap top")
+    photo = ProductImageFactory(product=product)
+    with photo.image.open("rb") as handle:  # as the import stores it
+        ProductImage.objects.filter(pk=photo.pk).update(checksum=file_checksum(handle))
+    url, form = change_form(staff, product)
+    assert form["images-INITIAL_FORMS"] == "1" and form["images-0-id"] == str(photo.pk)
+    response = staff.post(url, {**form, "name": "Strap top, ribbed"})
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+    product.refresh_from_db()
+    assert product.name == "Strap top, ribbed" and product.edited_by_staff
+    assert list(product.images.values_list("image", flat=True)) == [photo.image.name]
+    assert product.photo_version == 0  # the photo did not change, so nothing is re-embedded
+
+
+def test_staff_add_a_second_photo_to_a_product_that_has_one(staff, django_capture_on_commit_callbacks):
+    product = ProductFactory()
+    first = ProductImageFactory(product=product)
+    url, form = change_form(staff, product)
+    row = int(form["images-TOTAL_FORMS"]) - 1  # the inline's empty row, after the existing photo
+    assert row == 1 and f"images-{row}-is_primary" not in form
+    form.update({f"images-{row}-image": photo_upload(colour=(0, 90, 200)), f"images-{row}-position": "1"})
+    with django_capture_on_commit_callbacks(execute=False):
+        response = staff.post(url, form)
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+    images = list(product.images.order_by("id"))
+    assert len(images) == 2 and images[0].pk == first.pk and images[0].is_primary
+    assert images[1].checksum and not images[1].is_primary
+
+
+def test_staff_cannot_add_a_corrupt_second_photo(staff):
+    product = ProductFactory()
+    ProductImageFactory(product=product)
+    url, form = change_form(staff, product)
+    row = int(form["images-TOTAL_FORMS"]) - 1
+    form[f"images-{row}-image"] = SimpleUploadedFile("half.jpg", photo_bytes(size=(600, 900))[:2000])
+    form.pop(f"images-{row}-is_primary", None)
+    response = staff.post(url, form)
+    assert response.status_code == 200
+    assert "corrupt or truncated" in response.content.decode()
+    assert product.images.count() == 1
