@@ -445,3 +445,93 @@ def test_an_app_reports_what_a_purchase_cost_and_a_negative_price_is_a_400(api):
     response = api.post("/api/v1/events/", {"events": [{**event(product, "purchase"), "price": "-1"}]}, format="json")
     assert response.status_code == 400 and "price" in str(response.json())
     assert Interaction.objects.count() == 1
+
+
+def cursor_of(text: bytes) -> str:
+    import base64
+
+    return base64.b64encode(text).decode("ascii")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/products/", "/api/v1/me/events/"])
+@pytest.mark.parametrize(
+    "position", [b"p=abc", b"p=\x00", b"p=1.5", b"p=99999999999999999999999", b"p=-99999999999999999999", b"r=x"]
+)
+def test_a_crafted_cursor_is_a_400_naming_the_cursor(api, path, position):
+    """Issue 16: a cursor DRF could decode but whose position was no id (base64 of "p=abc") reached
+    the query and answered 500."""
+    ProductFactory()
+    response = api.get(path, {"cursor": cursor_of(position)})
+    assert response.status_code == 400, response.content
+    assert response.json() == {"cursor": ["Invalid cursor: use the next or previous link."]}
+
+
+def test_the_cursors_the_server_issues_still_page_through_everything(api):
+    ids = {ProductFactory().pk for _ in range(5)}
+    seen, url = [], "/api/v1/products/?page_size=2"
+    while url:
+        page = api.get(url).json()
+        seen += [product["id"] for product in page["results"]]
+        url = page["next"]
+    assert sorted(seen) == sorted(ids)
+
+
+def test_deeply_nested_json_is_a_400_and_writes_nothing(api):
+    """Issue 16: 200 KB of [[[[...]]]] raised RecursionError in the parser, a 500."""
+    depth = 100_000
+    body = "[" * depth + "]" * depth
+    response = api.generic("POST", "/api/v1/events/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert "nested" in response.json()["detail"]
+    assert not Interaction.objects.exists()
+
+
+def test_an_event_body_far_over_the_largest_batch_is_a_413(api, settings):
+    too_long = '{"events": [' + ",".join(['{"pad": "' + "x" * 1000 + '"}'] * 1100) + "]}"
+    assert len(too_long) > settings.API_MAX_EVENT_BODY_BYTES
+    response = api.generic("POST", "/api/v1/events/", too_long, content_type="application/json")
+    assert response.status_code == 413 and "the limit is" in response.json()["detail"]
+
+
+def test_the_largest_batch_of_events_fits_under_the_body_limit(api, settings):
+    product = ProductFactory()
+    batch = [event(product, row="home.recommended-for-you-longest", strategy="also_bought", slot=999, price="12345678.99")
+             for _ in range(settings.API_MAX_EVENTS_PER_BATCH)]  # fmt: skip
+    response = api.post("/api/v1/events/", {"events": batch}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["accepted"] == settings.API_MAX_EVENTS_PER_BATCH
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "message"),
+    [
+        ("0001-01-01T00:00:00Z", "before the shop's first event"),
+        ("2026-01-01T10:00:00", "time zone"),
+        ("2026-01-01 10:00", "time zone"),
+        ("9999-12-31T23:59:59+00:00", "in the future"),
+    ],
+)
+def test_an_event_from_an_impossible_moment_or_without_a_zone_is_a_400(api, occurred_at, message):
+    """Issue 16: year 1 was accepted (201), and a time without a zone was taken as the server's."""
+    product = ProductFactory()
+    response = api.post("/api/v1/events/", event(product, occurred_at=occurred_at), format="json")
+    assert response.status_code == 400, response.content
+    assert message in response.json()["occurred_at"][0]
+    assert not Interaction.objects.exists()
+
+
+def test_an_event_may_be_a_year_older_than_the_shops_first_event(api):
+    """A replayed log's first event sets the floor; a phone that was offline for weeks still counts."""
+    from recommendations.services.interactions import interaction_record
+
+    product = ProductFactory()
+    first = timezone.now() - timezone.timedelta(days=900)
+    user = get_user_model().objects.create_user("first-customer")
+    interaction_record(product_id=product.pk, kind="purchase", created_at=first, user=user)
+    ok = event(product, occurred_at=(first - timezone.timedelta(days=360)).isoformat())
+    assert api.post("/api/v1/events/", ok, format="json").status_code == 201
+    old = event(product, occurred_at=(first - timezone.timedelta(days=370)).isoformat())
+    response = api.post("/api/v1/events/", old, format="json")
+    assert response.status_code == 400 and "before the shop's first event" in response.json()["occurred_at"][0]
+    offset = event(product, occurred_at="2026-06-01T12:00:00+05:30")  # any zone is fine
+    assert api.post("/api/v1/events/", offset, format="json").status_code == 201

@@ -39,6 +39,18 @@ def test_a_click_on_a_recommendation_records_its_row_strategy_and_slot(client):
     assert Interaction.objects.filter(kind="view", source_strategy="als").exists()
 
 
+@pytest.mark.parametrize("slot", ["\u00b2", "\u0663", "1000", "-1", "1e2", " 3", "\uff13", "99999999999999999999"])
+def test_a_slot_that_is_not_a_small_number_is_dropped_and_the_view_still_logged(client, slot):
+    """Issue 16: a Unicode digit ("²" passes str.isdigit(), int() refuses it) answered 500."""
+    product = ProductFactory()
+    response = client.get(reverse("product-detail", args=[product.pk]), {"row": "home.recommended", "slot": slot})
+    assert response.status_code == 200
+    assert list(Interaction.objects.order_by("kind").values_list("kind", "source_slot")) == [
+        ("click", None),
+        ("view", None),
+    ]
+
+
 def test_add_to_cart_and_checkout_log_events_and_take_stock(client):
     product = ProductFactory(stock_quantity=1)
     client.post(reverse("cart-add", args=[product.pk]))

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from catalog.api.serializers import ProductListSerializer
@@ -30,12 +31,25 @@ class RecommendationsSerializer(serializers.Serializer):
     rows = RecommendationRowSerializer(many=True)
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 moment that states its zone: DRF would read "2026-01-01T10:00" in the server's
+    zone, which is rarely the phone's, so a wrong hour would enter the log unnoticed."""
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and (parsed := parse_datetime(value.strip())) and parsed.tzinfo is None:
+            self.fail("naive")
+        return super().to_internal_value(value)
+
+    default_error_messages = {"naive": "occurred_at needs a time zone, e.g. 2026-01-01T10:00:00Z."}
+
+
 class EventSerializer(serializers.Serializer):
     event_id = serializers.UUIDField(help_text="Chosen by the client; a retry with the same id is not counted twice.")
     product = serializers.IntegerField(min_value=1)
     kind = serializers.ChoiceField(choices=InteractionKind.choices)
-    occurred_at = serializers.DateTimeField(
-        help_text="The client's timestamp, with a time zone; at most a day ahead of the server's clock (else 400)."
+    occurred_at = AwareDateTimeField(
+        help_text="The client's timestamp, with a time zone (else 400); at most a day ahead of the server's clock "
+        "and at most a year before the shop's first event (else 400)."
     )
     row = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     strategy = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
@@ -47,7 +61,7 @@ class EventSerializer(serializers.Serializer):
 
     def validate_occurred_at(self, value):
         if value > timezone.now() + timezone.timedelta(days=1):
-            raise serializers.ValidationError("occurred_at is in the future.")
+            raise serializers.ValidationError("occurred_at is in the future (more than a day ahead).")
         return value
 
 

@@ -1,5 +1,7 @@
 import random
 
+from django.conf import settings
+
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -14,7 +16,7 @@ from recommendations.api.serializers import (
 )
 from recommendations.selectors.homepage import homepage_rows
 from recommendations.selectors.shopper import shopper_for_request
-from recommendations.services.events import check_event_products, events_record
+from recommendations.services.events import check_event_products, check_event_times, events_record
 from recommendations.services.visitors import visitor_token
 
 
@@ -31,6 +33,8 @@ class RecommendationsApi(APIView):
 class EventsApi(APIView):
     """Record one event or a batch. Nothing is written unless every event is valid."""
 
+    max_body_bytes = settings.API_MAX_EVENT_BODY_BYTES  # read by common.parsers.JSONParser
+
     @extend_schema(
         request=PolymorphicProxySerializer(
             component_name="EventOrBatch",
@@ -40,14 +44,17 @@ class EventsApi(APIView):
         responses={
             201: EventResultSerializer,
             400: OpenApiResponse(description="Field-level errors, by event index for a batch."),
+            413: OpenApiResponse(description="The body is over API_MAX_EVENT_BODY_BYTES."),
         },
     )
     def post(self, request: Request) -> Response:
         batch = isinstance(request.data, dict) and "events" in request.data
-        serializer = EventBatchSerializer(data=request.data if batch else {"events": [request.data]})
-        serializer.is_valid(raise_exception=True)
-        events = serializer.validated_data["events"]
+        serializer = (EventBatchSerializer if batch else EventSerializer)(data=request.data)
+        serializer.is_valid(raise_exception=True)  # a single event's errors name its fields directly
+        events = serializer.validated_data["events"] if batch else [serializer.validated_data]
         errors = check_event_products(events=events)
+        for index, error in check_event_times(events=events).items():
+            errors[index] = {**errors.get(index, {}), **error}
         if errors:
             detail = {"events": {str(i): e for i, e in errors.items()}} if batch else errors[0]
             raise serializers.ValidationError(detail)

@@ -1,7 +1,10 @@
 """Batches of client events (the mobile API): validated whole, written whole, idempotent by event id."""
 
+from datetime import timedelta
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
+from django.utils import timezone
 
 from catalog.models import Product
 from recommendations.models import Interaction, Visitor
@@ -24,6 +27,25 @@ def check_event_products(*, events: list[dict]) -> dict[int, dict]:
         for index, event in enumerate(events)
         if event["product"] not in known
     }
+
+
+# How far before the shop's first event a client's timestamp may reach (a phone offline for months,
+# a replayed backlog): anything older is a clock or a client that is wrong, and would poison the
+# time-decayed sources and the ranker's ages.
+EVENT_MAX_AGE_BEFORE_FIRST = timedelta(days=365)
+
+
+def check_event_times(*, events: list[dict]) -> dict[int, dict]:
+    """Errors by event index for timestamps more than a year before the shop's first event (one
+    query by primary key per batch; a shop with no events yet counts from now). The serializer has
+    already refused those without a zone and those more than a day ahead.
+
+    "First" is the first row the log holds, not the oldest timestamp: otherwise every accepted old
+    event would move the floor back, and a client could walk it back a year per request."""
+    first = Interaction.objects.order_by("pk").values_list("created_at", flat=True).first() or timezone.now()
+    floor = first - EVENT_MAX_AGE_BEFORE_FIRST
+    message = f"occurred_at is more than a year before the shop's first event ({first:%Y-%m-%d})."
+    return {index: {"occurred_at": [message]} for index, event in enumerate(events) if event["occurred_at"] < floor}
 
 
 @transaction.atomic

@@ -57,8 +57,9 @@ def product_view_record(
     """A product page was opened, maybe from a recommendation card: the card's row, strategy and
     slot come from the link's query string (untrusted text, so the slot is kept only if it is a
     small number). A view from a card is also a click on that card."""
-    source = {"source_row": row, "source_strategy": strategy,
-              "source_slot": int(slot) if slot.isdigit() and int(slot) < 1000 else None}  # fmt: skip
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses (a 500, issue 16).
+    small_number = slot.isascii() and slot.isdigit() and len(slot) <= 3
+    source = {"source_row": row, "source_strategy": strategy, "source_slot": int(slot) if small_number else None}
     if row:
         interaction_record(product_id=product_id, kind=InteractionKind.CLICK, user=user, visitor=visitor, **source)
     interaction_record(product_id=product_id, kind=InteractionKind.VIEW, user=user, visitor=visitor, **source)
