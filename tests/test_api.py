@@ -495,8 +495,9 @@ def test_an_event_body_far_over_the_largest_batch_is_a_413(api, settings):
 
 def test_the_largest_batch_of_events_fits_under_the_body_limit(api, settings):
     product = ProductFactory()
-    batch = [event(product, row="home.recommended-for-you-longest", strategy="also_bought", slot=999, price="12345678.99")
-             for _ in range(settings.API_MAX_EVENTS_PER_BATCH)]  # fmt: skip
+    longest = {"row": "home.recommended-for-you-longest", "strategy": "also_bought", "slot": 999,
+               "price": "12345678.99"}  # fmt: skip
+    batch = [event(product, **longest) for _ in range(settings.API_MAX_EVENTS_PER_BATCH)]
     response = api.post("/api/v1/events/", {"events": batch}, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["accepted"] == settings.API_MAX_EVENTS_PER_BATCH

@@ -1,7 +1,6 @@
 import random
 
 from django.conf import settings
-
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
