@@ -42,7 +42,7 @@ def product_primary_image_changed(*, product_ids: list[int]) -> None:
         from celery import current_app
 
         try:
-            current_app.send_task(PHOTOS_CHANGED_TASK, args=[ids])
+            current_app.send_task(PHOTOS_CHANGED_TASK, args=[ids], ignore_result=True)
         except Exception:  # the broker is down: the photo is saved, the sweep will notice it
             logger.exception("Could not announce %d changed photos; the periodic sweep will.", len(ids))
 

@@ -91,7 +91,7 @@ def test_adding_a_photo_announces_it_after_commit_and_the_request_marks_it_pendi
     from celery import current_app
 
     sent = []
-    monkeypatch.setattr(current_app, "send_task", lambda name, args: sent.append((name, args)))
+    monkeypatch.setattr(current_app, "send_task", lambda name, args, **options: sent.append((name, args)))
     product = ProductFactory()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         product_image_add(product=product, file=photo_upload())

@@ -55,7 +55,8 @@ def embedding_request(*, product_ids: Iterable[int]) -> None:
     def queue() -> None:
         try:
             for chunk in chunked(ids, settings.EMBEDDING_TASK_BATCH):
-                current_app.send_task(EMBED_TASK, args=[list(chunk)])
+                # ignore_result: no result subscription, which is a Redis round trip with its own 20 retries
+                current_app.send_task(EMBED_TASK, args=[list(chunk)], ignore_result=True)
         except Exception:  # kombu's OperationalError, a socket error: whatever the broker raises
             # The rows are committed and marked pending: the sweep queues them once the broker is
             # back. The request that changed the photo must not fail after its work was saved.

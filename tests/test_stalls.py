@@ -1,0 +1,96 @@
+"""A server that stops answering mid-request, as a stalled host or a paused VM does: the test's own
+embedded PostgreSQL or Redis is really stopped (SIGSTOP) and resumed (SIGCONT), never mocked."""
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from catalog.models import ProductImage
+from recommendations.models import ProductEmbedding
+from tests.factories import ProductFactory, photo_bytes
+
+SAFETY_RESUME_S = 45  # a stall the code does not bound must fail the test, not hang the suite
+
+
+def redis_pids() -> list[int]:
+    if settings.EMBEDDED_REDIS_DIR is None:
+        pytest.skip("REDIS_URL names a real server: only the suite's own embedded Redis is stopped")
+    return [int((Path(settings.EMBEDDED_REDIS_DIR) / "redis" / "redis.pid").read_text().split()[0])]
+
+
+def postgres_pids() -> list[int]:
+    """The postmaster and every backend and helper it forked."""
+    if settings.EMBEDDED_POSTGRES_DIR is None:
+        pytest.skip("DATABASE_URL names a real server: only the suite's own embedded PostgreSQL is stopped")
+    pid_file = Path(settings.EMBEDDED_POSTGRES_DIR) / "postgres" / "postmaster.pid"
+    postmaster = int(pid_file.read_text().split()[0])
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == postmaster:
+                    children.append(int(entry.name))
+    return [postmaster, *children]
+
+
+@contextlib.contextmanager
+def stopped(pids: list[int]):
+    """SIGSTOP these processes for the block; SIGCONT them at its end, or after SAFETY_RESUME_S."""
+
+    def resume():
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    safety = threading.Timer(SAFETY_RESUME_S, resume)
+    safety.start()
+    try:
+        yield
+    finally:
+        safety.cancel()
+        resume()
+
+
+@pytest.fixture
+def staff_api(admin_user):
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    return client
+
+
+@pytest.mark.django_db
+def test_a_photo_upload_answers_promptly_while_redis_is_stalled(staff_api, caplog, django_capture_on_commit_callbacks):
+    """Issue 16: with Redis stopped, publishing the embedding task after the commit blocked the
+    request thread (90 s and counting). The photo is saved, the answer comes within seconds, and the
+    product is left for the sweep."""
+    product = ProductFactory()
+    upload = SimpleUploadedFile("a.jpg", photo_bytes(colour=(9, 8, 7)))
+    with stopped(redis_pids()):
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True):
+            response = staff_api.post(f"/api/v1/products/{product.pk}/images/", {"image": upload}, format="multipart")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 201, response.content
+    assert elapsed < 10, f"the upload took {elapsed:.1f} s with Redis stalled"
+    assert ProductImage.objects.filter(product=product).count() == 1
+    assert "the periodic sweep will" in caplog.text
+    product.refresh_from_db()  # the sweep finds it: its photo is newer than any embedding
+    assert product.photo_version == 1 and not ProductEmbedding.objects.filter(product=product).exists()
+    print(f"\nupload with Redis stalled: {response.status_code} in {elapsed:.2f} s")
+
+    caplog.clear()  # Redis is back: the next upload is announced again, on a fresh connection
+    again = SimpleUploadedFile("b.jpg", photo_bytes(colour=(90, 80, 70)))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_api.post(f"/api/v1/products/{product.pk}/images/", {"image": again}, format="multipart")
+    assert response.status_code == 201 and "sweep will" not in caplog.text
