@@ -1,5 +1,6 @@
 import random
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -14,6 +15,8 @@ from recommendations.selectors.homepage import homepage_rows
 from recommendations.selectors.shopper import shopper_for_request
 from recommendations.services.interactions import product_view_record
 from recommendations.services.visitors import visitor_gender_set
+from storefront.database.base import wait_bound
+from storefront.errors import RETRY_AFTER_S
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -56,10 +59,13 @@ def gender_choose(request: HttpRequest) -> HttpResponse:
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
-    """For load balancers: 200 when this process can reach PostgreSQL, else 503 with the reason."""
+    """For load balancers: 200 when this process can reach PostgreSQL, else 503 with the reason,
+    within HEALTHZ_DATABASE_TIMEOUT_S when the server stalls (or the connect timeout, to open one)."""
     try:
-        with connection.cursor() as cursor:
+        with wait_bound(settings.HEALTHZ_DATABASE_TIMEOUT_S), connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError as exc:
-        return JsonResponse({"ok": False, "database": f"unreachable: {exc.__class__.__name__}"}, status=503)
+        response = JsonResponse({"ok": False, "database": f"unreachable: {exc.__class__.__name__}"}, status=503)
+        response["Retry-After"] = RETRY_AFTER_S
+        return response
     return JsonResponse({"ok": True, "database": "ok"})

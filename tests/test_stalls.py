@@ -94,3 +94,86 @@ def test_a_photo_upload_answers_promptly_while_redis_is_stalled(staff_api, caplo
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_api.post(f"/api/v1/products/{product.pk}/images/", {"image": again}, format="multipart")
     assert response.status_code == 201 and "sweep will" not in caplog.text
+
+
+@pytest.fixture
+def bounded_database(transactional_db, settings):
+    """The settings of a web process (storefront.wsgi): every wait on PostgreSQL bounded."""
+    from django.db import connection
+
+    options = connection.settings_dict["OPTIONS"]
+    saved = dict(options)
+    options["wait_timeout"] = 3
+    connection.close()  # the bound is read when a connection opens
+    yield
+    options.clear()
+    options.update(saved)
+    connection.close()
+
+
+def timed_get(client, path):
+    started = time.monotonic()
+    response = client.get(path)
+    return response, time.monotonic() - started
+
+
+def test_pages_and_healthz_answer_503_promptly_while_postgres_is_stalled(bounded_database, settings):
+    """Issue 16: with the postmaster and its backends stopped, every page and /healthz waited as
+    long as the stall lasted, and /healthz never said 503. Now: 503 with Retry-After within the
+    bounds, on a connection that was open (the wait bound) and on a new one (connect_timeout)."""
+    from django.db import connection
+    from django.test import Client
+
+    product = ProductFactory()
+    client = Client(raise_request_exception=False)
+    assert client.get("/healthz").status_code == 200  # a connection is open and healthy
+    seen = {}
+    with stopped(postgres_pids()):
+        seen["healthz, open connection"] = timed_get(client, "/healthz")
+        seen["homepage, open connection"] = timed_get(client, "/")  # the health check closed it: a new one
+        connection.close()
+        seen["product page, new connection"] = timed_get(client, f"/products/{product.pk}/")
+        seen["healthz, new connection"] = timed_get(client, "/healthz")
+        seen["API, new connection"] = timed_get(client, "/api/v1/products/")
+    for what, (response, elapsed) in seen.items():
+        print(f"\n{what}: {response.status_code} in {elapsed:.2f} s", end="")
+        assert response.status_code == 503, (what, response.content[:300])
+        assert response["Retry-After"], what
+        bound = settings.HEALTHZ_DATABASE_TIMEOUT_S if what == "healthz, open connection" else 3
+        assert elapsed < bound + 2.5, f"{what} took {elapsed:.1f} s"
+    assert seen["API, new connection"][0]["Content-Type"] == "application/json"
+    # Resumed: the next requests are served again, without a restart.
+    assert client.get("/healthz").status_code == 200
+    assert client.get(f"/products/{product.pk}/").status_code == 200
+
+
+def test_a_stall_mid_query_ends_the_wait_and_a_new_connection_serves(bounded_database):
+    """The bound covers a statement already sent: the connection is closed, the error is Django's
+    OperationalError (a 503 in a request), and the next query opens a new connection."""
+    from django.db import OperationalError, connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    first = connection.connection
+    with stopped(postgres_pids()):
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="did not answer within 3 s"), connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM catalog_product")
+        elapsed = time.monotonic() - started
+    assert 2.9 < elapsed < 5
+    assert first.closed
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
+    assert connection.connection is not first
+
+
+def test_without_a_bound_a_slow_statement_is_left_alone(transactional_db):
+    """Workers and commands set no bound: a statement may take as long as it takes."""
+    from django.db import connection
+
+    connection.close()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(1.5), 1")
+        assert cursor.fetchone()[1] == 1
+    assert connection.connection.wait_timeout is None

@@ -83,6 +83,19 @@ _options = DATABASES["default"].setdefault("OPTIONS", {})
 _options["options"] = (
     _options.get("options", "") + f" -c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search={HNSW_EF_SEARCH}"
 ).strip()
+# How long a process waits for PostgreSQL (storefront/database/base.py says why both are needed):
+# opening a connection, and (DATABASE_QUERY_TIMEOUT_S, off unless set; the web processes set it in
+# storefront/wsgi.py) any one statement. The server cancels a slow statement at that bound; a server
+# that does not answer at all is given up one second later. Then the request answers 503.
+DATABASES["default"]["ENGINE"] = "storefront.database"
+DATABASE_CONNECT_TIMEOUT_S = env_int("DATABASE_CONNECT_TIMEOUT_S", 3)
+DATABASE_QUERY_TIMEOUT_S = float(env_str("DATABASE_QUERY_TIMEOUT_S", "0"))
+_options["connect_timeout"] = DATABASE_CONNECT_TIMEOUT_S
+if DATABASE_QUERY_TIMEOUT_S > 0:
+    _options["options"] += f" -c statement_timeout={int(DATABASE_QUERY_TIMEOUT_S * 1000)}"
+    _options["wait_timeout"] = DATABASE_QUERY_TIMEOUT_S + 1
+# The health check's own bound: a load balancer needs its answer sooner than a page does.
+HEALTHZ_DATABASE_TIMEOUT_S = float(env_str("HEALTHZ_DATABASE_TIMEOUT_S", "2"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL") or embedded.redis_url(DATA_DIR)
