@@ -14,7 +14,7 @@ from catalog.services import product_images_saved, product_staff_edited
 def _thumbnail(image: ProductImage | None, height: int) -> str:
     if image is None or not image.image:
         return "—"
-    return format_html('<img src="{}" alt="" style="height:{}px;border-radius:4px">', image.image.url, height)
+    return format_html('<img src="{}" alt="" class="product-thumb product-thumb-{}">', image.image.url, height)
 
 
 class StockFilter(admin.SimpleListFilter):
@@ -67,6 +67,10 @@ class ProductAdmin(admin.ModelAdmin):
     list_per_page = 50
     show_full_result_count = False  # counting 25k rows on every page is wasted work
     inlines = [ProductImageInline]
+
+    class Media:
+        css = {"all": ["catalog/admin.css"]}
+
     readonly_fields = ["photo_version", "edited_by_staff", "stock_set_at", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["external_id", "name", "description", "gender", "price", "stock_quantity", "is_active"]}),

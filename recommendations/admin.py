@@ -31,6 +31,9 @@ class ProductWithEmbeddingAdmin(ProductAdmin):
     list_filter = [*ProductAdmin.list_filter, EmbeddingStatusFilter]
     actions = ["re_embed"]
 
+    class Media:
+        css = {"all": ["catalog/admin.css", "recommendations/admin.css"]}
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Product]:
         return super().get_queryset(request).select_related("embedding").defer("embedding__vector")
 
@@ -38,9 +41,9 @@ class ProductWithEmbeddingAdmin(ProductAdmin):
     def embedding_state(self, product: Product) -> str:
         embedding = getattr(product, "embedding", None)
         status = embedding.status if embedding else EmbeddingStatus.PENDING
-        colour = {"done": "#2e7d32", "pending": "#9e6a03", "failed": "#c62828"}[status]
         title = (embedding.error or embedding.model) if embedding else ""
-        return format_html('<span style="color:{}" title="{}">{}</span>', colour, title, EmbeddingStatus(status).label)
+        label = EmbeddingStatus(status).label
+        return format_html('<span class="embedding-{}" title="{}">{}</span>', status, title, label)
 
     @admin.action(description="Re-embed the selected products' photos")
     def re_embed(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
