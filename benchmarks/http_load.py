@@ -1,89 +1,258 @@
-"""Personalised pages over HTTP, against a running store (the demo, or gunicorn on any database).
+"""The store over HTTP under load: the real gunicorn, as the demo runs it, loaded by wrk.
 
-    python benchmarks/http_load.py [--url http://127.0.0.1:8000] [--seconds 30] [--clients 4] [--as-customers]
+    python benchmarks/http_load.py --data .data/hm-week [--seconds 12] [--connections 1,10,50] [--only home_views,mix]
+    python benchmarks/http_load.py --url http://127.0.0.1:8000      # a store that is already running
 
-Each client is a visitor who first views 3 products (so the homepage is personalised), then fetches
-the homepage and GET /api/v1/recommendations/ in turn until the time is up. With --as-customers each
-client instead signs in through the demo's "browse as an H&M customer" (the demo's settings only) as
-one of the listed customers, whose purchase history the learned ranker serves. Prints requests per
-second and p50/p95 per endpoint. Loopback only: it refuses any other host. Run the store with high
-API_THROTTLE_ANON, or the API answers 429 (which this script reports as a failure).
+With --data it starts the data folder's embedded PostgreSQL and Redis and gunicorn as `make demo` does
+(2 workers x 4 threads, the demo's settings, API throttles raised so that the load is not refused),
+on 127.0.0.1:8765. Then it prepares shoppers over HTTP, as a browser would: 40 visitors who each viewed
+4 products, and 40 H&M customers signed in through the demo's customer list (the demo's settings
+only). wrk (Debian's package; `make bench-http` installs it) then loads each kind of request at each
+number of connections, a Lua script rotating the shoppers' cookies, and the script prints requests/s,
+p50/p95/p99 and errors per cell (JSON of every figure in benchmarks/results/).
+
+The cells:
+- static: a CSS file through WhiteNoise, the ceiling of this setup;
+- home_new: the homepage for new visitors (no cookie);
+- home_views: the homepage for visitors with 4 views;
+- home_customers: the homepage for signed-in customers (the learned ranker serves them);
+- api_recommendations: GET /api/v1/recommendations/ for the same customers;
+- similar: GET /api/v1/products/{id}/similar/ over 200 products;
+- product: the product page over 200 products (each view is logged, as in the store);
+- mix: the realistic mix: each shopper alternates a product view (logged) and a homepage, so no
+  per-shopper cache can serve a page that misses the last view; homepages/s is half of requests/s.
+
+Load goes to this machine only (127.0.0.1 or localhost); wrk stops after --seconds per cell.
 """
 
 import argparse
 import http.cookiejar
 import json
+import os
 import random
 import re
-import statistics
-import threading
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlparse
 
-PATHS = ("/", "/api/v1/recommendations/")
+ROOT = Path(__file__).resolve().parent.parent
+PORT = 8765
+VISITORS = CUSTOMERS = 40
+VIEWS_PER_VISITOR = 4
+
+# wrk's Lua: `requests` is a list of {path, cookie} that each thread walks from its own offset; the
+# done() hook prints every figure as one JSON line for this script to read.
+LUA = r"""
+local requests = %(requests)s
+local counter = 0
+local step = %(step)s
+
+function setup(thread)
+  thread:set("offset", math.random(#requests))
+end
+
+function request()
+  counter = counter + 1
+  local item = requests[((offset + counter * step) %% #requests) + 1]
+  local headers = {}
+  if item[2] ~= "" then headers["Cookie"] = item[2] end
+  return wrk.format("GET", item[1], headers)
+end
+
+function done(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    'WRK_JSON {"requests": %%d, "seconds": %%.3f, "p50_ms": %%.2f, "p95_ms": %%.2f, "p99_ms": %%.2f, ' ..
+    '"max_ms": %%.2f, "connect_errors": %%d, "read_errors": %%d, "write_errors": %%d, "timeouts": %%d, ' ..
+    '"non_2xx": %%d}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000, errors.connect, errors.read, errors.write,
+    errors.timeout, errors.status))
+end
+"""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default="http://127.0.0.1:8000")
-    parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--as-customers", action="store_true", help="sign in as the demo's listed H&M customers")
+    parser.add_argument("--data", help="a data folder to serve (its embedded servers and gunicorn are started)")
+    parser.add_argument("--url", help="a running store on this machine instead of --data")
+    parser.add_argument("--seconds", type=int, default=12)
+    parser.add_argument("--connections", default="1,10,50")
+    parser.add_argument("--only", help="comma-separated cells (default: all)")
+    parser.add_argument("--label", default="", help="a name for the results file")
     args = parser.parse_args()
-    if urlparse(args.url).hostname not in ("127.0.0.1", "localhost", "::1"):
+    if bool(args.data) == bool(args.url):
+        raise SystemExit("Give either --data (start the store) or --url (a running one).")
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install wrk (or make bench-http).")
+    url = args.url or f"http://127.0.0.1:{PORT}"
+    if urlparse(url).hostname not in ("127.0.0.1", "localhost"):
         raise SystemExit("Load only a store on this machine (127.0.0.1 or localhost).")
-    products = json.loads(urllib.request.urlopen(f"{args.url}/api/v1/products/?page_size=100").read())["results"]
-    ids = [product["id"] for product in products]
-    latencies: dict[str, list[float]] = {path: [] for path in PATHS}
-    lock = threading.Lock()
-
-    def client(seed: int) -> None:
-        jar = http.cookiejar.CookieJar()
-        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-        if args.as_customers:
-            _sign_in_as_a_customer(opener, jar, args.url, seed)
-        else:
-            for product_id in random.Random(seed).sample(ids, 3):
-                opener.open(f"{args.url}/products/{product_id}/").read()
-        end = time.monotonic() + args.seconds
-        while time.monotonic() < end:
-            for path in PATHS:
-                started = time.perf_counter()
-                with opener.open(args.url + path) as response:
-                    response.read()
-                with lock:
-                    latencies[path].append((time.perf_counter() - started) * 1000)
-
-    threads = [threading.Thread(target=client, args=(seed,)) for seed in range(args.clients)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - started
-    for path, values in latencies.items():
-        values.sort()
-        p95 = values[int(0.95 * (len(values) - 1))]
-        print(f"{path:28s} n={len(values):5d}  {len(values) / elapsed:6.1f} req/s  "
-              f"p50 {statistics.median(values):6.1f} ms  p95 {p95:6.1f} ms")  # fmt: skip
-    total = sum(map(len, latencies.values())) / elapsed
-    print(f"{total:.1f} personalised responses a second with {args.clients} clients over {elapsed:.0f} s")
+    server = _start_store(Path(args.data).resolve()) if args.data else None
+    try:
+        _wait_until_up(url)
+        shoppers = _prepare_shoppers(url)
+        results = _run_cells(url, shoppers, args)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=60)
+    _print_table(results, [int(c) for c in args.connections.split(",")])
+    out = ROOT / "benchmarks" / "results" / f"http-load-{time.strftime('%Y%m%d-%H%M%S')}{args.label}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(f"Figures: {out.relative_to(ROOT)}")
 
 
-def _sign_in_as_a_customer(opener, jar, url: str, seed: int) -> None:
-    """The demo's customer list, then its sign-in form (with the CSRF token) for the seed-th customer."""
-    page = opener.open(f"{url}/demo/customers/").read().decode()
+def _start_store(data: Path) -> subprocess.Popen:
+    """A `manage.py shell` holds the data folder's embedded servers while gunicorn serves from them."""
+    if not (data / "postgres").exists():
+        raise SystemExit(f"No database in {data}: run `make demo` or `make evaluate` first.")
+    env = {**os.environ, "STOREFRONT_DATA_DIR": str(data), "DJANGO_SETTINGS_MODULE": "storefront.settings.local"}
+    holder = f"""
+import os, subprocess
+from django.conf import settings
+env = {{**os.environ, "DATABASE_URL": settings.DATABASE_URL, "REDIS_URL": settings.REDIS_URL,
+       "SECRET_KEY": settings.SECRET_KEY, "API_THROTTLE_ANON": "1000000/min", "API_THROTTLE_USER": "1000000/min"}}
+gunicorn = subprocess.Popen([{str(Path(sys.executable).parent / "gunicorn")!r}, "storefront.wsgi",
+    "--bind", "127.0.0.1:{PORT}", "--workers", "2", "--threads", "4", "--log-level", "warning"], env=env)
+try:
+    gunicorn.wait()
+finally:
+    gunicorn.terminate()
+    gunicorn.wait()
+"""
+    return subprocess.Popen([sys.executable, "manage.py", "shell", "-c", holder], cwd=ROOT, env=env)
+
+
+def _wait_until_up(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/healthz", timeout=5).status == 200:
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit(f"The store at {url} did not come up.")
+
+
+def _opener():
+    jar = http.cookiejar.CookieJar()
+    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar)), jar
+
+
+def _cookie_header(jar) -> str:
+    return "; ".join(f"{c.name}={c.value}" for c in jar if c.name in ("visitor_id", "sessionid"))
+
+
+def _prepare_shoppers(url: str) -> dict:
+    rng = random.Random(7)
+    listing = json.loads(urllib.request.urlopen(f"{url}/api/v1/products/?page_size=100").read())
+    ids = [product["id"] for product in listing["results"]]
+    while listing["next"] and len(ids) < 200:
+        listing = json.loads(urllib.request.urlopen(listing["next"]).read())
+        ids += [product["id"] for product in listing["results"]]
+    visitors = []
+    for _ in range(VISITORS):
+        opener, jar = _opener()
+        for product_id in rng.sample(ids, VIEWS_PER_VISITOR):
+            opener.open(f"{url}/products/{product_id}/").read()
+        visitors.append(_cookie_header(jar))
+    customers = []
+    page = urllib.request.urlopen(f"{url}/demo/customers/").read().decode()
     actions = re.findall(r'action="(/demo/login/\d+/)"', page)
-    if not actions:
-        raise SystemExit("No demo customers: run the demo's settings with imported purchases.")
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    body = urllib.parse.urlencode({"csrfmiddlewaretoken": token}).encode()
-    request = urllib.request.Request(url + actions[seed % len(actions)], data=body, headers={"Referer": url + "/"})
-    opener.open(request).read()
-    if not any(cookie.name == "sessionid" for cookie in jar):
-        raise SystemExit("Signing in as a demo customer failed.")
+    for action in actions[:CUSTOMERS]:
+        opener, jar = _opener()
+        form = opener.open(f"{url}/demo/customers/").read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+        body = urllib.parse.urlencode({"csrfmiddlewaretoken": token}).encode()
+        opener.open(urllib.request.Request(url + action, data=body, headers={"Referer": url + "/"})).read()
+        customers.append(_cookie_header(jar))
+    if not customers:
+        print("No demo customers (a store without the demo's settings or purchases): customer cells are skipped.")
+    css = re.search(r'href="(/static/[^"]+\.css)"', urllib.request.urlopen(url + "/").read().decode()).group(1)
+    return {"products": ids, "visitors": visitors, "customers": customers, "css": css}
+
+
+def _cells(shoppers: dict) -> dict[str, tuple[list[tuple[str, str]], int]]:
+    """Each cell's requests as (path, cookie), and the step wrk's threads walk them by."""
+    products, visitors, customers = shoppers["products"], shoppers["visitors"], shoppers["customers"]
+    mix = []
+    for index, cookie in enumerate(visitors * 3):
+        mix += [(f"/products/{products[(index * 7) % len(products)]}/", cookie), ("/", cookie)]
+    cells = {
+        "static": ([(shoppers["css"], "")], 1),
+        "home_new": ([("/", "")], 1),
+        "home_views": ([("/", cookie) for cookie in visitors], 1),
+        "home_customers": ([("/", cookie) for cookie in customers], 1),
+        "api_recommendations": ([("/api/v1/recommendations/", cookie) for cookie in customers], 1),
+        "similar": ([(f"/api/v1/products/{pid}/similar/", "") for pid in products], 1),
+        "product": ([(f"/products/{pid}/", cookie) for pid, cookie in zip(products, visitors * 5, strict=False)], 1),
+        "mix": (mix, 1),
+    }
+    return {name: cell for name, cell in cells.items() if cell[0]}
+
+
+def _run_cells(url: str, shoppers: dict, args) -> dict:
+    cells = _cells(shoppers)
+    wanted = args.only.split(",") if args.only else list(cells)
+    results: dict[str, dict[str, dict]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in wanted:
+            if name not in cells:
+                continue
+            requests, step = cells[name]
+            script = Path(folder) / f"{name}.lua"
+            lua_list = "{" + ",".join(f"{{{json.dumps(path)},{json.dumps(cookie)}}}" for path, cookie in requests) + "}"
+            script.write_text(LUA % {"requests": lua_list, "step": step})
+            for connections in [int(c) for c in args.connections.split(",")]:
+                threads = min(2, connections)
+                command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{args.seconds}s", "--timeout", "10s",
+                           "-s", str(script), url]  # fmt: skip
+                output = subprocess.run(command, capture_output=True, text=True, timeout=args.seconds + 60).stdout
+                line = next((line for line in output.splitlines() if line.startswith("WRK_JSON ")), None)
+                if line is None:
+                    raise SystemExit(f"wrk said:\n{output}")
+                figures = json.loads(line.removeprefix("WRK_JSON "))
+                figures["rps"] = figures["requests"] / figures["seconds"]
+                figures["errors"] = sum(
+                    figures[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx")
+                )
+                results.setdefault(name, {})[str(connections)] = figures
+                print(f"{name:20s} {connections:3d} conn: {figures['rps']:8.1f} req/s  p50 {figures['p50_ms']:7.1f} "
+                      f"p95 {figures['p95_ms']:7.1f} p99 {figures['p99_ms']:7.1f} ms  errors {figures['errors']}",
+                      flush=True)  # fmt: skip
+    return results
+
+
+def _print_table(results: dict, connections: list[int]) -> None:
+    print()
+    print("| Request | " + " | ".join(f"{c} connection{'s' if c > 1 else ''}" for c in connections) + " |")
+    print("|---|" + "---|" * len(connections))
+    for name, by_connections in results.items():
+        cells = []
+        for c in connections:
+            f = by_connections.get(str(c))
+            if f is None:
+                cells.append("")
+                continue
+            text = f"{f['rps']:,.0f} req/s, p50 {f['p50_ms']:.0f} / p95 {f['p95_ms']:.0f} / p99 {f['p99_ms']:.0f} ms"
+            cells.append(text + (f", {f['errors']} errors" if f["errors"] else ""))
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    home = results.get("home_views", {}).get("10")
+    static = results.get("static", {}).get("10")
+    if home and static:
+        print(f"\nAt 10 connections the personalised homepage serves {home['rps'] / static['rps']:.3f} of the "
+              f"static ceiling ({home['rps']:.0f} against {static['rps']:.0f} req/s).")  # fmt: skip
+    mix = results.get("mix", {}).get("10")
+    if mix:
+        print(f"Realistic mix at 10 connections: {mix['rps'] / 2:.0f} homepages/s (and as many logged views).")
 
 
 if __name__ == "__main__":

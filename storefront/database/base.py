@@ -14,6 +14,12 @@ and all of gunicorn's threads filled. Two bounds fix it:
 Both apply where the settings set them: the web processes (storefront.wsgi), not the workers and
 commands whose long queries are legitimate. ``wait_bound`` tightens the bound for a block of code
 (the health check's).
+
+A bound alone still lets every request wait it out: with 8 threads and pages arriving faster than
+one per bound, requests (and the load balancer's health checks) queued behind each other for 9 s in
+a 10 s stall. So a process that saw PostgreSQL time out stops asking for ``FAIL_FAST_S``: requests
+fail at once with the same OperationalError (503), then one request at a time tries again until
+one gets an answer.
 """
 
 import contextlib
@@ -31,8 +37,45 @@ _override = threading.local()
 _python_wait = getattr(waiting, "wait_poll", waiting.wait_selector)
 
 
+FAIL_FAST_S = 2.0
+
+
 class _Stalled(Exception):
     pass
+
+
+class _Breaker:
+    """This process's memory of a PostgreSQL that timed out: closed (ask), open (fail at once for
+    FAIL_FAST_S), then half-open (one caller asks, the others fail at once until it knows)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._open_until = 0.0  # 0: closed
+        self._probing = False
+
+    def enter(self) -> None:
+        """Call before asking PostgreSQL; raises OperationalError instead while it is known to stall."""
+        if not self._open_until:  # the common case: one attribute read, no lock
+            return
+        with self._lock:
+            if self._open_until and (time.monotonic() < self._open_until or self._probing):
+                raise psycopg.OperationalError(
+                    "PostgreSQL did not answer moments ago; not asking again yet (fails fast while it stalls)."
+                )
+            if self._open_until:
+                self._probing = True  # this caller tries; the others keep failing fast meanwhile
+
+    def answered(self) -> None:
+        if self._open_until:
+            with self._lock:
+                self._open_until, self._probing = 0.0, False
+
+    def timed_out(self) -> None:
+        with self._lock:
+            self._open_until, self._probing = time.monotonic() + FAIL_FAST_S, False
+
+
+breaker = _Breaker()
 
 
 def _until(gen, deadline: float):
@@ -59,16 +102,27 @@ class BoundedConnection(psycopg.Connection):
         if not timeout:
             return super().wait(gen, interval)
         try:
+            breaker.enter()
+        except psycopg.OperationalError:
+            gen.close()
+            raise
+        try:
             # psycopg's C wait never tells the generator about idle ticks, so a bounded wait uses its
             # Python poll loop, which does (a few microseconds more per statement).
-            return _python_wait(_until(gen, time.monotonic() + timeout), self.pgconn.socket, interval=_TICK_S)
+            result = _python_wait(_until(gen, time.monotonic() + timeout), self.pgconn.socket, interval=_TICK_S)
         except _Stalled:
+            breaker.timed_out()
             # The exchange stopped mid-message: this connection can never be used again. Closing
             # it only drops the socket (no round trip), and Django opens a new one when asked.
             self.pgconn.finish()
             raise psycopg.OperationalError(
                 f"PostgreSQL did not answer within {timeout:g} s; the connection was closed."
             ) from None
+        except BaseException:
+            breaker.answered()  # an error from the server is an answer (and a probe must not stay taken)
+            raise
+        breaker.answered()
+        return result
 
 
 @contextlib.contextmanager
@@ -89,7 +143,23 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return params
 
     def get_new_connection(self, conn_params):
-        connection = super().get_new_connection(conn_params)
+        bounded = bool(self.settings_dict["OPTIONS"].get("wait_timeout"))
+        if bounded:
+            breaker.enter()
+        try:
+            connection = super().get_new_connection(conn_params)
+        except psycopg.OperationalError as error:
+            if bounded and "timeout" in str(error):  # connect_timeout: the server is there but silent
+                breaker.timed_out()
+            elif bounded:
+                breaker.answered()  # refused or down: an answer, and the 503 path handles it
+            raise
+        except BaseException:
+            if bounded:
+                breaker.answered()  # never leave a probe taken
+            raise
+        if bounded:
+            breaker.answered()
         # Django opens a plain psycopg.Connection; ours adds only the bounded wait, so the swap is safe.
         if type(connection) is psycopg.Connection:
             connection.__class__ = BoundedConnection
