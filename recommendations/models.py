@@ -1,6 +1,7 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from pgvector.django import HalfVectorField, VectorField
@@ -38,6 +39,27 @@ class ProductEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"embedding of product {self.product_id} ({self.status})"
+
+
+class ProductNeighbours(models.Model):
+    """A product's nearest products by photo, nearest first: derived data, kept so that "Because you
+    viewed X" and "Looks similar" cost every page a primary-key read instead of an HNSW search.
+
+    Computed on first use from the product's embedding (``model`` and ``photo_version`` name which),
+    over active, in-stock products of any gender; the page then applies its own hard filters, fresh.
+    A list is recomputed when the product's embedding changes, and when it is older than
+    VISUAL_NEIGHBOURS_MAX_AGE_S, so products embedded or restocked since appear within that time.
+    """
+
+    product = models.OneToOneField(Product, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    model = models.CharField(max_length=64)
+    photo_version = models.PositiveIntegerField()
+    product_ids = ArrayField(models.IntegerField())
+    distances = ArrayField(models.FloatField())
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{len(self.product_ids)} neighbours of product {self.product_id}"
 
 
 class Visitor(models.Model):

@@ -28,6 +28,29 @@ class ProductListSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(image.image.url) if request else image.image.url
 
 
+class ProductCardSerializer(serializers.Serializer):
+    """A product as a list shows it, from a card record (catalog.cards): the same fields as
+    ProductListSerializer, without reading the product again."""
+
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    name = serializers.CharField()
+    gender = serializers.ChoiceField(choices=Product._meta.get_field("gender").choices)
+    category = serializers.CharField()
+    subcategory = serializers.CharField()
+    article_type = serializers.CharField()
+    colour = serializers.CharField()
+    price = serializers.DecimalField(max_digits=10, decimal_places=2)
+    in_stock = serializers.BooleanField()
+    image = serializers.SerializerMethodField()
+
+    def get_image(self, card) -> str | None:
+        if card.image_url is None:
+            return None
+        request = self.context.get("request")
+        return request.build_absolute_uri(card.image_url) if request else card.image_url
+
+
 class ProductDetailSerializer(ProductListSerializer):
     images = ProductImageSerializer(many=True, read_only=True)
 

@@ -3,12 +3,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
-from catalog.api.serializers import ProductListSerializer
+from catalog.api.serializers import ProductCardSerializer
 from recommendations.models import InteractionKind
 
 
 class RecommendationItemSerializer(serializers.Serializer):
-    product = ProductListSerializer()
+    product = ProductCardSerializer()
     strategy = serializers.ChoiceField(
         choices=["buy_again", "same_product", "also_bought", "als", "visual", "trending", "explore"],
         help_text="The source that proposed it (with a trained ranker, the ranker chose it among all of them).",

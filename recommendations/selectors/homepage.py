@@ -26,13 +26,12 @@ import random
 
 from django.conf import settings
 
-from catalog.models import Product
+from catalog.cards import card_version, product_cards
 from recommendations.domain import Candidate, Shopper
 from recommendations.selectors.collaborative import collaborative_candidates, serving_model
 from recommendations.selectors.ranked import active_ranker, ranked_candidates
 from recommendations.selectors.rows import (
     BUY_AGAIN_ROW,
-    CARD_FIELDS,
     Row,
     anchors_of,
     blend,
@@ -41,7 +40,7 @@ from recommendations.selectors.rows import (
     reason_for,
     top_up,
 )
-from recommendations.selectors.similar import products_similar_to_vector
+from recommendations.selectors.similar import products_similar_to_vector, visual_neighbours
 from recommendations.selectors.sources import (
     buy_again_candidates,
     eligible,
@@ -73,13 +72,7 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
         sources["visual"] = visual_candidates(shopper, vectors, genders, recently_seen)
     last_viewed = shopper.recent_product_ids[0] if shopper.recent else None
     last_vector = vectors.get(last_viewed)
-    because = (
-        products_similar_to_vector(
-            vector=last_vector, genders=genders, exclude_ids=recently_seen, k=size * 2, ids_only=True
-        )
-        if last_vector is not None
-        else []
-    )
+    because = _because_you_viewed(last_viewed, last_vector, genders=genders, exclude=recently_seen, size=size)
     # Buy again: what they bought or added, then other colours of it (a setting; see RECOMMEND_REPURCHASES).
     again = buy_again_candidates(shopper) + same_product_candidates(shopper, genders) if repurchases else []
     wanted = {c.product_id for candidates in [*sources.values(), again, ranked] for c in candidates}
@@ -88,9 +81,11 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
     # shown are fetched as products, with their photos, at the end. Purchases stay eligible when
     # repurchases are allowed: the blend's rows leave out everything recently seen anyway.
     not_again = set() if settings.RECOMMEND_REPURCHASES else purchased
-    article_types = dict(
-        eligible(genders=genders, exclude=not_again).filter(pk__in=id_array(wanted)).values_list("pk", "article_type")
-    )
+    # The same query reads each product's card version, so the cards shown need no query of their own.
+    passing = eligible(genders=genders, exclude=not_again).filter(pk__in=id_array(wanted))
+    article_types, versions = {}, {}
+    for pk, article_type, version in passing.annotate(v=card_version()).values_list("pk", "article_type", "v"):
+        article_types[pk], versions[pk] = article_type, version
     names = anchors_of(shopper)
     explore = exploration_pool(
         genders=genders, exclude=recently_seen, count=settings.ROW_EXPLORATION_SLOTS * 6, rng=rng
@@ -134,9 +129,31 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
     for row in rows:
         for slot, card in enumerate(row.cards):
             card.row, card.slot = row.key, slot
-    shown = Product.objects.filter(pk__in={card.product_id for row in rows for card in row.cards})
-    products = {p.pk: p for p in shown.only(*CARD_FIELDS).prefetch_related("images")}
+    return _with_products(rows, versions)
+
+
+def _because_you_viewed(product_id, vector, *, genders, exclude: set[int], size: int) -> list[tuple[int, float]]:
+    """The last viewed product's stored neighbours (the row's hard filters come with the others');
+    the HNSW index with the filters when too few of them are left after what was seen."""
+    if vector is None:
+        return []
+    neighbours = visual_neighbours(product_id=product_id, vector=vector)
+    unseen = [(pid, distance) for pid, distance in neighbours if pid not in exclude]
+    if len(unseen) >= size * 2 or len(neighbours) < settings.VISUAL_NEIGHBOURS_K:  # a short list is all there is
+        return unseen
+    return products_similar_to_vector(vector=vector, genders=genders, exclude_ids=exclude, k=size * 2, ids_only=True)
+
+
+def _with_products(rows: list[Row], versions: dict[int, int]) -> list[Row]:
+    """Each card gets its product's card record (catalog.cards). The exploration and top-up cards,
+    whose versions the hard-filter query did not read (they passed the filters in queries of their
+    own), come in the same query as any card this process has not seen at its version."""
+    shown = {card.product_id for row in rows for card in row.cards}
+    products = product_cards(
+        versions={pk: versions[pk] for pk in shown if pk in versions}, unversioned=shown - versions.keys()
+    )
     for row in rows:
+        row.cards = [card for card in row.cards if card.product_id in products]
         for card in row.cards:
             card.product = products[card.product_id]
     return [row for row in rows if row.cards]

@@ -1,22 +1,18 @@
 """Rows of cards: the blend, reasons, diversity, exploration and the top-up that keeps rows full."""
 
 import random
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
 from django.db.models import Max, Min
 
+from catalog.cards import ProductCard
 from catalog.models import Product
 from recommendations.domain import Candidate, Shopper
 from recommendations.selectors.sources import eligible
 from recommendations.vectors import id_array
-
-CARD_FIELDS = (
-    "pk", "external_id", "name", "gender", "category", "subcategory", "article_type", "colour", "price",
-    "stock_quantity", "is_active",
-)  # fmt: skip
-
 
 BUY_AGAIN_ROW = "home.buy_again"
 
@@ -29,7 +25,7 @@ class Card:
     score: float
     row: str = ""
     slot: int = 0
-    product: Product | None = None  # fetched with its photos once the rows are settled
+    product: ProductCard | None = None  # what the card shows (catalog.cards), once the rows are settled
 
 
 @dataclass
@@ -146,7 +142,7 @@ def exploration_pool(*, genders, exclude: set[int], count: int, rng: random.Rand
     for that, ORDER BY random() it is."""
     if count <= 0:
         return []
-    bounds = Product.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    bounds = _id_bounds()
     if bounds["low"] is None:
         return []
     span = range(bounds["low"], bounds["high"] + 1)
@@ -160,6 +156,17 @@ def exploration_pool(*, genders, exclude: set[int], count: int, rng: random.Rand
         found = list(eligible(genders=genders, exclude=exclude).order_by("?").values_list("pk", flat=True)[:count])
     rng.shuffle(found)
     return found[:count]
+
+
+_bounds: dict[str, object] = {"until": 0.0}
+
+
+def _id_bounds() -> dict:
+    """The catalog's lowest and highest product ids, read at most once a minute per process: only
+    where exploration samples from, so a product added meanwhile is merely not sampled yet."""
+    if time.monotonic() >= _bounds["until"] or _bounds.get("low") is None:
+        _bounds.update(Product.objects.aggregate(low=Min("pk"), high=Max("pk")), until=time.monotonic() + 60)
+    return _bounds
 
 
 def top_up(rows: list[Row], *, genders, exclude: set[int], size: int) -> None:

@@ -13,7 +13,8 @@ def shopper_for_request(request) -> Shopper:
 
 
 def shopper_load(*, user_id: int | None, visitor: Visitor | None, history: int = 200) -> Shopper:
-    """One query for the recent history (with product gender and name), one for purchases."""
+    """One query for the recent history (with product gender and name), and one for purchases when
+    the history is longer than ``history`` events."""
     shopper = Shopper(user_id=user_id, visitor=visitor, gender_choice=visitor.gender_preference if visitor else "")
     if user_id is not None:
         mine = Q(user_id=user_id)
@@ -33,6 +34,9 @@ def shopper_load(*, user_id: int | None, visitor: Visitor | None, history: int =
         "price",
     )[:history]
     shopper.recent = [ShopperEvent(*row) for row in rows]
-    shopper.purchased = set(events.filter(kind=InteractionKind.PURCHASE).values_list("product_id", flat=True))
+    if len(shopper.recent) < history:  # the whole history is in hand: no second query for purchases
+        shopper.purchased = {event.product_id for event in shopper.recent if event.kind == InteractionKind.PURCHASE}
+    else:
+        shopper.purchased = set(events.filter(kind=InteractionKind.PURCHASE).values_list("product_id", flat=True))
     shopper.newest_event = shopper.recent[0].at if shopper.recent else None
     return shopper

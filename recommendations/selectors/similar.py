@@ -2,17 +2,20 @@
 every recommendation obeys, written once (``hard_filters``)."""
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet, Value
+from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Cast
+from django.utils import timezone
 from pgvector.django import CosineDistance, HalfVectorField
 
+from catalog.cards import card_version, product_cards
 from catalog.gender import compatible_genders
 from catalog.models import Product
 from recommendations.encoders import encoder_class
-from recommendations.models import EmbeddingStatus, ProductEmbedding
+from recommendations.models import EmbeddingStatus, ProductEmbedding, ProductNeighbours
 from recommendations.vectors import id_array, vector_literal
 
 
@@ -72,26 +75,84 @@ def _evaluate(query: QuerySet[ProductEmbedding], k: int, ids_only: bool) -> list
 
 @dataclass
 class LooksSimilar:
-    products: list[Product] = field(default_factory=list)
+    products: list = field(default_factory=list)  # ProductCard records (catalog.cards), nearest first
     photo_failed: bool = False  # the product's own photo could not be analysed
 
 
+def visual_neighbours(*, product_id: int, vector) -> list[tuple[int, float]]:
+    """(product id, cosine distance) of the products nearest to this one by photo, nearest first,
+    active and in stock when computed, any gender, never itself: stored in ProductNeighbours and
+    read back while the product's embedding is the one they were computed from and they are younger
+    than VISUAL_NEIGHBOURS_MAX_AGE_S (one primary-key read); otherwise found with the HNSW index
+    and stored for the next page. A read-through cache: callers apply their own hard filters."""
+    fresh_after = timezone.now() - timedelta(seconds=settings.VISUAL_NEIGHBOURS_MAX_AGE_S)
+    stored = (
+        ProductNeighbours.objects.filter(
+            product_id=product_id,
+            computed_at__gte=fresh_after,
+            model=F("product__embedding__model"),
+            photo_version=F("product__embedding__photo_version"),
+        )
+        .values_list("product_ids", "distances")
+        .first()
+    )
+    if stored is not None:
+        return list(zip(*stored, strict=True))
+    version = ProductEmbedding.objects.filter(pk=product_id).values_list("model", "photo_version").first()
+    found = products_similar_to_vector(
+        vector=vector, genders=None, exclude_ids=(product_id,), k=settings.VISUAL_NEIGHBOURS_K, ids_only=True
+    )
+    if version is not None:
+        row = ProductNeighbours(
+            product_id=product_id, model=version[0], photo_version=version[1], computed_at=timezone.now(),
+            product_ids=[pid for pid, _ in found], distances=[float(distance) for _, distance in found],
+        )  # fmt: skip
+        ProductNeighbours.objects.bulk_create(
+            [row], update_conflicts=True, unique_fields=["product"],
+            update_fields=["model", "photo_version", "product_ids", "distances", "computed_at"],
+        )  # fmt: skip
+    return found
+
+
 def looks_similar(*, product: Product, k: int | None = None) -> LooksSimilar:
-    """Products that look like ``product``: in stock, of a compatible gender, never itself."""
+    """Products that look like ``product``, as cards: in stock, of a compatible gender, never itself.
+    From its stored neighbours and one hard-filter query; the HNSW index only when too few pass."""
+    k = k or settings.SIMILAR_PRODUCTS_K
     own = ProductEmbedding.objects.filter(product=product).values_list("status", "model", "vector").first()
     if own is None:
         return LooksSimilar()
     status, model, vector = own
     if status != EmbeddingStatus.DONE or model != encoder_class().model_key() or vector is None:
         return LooksSimilar(photo_failed=status == EmbeddingStatus.FAILED)
-    similar = products_similar_to_vector(
-        vector=vector, genders=compatible_genders(product.gender), exclude_ids=(product.pk,), k=k
+    genders = compatible_genders(product.gender)
+    neighbours = visual_neighbours(product_id=product.pk, vector=vector)
+    ranked = [pid for pid, _ in neighbours]
+    passing = dict(
+        Product.objects.filter(hard_filters(genders=genders), pk__in=id_array(ranked))
+        .annotate(version=card_version())
+        .values_list("pk", "version")
     )
-    return LooksSimilar(products=similar)
+    chosen = [pid for pid in ranked if pid in passing][:k]
+    if len(chosen) < k and len(neighbours) >= settings.VISUAL_NEIGHBOURS_K:
+        # Most neighbours sold out or of another gender, and more may lie beyond them: search with
+        # the filters. (A shorter list already holds every product the search could find.)
+        nearest = products_similar_to_vector(
+            vector=vector, genders=genders, exclude_ids=(product.pk,), k=k, ids_only=True
+        )
+        cards = product_cards(versions={}, unversioned=[pid for pid, _ in nearest])
+        return LooksSimilar(products=[cards[pid] for pid, _ in nearest if pid in cards])
+    cards = product_cards(versions={pid: passing[pid] for pid in chosen})
+    return LooksSimilar(products=[cards[pid] for pid in chosen if pid in cards])
 
 
 def products_similar_to_product(*, product: Product, k: int | None = None) -> list[Product]:
-    return looks_similar(product=product, k=k).products
+    """The API's similar products: as Product rows with a ``distance``, straight from the HNSW index."""
+    own = ProductEmbedding.objects.filter(product=product).values_list("status", "model", "vector").first()
+    if own is None or own[0] != EmbeddingStatus.DONE or own[1] != encoder_class().model_key() or own[2] is None:
+        return []
+    return products_similar_to_vector(
+        vector=own[2], genders=compatible_genders(product.gender), exclude_ids=(product.pk,), k=k
+    )
 
 
 def other_colours(*, product: Product, k: int | None = None) -> list[Product]:

@@ -182,6 +182,10 @@ EMBEDDING_WORKER_CONCURRENCY = env_int("EMBEDDING_WORKER_CONCURRENCY", os.cpu_co
 EMBEDDING_REQUEUE_AFTER_S = env_int("EMBEDDING_REQUEUE_AFTER_S", 600)
 EMBEDDING_SWEEP_EVERY_S = env_int("EMBEDDING_SWEEP_EVERY_S", 300)
 SIMILAR_PRODUCTS_K = env_int("SIMILAR_PRODUCTS_K", 12)
+# Each product's nearest products by photo, stored on first use (ProductNeighbours): how many, and
+# how long a list serves before it is computed again (new and restocked products appear by then).
+VISUAL_NEIGHBOURS_K = env_int("VISUAL_NEIGHBOURS_K", 60)
+VISUAL_NEIGHBOURS_MAX_AGE_S = env_int("VISUAL_NEIGHBOURS_MAX_AGE_S", 3600)
 
 # --- Recommendations --------------------------------------------------------------------------
 VISITOR_COOKIE_AGE_S = env_int("VISITOR_COOKIE_AGE_S", 365 * 24 * 3600)
@@ -232,6 +236,8 @@ RANKED_ROW_MAX_PER_ARTICLE_TYPE = env_int("RANKED_ROW_MAX_PER_ARTICLE_TYPE", 12)
 PREFERENCE_RECENT_EVENTS = env_int("PREFERENCE_RECENT_EVENTS", 20)
 PREFERENCE_HALF_LIFE_DAYS = float(env_str("PREFERENCE_HALF_LIFE_DAYS", "7"))
 HOME_ROW_SIZE = env_int("HOME_ROW_SIZE", 12)
+# Product cards each web process keeps by product version (catalog/cards.py); about 1 kB each.
+PRODUCT_CARD_CACHE_SIZE = env_int("PRODUCT_CARD_CACHE_SIZE", 20_000)
 # Diversity: at most this many products of one article type per row; exploration slots per row.
 ROW_MAX_PER_ARTICLE_TYPE = env_int("ROW_MAX_PER_ARTICLE_TYPE", 3)
 ROW_EXPLORATION_SLOTS = env_int("ROW_EXPLORATION_SLOTS", 1)

@@ -1,0 +1,116 @@
+"""What a product card shows, read once per product version and kept in each process.
+
+A homepage shows 48 cards and a product page 36; fetching those products and their photos was two
+queries a page and building each card's URL and markup about 0.4 ms a card, the same work for every
+shopper. Here a card is a small immutable record, cached per process under the product row's
+*version*: PostgreSQL's ``xmin``, the id of the transaction that last wrote the row, which changes
+with every write of it (a save, an import, a stock decrement, a photo_version bump), so a stale card
+can never be served. A caller that already runs a query over the products (the homepage's hard
+filters do) reads the version there at no cost and gets the cards without a query of its own. The
+hard filters themselves are always applied fresh, in the database, before any card is looked up.
+"""
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import OuterRef, Subquery
+from django.db.models.expressions import RawSQL
+
+from catalog.models import Product, ProductImage
+
+
+def card_version() -> RawSQL:
+    """The row version to annotate a product query with (``.annotate(card_version=card_version())``)."""
+    return RawSQL(f"{Product._meta.db_table}.xmin::text::bigint", [])
+
+
+@dataclass(frozen=True, slots=True)
+class ProductCard:
+    pk: int
+    external_id: str
+    name: str
+    gender: str
+    category: str
+    subcategory: str
+    article_type: str
+    colour: str
+    price: Decimal
+    in_stock: bool
+    image_url: str | None  # the primary photo's URL under MEDIA_URL, or None
+
+    @property
+    def id(self) -> int:
+        return self.pk
+
+    @classmethod
+    def of(cls, product: Product) -> "ProductCard":
+        """The card of a product already read (with its images prefetched, or one query more)."""
+        image = product.primary_image
+        return cls(
+            product.pk, product.external_id, product.name, product.gender, product.category, product.subcategory,
+            product.article_type, product.colour, product.price, product.in_stock, image.image.url if image else None,
+        )  # fmt: skip
+
+
+class _Cache:
+    """A bounded least-recently-used map, shared by the threads of one process."""
+
+    def __init__(self):
+        self._items: OrderedDict[tuple[int, int], ProductCard] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: list[tuple[int, int]]) -> dict[int, ProductCard]:
+        found = {}
+        with self._lock:
+            for key in keys:
+                card = self._items.get(key)
+                if card is not None:
+                    self._items.move_to_end(key)
+                    found[key[0]] = card
+        return found
+
+    def put_many(self, items: dict[tuple[int, int], ProductCard]) -> None:
+        with self._lock:
+            self._items.update(items)
+            while len(self._items) > settings.PRODUCT_CARD_CACHE_SIZE:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_cache = _Cache()
+_FIELDS = ("pk", "external_id", "name", "gender", "category", "subcategory", "article_type", "colour", "price",
+           "is_active", "stock_quantity")  # fmt: skip
+
+
+def product_cards(*, versions: dict[int, int], unversioned: Iterable[int] = ()) -> dict[int, ProductCard]:
+    """The cards of these products: those in ``versions`` (product id -> card_version) from this
+    process's cache when it holds that version, the rest (and ``unversioned``, whose versions the
+    caller did not read) in one query with their primary photo. A deleted product has no card."""
+    cards = _cache.get_many(list(versions.items()))
+    wanted = {pk for pk in versions if pk not in cards} | {pk for pk in unversioned if pk not in cards}
+    if wanted:
+        primary = ProductImage.objects.filter(product=OuterRef("pk")).order_by("-is_primary", "position", "id")
+        rows = (
+            Product.objects.filter(pk__in=list(wanted))
+            .annotate(card_version=card_version(), image_name=Subquery(primary.values("image")[:1]))
+            .values_list(*_FIELDS, "card_version", "image_name")
+        )
+        storage = ProductImage._meta.get_field("image").storage
+        fresh = {}
+        for *fields, active, stock, version, image_name in rows:
+            card = ProductCard(*fields, active and stock > 0, storage.url(image_name) if image_name else None)
+            fresh[(card.pk, version)] = cards[card.pk] = card
+        _cache.put_many(fresh)
+    return cards
+
+
+def product_cards_forget() -> None:
+    """Empty this process's cache (tests; never needed for correctness: versions change)."""
+    _cache.clear()
