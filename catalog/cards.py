@@ -3,9 +3,11 @@
 A homepage shows 48 cards and a product page 36; fetching those products and their photos was two
 queries a page and building each card's URL and markup about 0.4 ms a card, the same work for every
 shopper. Here a card is a small immutable record, cached per process under the product row's
-*version*: PostgreSQL's ``xmin``, the id of the transaction that last wrote the row, which changes
-with every write of it (a save, an import, a stock decrement, a photo_version bump), so a stale card
-can never be served. A caller that already runs a query over the products (the homepage's hard
+*version*: PostgreSQL's ``xmin`` (the transaction that wrote this version of the row) and ``ctid``
+(where the version lies). Every write of a row (a save, an import, a stock decrement, a
+photo_version bump) makes a new version with a new ctid, and a committed transaction's id is never
+reused, so a stale card can never be served. (xmin alone is not enough: a transaction that writes
+a row twice leaves the same xmin on both versions.) A caller that already runs a query over the products (the homepage's hard
 filters do) reads the version there at no cost and gets the cards without a query of its own. The
 hard filters themselves are always applied fresh, in the database, before any card is looked up.
 """
@@ -25,7 +27,8 @@ from catalog.models import Product, ProductImage
 
 def card_version() -> RawSQL:
     """The row version to annotate a product query with (``.annotate(card_version=card_version())``)."""
-    return RawSQL(f"{Product._meta.db_table}.xmin::text::bigint", [])
+    table = Product._meta.db_table
+    return RawSQL(f"{table}.xmin::text || {table}.ctid::text", [])
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +63,10 @@ class _Cache:
     """A bounded least-recently-used map, shared by the threads of one process."""
 
     def __init__(self):
-        self._items: OrderedDict[tuple[int, int], ProductCard] = OrderedDict()
+        self._items: OrderedDict[tuple[int, str], ProductCard] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get_many(self, keys: list[tuple[int, int]]) -> dict[int, ProductCard]:
+    def get_many(self, keys: list[tuple[int, str]]) -> dict[int, ProductCard]:
         found = {}
         with self._lock:
             for key in keys:
@@ -73,7 +76,7 @@ class _Cache:
                     found[key[0]] = card
         return found
 
-    def put_many(self, items: dict[tuple[int, int], ProductCard]) -> None:
+    def put_many(self, items: dict[tuple[int, str], ProductCard]) -> None:
         with self._lock:
             self._items.update(items)
             while len(self._items) > settings.PRODUCT_CARD_CACHE_SIZE:
@@ -89,7 +92,7 @@ _FIELDS = ("pk", "external_id", "name", "gender", "category", "subcategory", "ar
            "is_active", "stock_quantity")  # fmt: skip
 
 
-def product_cards(*, versions: dict[int, int], unversioned: Iterable[int] = ()) -> dict[int, ProductCard]:
+def product_cards(*, versions: dict[int, str], unversioned: Iterable[int] = ()) -> dict[int, ProductCard]:
     """The cards of these products: those in ``versions`` (product id -> card_version) from this
     process's cache when it holds that version, the rest (and ``unversioned``, whose versions the
     caller did not read) in one query with their primary photo. A deleted product has no card."""

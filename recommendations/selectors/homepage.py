@@ -144,7 +144,7 @@ def _because_you_viewed(product_id, vector, *, genders, exclude: set[int], size:
     return products_similar_to_vector(vector=vector, genders=genders, exclude_ids=exclude, k=size * 2, ids_only=True)
 
 
-def _with_products(rows: list[Row], versions: dict[int, int]) -> list[Row]:
+def _with_products(rows: list[Row], versions: dict[int, str]) -> list[Row]:
     """Each card gets its product's card record (catalog.cards). The exploration and top-up cards,
     whose versions the hard-filter query did not read (they passed the filters in queries of their
     own), come in the same query as any card this process has not seen at its version."""

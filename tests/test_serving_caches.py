@@ -1,0 +1,120 @@
+"""What serving keeps between pages (catalog.cards' product cards, ProductNeighbours' visual
+neighbours) never outlives what it was computed from, and never lets a hard filter slip: each cache
+against each change that must show on the very next page."""
+
+import random
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from catalog.cards import card_version, product_cards
+from catalog.models import Gender, Product
+from catalog.services import product_primary_image_changed, product_stock_take, product_update
+from recommendations.models import Interaction, ProductEmbedding, ProductNeighbours, TrendingScore, Visitor
+from recommendations.selectors.homepage import homepage_rows
+from recommendations.selectors.shopper import shopper_load
+from recommendations.selectors.similar import looks_similar, visual_neighbours
+from tests.factories import EmbeddedProductFactory, ProductImageFactory
+
+pytestmark = pytest.mark.django_db
+DIM = 1280
+
+
+def unit(vector):
+    return vector / np.linalg.norm(vector)
+
+
+@pytest.fixture
+def shop():
+    """Thirty look-alike women's tops around one direction, all trending, with photos."""
+    rng = np.random.default_rng(11)
+    base = unit(rng.normal(size=DIM))
+    products = []
+    for i in range(30):
+        product = EmbeddedProductFactory(name=f"Top {i}", embedding=unit(base + 0.3 * rng.normal(size=DIM)))
+        ProductImageFactory(product=product)
+        products.append(product)
+    TrendingScore.objects.bulk_create(TrendingScore(product=p, score=100.0 - i) for i, p in enumerate(products))
+    return products
+
+
+def page_of(visitor):
+    rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=visitor), rng=random.Random(0))
+    return {card.product_id: card.product for row in rows for card in row.cards}
+
+
+def test_a_card_shows_the_products_new_name_price_and_photo_on_the_next_page(shop):
+    visitor = Visitor.objects.create()
+    product = shop[0]
+    assert page_of(visitor)[product.pk].name == "Top 0"  # cached now, in this process
+    product_update(product=product, name="Top 0, ribbed", price=12)
+    card = page_of(visitor)[product.pk]
+    assert (card.name, card.price) == ("Top 0, ribbed", 12)
+    old_url = card.image_url
+    product.images.update(is_primary=False)
+    ProductImageFactory(product=product, is_primary=True)
+    product_primary_image_changed(product_ids=[product.pk])  # as the admin and the API do
+    assert page_of(visitor)[product.pk].image_url not in (None, old_url)
+
+
+def test_a_product_sold_out_deactivated_or_of_another_gender_leaves_every_row_at_once(shop, settings):
+    settings.RECOMMEND_REPURCHASES = False
+    visitor = Visitor.objects.create()
+    Interaction.objects.create(visitor=visitor, product=shop[29], kind="view", created_at=timezone.now())
+    first = page_of(visitor)  # every card and the viewed product's neighbours are cached now
+    sold_out, inactive, mens = [pid for pid in first if pid != shop[29].pk][:3]
+    while product_stock_take(product_id=sold_out):  # bought until none is left (an UPDATE, no save())
+        pass
+    Product.objects.filter(pk=inactive).update(is_active=False)
+    Product.objects.filter(pk=mens).update(gender=Gender.MEN)
+    second = page_of(visitor)
+    assert not {sold_out, inactive, mens} & second.keys()
+    assert second  # the rows are still there, filled with what passes
+
+
+def test_the_card_cache_serves_without_a_query_once_it_holds_a_version(shop, django_assert_num_queries):
+    products = Product.objects.filter(pk__in=[p.pk for p in shop[:5]])
+    versions = dict(products.annotate(v=card_version()).values_list("pk", "v"))
+    product_cards(versions=versions)
+    with django_assert_num_queries(0):
+        cards = product_cards(versions=versions)
+    assert [cards[p.pk].name for p in shop[:5]] == [f"Top {i}" for i in range(5)]
+
+
+def test_stored_neighbours_are_recomputed_after_a_new_embedding_and_when_old(shop, django_assert_num_queries):
+    product = shop[0]
+    vector = ProductEmbedding.objects.get(pk=product.pk).vector
+    first = visual_neighbours(product_id=product.pk, vector=vector)
+    assert ProductNeighbours.objects.get(pk=product.pk).product_ids == [pid for pid, _ in first]
+    with django_assert_num_queries(1):  # a primary-key read, no HNSW search
+        assert visual_neighbours(product_id=product.pk, vector=vector) == first
+
+    # A new photo, embedded: the product now looks like shop[29] and nothing like the rest.
+    twin = ProductEmbedding.objects.get(pk=shop[29].pk).vector
+    ProductEmbedding.objects.filter(pk=product.pk).update(vector=twin, photo_version=1)
+    again = visual_neighbours(product_id=product.pk, vector=twin)
+    assert again[0][0] == shop[29].pk and again[0][1] < 1e-3
+    assert ProductNeighbours.objects.get(pk=product.pk).photo_version == 1
+
+    # A list older than VISUAL_NEIGHBOURS_MAX_AGE_S is computed again: a product embedded since shows.
+    newcomer = EmbeddedProductFactory(embedding=np.asarray(twin.to_numpy(), dtype=np.float64))
+    assert newcomer.pk not in [pid for pid, _ in visual_neighbours(product_id=product.pk, vector=twin)]
+    ProductNeighbours.objects.filter(pk=product.pk).update(computed_at=timezone.now() - timedelta(days=1))
+    assert newcomer.pk in [pid for pid, _ in visual_neighbours(product_id=product.pk, vector=twin)][:2]
+
+
+def test_looks_similar_applies_the_hard_filters_to_stored_neighbours(shop, client):
+    product = shop[0]
+    before = [card.pk for card in looks_similar(product=product).products]
+    assert len(before) == 12
+    gone = before[:3]
+    Product.objects.filter(pk=gone[0]).update(stock_quantity=0)
+    Product.objects.filter(pk=gone[1]).update(is_active=False)
+    Product.objects.filter(pk=gone[2]).update(gender=Gender.MEN)
+    after = [card.pk for card in looks_similar(product=product).products]
+    assert not set(gone) & set(after) and len(after) == 12
+    page = client.get(reverse("product-detail", args=[product.pk])).content.decode()
+    assert all(f'data-product-id="{pid}"' not in page for pid in gone)
