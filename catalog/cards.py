@@ -7,9 +7,10 @@ shopper. Here a card is a small immutable record, cached per process under the p
 (where the version lies). Every write of a row (a save, an import, a stock decrement, a
 photo_version bump) makes a new version with a new ctid, and a committed transaction's id is never
 reused, so a stale card can never be served. (xmin alone is not enough: a transaction that writes
-a row twice leaves the same xmin on both versions.) A caller that already runs a query over the products (the homepage's hard
-filters do) reads the version there at no cost and gets the cards without a query of its own. The
-hard filters themselves are always applied fresh, in the database, before any card is looked up.
+a row twice leaves the same xmin on both versions.) A caller that already runs a query over the
+products (the homepage's hard filters do) reads the version there at no cost and gets the cards
+without a query of its own. The hard filters themselves are always applied fresh, in the
+database, before any card is looked up.
 """
 
 import threading
