@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test evaluate evaluate-two-years bench lint format chromium clean-data
+.PHONY: demo test evaluate evaluate-two-years bench bench-http lint format chromium wrk clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,16 @@ evaluate-two-years: $(VENV)/.runtime
 
 bench: $(VENV)/.dev  ## embedding throughput: bare model vs the full worker path
 	$(BIN)/python benchmarks/embedding_throughput.py $(ARGS)
+
+# Debian's wrk, the load generator of bench-http.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  echo "Installing Debian's wrk for the load benchmark..."; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq wrk >/dev/null; }
+
+bench-http: $(VENV)/.dev wrk  ## the store over HTTP under load (gunicorn as the demo runs it, wrk) on .data/hm-week
+	$(BIN)/python benchmarks/http_load.py --data $(WEEK_DATA) $(ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
