@@ -142,7 +142,8 @@ def test_pages_and_healthz_answer_503_promptly_while_postgres_is_stalled(bounded
         connection.close()
         seen["product page, tries again (connect timeout)"] = timed_get(client, f"/products/{product.pk}/")
         seen["healthz, right after (fails fast)"] = timed_get(client, "/healthz")
-    bounds = {"its 2 s bound": settings.HEALTHZ_DATABASE_TIMEOUT_S + 0.5, "fails fast": 0.5, "connect timeout": 3.5}
+    # The bounds plus slack for a busy CI machine; without the fixes each waited the whole stall.
+    bounds = {"its 2 s bound": settings.HEALTHZ_DATABASE_TIMEOUT_S + 1.5, "fails fast": 1, "connect timeout": 4.5}
     for what, (response, elapsed) in seen.items():
         print(f"\n{what}: {response.status_code} in {elapsed:.2f} s", end="")
         assert response.status_code == 503, (what, response.content[:300])
@@ -171,7 +172,7 @@ def test_a_stall_mid_query_ends_the_wait_and_a_new_connection_serves(bounded_dat
         with pytest.raises(OperationalError, match="did not answer within 3 s"), connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM catalog_product")
         elapsed = time.monotonic() - started
-    assert 2.9 < elapsed < 5
+    assert 2.9 < elapsed < 6
     assert first.closed
     with pytest.raises(OperationalError, match="not asking again yet"), connection.cursor() as cursor:
         cursor.execute("SELECT 1")  # for FAIL_FAST_S after a time-out the process does not ask
