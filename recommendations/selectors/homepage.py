@@ -35,6 +35,7 @@ from recommendations.selectors.rows import (
     Row,
     anchors_of,
     blend,
+    exploration_draw,
     exploration_pool,
     fill_row,
     reason_for,
@@ -77,6 +78,9 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
     again = buy_again_candidates(shopper) + same_product_candidates(shopper, genders) if repurchases else []
     wanted = {c.product_id for candidates in [*sources.values(), again, ranked] for c in candidates}
     wanted |= {pid for pid, _ in because}
+    explore_count = settings.ROW_EXPLORATION_SLOTS * 6
+    drawn = exploration_draw(exclude=recently_seen, count=explore_count, rng=rng)
+    wanted |= set(drawn)
     # Hundreds of candidates pass the filters as (id, article type) pairs; only the few dozen
     # shown are fetched as products, with their photos, at the end. Purchases stay eligible when
     # repurchases are allowed: the blend's rows leave out everything recently seen anyway.
@@ -87,9 +91,9 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
     for pk, article_type, version in passing.annotate(v=card_version()).values_list("pk", "article_type", "v"):
         article_types[pk], versions[pk] = article_type, version
     names = anchors_of(shopper)
-    explore = exploration_pool(
-        genders=genders, exclude=recently_seen, count=settings.ROW_EXPLORATION_SLOTS * 6, rng=rng
-    )
+    explore = [pid for pid in drawn if pid in article_types][:explore_count]  # through this page's filters
+    if len(explore) < explore_count:
+        explore = exploration_pool(genders=genders, exclude=recently_seen, count=explore_count, rng=rng)
     rows: list[Row] = []
     in_ranked: set[int] = set()  # what the ranked row shows: no other row repeats it
     if ranked:

@@ -136,13 +136,27 @@ def fill_row(
     return cards
 
 
+def exploration_draw(*, exclude: set[int], count: int, rng: random.Random) -> list[int]:
+    """Random products to explore with, *not yet through the hard filters*: the caller sends them
+    through its own hard-filter query with the rest of the page (so a product sold out a moment ago
+    is never shown) and keeps those that pass. Drawn from a sample of active, in-stock products that
+    each process keeps for EXPLORATION_SAMPLE_S, so a page costs no query for it; ``count`` times
+    three are drawn, since some fail the shopper's filters."""
+    sample = _sample()
+    pool = [pid for pid in rng.sample(sample, min(len(sample), count * 3 + len(exclude))) if pid not in exclude]
+    return pool[: count * 3]
+
+
 def exploration_pool(*, genders, exclude: set[int], count: int, rng: random.Random) -> list[int]:
-    """Random eligible products. Sampling ids in the table's id range and keeping those that
-    pass the filters avoids ORDER BY random() over the whole catalog; where ids are too sparse
-    for that, ORDER BY random() it is."""
+    """Random eligible products, in queries of their own: for a page whose draw (above) came back
+    with too few that pass (a small catalog, or one that changed since the sample was taken; the
+    sample is then taken again). Sampling ids in the table's id range and keeping those that pass
+    the filters avoids ORDER BY random() over the whole catalog; where ids are too sparse for
+    that, ORDER BY random() it is."""
+    _explore["until"] = 0.0
     if count <= 0:
         return []
-    bounds = _id_bounds()
+    bounds = Product.objects.aggregate(low=Min("pk"), high=Max("pk"))
     if bounds["low"] is None:
         return []
     span = range(bounds["low"], bounds["high"] + 1)
@@ -158,15 +172,29 @@ def exploration_pool(*, genders, exclude: set[int], count: int, rng: random.Rand
     return found[:count]
 
 
-_bounds: dict[str, object] = {"until": 0.0}
+EXPLORATION_SAMPLE_S = 60
+EXPLORATION_SAMPLE_SIZE = 2000
+_explore: dict = {"until": 0.0, "ids": []}
 
 
-def _id_bounds() -> dict:
-    """The catalog's lowest and highest product ids, read at most once a minute per process: only
-    where exploration samples from, so a product added meanwhile is merely not sampled yet."""
-    if time.monotonic() >= _bounds["until"] or _bounds.get("low") is None:
-        _bounds.update(Product.objects.aggregate(low=Min("pk"), high=Max("pk")), until=time.monotonic() + 60)
-    return _bounds
+def _sample() -> list[int]:
+    """Up to EXPLORATION_SAMPLE_SIZE active, in-stock product ids, spread over the whole catalog:
+    taken once per EXPLORATION_SAMPLE_S per process, by sampling the id range (no ORDER BY random()
+    over a large catalog)."""
+    if time.monotonic() < _explore["until"]:
+        return _explore["ids"]
+    bounds = Product.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    ids: list[int] = []
+    if bounds["low"] is not None:
+        span = range(bounds["low"], bounds["high"] + 1)
+        picks = random.Random().sample(span, min(len(span), EXPLORATION_SAMPLE_SIZE * 5))
+        ids = list(
+            eligible(genders=None, exclude=set())
+            .filter(pk__in=id_array(picks))
+            .values_list("pk", flat=True)[:EXPLORATION_SAMPLE_SIZE]
+        )
+    _explore.update(ids=ids, until=time.monotonic() + EXPLORATION_SAMPLE_S)
+    return ids
 
 
 def top_up(rows: list[Row], *, genders, exclude: set[int], size: int) -> None:
