@@ -41,7 +41,7 @@ from recommendations.selectors.rows import (
     reason_for,
     top_up,
 )
-from recommendations.selectors.similar import products_similar_to_vector, visual_neighbours
+from recommendations.selectors.similar import embedding_vector, products_similar_to_vector, visual_neighbours
 from recommendations.selectors.sources import (
     buy_again_candidates,
     eligible,
@@ -68,12 +68,15 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
     model = serving_model() if shopper.recent and not ranked else None
     if model is not None:
         sources["als"] = collaborative_candidates(model, shopper)
-    vectors = recent_embeddings(shopper)
-    if vectors and not ranked:
+    # The recent products' embeddings feed the blend's visual preference; the ranked row needs none,
+    # and "Because you viewed" reads stored neighbours (the embedding only to compute them).
+    vectors = recent_embeddings(shopper) if not ranked else {}
+    if vectors:
         sources["visual"] = visual_candidates(shopper, vectors, genders, recently_seen)
     last_viewed = shopper.recent_product_ids[0] if shopper.recent else None
-    last_vector = vectors.get(last_viewed)
-    because = _because_you_viewed(last_viewed, last_vector, genders=genders, exclude=recently_seen, size=size)
+    because = _because_you_viewed(
+        last_viewed, vectors.get(last_viewed), genders=genders, exclude=recently_seen, size=size
+    )
     # Buy again: what they bought or added, then other colours of it (a setting; see RECOMMEND_REPURCHASES).
     again = buy_again_candidates(shopper) + same_product_candidates(shopper, genders) if repurchases else []
     wanted = {c.product_id for candidates in [*sources.values(), again, ranked] for c in candidates}
@@ -139,12 +142,13 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list
 def _because_you_viewed(product_id, vector, *, genders, exclude: set[int], size: int) -> list[tuple[int, float]]:
     """The last viewed product's stored neighbours (the row's hard filters come with the others');
     the HNSW index with the filters when too few of them are left after what was seen."""
-    if vector is None:
+    if product_id is None:
         return []
     neighbours = visual_neighbours(product_id=product_id, vector=vector)
     unseen = [(pid, distance) for pid, distance in neighbours if pid not in exclude]
     if len(unseen) >= size * 2 or len(neighbours) < settings.VISUAL_NEIGHBOURS_K:  # a short list is all there is
         return unseen
+    vector = vector if vector is not None else embedding_vector(product_id)
     return products_similar_to_vector(vector=vector, genders=genders, exclude_ids=exclude, k=size * 2, ids_only=True)
 
 

@@ -79,18 +79,30 @@ class LooksSimilar:
     photo_failed: bool = False  # the product's own photo could not be analysed
 
 
-def visual_neighbours(*, product_id: int, vector) -> list[tuple[int, float]]:
+def embedding_vector(product_id: int):
+    """The product's embedding by the current encoder, or None (none yet, failed, another encoder)."""
+    return (
+        embedded_products(model_key=encoder_class().model_key())
+        .filter(pk=product_id)
+        .values_list("vector", flat=True)
+        .first()
+    )
+
+
+def visual_neighbours(*, product_id: int, vector=None) -> list[tuple[int, float]]:
     """(product id, cosine distance) of the products nearest to this one by photo, nearest first,
     active and in stock when computed, any gender, never itself: stored in ProductNeighbours and
     read back while the product's embedding is the one they were computed from and they are younger
     than VISUAL_NEIGHBOURS_MAX_AGE_S (one primary-key read); otherwise found with the HNSW index
-    and stored for the next page. A read-through cache: callers apply their own hard filters."""
+    and stored for the next page. A read-through cache: callers apply their own hard filters.
+    ``vector``, the product's embedding, is read here when the caller has not and it is needed."""
     fresh_after = timezone.now() - timedelta(seconds=settings.VISUAL_NEIGHBOURS_MAX_AGE_S)
     stored = (
         ProductNeighbours.objects.filter(
             product_id=product_id,
             computed_at__gte=fresh_after,
-            model=F("product__embedding__model"),
+            model=encoder_class().model_key(),
+            product__embedding__model=F("model"),
             photo_version=F("product__embedding__photo_version"),
         )
         .values_list("product_ids", "distances")
@@ -98,6 +110,9 @@ def visual_neighbours(*, product_id: int, vector) -> list[tuple[int, float]]:
     )
     if stored is not None:
         return list(zip(*stored, strict=True))
+    vector = vector if vector is not None else embedding_vector(product_id)
+    if vector is None:
+        return []
     version = ProductEmbedding.objects.filter(pk=product_id).values_list("model", "photo_version").first()
     found = products_similar_to_vector(
         vector=vector, genders=None, exclude_ids=(product_id,), k=settings.VISUAL_NEIGHBOURS_K, ids_only=True
