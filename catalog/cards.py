@@ -83,10 +83,6 @@ class _Cache:
             while len(self._items) > settings.PRODUCT_CARD_CACHE_SIZE:
                 self._items.popitem(last=False)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
 
 _cache = _Cache()
 _FIELDS = ("pk", "external_id", "name", "gender", "category", "subcategory", "article_type", "colour", "price",
@@ -113,8 +109,3 @@ def product_cards(*, versions: dict[int, str], unversioned: Iterable[int] = ()) 
             fresh[(card.pk, version)] = cards[card.pk] = card
         _cache.put_many(fresh)
     return cards
-
-
-def product_cards_forget() -> None:
-    """Empty this process's cache (tests; never needed for correctness: versions change)."""
-    _cache.clear()

@@ -162,11 +162,11 @@ def looks_similar(*, product: Product, k: int | None = None) -> LooksSimilar:
 
 def products_similar_to_product(*, product: Product, k: int | None = None) -> list[Product]:
     """The API's similar products: as Product rows with a ``distance``, straight from the HNSW index."""
-    own = ProductEmbedding.objects.filter(product=product).values_list("status", "model", "vector").first()
-    if own is None or own[0] != EmbeddingStatus.DONE or own[1] != encoder_class().model_key() or own[2] is None:
+    vector = embedding_vector(product.pk)
+    if vector is None:
         return []
     return products_similar_to_vector(
-        vector=own[2], genders=compatible_genders(product.gender), exclude_ids=(product.pk,), k=k
+        vector=vector, genders=compatible_genders(product.gender), exclude_ids=(product.pk,), k=k
     )
 
 
