@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--connections", default="1,10,50")
     parser.add_argument("--only", help="comma-separated cells (default: all)")
     parser.add_argument("--label", default="", help="a name for the results file")
+    parser.add_argument("--warmup", type=int, default=4, help="seconds of unmeasured load before each cell")
     args = parser.parse_args()
     if bool(args.data) == bool(args.url):
         raise SystemExit("Give either --data (start the store) or --url (a running one).")
@@ -211,6 +212,9 @@ def _run_cells(url: str, shoppers: dict, args) -> dict:
             script = Path(folder) / f"{name}.lua"
             lua_list = "{" + ",".join(f"{{{json.dumps(path)},{json.dumps(cookie)}}}" for path, cookie in requests) + "}"
             script.write_text(LUA % {"requests": lua_list, "step": step})
+            if args.warmup > 0:  # each process loads its models and fills its caches first, as a live store has
+                subprocess.run(["wrk", "-t2", "-c10", f"-d{args.warmup}s", "--timeout", "10s", "-s", str(script), url],
+                               capture_output=True, timeout=args.warmup + 60)  # fmt: skip
             for connections in [int(c) for c in args.connections.split(",")]:
                 threads = min(2, connections)
                 command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{args.seconds}s", "--timeout", "10s",

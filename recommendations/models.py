@@ -198,6 +198,22 @@ class TrendingScore(models.Model):
         return f"product {self.product_id}: {self.score:.1f}"
 
 
+class ServingGeneration(models.Model):
+    """One row whose ``value`` grows whenever something every cached homepage depends on changes:
+    an embedding, the trending list, a (re)trained or activated model, new products. Database
+    triggers bump it (migration 0008), in the same transaction as the change, so every writer (the
+    admin, the workers, COPY imports, psql) invalidates cached pages without knowing of them, and a
+    page read with value N was computed from data at least as new as N (the value is read first).
+
+    Stock, deactivation and gender need no bump: a cached page's cards pass the hard filters again,
+    fresh, on every request (recommendations.selectors.page_cache)."""
+
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"serving generation {self.value}"
+
+
 class EvaluationReport(models.Model):
     """One run of `manage.py evaluate`: the JSON it wrote, kept for the admin's report page."""
 

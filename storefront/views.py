@@ -11,8 +11,7 @@ from catalog.models import Gender
 from catalog.selectors import product_get, products_browsable
 from recommendations.selectors import looks_similar, other_colours
 from recommendations.selectors.collaborative import customers_also_bought
-from recommendations.selectors.homepage import homepage_rows
-from recommendations.selectors.shopper import shopper_for_request
+from recommendations.selectors.homepage import homepage_rows_served
 from recommendations.services.interactions import product_view_record
 from recommendations.services.visitors import visitor_gender_set
 from storefront.database.base import wait_bound
@@ -20,9 +19,9 @@ from storefront.errors import RETRY_AFTER_S
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    shopper = shopper_for_request(request)
-    rows = homepage_rows(shopper=shopper, rng=random.Random())
-    return render(request, "storefront/home.html", {"rows": rows, "shopper": shopper})
+    user_id = request.user.pk if request.user.is_authenticated else None
+    rows = homepage_rows_served(user_id=user_id, visitor=request.visitor, rng=random.Random())
+    return render(request, "storefront/home.html", {"rows": rows, "gender_choice": request.visitor.gender_preference})
 
 
 def browse(request: HttpRequest) -> HttpResponse:

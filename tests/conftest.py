@@ -50,6 +50,15 @@ def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty shared cache: a page or throttle count cached by an earlier
+    test (whose rows were rolled back) must not answer this one."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def database_url_for_children() -> str:
     """A DATABASE_URL for the test database, so that child processes use the same one."""
     from django.db import connection

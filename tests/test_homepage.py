@@ -5,7 +5,8 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -16,7 +17,7 @@ from recommendations.domain import Candidate
 from recommendations.models import Interaction, RankerModel, TrendingScore, Visitor
 from recommendations.ranker.features import FEATURES
 from recommendations.ranker.items import item_table
-from recommendations.selectors.homepage import homepage_rows
+from recommendations.selectors.homepage import homepage_rows, homepage_rows_served
 from recommendations.selectors.rows import blend
 from recommendations.selectors.shopper import shopper_load
 from recommendations.services.ranker import catalog_rows, log_events
@@ -195,13 +196,16 @@ product_spec = st.tuples(
     groups=st.lists(st.sampled_from(["", "g1", "g2"]), min_size=40, max_size=40),
     repurchases=st.booleans(),
     ranker=st.booleans(),
+    changes=st.lists(st.tuples(st.integers(0, 39), st.sampled_from(["sold_out", "inactive", "gender"])), max_size=6),
     seed=st.integers(0, 1000),
 )
 def test_no_row_breaks_a_filter_and_rows_are_full_when_they_can_be(
-    specs, history, choice, trending, groups, repurchases, ranker, seed, settings, trained_ensemble
+    specs, history, choice, trending, groups, repurchases, ranker, changes, seed, settings, trained_ensemble
 ):
     """With the fixed blend, and with a learned ranker serving "Recommended for you" (a model trained
-    on a synthetic log, over this example's products: its features name no product)."""
+    on a synthetic log, over this example's products: its features name no product). Then over the
+    page cache (selectors.page_cache) as the store serves it: the page is cached, products are sold
+    out, switched off or given another gender, and the next page served still obeys every filter."""
     settings.HOME_ROW_SIZE = 6
     settings.RECOMMEND_REPURCHASES = repurchases
     with transaction.atomic():
@@ -220,48 +224,75 @@ def test_no_row_breaks_a_filter_and_rows_are_full_when_they_can_be(
             table = item_table(catalog_rows(), log_events())
             RankerModel.objects.create(trained_until=table.as_of, features=list(FEATURES), is_active=True,
                                        boosters=trained_ensemble.to_text(), items=table.to_bytes())  # fmt: skip
-        shopper = shopper_load(user_id=None, visitor=visitor)
-        rows = homepage_rows(shopper=shopper, rng=random.Random(seed))
-        keys = [row.key for row in rows]
-        ranked = bool(ranker and history and "home.recommended" in keys)
-        if ranked:  # the ranker served it: first, and only from its own sources
-            assert keys[0] == "home.recommended"
-            assert {card.strategy for card in rows[0].cards} <= {
-                "buy_again", "same_product", "also_bought", "trending", "explore"
-            }  # fmt: skip
+        rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=visitor), rng=random.Random(seed))
+        assert_rows_obey(rows, visitor, products, ranker=ranker, repurchases=repurchases, size=settings.HOME_ROW_SIZE)
 
-        genders = shopper.allowed_genders()
-        seen = set(shopper.recent_product_ids) | shopper.purchased
-        ranked_own = {card.product_id for card in rows[0].cards if card.strategy != "explore"} if ranked else set()
-        eligible = [
-            p for p in products if p.is_active and p.stock_quantity > 0 and (genders is None or p.gender in genders)
-        ]
-        kept = {e.product_id for e in shopper.recent if e.kind in ("purchase", "add_to_cart")}
-        kept_groups = {p.product_group for p in products if p.pk in kept and p.product_group}
-        expect_again = (
-            repurchases
-            and shopper.purchased
-            and [p for p in eligible if p.pk in kept or p.product_group in kept_groups]
-        )
-        if not ranked:  # with a ranker, "Buy again" shows only what the ranked row did not
-            assert ("home.buy_again" in [row.key for row in rows]) == bool(expect_again)
-        for row in rows:
-            ids = [card.product.pk for card in row.cards]
-            assert len(ids) == len(set(ids)), "a product twice in one row"
-            current = Product.objects.in_bulk(ids)  # the database's truth, not the card's
-            for card in row.cards:
-                product = current[card.product_id]
-                assert card.product.pk == product.pk
-                assert product.is_active and product.stock_quantity > 0
-                assert genders is None or product.gender in genders
-                assert card.reason
-                if row.key == "home.buy_again":  # only what they bought or added, or its other colours
-                    assert product.pk in kept or product.product_group in kept_groups
-                elif not (ranked and row.key == "home.recommended" and repurchases):  # the ranker may rebuy
-                    assert product.pk not in shopper.purchased
-            # No other row repeats what the ranker chose for its row, so those are not available to them.
-            taken = ranked_own if row is not rows[0] else set()
-            available = [p for p in eligible if p.pk not in seen and p.pk not in taken]
-            if row.key != "home.buy_again" and len(available) >= settings.HOME_ROW_SIZE:
-                assert len(row.cards) == settings.HOME_ROW_SIZE, row.key
+        # The cached path: computed and kept, then served from the cache (the same cards).
+        settings.PAGE_CACHE_VARIANTS = 1
+        served = homepage_rows_served(user_id=None, visitor=visitor, rng=random.Random(seed))
+        with CaptureQueriesContext(connection) as queries:  # the generation and history; the hard filters
+            again = homepage_rows_served(user_id=None, visitor=visitor, rng=random.Random(seed + 1))
+        assert len(queries) <= 2
+        assert [[c.product_id for c in r.cards] for r in again] == [[c.product_id for c in r.cards] for r in served]
+        # Catalog changes no key sees. (A product of the shopper's history keeps its gender here: the
+        # inferred gender comes from the history, read when the page is computed; see docs.)
+        in_history = {products[index % len(products)].pk for index, _ in history}
+        for index, change in changes:
+            product = products[index % len(products)]
+            if change == "sold_out":
+                Product.objects.filter(pk=product.pk).update(stock_quantity=0)
+            elif change == "inactive":
+                Product.objects.filter(pk=product.pk).update(is_active=False)
+            elif product.pk not in in_history:
+                Product.objects.filter(pk=product.pk).update(
+                    gender=Gender.MEN if product.gender != Gender.MEN else Gender.WOMEN
+                )
+        after = homepage_rows_served(user_id=None, visitor=visitor, rng=random.Random(seed))
+        current = list(Product.objects.filter(pk__in=[p.pk for p in products]).order_by("pk"))
+        assert_rows_obey(after, visitor, current, ranker=ranker, repurchases=repurchases, size=settings.HOME_ROW_SIZE)
         transaction.set_rollback(True)
+
+
+def assert_rows_obey(rows, visitor, products, *, ranker, repurchases, size):
+    """Every card passes the hard filters (the database's truth), no product twice in a row, "Buy again"
+    only what was bought or added (or its other colours), rows full when enough products qualify."""
+    shopper = shopper_load(user_id=None, visitor=visitor)
+    keys = [row.key for row in rows]
+    ranked = bool(ranker and shopper.recent and "home.recommended" in keys)
+    if ranked:  # the ranker served it: first, and only from its own sources
+        assert keys[0] == "home.recommended"
+        assert {card.strategy for card in rows[0].cards} <= {
+            "buy_again", "same_product", "also_bought", "trending", "explore"
+        }  # fmt: skip
+    genders = shopper.allowed_genders()
+    seen = set(shopper.recent_product_ids) | shopper.purchased
+    ranked_own = {card.product_id for card in rows[0].cards if card.strategy != "explore"} if ranked else set()
+    eligible = [
+        p for p in products if p.is_active and p.stock_quantity > 0 and (genders is None or p.gender in genders)
+    ]
+    kept = {e.product_id for e in shopper.recent if e.kind in ("purchase", "add_to_cart")}
+    kept_groups = {p.product_group for p in products if p.pk in kept and p.product_group}
+    expect_again = (
+        repurchases and shopper.purchased and [p for p in eligible if p.pk in kept or p.product_group in kept_groups]
+    )
+    if not ranked:  # with a ranker, "Buy again" shows only what the ranked row did not
+        assert ("home.buy_again" in keys) == bool(expect_again)
+    for row in rows:
+        ids = [card.product.pk for card in row.cards]
+        assert len(ids) == len(set(ids)), "a product twice in one row"
+        current = Product.objects.in_bulk(ids)  # the database's truth, not the card's
+        for card in row.cards:
+            product = current[card.product_id]
+            assert card.product.pk == product.pk
+            assert product.is_active and product.stock_quantity > 0
+            assert genders is None or product.gender in genders
+            assert card.reason
+            if row.key == "home.buy_again":  # only what they bought or added, or its other colours
+                assert product.pk in kept or product.product_group in kept_groups
+            elif not (ranked and row.key == "home.recommended" and repurchases):  # the ranker may rebuy
+                assert product.pk not in shopper.purchased
+        # No other row repeats what the ranker chose for its row, so those are not available to them.
+        taken = ranked_own if row is not rows[0] else set()
+        available = [p for p in eligible if p.pk not in seen and p.pk not in taken]
+        if row.key != "home.buy_again" and len(available) >= size:
+            assert len(row.cards) == size, row.key

@@ -7,16 +7,30 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from catalog.cards import card_version, product_cards
 from catalog.models import Gender, Product
 from catalog.services import product_primary_image_changed, product_stock_take, product_update
-from recommendations.models import Interaction, ProductEmbedding, ProductNeighbours, TrendingScore, Visitor
-from recommendations.selectors.homepage import homepage_rows
+from recommendations.models import (
+    CollaborativeModel,
+    Interaction,
+    ProductEmbedding,
+    ProductNeighbours,
+    RankerModel,
+    ServingGeneration,
+    TrendingScore,
+    Visitor,
+)
+from recommendations.selectors.homepage import homepage_rows, homepage_rows_served
 from recommendations.selectors.shopper import shopper_load
 from recommendations.selectors.similar import looks_similar, visual_neighbours
+from recommendations.services.interactions import product_view_record
+from recommendations.services.trending import trending_refresh
+from recommendations.services.visitors import visitor_token
 from tests.factories import EmbeddedProductFactory, ProductImageFactory
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +132,108 @@ def test_looks_similar_applies_the_hard_filters_to_stored_neighbours(shop, clien
     assert not set(gone) & set(after) and len(after) == 12
     page = client.get(reverse("product-detail", args=[product.pk])).content.decode()
     assert all(f'data-product-id="{pid}"' not in page for pid in gone)
+
+
+# --- The page cache (recommendations.selectors.page_cache) ---------------------------------------
+
+
+def served(visitor=None, user_id=None):
+    rows = homepage_rows_served(user_id=user_id, visitor=visitor, rng=random.Random(0))
+    return {row.key: [card.product_id for card in row.cards] for row in rows}
+
+
+def rows_of(page: str) -> str:
+    return page[page.index('<section class="row"') :]
+
+
+def generation() -> int:
+    return ServingGeneration.objects.filter(pk=1).values_list("value", flat=True).first() or 0
+
+
+def test_a_returning_shoppers_page_is_served_from_the_cache_in_three_queries(
+    shop, client, settings, django_assert_num_queries
+):
+    visitor = Visitor.objects.create()
+    Interaction.objects.create(visitor=visitor, product=shop[29], kind="view", created_at=timezone.now())
+    client.cookies["visitor_id"] = visitor_token(visitor)
+    first = client.get("/").content.decode()
+    # The visitor, the generation with their history's count and newest id, the cards' hard filters
+    # and versions. No history, no sources, no model, no card query.
+    with django_assert_num_queries(3):
+        again = client.get("/").content.decode()
+    assert rows_of(again) == rows_of(first)
+    with django_assert_num_queries(3):
+        assert client.get("/api/v1/recommendations/").status_code == 200
+    # New visitors (no cookie, so no visitor to read) share PAGE_CACHE_VARIANTS pages.
+    settings.PAGE_CACHE_VARIANTS = 1
+    Client().get("/")
+    with django_assert_num_queries(2):
+        assert Client().get("/").status_code == 200
+
+
+def test_a_shoppers_own_view_changes_their_very_next_page(shop):
+    visitor = Visitor.objects.create()
+    Interaction.objects.create(visitor=visitor, product=shop[29], kind="view", created_at=timezone.now())
+    before = served(visitor)
+    assert served(visitor) == before  # cached
+    # They view a product: "Because you viewed" is about it now, and it leaves the other rows.
+    viewed = before["home.trending"][0]
+    product_view_record(product_id=viewed, user=AnonymousUser(), visitor=visitor, row="", strategy="", slot="")
+    after = served(visitor)
+    assert viewed not in after["home.trending"] and viewed not in after["home.recommended"]
+    rows = homepage_rows_served(user_id=None, visitor=visitor)
+    because = next(row for row in rows if row.key == "home.because")
+    assert because.title.endswith(Product.objects.get(pk=viewed).name)
+
+
+def test_a_product_sold_out_or_deactivated_leaves_a_cached_page_at_once(shop):
+    visitor = Visitor.objects.create()
+    Interaction.objects.create(visitor=visitor, product=shop[29], kind="view", created_at=timezone.now())
+    before = served(visitor)
+    on_page = [pid for ids in before.values() for pid in ids]
+    sold_out, inactive = on_page[0], on_page[-1]
+    while product_stock_take(product_id=sold_out):
+        pass
+    assert not {sold_out} & {pid for ids in served(visitor).values() for pid in ids}
+    Product.objects.filter(pk=inactive).update(is_active=False)
+    after = served(visitor)
+    assert not {sold_out, inactive} & {pid for ids in after.values() for pid in ids}
+    assert all(len(ids) == 12 for ids in after.values())  # computed again, full
+
+
+def test_a_new_embedding_trending_refresh_retrain_and_new_product_each_invalidate_cached_pages(shop):
+    """Each bumps the ServingGeneration (database triggers, in the change's own transaction); a page
+    cached before is computed again. Known answer for the embedding: a product re-embedded as the
+    twin of what the shopper viewed joins their recommendations on the very next page."""
+    visitor = Visitor.objects.create()
+    Interaction.objects.create(visitor=visitor, product=shop[29], kind="view", created_at=timezone.now())
+    far = EmbeddedProductFactory(name="Far away", embedding=unit(np.random.default_rng(5).normal(size=DIM)))
+    ProductImageFactory(product=far)
+    before = served(visitor)
+    assert far.pk not in before["home.recommended"]
+    start = generation()
+    twin = ProductEmbedding.objects.get(pk=shop[29].pk).vector
+    ProductEmbedding.objects.filter(pk=far.pk).update(vector=twin)
+    assert generation() > start
+    assert far.pk in served(visitor)["home.recommended"]
+
+    model = CollaborativeModel.objects.create(trained_until=timezone.now(), factors=2)
+    ranker = RankerModel.objects.create(trained_until=timezone.now(), features=[], boosters="[]", items=b"")
+    for what, change in {
+        "a trending refresh": trending_refresh,
+        "an ALS model activated": lambda: CollaborativeModel.objects.filter(pk=model.pk).update(is_active=True),
+        "a ranker activated": lambda: RankerModel.objects.filter(pk=ranker.pk).update(is_active=True),
+        "a ranker switched off": lambda: RankerModel.objects.filter(pk=ranker.pk).update(is_active=False),
+        "a new product": lambda: EmbeddedProductFactory(name="Brand new"),
+        "an embedding removed": lambda: ProductEmbedding.objects.filter(pk=far.pk).delete(),
+    }.items():
+        start = generation()
+        change()
+        assert generation() > start, what
+
+
+def test_an_update_that_changes_nothing_does_not_invalidate_pages(shop):
+    start = generation()
+    ProductEmbedding.objects.filter(pk=-1).update(photo_version=2)  # a sweep that found nothing
+    TrendingScore.objects.filter(score__lt=-1).delete()
+    assert generation() == start

@@ -192,3 +192,23 @@ def test_without_a_bound_a_slow_statement_is_left_alone(transactional_db):
         cursor.execute("SELECT pg_sleep(1.5), 1")
         assert cursor.fetchone()[1] == 1
     assert connection.connection.wait_timeout is None
+
+
+@pytest.mark.django_db
+def test_the_homepage_is_served_without_the_page_cache_while_redis_is_stalled(client):
+    """The page cache is Redis: stalled, it costs one socket time-out (1 s), then pages are computed
+    without it for CACHE_FAIL_FAST_S, and it is used again once that has passed."""
+    from recommendations.selectors import page_cache
+
+    for index in range(3):
+        ProductFactory(name=f"Stalled-cache product {index}")
+    assert client.get("/").status_code == 200  # cached now
+    with stopped(redis_pids()):
+        first = timed_get(client, "/")
+        then = timed_get(client, "/")
+    assert first[0].status_code == then[0].status_code == 200
+    assert "Stalled-cache product 0" in then[0].content.decode()
+    assert first[1] < 3 and then[1] < 0.5, (first, then)
+    print(f"\nhomepage with Redis stalled: {first[1]:.2f} s, then {then[1]:.3f} s (cache skipped)")
+    page_cache._redis["down_until"] = 0.0  # as CACHE_FAIL_FAST_S later
+    assert client.get("/").status_code == 200

@@ -180,7 +180,7 @@ def test_an_unexpected_api_error_is_json(monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("recommendations.api.views.homepage_rows", broken)
+    monkeypatch.setattr("recommendations.api.views.homepage_rows_served", broken)
     response = Client(raise_request_exception=False).get("/api/v1/recommendations/")
     assert response.status_code == 500 and response.json() == {"detail": "Server error."}
 

@@ -13,8 +13,7 @@ from recommendations.api.serializers import (
     EventSerializer,
     RecommendationsSerializer,
 )
-from recommendations.selectors.homepage import homepage_rows
-from recommendations.selectors.shopper import shopper_for_request
+from recommendations.selectors.homepage import homepage_rows_served
 from recommendations.services.events import check_event_products, check_event_times, events_record
 from recommendations.services.visitors import visitor_token
 
@@ -24,7 +23,8 @@ class RecommendationsApi(APIView):
 
     @extend_schema(responses=RecommendationsSerializer)
     def get(self, request: Request) -> Response:
-        rows = homepage_rows(shopper=shopper_for_request(request), rng=random.Random())
+        user_id = request.user.pk if request.user.is_authenticated else None
+        rows = homepage_rows_served(user_id=user_id, visitor=request.visitor, rng=random.Random())
         payload = {"visitor_id": visitor_token(request.visitor), "rows": rows}
         return Response(RecommendationsSerializer(payload, context={"request": request}).data)
 

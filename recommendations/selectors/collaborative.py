@@ -3,13 +3,14 @@
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 from django.conf import settings
 from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 
+from catalog.cards import ProductCard, card_version, product_cards
 from catalog.gender import compatible_genders
 from catalog.models import Product
 from recommendations.domain import Candidate, Shopper
@@ -143,18 +144,39 @@ def also_bought_candidates(model: ServingModel, product_id: int, *, limit: int =
     return [Candidate(int(model.product_ids[i]), float(scores[i]), "also_bought", product_id) for i in top]
 
 
-def customers_also_bought(*, product: Product, k: int | None = None) -> list[Product]:
+def customers_also_bought(*, product: Product, k: int | None = None) -> list[ProductCard]:
     """The product page's "Customers who bought this also bought": ALS item neighbours that pass
-    the hard filters, best first, with their photos (three queries, none when there is no model)."""
+    the hard filters, best first, as cards (catalog.cards). The neighbours are the same for every
+    shopper until the model changes, so each process keeps them per model (ALSO_BOUGHT_CACHE); the
+    hard filters are applied fresh, in the query that reads the cards' versions."""
     model = serving_model()
     if model is None:
         return []
-    candidates = also_bought_candidates(model, product.pk)
-    if not candidates:
+    ranked = _also_bought_ids(model, product.pk)
+    if not ranked:
         return []
-    order = {c.product_id: rank for rank, c in enumerate(candidates)}
-    eligible = Product.objects.filter(
-        hard_filters(genders=compatible_genders(product.gender), exclude=(product.pk,)), pk__in=id_array(order)
+    passing = dict(
+        Product.objects.filter(
+            hard_filters(genders=compatible_genders(product.gender), exclude=(product.pk,)), pk__in=id_array(ranked)
+        )
+        .annotate(version=card_version())
+        .values_list("pk", "version")
     )
-    found = sorted(eligible.prefetch_related("images"), key=lambda p: order[p.pk])
-    return found[: k or settings.SIMILAR_PRODUCTS_K]
+    chosen = [pid for pid in ranked if pid in passing][: k or settings.SIMILAR_PRODUCTS_K]
+    cards = product_cards(versions={pid: passing[pid] for pid in chosen})
+    return [cards[pid] for pid in chosen if pid in cards]
+
+
+ALSO_BOUGHT_CACHE = 20_000  # products per process; a list is 60 ids
+
+
+def _also_bought_ids(model: ServingModel, product_id: int) -> tuple[int, ...]:
+    return _also_bought_cached(model.model_id, product_id)
+
+
+@lru_cache(maxsize=ALSO_BOUGHT_CACHE)
+def _also_bought_cached(model_id: int, product_id: int) -> tuple[int, ...]:
+    model = _cache.get("model")
+    if model is None or model.model_id != model_id:  # the model changed since: no stale entry is kept
+        return ()
+    return tuple(candidate.product_id for candidate in also_bought_candidates(model, product_id))

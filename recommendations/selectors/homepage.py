@@ -28,7 +28,9 @@ from django.conf import settings
 
 from catalog.cards import card_version, product_cards
 from recommendations.domain import Candidate, Shopper
+from recommendations.models import Visitor
 from recommendations.selectors.collaborative import collaborative_candidates, serving_model
+from recommendations.selectors.page_cache import cached_page_rows, page_key, page_store, serving_state
 from recommendations.selectors.ranked import active_ranker, ranked_candidates
 from recommendations.selectors.rows import (
     BUY_AGAIN_ROW,
@@ -41,6 +43,7 @@ from recommendations.selectors.rows import (
     reason_for,
     top_up,
 )
+from recommendations.selectors.shopper import shopper_load
 from recommendations.selectors.similar import embedding_vector, products_similar_to_vector, visual_neighbours
 from recommendations.selectors.sources import (
     buy_again_candidates,
@@ -51,6 +54,25 @@ from recommendations.selectors.sources import (
     visual_candidates,
 )
 from recommendations.vectors import id_array
+
+
+def homepage_rows_served(
+    *, user_id: int | None, visitor: Visitor | None, rng: random.Random | None = None
+) -> list[Row]:
+    """The homepage as the store and the API serve it: homepage_rows through the page cache
+    (selectors.page_cache), which costs a returning shopper who did nothing since two small queries;
+    the shopper's history is loaded only when their page is computed."""
+    rng = rng or random.Random()
+    if settings.HOME_PAGE_CACHE_S <= 0:
+        return homepage_rows(shopper=shopper_load(user_id=user_id, visitor=visitor), rng=rng)
+    state = serving_state(user_id=user_id, visitor=visitor)
+    key = page_key(state=state, user_id=user_id, visitor=visitor, variant=rng.randrange(settings.PAGE_CACHE_VARIANTS))
+    rows = cached_page_rows(key)
+    if rows is None:
+        shopper = shopper_load(user_id=user_id, visitor=visitor)
+        rows = homepage_rows(shopper=shopper, rng=rng)
+        page_store(key, rows, genders=shopper.allowed_genders())
+    return rows
 
 
 def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list[Row]:

@@ -6,12 +6,6 @@ from recommendations.domain import Shopper, ShopperEvent
 from recommendations.models import Interaction, InteractionKind, Visitor
 
 
-def shopper_for_request(request) -> Shopper:
-    """The shopper behind a request: the signed-in user, else the request's visitor."""
-    user_id = request.user.pk if request.user.is_authenticated else None
-    return shopper_load(user_id=user_id, visitor=request.visitor)
-
-
 def shopper_load(*, user_id: int | None, visitor: Visitor | None, history: int = 200) -> Shopper:
     """One query for the recent history (with product gender and name), and one for purchases when
     the history is longer than ``history`` events."""

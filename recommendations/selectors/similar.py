@@ -11,7 +11,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from pgvector.django import CosineDistance, HalfVectorField
 
-from catalog.cards import card_version, product_cards
+from catalog.cards import ProductCard, card_version, product_cards
 from catalog.gender import compatible_genders
 from catalog.models import Product
 from recommendations.encoders import encoder_class
@@ -110,22 +110,28 @@ def visual_neighbours(*, product_id: int, vector=None) -> list[tuple[int, float]
     )
     if stored is not None:
         return list(zip(*stored, strict=True))
-    vector = vector if vector is not None else embedding_vector(product_id)
-    if vector is None:
-        return []
-    version = ProductEmbedding.objects.filter(pk=product_id).values_list("model", "photo_version").first()
-    found = products_similar_to_vector(
-        vector=vector, genders=None, exclude_ids=(product_id,), k=settings.VISUAL_NEIGHBOURS_K, ids_only=True
+    # The embedding's version, for the stored row; its vector too when the caller has none (one query).
+    own = (
+        embedded_products(model_key=encoder_class().model_key())
+        .filter(pk=product_id)
+        .values_list("vector", "model", "photo_version")
+        .first()
     )
-    if version is not None:
-        row = ProductNeighbours(
-            product_id=product_id, model=version[0], photo_version=version[1], computed_at=timezone.now(),
-            product_ids=[pid for pid, _ in found], distances=[float(distance) for _, distance in found],
-        )  # fmt: skip
-        ProductNeighbours.objects.bulk_create(
-            [row], update_conflicts=True, unique_fields=["product"],
-            update_fields=["model", "photo_version", "product_ids", "distances", "computed_at"],
-        )  # fmt: skip
+    if own is None or own[0] is None:
+        return []
+    stored_vector, model, photo_version = own
+    found = products_similar_to_vector(
+        vector=vector if vector is not None else stored_vector,
+        genders=None, exclude_ids=(product_id,), k=settings.VISUAL_NEIGHBOURS_K, ids_only=True,
+    )  # fmt: skip
+    row = ProductNeighbours(
+        product_id=product_id, model=model, photo_version=photo_version, computed_at=timezone.now(),
+        product_ids=[pid for pid, _ in found], distances=[float(distance) for _, distance in found],
+    )  # fmt: skip
+    ProductNeighbours.objects.bulk_create(
+        [row], update_conflicts=True, unique_fields=["product"],
+        update_fields=["model", "photo_version", "product_ids", "distances", "computed_at"],
+    )  # fmt: skip
     return found
 
 
@@ -133,14 +139,15 @@ def looks_similar(*, product: Product, k: int | None = None) -> LooksSimilar:
     """Products that look like ``product``, as cards: in stock, of a compatible gender, never itself.
     From its stored neighbours and one hard-filter query; the HNSW index only when too few pass."""
     k = k or settings.SIMILAR_PRODUCTS_K
-    own = ProductEmbedding.objects.filter(product=product).values_list("status", "model", "vector").first()
+    # The 2.5 kB vector only when the neighbours must be computed (visual_neighbours reads it then).
+    own = ProductEmbedding.objects.filter(product=product).values_list("status", "model").first()
     if own is None:
         return LooksSimilar()
-    status, model, vector = own
-    if status != EmbeddingStatus.DONE or model != encoder_class().model_key() or vector is None:
+    status, model = own
+    if status != EmbeddingStatus.DONE or model != encoder_class().model_key():
         return LooksSimilar(photo_failed=status == EmbeddingStatus.FAILED)
     genders = compatible_genders(product.gender)
-    neighbours = visual_neighbours(product_id=product.pk, vector=vector)
+    neighbours = visual_neighbours(product_id=product.pk)
     ranked = [pid for pid, _ in neighbours]
     passing = dict(
         Product.objects.filter(hard_filters(genders=genders), pk__in=id_array(ranked))
@@ -151,6 +158,9 @@ def looks_similar(*, product: Product, k: int | None = None) -> LooksSimilar:
     if len(chosen) < k and len(neighbours) >= settings.VISUAL_NEIGHBOURS_K:
         # Most neighbours sold out or of another gender, and more may lie beyond them: search with
         # the filters. (A shorter list already holds every product the search could find.)
+        vector = embedding_vector(product.pk)
+        if vector is None:  # re-embedded a moment ago
+            return LooksSimilar()
         nearest = products_similar_to_vector(
             vector=vector, genders=genders, exclude_ids=(product.pk,), k=k, ids_only=True
         )
@@ -170,13 +180,16 @@ def products_similar_to_product(*, product: Product, k: int | None = None) -> li
     )
 
 
-def other_colours(*, product: Product, k: int | None = None) -> list[Product]:
-    """The other colours and variants of ``product`` (its product_group) that pass the hard filters;
-    none for a product without a group. One query, plus one for the photos."""
+def other_colours(*, product: Product, k: int | None = None) -> list[ProductCard]:
+    """The other colours and variants of ``product`` (its product_group) that pass the hard filters,
+    as cards; none for a product without a group. One query (the cards' versions with the filters)."""
     if not product.product_group:
         return []
     others = Product.objects.filter(
         hard_filters(genders=compatible_genders(product.gender), exclude=(product.pk,)),
         product_group=product.product_group,
     )
-    return list(others.order_by("pk").prefetch_related("images")[: k or settings.SIMILAR_PRODUCTS_K])
+    shown = others.order_by("pk").annotate(version=card_version()).values_list("pk", "version")
+    versions = dict(shown[: k or settings.SIMILAR_PRODUCTS_K])
+    cards = product_cards(versions=versions)
+    return [cards[pid] for pid in sorted(versions) if pid in cards]

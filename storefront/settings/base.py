@@ -236,6 +236,11 @@ RANKED_ROW_MAX_PER_ARTICLE_TYPE = env_int("RANKED_ROW_MAX_PER_ARTICLE_TYPE", 12)
 PREFERENCE_RECENT_EVENTS = env_int("PREFERENCE_RECENT_EVENTS", 20)
 PREFERENCE_HALF_LIFE_DAYS = float(env_str("PREFERENCE_HALF_LIFE_DAYS", "7"))
 HOME_ROW_SIZE = env_int("HOME_ROW_SIZE", 12)
+# Homepages kept in the cache (Redis) until the shopper's history, a model, the trending list or an
+# embedding changes, and at most this long (restocked products reach cached pages within it); 0: off.
+# Shoppers without a history share PAGE_CACHE_VARIANTS pages (each its own exploration cards).
+HOME_PAGE_CACHE_S = env_int("HOME_PAGE_CACHE_S", 300)
+PAGE_CACHE_VARIANTS = env_int("PAGE_CACHE_VARIANTS", 8)
 # Product cards each web process keeps by product version (catalog/cards.py); about 1 kB each.
 PRODUCT_CARD_CACHE_SIZE = env_int("PRODUCT_CARD_CACHE_SIZE", 20_000)
 # Diversity: at most this many products of one article type per row; exploration slots per row.

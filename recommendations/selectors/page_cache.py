@@ -1,0 +1,139 @@
+"""Homepages kept in the shared cache (Redis, every web process and host) until something they
+depend on changes, so a shopper who comes back to the homepage without having done anything
+costs two small queries instead of the sources, the ranker and the blend.
+
+A page's key names everything its rows were computed from:
+* the shopper's history: the number of their events and the newest id, read fresh on every
+  request (one index scan), so a view, a click, an add-to-cart or a purchase changes the key and
+  their next page is computed anew;
+* the ServingGeneration: database triggers bump it when an embedding, the trending list, a
+  model or the set of products changes (see recommendations.models.ServingGeneration);
+* the gender they chose, and the settings the rows read (a digest);
+* for shoppers without a history, one of PAGE_CACHE_VARIANTS draws of the exploration cards, so
+  new visitors share a few pages instead of each computing the same one.
+
+What a key cannot see (a product sold out, deactivated or given another gender a moment ago) is
+checked on every request: the cards of a cached page pass the hard filters again, fresh, in the
+same query that reads their card versions; a page with a card that fails is computed again.
+
+Redis is an optimisation here, never a dependency: when it fails or stalls, pages are computed
+without it, and it is left alone for CACHE_FAIL_FAST_S before it is tried again.
+"""
+
+import dataclasses
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from redis.exceptions import RedisError
+
+from catalog.cards import card_version, product_cards
+from recommendations.models import Visitor
+from recommendations.selectors.rows import Row
+from recommendations.selectors.sources import eligible
+from recommendations.vectors import id_array
+
+logger = logging.getLogger(__name__)
+
+CACHE_FAIL_FAST_S = 5.0
+# What homepage_rows reads from settings: a page cached under other settings is another page.
+ROW_SETTINGS = (
+    "BLEND_WEIGHTS", "BUY_AGAIN_HALF_LIFE_DAYS", "EMBEDDING_ENCODER", "GENDER_INFERENCE_SHARE", "HNSW_EF_SEARCH",
+    "HOME_ROW_SIZE", "PREFERENCE_HALF_LIFE_DAYS", "PREFERENCE_RECENT_EVENTS", "RANKED_ROW_MAX_PER_ARTICLE_TYPE",
+    "RANKER_ENABLED", "RANKER_POOL_SIZES", "RECOMMENDER_KIND_WEIGHTS", "RECOMMEND_REPURCHASES",
+    "ROW_EXPLORATION_SLOTS", "ROW_MAX_PER_ARTICLE_TYPE", "SIMILAR_PRODUCTS_K", "VISUAL_NEIGHBOURS_K",
+)  # fmt: skip
+FORMAT = 1  # bump when CachedPage or Row changes shape
+
+
+@dataclass(frozen=True, slots=True)
+class ServingState:
+    """What a shopper's cached page must match, read in one query."""
+
+    generation: int
+    events: int  # how many events the shopper has
+    newest_event_id: int
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    genders: tuple[str, ...] | None  # the hard filter the rows were computed with
+    rows: list[Row]  # cards without their products (attached fresh from catalog.cards)
+
+
+_redis = {"down_until": 0.0}
+
+
+def serving_state(*, user_id: int | None, visitor: Visitor | None) -> ServingState:
+    """The generation and the shopper's history count and newest id, in one round trip."""
+    if user_id is not None:
+        owner, params = "user_id = %s", [user_id]
+    elif visitor is not None and not visitor._state.adding:
+        # With any of their events a user now owns: the key may change too often, never too rarely.
+        owner, params = "visitor_id = %s", [visitor.pk]
+    else:
+        owner, params = "false", []  # a visitor without a row has no events
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COALESCE((SELECT value FROM recommendations_servinggeneration WHERE id = 1), 0),"
+            f" count(*), COALESCE(max(id), 0) FROM recommendations_interaction WHERE {owner}",
+            params,
+        )
+        generation, events, newest = cursor.fetchone()
+    return ServingState(generation, events, newest)
+
+
+def page_key(*, state: ServingState, user_id: int | None, visitor: Visitor | None, variant: int) -> str:
+    """The cache key of a shopper's page; shoppers without history share PAGE_CACHE_VARIANTS pages."""
+    if state.events == 0:
+        who = f"new{variant}"
+    elif user_id is not None:
+        who = f"u{user_id}"
+    else:
+        who = f"v{visitor.pk}"
+    choice = visitor.gender_preference if visitor is not None else ""
+    return f"home:{_settings_digest()}:{who}:{choice}:{state.generation}:{state.events}:{state.newest_event_id}"
+
+
+def cached_page_rows(key: str) -> list[Row] | None:
+    """The rows of the page cached under ``key``, each card with its current product record, when
+    every card still passes the hard filters; None when there is no such page or one fails."""
+    page = _call(cache.get, key)
+    if page is None:
+        return None
+    shown = {card.product_id for row in page.rows for card in row.cards}
+    passing = eligible(genders=page.genders, exclude=set()).filter(pk__in=id_array(shown))
+    versions = dict(passing.annotate(v=card_version()).values_list("pk", "v"))
+    if len(versions) != len(shown):
+        return None  # something sold out, was switched off or changed gender: compute the page again
+    products = product_cards(versions=versions, unversioned=set())
+    for row in page.rows:  # unpickled for this request alone: no other request holds these cards
+        for card in row.cards:
+            card.product = products[card.product_id]
+    return page.rows
+
+
+def page_store(key: str, rows: list[Row], *, genders: tuple[str, ...] | None) -> None:
+    """Keep a page for HOME_PAGE_CACHE_S (its key changes sooner when anything it shows does)."""
+    bare = [Row(row.key, row.title, [dataclasses.replace(card, product=None) for card in row.cards]) for row in rows]
+    _call(cache.set, key, CachedPage(genders, bare), settings.HOME_PAGE_CACHE_S)
+
+
+def _call(method, *args):
+    if time.monotonic() < _redis["down_until"]:
+        return None
+    try:
+        return method(*args)
+    except (RedisError, OSError) as exc:
+        logger.warning("The page cache failed (%s); pages are computed without it for %ss.", exc, CACHE_FAIL_FAST_S)
+        _redis["down_until"] = time.monotonic() + CACHE_FAIL_FAST_S
+        return None
+
+
+def _settings_digest() -> str:
+    values = repr([FORMAT, *(getattr(settings, name, None) for name in ROW_SETTINGS)])
+    return hashlib.blake2b(values.encode(), digest_size=6).hexdigest()
