@@ -85,9 +85,45 @@ def test_recommendations_use_a_bounded_number_of_queries(api, django_assert_max_
         ProductImageFactory(product=product)
     TrendingScore.objects.bulk_create(TrendingScore(product=p, score=i) for i, p in enumerate(products))
     api.post("/api/v1/events/", event(products[0], "click"), format="json")
-    with django_assert_max_num_queries(26):  # the homepage's queries; serialising adds none
+    # Computed (the cache has no page for this history): the visitor, the generation and history's
+    # count, the history, trending, the ranker and ALS models, the recent embeddings, the visual
+    # search, the viewed product's neighbours (none stored: its embedding's version, the search, the
+    # store), the process's exploration sample (the id range, a draw), the hard filters with card
+    # versions, the cards. Serialising adds none; served from the cache it is three (test_serving_caches).
+    with django_assert_max_num_queries(16):
         body = api.get("/api/v1/recommendations/").json()
     assert sum(len(row["items"]) for row in body["rows"]) >= 24
+
+
+def test_the_apis_cached_card_data_is_what_the_documented_serializers_give(rf, settings):
+    """recommendations_data and the similar products' list skip DRF's fields per card; the schema's
+    serializers (RecommendationsSerializer, SimilarProductSerializer) must give the same JSON."""
+    from catalog.api.serializers import SimilarProductSerializer
+    from catalog.models import Product
+    from recommendations.api.serializers import RecommendationsSerializer, recommendations_data
+    from recommendations.selectors.homepage import homepage_rows_served
+    from recommendations.selectors.similar import looks_similar
+
+    settings.ALLOWED_HOSTS = ["shop.example"]
+    products = [EmbeddedProductFactory(price=f"{i}.5") for i in range(15)]
+    for product in products[::2]:  # some with a photo, some without
+        ProductImageFactory(product=product)
+    TrendingScore.objects.bulk_create(TrendingScore(product=p, score=i) for i, p in enumerate(products))
+    request = rf.get("/", HTTP_HOST="shop.example")
+    rows = homepage_rows_served(user_id=None, visitor=None)
+    documented = RecommendationsSerializer({"visitor_id": "v", "rows": rows}, context={"request": request}).data
+    assert recommendations_data(visitor_id="v", rows=rows, request=request) == documented
+    assert any(item["product"]["image"] for row in documented["rows"] for item in row["items"])
+
+    similar = looks_similar(product=products[0], k=10)
+    fetched = Product.objects.in_bulk([card.pk for card in similar.products])
+    for card, distance in zip(similar.products, similar.distances, strict=True):
+        fetched[card.pk].distance = distance
+    expected = SimilarProductSerializer(
+        [fetched[c.pk] for c in similar.products], many=True, context={"request": request}
+    )
+    body = APIClient().get(f"/api/v1/products/{products[0].pk}/similar/", {"k": 10}, HTTP_HOST="shop.example").json()
+    assert body == expected.data and len(body) == 10
 
 
 def test_a_batch_of_events_is_idempotent_on_the_client_event_id(api):

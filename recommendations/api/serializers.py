@@ -3,7 +3,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
-from catalog.api.serializers import ProductCardSerializer
+from catalog.api.serializers import ProductCardSerializer, product_card_data
 from recommendations.models import InteractionKind
 
 
@@ -29,6 +29,30 @@ class RecommendationsSerializer(serializers.Serializer):
         "A token the server did not issue is ignored and a new one returned."
     )
     rows = RecommendationRowSerializer(many=True)
+
+
+def recommendations_data(*, visitor_id: str, rows: list, request) -> dict:
+    """What RecommendationsSerializer gives for these rows (it documents the schema; a test holds the
+    two equal), built from each card's data serialized once per card record (product_card_data)."""
+    return {
+        "visitor_id": visitor_id,
+        "rows": [
+            {
+                "key": row.key,
+                "title": row.title,
+                "items": [
+                    {
+                        "product": product_card_data(card.product, request),
+                        "strategy": card.strategy,
+                        "reason": card.reason,
+                        "slot": card.slot,
+                    }  # fmt: skip
+                    for card in row.cards
+                ],
+            }
+            for row in rows
+        ],
+    }
 
 
 class AwareDateTimeField(serializers.DateTimeField):

@@ -5,9 +5,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog.api.serializers import SimilarProductSerializer
+from catalog.api.serializers import SimilarProductSerializer, product_card_data
 from catalog.models import Product
-from recommendations.selectors import products_similar_to_product
+from recommendations.selectors import looks_similar
 
 
 class SimilarQuery(serializers.Serializer):
@@ -27,5 +27,11 @@ class SimilarProductsApi(APIView):
         query = SimilarQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         product = get_object_or_404(Product.objects.filter(is_active=True), pk=pk)
-        similar = products_similar_to_product(product=product, k=query.validated_data["k"])
-        return Response(SimilarProductSerializer(similar, many=True, context={"request": request}).data)
+        similar = looks_similar(product=product, k=query.validated_data["k"])
+        # SimilarProductSerializer's fields (the schema), from the cards' data serialized once each.
+        return Response(
+            [
+                {**product_card_data(card, request), "distance": distance}
+                for card, distance in zip(similar.products, similar.distances, strict=True)
+            ]
+        )

@@ -12,6 +12,7 @@ from recommendations.api.serializers import (
     EventResultSerializer,
     EventSerializer,
     RecommendationsSerializer,
+    recommendations_data,
 )
 from recommendations.selectors.homepage import homepage_rows_served
 from recommendations.services.events import check_event_products, check_event_times, events_record
@@ -25,8 +26,7 @@ class RecommendationsApi(APIView):
     def get(self, request: Request) -> Response:
         user_id = request.user.pk if request.user.is_authenticated else None
         rows = homepage_rows_served(user_id=user_id, visitor=request.visitor, rng=random.Random())
-        payload = {"visitor_id": visitor_token(request.visitor), "rows": rows}
-        return Response(RecommendationsSerializer(payload, context={"request": request}).data)
+        return Response(recommendations_data(visitor_id=visitor_token(request.visitor), rows=rows, request=request))
 
 
 class EventsApi(APIView):

@@ -76,6 +76,7 @@ def _evaluate(query: QuerySet[ProductEmbedding], k: int, ids_only: bool) -> list
 @dataclass
 class LooksSimilar:
     products: list = field(default_factory=list)  # ProductCard records (catalog.cards), nearest first
+    distances: list[float] = field(default_factory=list)  # each one's cosine distance to the product
     photo_failed: bool = False  # the product's own photo could not be analysed
 
 
@@ -111,17 +112,13 @@ def visual_neighbours(*, product_id: int, vector=None) -> list[tuple[int, float]
     if stored is not None:
         return list(zip(*stored, strict=True))
     # The embedding's version, for the stored row; its vector too when the caller has none (one query).
-    own = (
-        embedded_products(model_key=encoder_class().model_key())
-        .filter(pk=product_id)
-        .values_list("vector", "model", "photo_version")
-        .first()
-    )
-    if own is None or own[0] is None:
+    fields = ("model", "photo_version") if vector is not None else ("model", "photo_version", "vector")
+    own = embedded_products(model_key=encoder_class().model_key()).filter(pk=product_id).values(*fields).first()
+    if own is None or (vector is None and own["vector"] is None):
         return []
-    stored_vector, model, photo_version = own
+    model, photo_version = own["model"], own["photo_version"]
     found = products_similar_to_vector(
-        vector=vector if vector is not None else stored_vector,
+        vector=vector if vector is not None else own["vector"],
         genders=None, exclude_ids=(product_id,), k=settings.VISUAL_NEIGHBOURS_K, ids_only=True,
     )  # fmt: skip
     row = ProductNeighbours(
@@ -136,8 +133,9 @@ def visual_neighbours(*, product_id: int, vector=None) -> list[tuple[int, float]
 
 
 def looks_similar(*, product: Product, k: int | None = None) -> LooksSimilar:
-    """Products that look like ``product``, as cards: in stock, of a compatible gender, never itself.
-    From its stored neighbours and one hard-filter query; the HNSW index only when too few pass."""
+    """Products that look like ``product``, as cards: in stock, of a compatible gender, never itself;
+    the product page's list and the API's. From its stored neighbours and one hard-filter query; the
+    HNSW index only when too few pass."""
     k = k or settings.SIMILAR_PRODUCTS_K
     # The 2.5 kB vector only when the neighbours must be computed (visual_neighbours reads it then).
     own = ProductEmbedding.objects.filter(product=product).values_list("status", "model").first()
@@ -165,13 +163,17 @@ def looks_similar(*, product: Product, k: int | None = None) -> LooksSimilar:
             vector=vector, genders=genders, exclude_ids=(product.pk,), k=k, ids_only=True
         )
         cards = product_cards(versions={}, unversioned=[pid for pid, _ in nearest])
-        return LooksSimilar(products=[cards[pid] for pid, _ in nearest if pid in cards])
-    cards = product_cards(versions={pid: passing[pid] for pid in chosen})
-    return LooksSimilar(products=[cards[pid] for pid in chosen if pid in cards])
+        found = [(cards[pid], float(distance)) for pid, distance in nearest if pid in cards]
+    else:
+        cards = product_cards(versions={pid: passing[pid] for pid in chosen})
+        distances = dict(neighbours)
+        found = [(cards[pid], distances[pid]) for pid in chosen if pid in cards]
+    return LooksSimilar(products=[card for card, _ in found], distances=[distance for _, distance in found])
 
 
 def products_similar_to_product(*, product: Product, k: int | None = None) -> list[Product]:
-    """The API's similar products: as Product rows with a ``distance``, straight from the HNSW index."""
+    """Straight from the HNSW index, as Product rows with a ``distance``: what the stored neighbours
+    (visual_neighbours) are computed from, and what their tests and the benchmarks compare with."""
     vector = embedding_vector(product.pk)
     if vector is None:
         return []
