@@ -60,31 +60,34 @@ class ProductCard:
         )  # fmt: skip
 
 
-class _Cache:
-    """A bounded least-recently-used map, shared by the threads of one process."""
+class VersionedCache:
+    """A bounded least-recently-used map of (id, row version) -> value, shared by the threads of one
+    process: a value is only ever looked up under the version it was read at, so it is never stale."""
 
-    def __init__(self):
-        self._items: OrderedDict[tuple[int, str], ProductCard] = OrderedDict()
+    def __init__(self, maxsize):
+        self._items: OrderedDict[tuple[int, str], object] = OrderedDict()
         self._lock = threading.Lock()
+        self._maxsize = maxsize  # a number, or a callable giving one (a setting read when needed)
 
-    def get_many(self, keys: list[tuple[int, str]]) -> dict[int, ProductCard]:
+    def get_many(self, keys: list[tuple[int, str]]) -> dict[int, object]:
         found = {}
         with self._lock:
             for key in keys:
-                card = self._items.get(key)
-                if card is not None:
+                value = self._items.get(key)
+                if value is not None:
                     self._items.move_to_end(key)
-                    found[key[0]] = card
+                    found[key[0]] = value
         return found
 
-    def put_many(self, items: dict[tuple[int, str], ProductCard]) -> None:
+    def put_many(self, items: dict[tuple[int, str], object]) -> None:
+        maxsize = self._maxsize() if callable(self._maxsize) else self._maxsize
         with self._lock:
             self._items.update(items)
-            while len(self._items) > settings.PRODUCT_CARD_CACHE_SIZE:
+            while len(self._items) > maxsize:
                 self._items.popitem(last=False)
 
 
-_cache = _Cache()
+_cache = VersionedCache(lambda: settings.PRODUCT_CARD_CACHE_SIZE)
 _FIELDS = ("pk", "external_id", "name", "gender", "category", "subcategory", "article_type", "colour", "price",
            "is_active", "stock_quantity")  # fmt: skip
 

@@ -6,11 +6,13 @@ The hard filters live here too (``eligible``), so that every source and every ro
 import numpy as np
 from django.conf import settings
 from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 
+from catalog.cards import VersionedCache
 from catalog.models import Product
 from recommendations.domain import Candidate, Shopper
 from recommendations.encoders import encoder_class
-from recommendations.models import TrendingScore
+from recommendations.models import ProductEmbedding, TrendingScore
 from recommendations.selectors.similar import embedded_products, hard_filters, products_similar_to_vector
 
 # What a card shows and the filters check; the 2.5 kB embedding stays in the database.
@@ -21,13 +23,32 @@ def eligible(*, genders: tuple[str, ...] | None, exclude: set[int]) -> QuerySet[
     return Product.objects.filter(hard_filters(genders=genders, exclude=exclude))
 
 
+# Embeddings of recently seen products, per row version (5 kB each): parsing 20 vectors' text cost a
+# homepage about 5 ms, and the products a shop's shoppers look at are mostly the same few thousand.
+_vectors = VersionedCache(4096)
+
+
+def _embedding_version() -> RawSQL:
+    table = ProductEmbedding._meta.db_table
+    return RawSQL(f"{table}.xmin::text || {table}.ctid::text", [])
+
+
 def recent_embeddings(shopper: Shopper) -> dict[int, np.ndarray]:
-    """The embeddings of the shopper's recent products, in one query."""
+    """The embeddings of the shopper's recent products: their row versions in one query, and the
+    vectors this process does not hold at those versions in a second (none once they are held)."""
     recent = shopper.recent_product_ids[: settings.PREFERENCE_RECENT_EVENTS]
     if not recent:
         return {}
-    rows = embedded_products(model_key=encoder_class().model_key()).filter(pk__in=recent).values_list("pk", "vector")
-    return {pk: vector.to_numpy().astype(np.float32) for pk, vector in rows}
+    embedded = embedded_products(model_key=encoder_class().model_key()).filter(pk__in=recent)
+    versions = dict(embedded.annotate(v=_embedding_version()).values_list("pk", "v"))
+    vectors = _vectors.get_many(list(versions.items()))
+    missing = [pk for pk in versions if pk not in vectors]
+    if missing:
+        rows = embedded.filter(pk__in=missing).annotate(v=_embedding_version()).values_list("pk", "v", "vector")
+        fresh = {(pk, version): vector.to_numpy().astype(np.float32) for pk, version, vector in rows}
+        _vectors.put_many(fresh)
+        vectors.update({pk: vector for (pk, _), vector in fresh.items()})
+    return vectors
 
 
 def visual_preference(shopper: Shopper, vectors: dict[int, np.ndarray]) -> np.ndarray | None:
