@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test evaluate evaluate-two-years bench bench-http lint format chromium wrk clean-data
+.PHONY: demo test evaluate evaluate-two-years bench bench-http bench-ingest lint format chromium wrk clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ wrk:
 
 bench-http: $(VENV)/.dev wrk  ## the store over HTTP under load (gunicorn as the demo runs it, wrk) on .data/hm-week
 	$(BIN)/python benchmarks/http_load.py --data $(WEEK_DATA) $(ARGS)
+
+bench-ingest: $(VENV)/.dev wrk  ## events/s through POST /api/v1/events/, then a count: none lost, none doubled
+	$(BIN)/python benchmarks/event_ingest.py --data $(WEEK_DATA) $(ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
