@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test evaluate evaluate-two-years bench bench-http bench-ingest lint format chromium wrk clean-data
+.PHONY: demo test evaluate evaluate-two-years bench bench-http bench-ingest bench-scale lint format chromium wrk clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,9 @@ bench-http: $(VENV)/.dev wrk  ## the store over HTTP under load (gunicorn as the
 
 bench-ingest: $(VENV)/.dev wrk  ## events/s through POST /api/v1/events/, then a count: none lost, none doubled
 	$(BIN)/python benchmarks/event_ingest.py --data $(WEEK_DATA) $(ARGS)
+
+bench-scale: $(VENV)/.dev  ## 1M synthetic products from the real embeddings: HNSW build, filtered queries, recall, homepage
+	$(BIN)/python benchmarks/catalog_scale.py $(ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
