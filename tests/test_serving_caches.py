@@ -235,5 +235,16 @@ def test_a_new_embedding_trending_refresh_retrain_and_new_product_each_invalidat
 def test_an_update_that_changes_nothing_does_not_invalidate_pages(shop):
     start = generation()
     ProductEmbedding.objects.filter(pk=-1).update(photo_version=2)  # a sweep that found nothing
-    TrendingScore.objects.filter(score__lt=-1).delete()
+    CollaborativeModel.objects.filter(is_active=True).update(is_active=True)  # no model: nothing changes
     assert generation() == start
+
+
+def test_the_rows_markup_kept_per_process_follows_each_cards_product(shop, client):
+    """storefront's home_rows keeps the markup of a set of rows, keyed by every card's record: a
+    renamed product is a new record, so the very next page shows the new name."""
+    first = client.get("/").content.decode()
+    assert ">Top 0<" in first and client.get("/").content.decode().count(">Top 0<") == first.count(">Top 0<")
+    product_update(product=shop[0], name="Top 0, ribbed")
+    after = client.get("/").content.decode()
+    assert ">Top 0, ribbed<" in after and ">Top 0<" not in after
+    assert 'href="/products/%d/?row=home.trending&amp;strategy=trending&amp;slot=0"' % shop[0].pk in after

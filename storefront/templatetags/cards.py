@@ -5,12 +5,14 @@ immutable and stands for one version of the product); only the link, the reason 
 which depend on the shopper and the row, are added per page."""
 
 from functools import lru_cache
+from typing import NamedTuple
 
 from django import template
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import slugify
 
 from catalog.cards import ProductCard
 from catalog.models import Product
@@ -51,3 +53,45 @@ def product_card(product: ProductCard | Product, card=None):
         '<a class="card{}" href="{}" data-product-id="{}"{}>{}{}{}</a>',
         "" if record.in_stock else " sold-out", url, record.pk, strategy, head, reason, tail,
     )  # fmt: skip
+
+
+class _Shown(NamedTuple):
+    """What product_card reads of a recommendation card (recommendations.selectors.rows.Card)."""
+
+    row: str
+    strategy: str
+    reason: str
+    slot: int
+
+
+@register.simple_tag
+def home_rows(rows) -> SafeString:
+    """The homepage's rows. The markup of a set of rows is kept per process (ROWS_MARKUP_CACHE), keyed
+    by everything it shows (each card's record, strategy, reason and slot): a shopper served from the
+    page cache, and every new visitor who shares one of its pages, costs a dictionary look-up here
+    instead of 48 cards of rendering."""
+    key = tuple(
+        (row.key, row.title, tuple((card.product, card.strategy, card.reason, card.slot) for card in row.cards))
+        for row in rows
+    )
+    return _rows_markup(key)
+
+
+ROWS_MARKUP_CACHE = 2048  # sets of rows, about 25 kB each
+
+
+@lru_cache(maxsize=ROWS_MARKUP_CACHE)
+def _rows_markup(rows: tuple) -> SafeString:
+    parts = []
+    for key, title, cards in rows:
+        parts.append(
+            format_html(
+                '<section class="row" id="{}" data-row="{}">\n  <h2>{}</h2>\n  <div class="grid">',
+                slugify(key),
+                key,
+                title,
+            )  # fmt: skip
+        )
+        parts += [product_card(product, _Shown(key, *shown)) for product, *shown in cards]
+        parts.append("</div>\n</section>\n")
+    return mark_safe("".join(parts))  # every part above is escaped by format_html
