@@ -9,9 +9,8 @@ from django.views.decorators.http import require_POST
 
 from catalog.models import Gender
 from catalog.selectors import product_get, products_browsable
-from recommendations.selectors import looks_similar, other_colours
-from recommendations.selectors.collaborative import customers_also_bought
 from recommendations.selectors.homepage import homepage_rows_served
+from recommendations.selectors.product_page import product_page_lists
 from recommendations.services.interactions import product_view_record
 from recommendations.services.visitors import visitor_gender_set
 from storefront.database.base import wait_bound
@@ -38,12 +37,8 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
         product_id=product.pk, user=request.user, visitor=request.visitor,
         row=request.GET.get("row", ""), strategy=request.GET.get("strategy", ""), slot=request.GET.get("slot", ""),
     )  # fmt: skip
-    context = {
-        "product": product,
-        "colours": other_colours(product=product),
-        "also_bought": customers_also_bought(product=product),
-        "similar": looks_similar(product=product),
-    }
+    lists = product_page_lists(product=product)
+    context = {"product": product, "colours": lists.colours, "also_bought": lists.also_bought, "similar": lists.similar}
     return render(request, "storefront/product_detail.html", context)
 
 

@@ -247,4 +247,49 @@ def test_the_rows_markup_kept_per_process_follows_each_cards_product(shop, clien
     product_update(product=shop[0], name="Top 0, ribbed")
     after = client.get("/").content.decode()
     assert ">Top 0, ribbed<" in after and ">Top 0<" not in after
-    assert 'href="/products/%d/?row=home.trending&amp;strategy=trending&amp;slot=0"' % shop[0].pk in after
+    assert f'href="/products/{shop[0].pk}/?row=home.trending&amp;strategy=trending&amp;slot=0"' in after
+
+
+@pytest.fixture
+def checkerboard_shop(shop, settings):
+    """The shop in five colour groups, bought in a checkerboard (buyer i: every product of i's parity
+    but i) and ALS trained on it, one product sold out: all three product-page lists have something."""
+    from django.contrib.auth import get_user_model
+
+    from recommendations.services.collaborative import collaborative_train
+
+    settings.ALS_FACTORS, settings.ALS_REGULARIZATION, settings.ALS_ITERATIONS = 4, 0.5, 15
+    for index, product in enumerate(shop):
+        product.product_group = f"g{index % 5}"
+        Product.objects.filter(pk=product.pk).update(product_group=product.product_group)
+    buyers = [get_user_model().objects.create(username=f"buyer-{i}") for i in range(len(shop))]
+    start = timezone.now() - timedelta(days=3)
+    Interaction.objects.bulk_create(
+        Interaction(user=buyer, product=product, kind="purchase", created_at=start + timedelta(minutes=i * 30 + j))
+        for i, buyer in enumerate(buyers)
+        for j, product in enumerate(shop)
+        if (i + j) % 2 == 0 and i != j
+    )
+    assert collaborative_train() is not None
+    Product.objects.filter(pk=shop[5].pk).update(stock_quantity=0)
+    return shop
+
+
+def test_the_product_pages_one_query_lists_are_the_three_selectors_lists(checkerboard_shop):
+    """product_page_lists reads the three lists' hard filters in one query; each list must be what
+    its own selector gives (other_colours, customers_also_bought, looks_similar)."""
+    from recommendations.selectors.collaborative import customers_also_bought
+    from recommendations.selectors.product_page import product_page_lists
+    from recommendations.selectors.similar import other_colours
+
+    for product in checkerboard_shop[:6]:
+        lists = product_page_lists(product=product)
+        assert [c.pk for c in lists.colours] == [c.pk for c in other_colours(product=product)]
+        assert [c.pk for c in lists.also_bought] == [c.pk for c in customers_also_bought(product=product)]
+        similar = looks_similar(product=product)
+        assert [c.pk for c in lists.similar.products] == [c.pk for c in similar.products]
+        assert lists.similar.distances == similar.distances
+        assert lists.colours and lists.also_bought and lists.similar.products
+        assert checkerboard_shop[5].pk not in {
+            c.pk for c in [*lists.colours, *lists.also_bought, *lists.similar.products]
+        }

@@ -43,8 +43,8 @@ def test_the_product_page_lists_similar_in_stock_products(client, django_assert_
     with django_assert_max_num_queries(12):
         client.get(url)
     # Every later view reads them: product, photos, the visitor, view event, ALS model, embedding,
-    # stored neighbours (a primary-key read where the HNSW search was), hard filters with card
-    # versions; the cards are in this process's cache.
+    # stored neighbours (a primary-key read where the HNSW search was), then one hard-filter query
+    # with card versions for all three lists; the cards are in this process's cache.
     with django_assert_max_num_queries(8):
         response = client.get(url)
     page = response.content.decode()

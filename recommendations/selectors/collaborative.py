@@ -152,7 +152,7 @@ def customers_also_bought(*, product: Product, k: int | None = None) -> list[Pro
     model = serving_model()
     if model is None:
         return []
-    ranked = _also_bought_ids(model, product.pk)
+    ranked = also_bought_ids(model, product.pk)
     if not ranked:
         return []
     passing = dict(
@@ -170,7 +170,8 @@ def customers_also_bought(*, product: Product, k: int | None = None) -> list[Pro
 ALSO_BOUGHT_CACHE = 20_000  # products per process; a list is 60 ids
 
 
-def _also_bought_ids(model: ServingModel, product_id: int) -> tuple[int, ...]:
+def also_bought_ids(model: ServingModel, product_id: int) -> tuple[int, ...]:
+    """also_bought_candidates' product ids, best first, kept per model in each process."""
     return _also_bought_cached(model.model_id, product_id)
 
 

@@ -134,25 +134,40 @@ def visual_neighbours(*, product_id: int, vector=None) -> list[tuple[int, float]
 
 def looks_similar(*, product: Product, k: int | None = None) -> LooksSimilar:
     """Products that look like ``product``, as cards: in stock, of a compatible gender, never itself;
-    the product page's list and the API's. From its stored neighbours and one hard-filter query; the
-    HNSW index only when too few pass."""
-    k = k or settings.SIMILAR_PRODUCTS_K
-    # The 2.5 kB vector only when the neighbours must be computed (visual_neighbours reads it then).
-    own = ProductEmbedding.objects.filter(product=product).values_list("status", "model").first()
-    if own is None:
-        return LooksSimilar()
-    status, model = own
-    if status != EmbeddingStatus.DONE or model != encoder_class().model_key():
-        return LooksSimilar(photo_failed=status == EmbeddingStatus.FAILED)
+    the API's list (the product page gets the same through selectors.product_page). From its stored
+    neighbours and one hard-filter query; the HNSW index only when too few pass."""
+    neighbours, photo_failed = similar_candidates(product)
+    if neighbours is None:
+        return LooksSimilar(photo_failed=photo_failed)
     genders = compatible_genders(product.gender)
-    neighbours = visual_neighbours(product_id=product.pk)
-    ranked = [pid for pid, _ in neighbours]
     passing = dict(
-        Product.objects.filter(hard_filters(genders=genders), pk__in=id_array(ranked))
+        Product.objects.filter(hard_filters(genders=genders), pk__in=id_array([pid for pid, _ in neighbours]))
         .annotate(version=card_version())
         .values_list("pk", "version")
     )
-    chosen = [pid for pid in ranked if pid in passing][:k]
+    return similar_from(product, neighbours, passing, k=k)
+
+
+def similar_candidates(product: Product) -> tuple[list[tuple[int, float]] | None, bool]:
+    """(the product's stored neighbours, or None when its photo has no current embedding; whether
+    its photo could not be analysed). The 2.5 kB vector is read only when the neighbours must be
+    computed (visual_neighbours reads it then)."""
+    own = ProductEmbedding.objects.filter(product=product).values_list("status", "model").first()
+    if own is None:
+        return None, False
+    status, model = own
+    if status != EmbeddingStatus.DONE or model != encoder_class().model_key():
+        return None, status == EmbeddingStatus.FAILED
+    return visual_neighbours(product_id=product.pk), False
+
+
+def similar_from(
+    product: Product, neighbours: list[tuple[int, float]], passing: dict[int, str], *, k: int | None = None
+) -> LooksSimilar:
+    """The first ``k`` neighbours in ``passing`` (those that passed the hard filters, with their card
+    versions), as cards; the HNSW index with the filters when too few of them passed."""
+    k = k or settings.SIMILAR_PRODUCTS_K
+    chosen = [pid for pid, _ in neighbours if pid in passing][:k]
     if len(chosen) < k and len(neighbours) >= settings.VISUAL_NEIGHBOURS_K:
         # Most neighbours sold out or of another gender, and more may lie beyond them: search with
         # the filters. (A shorter list already holds every product the search could find.)
@@ -160,7 +175,7 @@ def looks_similar(*, product: Product, k: int | None = None) -> LooksSimilar:
         if vector is None:  # re-embedded a moment ago
             return LooksSimilar()
         nearest = products_similar_to_vector(
-            vector=vector, genders=genders, exclude_ids=(product.pk,), k=k, ids_only=True
+            vector=vector, genders=compatible_genders(product.gender), exclude_ids=(product.pk,), k=k, ids_only=True
         )
         cards = product_cards(versions={}, unversioned=[pid for pid, _ in nearest])
         found = [(cards[pid], float(distance)) for pid, distance in nearest if pid in cards]
