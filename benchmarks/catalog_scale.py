@@ -131,7 +131,8 @@ def _build(real, count: int, *, rebuild: bool) -> dict:
     have = Product.objects.count()
     if have >= count and not rebuild:
         print(f"Reusing the {have:,} products in this folder (--rebuild to start again).", flush=True)
-        return _index_figures()
+        built = Path(os.environ["STOREFRONT_DATA_DIR"]) / "build.json"
+        return {**(json.loads(built.read_text()) if built.exists() else {}), **_index_figures()}
     rng = np.random.default_rng(17)
     nearest, noise = _noise_length(real["vectors"], rng)
     print(f"Real catalog: {len(real['vectors']):,} embeddings; median distance to the nearest neighbour "
@@ -211,6 +212,7 @@ def _build(real, count: int, *, rebuild: bool) -> dict:
         cursor.execute("RESET maintenance_work_mem")
     figures = _index_figures()
     figures.update(load_s=round(loaded, 1), hnsw_build_s=round(built, 1), noise_length=noise, real_nn_distance=nearest)
+    (Path(os.environ["STOREFRONT_DATA_DIR"]) / "build.json").write_text(json.dumps(figures))  # for a later run
     return figures
 
 
@@ -240,7 +242,7 @@ def _queries(count: int) -> dict:
     encoder = encoder_class()
     total = Product.objects.count()
     shares = {}
-    for gender in Product.objects.values_list("gender", flat=True).distinct():
+    for gender in Product.objects.order_by().values_list("gender", flat=True).distinct():  # no ordering: one row each
         allowed = compatible_genders(gender)
         shares[gender] = (
             Product.objects.filter(gender__in=allowed, is_active=True, stock_quantity__gt=0).count() / total
