@@ -52,11 +52,15 @@ def _media_root(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    """Each test starts with an empty shared cache: a page or throttle count cached by an earlier
-    test (whose rows were rolled back) must not answer this one."""
+    """Each test starts with an empty shared cache and no values kept per ServingGeneration: a page,
+    a throttle count or a model id kept by an earlier test (whose rows were rolled back, and the
+    generation with them) must not answer this one."""
     from django.core.cache import cache
 
+    from recommendations.selectors.generation import forget
+
     cache.clear()
+    forget()
 
 
 def database_url_for_children() -> str:

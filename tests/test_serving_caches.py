@@ -293,3 +293,26 @@ def test_the_product_pages_one_query_lists_are_the_three_selectors_lists(checker
         assert checkerboard_shop[5].pk not in {
             c.pk for c in [*lists.colours, *lists.also_bought, *lists.similar.products]
         }
+
+
+def test_a_computed_page_reads_trending_and_the_models_once_per_generation(shop):
+    """Under one ServingGeneration a process reads the trending list and the active models' ids once
+    (selectors.generation); a bump (here a trending refresh) makes the next page read them again."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    visitor = Visitor.objects.create()
+    watched = ("recommendations_trendingscore", "recommendations_rankermodel", "recommendations_collaborativemodel")
+
+    def computed_page_reads() -> set[str]:
+        # A new event: the page is computed, not served from the cache.
+        Interaction.objects.create(visitor=visitor, product=shop[len(visitor.interaction_set.all())], kind="view",
+                                   created_at=timezone.now())  # fmt: skip
+        with CaptureQueriesContext(connection) as queries:
+            served(visitor)
+        return {table for table in watched if any(f'"{table}"' in q["sql"] for q in queries.captured_queries)}
+
+    assert computed_page_reads() == set(watched)  # the first page of this generation reads them all
+    assert computed_page_reads() == set()
+    trending_refresh()
+    assert computed_page_reads() == set(watched)

@@ -15,6 +15,7 @@ from catalog.gender import compatible_genders
 from catalog.models import Product
 from recommendations.domain import Candidate, Shopper
 from recommendations.models import CollaborativeModel, ItemFactor, UserFactor
+from recommendations.selectors.generation import per_generation
 from recommendations.selectors.similar import hard_filters
 from recommendations.services.collaborative import confidence
 from recommendations.vectors import id_array
@@ -55,10 +56,15 @@ _cache: dict[str, ServingModel] = {}
 _lock = threading.Lock()
 
 
-def serving_model() -> ServingModel | None:
-    """The active model; one small query per call, the factors only when the model changed."""
-    active = (
-        CollaborativeModel.objects.filter(is_active=True).values("pk", "trained_until", "factors", "params").first()
+def serving_model(generation: int | None = None) -> ServingModel | None:
+    """The active model; one small query per call (none when the caller knows the ServingGeneration
+    and this process read it under that generation), the factors only when the model changed."""
+    active = per_generation(
+        "als",
+        generation,
+        lambda: CollaborativeModel.objects.filter(is_active=True)
+        .values("pk", "trained_until", "factors", "params")
+        .first(),
     )
     if active is None:
         return None

@@ -30,6 +30,7 @@ from catalog.cards import card_version, product_cards
 from recommendations.domain import Candidate, Shopper
 from recommendations.models import Visitor
 from recommendations.selectors.collaborative import collaborative_candidates, serving_model
+from recommendations.selectors.generation import per_generation
 from recommendations.selectors.page_cache import cached_page_rows, page_key, page_store, serving_state
 from recommendations.selectors.ranked import active_ranker, ranked_candidates
 from recommendations.selectors.rows import (
@@ -70,24 +71,26 @@ def homepage_rows_served(
     rows = cached_page_rows(key)
     if rows is None:
         shopper = shopper_load(user_id=user_id, visitor=visitor)
-        rows = homepage_rows(shopper=shopper, rng=rng)
+        rows = homepage_rows(shopper=shopper, rng=rng, generation=state.generation)
         page_store(key, rows, genders=shopper.allowed_genders())
     return rows
 
 
-def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None) -> list[Row]:
-    """The rows of the homepage for this shopper, each full when enough eligible products exist."""
+def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None, generation: int | None = None) -> list[Row]:
+    """The rows of the homepage for this shopper, each full when enough eligible products exist.
+    With the ServingGeneration (the page cache read it), the trending list and the active models'
+    ids come from this process's memory when it read them under that generation."""
     rng = rng or random.Random()
     size = settings.HOME_ROW_SIZE
     genders = shopper.allowed_genders()
     purchased = set(shopper.purchased)
     repurchases = settings.RECOMMEND_REPURCHASES and bool(purchased)
     recently_seen = purchased | set(shopper.recent_product_ids[: settings.PREFERENCE_RECENT_EVENTS])
-    sources: dict[str, list[Candidate]] = {"trending": trending_candidates()}
+    sources: dict[str, list[Candidate]] = {"trending": per_generation("trending", generation, trending_candidates)}
     # The learned ranker when one is trained; the fixed blend of ALS, visual and trending otherwise.
-    ranker = active_ranker() if shopper.recent and settings.RANKER_ENABLED else None
+    ranker = active_ranker(generation) if shopper.recent and settings.RANKER_ENABLED else None
     ranked = ranked_candidates(ranker, shopper, repurchases=settings.RECOMMEND_REPURCHASES) if ranker else []
-    model = serving_model() if shopper.recent and not ranked else None
+    model = serving_model(generation) if shopper.recent and not ranked else None
     if model is not None:
         sources["als"] = collaborative_candidates(model, shopper)
     # The recent products' embeddings feed the blend's visual preference; the ranked row needs none,

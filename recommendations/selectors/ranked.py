@@ -10,6 +10,7 @@ from recommendations.models import RankerModel
 from recommendations.ranker.features import FEATURES
 from recommendations.ranker.items import ItemTable
 from recommendations.ranker.training import Ensemble, RankerFit
+from recommendations.selectors.generation import per_generation
 
 logger = logging.getLogger(__name__)
 
@@ -25,10 +26,13 @@ _refused: set[int] = set()  # models that cannot serve: logged once, never loade
 _lock = threading.Lock()
 
 
-def active_ranker() -> ActiveRanker | None:
+def active_ranker(generation: int | None = None) -> ActiveRanker | None:
     """The active ranker, or None: a new shop, or a model that cannot serve (trained on other
-    features than this code computes, or unreadable), and the blend serves instead."""
-    model_id = RankerModel.objects.filter(is_active=True).values_list("pk", flat=True).first()
+    features than this code computes, or unreadable), and the blend serves instead. Its id is read
+    once per ServingGeneration when the caller knows it (selectors.generation)."""
+    model_id = per_generation(
+        "ranker", generation, lambda: RankerModel.objects.filter(is_active=True).values_list("pk", flat=True).first()
+    )
     if model_id is None or model_id in _refused:
         return None
     cached = _cache.get("ranker")
