@@ -8,8 +8,10 @@ With --data it starts the data folder's embedded PostgreSQL and Redis and gunico
 on 127.0.0.1:8765. Then it prepares shoppers over HTTP, as a browser would: 40 visitors who each viewed
 4 products, and 40 H&M customers signed in through the demo's customer list (the demo's settings
 only). wrk (Debian's package; `make bench-http` installs it) then loads each kind of request at each
-number of connections, a Lua script rotating the shoppers' cookies, and the script prints requests/s,
-p50/p95/p99 and errors per cell (JSON of every figure in benchmarks/results/).
+number of connections, a Lua script rotating the shoppers' cookies, after --warmup seconds (4) of the
+same load unmeasured (each process loads its models and fills its caches, as in a store that has been
+running), and the script prints requests/s, p50/p95/p99 and errors per cell (JSON of every figure in
+benchmarks/results/).
 
 The cells:
 - static: a CSS file through WhiteNoise, the ceiling of this setup;
