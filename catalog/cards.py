@@ -26,10 +26,15 @@ from django.db.models.expressions import RawSQL
 from catalog.models import Product, ProductImage
 
 
+def row_version(model) -> RawSQL:
+    """A row's version (see above) to annotate a query of ``model`` with: it changes with every write."""
+    table = model._meta.db_table
+    return RawSQL(f"{table}.xmin::text || {table}.ctid::text", [])
+
+
 def card_version() -> RawSQL:
     """The row version to annotate a product query with (``.annotate(card_version=card_version())``)."""
-    table = Product._meta.db_table
-    return RawSQL(f"{table}.xmin::text || {table}.ctid::text", [])
+    return row_version(Product)
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,6 +111,8 @@ def cached_page_rows(key: str) -> list[Row] | None:
     if len(versions) != len(shown):
         return None  # something sold out, was switched off or changed gender: compute the page again
     products = product_cards(versions=versions, unversioned=set())
+    if len(products) != len(shown):
+        return None  # deleted since the filters read it
     for row in page.rows:  # unpickled for this request alone: no other request holds these cards
         for card in row.cards:
             card.product = products[card.product_id]

@@ -6,9 +6,8 @@ The hard filters live here too (``eligible``), so that every source and every ro
 import numpy as np
 from django.conf import settings
 from django.db.models import QuerySet
-from django.db.models.expressions import RawSQL
 
-from catalog.cards import VersionedCache
+from catalog.cards import VersionedCache, row_version
 from catalog.models import Product
 from recommendations.domain import Candidate, Shopper
 from recommendations.encoders import encoder_class
@@ -28,23 +27,22 @@ def eligible(*, genders: tuple[str, ...] | None, exclude: set[int]) -> QuerySet[
 _vectors = VersionedCache(4096)
 
 
-def _embedding_version() -> RawSQL:
-    table = ProductEmbedding._meta.db_table
-    return RawSQL(f"{table}.xmin::text || {table}.ctid::text", [])
-
-
 def recent_embeddings(shopper: Shopper) -> dict[int, np.ndarray]:
     """The embeddings of the shopper's recent products: their row versions in one query, and the
     vectors this process does not hold at those versions in a second (none once they are held)."""
     recent = shopper.recent_product_ids[: settings.PREFERENCE_RECENT_EVENTS]
     if not recent:
         return {}
-    embedded = embedded_products(model_key=encoder_class().model_key()).filter(pk__in=recent)
-    versions = dict(embedded.annotate(v=_embedding_version()).values_list("pk", "v"))
+    embedded = (
+        embedded_products(model_key=encoder_class().model_key())
+        .filter(pk__in=recent)
+        .annotate(v=row_version(ProductEmbedding))
+    )
+    versions = dict(embedded.values_list("pk", "v"))
     vectors = _vectors.get_many(list(versions.items()))
     missing = [pk for pk in versions if pk not in vectors]
     if missing:
-        rows = embedded.filter(pk__in=missing).annotate(v=_embedding_version()).values_list("pk", "v", "vector")
+        rows = embedded.filter(pk__in=missing).values_list("pk", "v", "vector")
         fresh = {(pk, version): vector.to_numpy().astype(np.float32) for pk, version, vector in rows}
         _vectors.put_many(fresh)
         vectors.update({pk: vector for (pk, _), vector in fresh.items()})
