@@ -71,9 +71,13 @@ class RankerModelAdmin(admin.ModelAdmin):
     """The learned ranker's versions, written by `train_ranker` and its beat task: staff see which one
     serves and how it validated; deleting the active one hands the homepage back to the blend."""
 
-    list_display = ("__str__", "is_active", "trained_until", "validation_map", "sources_order_map", "seconds")
-    exclude = ("boosters", "items")  # megabytes of model and item table, of no use on a page
-    readonly_fields = ("trained_at", "trained_until", "is_active", "features", "figures", "importances")
+    list_display = (
+        "__str__", "is_active", "trained_until", "validation_map", "sources_order_map", "after_a_click", "seconds",
+    )  # fmt: skip
+    exclude = ("boosters", "items", "click_boosters")  # megabytes of model and item table, of no use on a page
+    readonly_fields = (
+        "trained_at", "trained_until", "is_active", "features", "figures", "importances", "click_features",
+    )  # fmt: skip
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -90,6 +94,11 @@ class RankerModelAdmin(admin.ModelAdmin):
     def sources_order_map(self, model: RankerModel) -> str:
         validation = model.figures.get("validation")
         return f"{validation['sources_order_map']:.4f}" if validation else "-"
+
+    @admin.display(description="After a click: MAP@12 (heuristic)")
+    def after_a_click(self, model: RankerModel) -> str:
+        validation = model.figures.get("clicks", {}).get("validation")
+        return f"{validation['map']:.4f} ({validation['heuristic_map']:.4f})" if validation else "-"
 
     @admin.display(description="Training (s)")
     def seconds(self, model: RankerModel) -> str:

@@ -176,6 +176,10 @@ class RankerModel(models.Model):
     items = models.BinaryField(help_text="The item table (numpy .npz, no pickle).")
     figures = models.JSONField(default=dict, help_text="Validation MAP@12 and recall@12, rows, time, memory.")
     importances = models.JSONField(default=dict, help_text="Each feature's share of the total gain.")
+    click_features = models.JSONField(default=list, help_text="The after-a-click ranker's feature names.")
+    click_boosters = models.TextField(
+        blank=True, default="", help_text="The after-a-click ranker (LightGBM, as boosters); empty: the heuristic serves."
+    )
     is_active = models.BooleanField(default=False)
 
     class Meta:

@@ -38,7 +38,8 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
         row=request.GET.get("row", ""), strategy=request.GET.get("strategy", ""), slot=request.GET.get("slot", ""),
     )  # fmt: skip
     lists = product_page_lists(product=product)
-    context = {"product": product, "colours": lists.colours, "also_bought": lists.also_bought, "similar": lists.similar}
+    context = {"product": product, "goes_with": lists.goes_with, "colours": lists.colours,
+               "also_bought": lists.also_bought, "similar": lists.similar}  # fmt: skip
     return render(request, "storefront/product_detail.html", context)
 
 

@@ -80,7 +80,7 @@ def test_recommendations_follow_the_shopper_and_carry_reasons(api):
 
 
 def test_recommendations_use_a_bounded_number_of_queries(api, django_assert_max_num_queries):
-    products = [EmbeddedProductFactory() for _ in range(30)]
+    products = [EmbeddedProductFactory() for _ in range(48)]  # three full rows, no product twice: no top-up
     for product in products:
         ProductImageFactory(product=product)
     TrendingScore.objects.bulk_create(TrendingScore(product=p, score=i) for i, p in enumerate(products))

@@ -67,8 +67,9 @@ def test_the_catalog_page_lists_products_and_filters_by_gender(client):
     assert "Linen shirt" in page and "Silk blouse" not in page
 
 
-def two_kinds_catalog(count: int = 24):
-    """Dresses and sneakers that look alike within their kind, all trending, all in stock."""
+def two_kinds_catalog(count: int = 48):
+    """Dresses and sneakers that look alike within their kind, all trending, all in stock: enough
+    for three full rows, since a product shows in one row of a page."""
     from recommendations.models import TrendingScore
 
     rng = np.random.default_rng(11)

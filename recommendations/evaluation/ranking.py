@@ -162,8 +162,9 @@ def ranked_candidates(ranker: RankerFit, fitted: Fitted, key) -> tuple[list[Cand
     shopper = fitted.shoppers.get(key)
     if shopper is None:
         return [], []
-    pool, scores = ranker.rank(shopper, repurchases=settings.RECOMMEND_REPURCHASES)
-    return pool.candidates(ranker.table, scores), pool.candidates(ranker.table, np.zeros(len(scores)))
+    repurchases = settings.RECOMMEND_REPURCHASES
+    pool, scores = ranker.rank(shopper, repurchases=repurchases)
+    return ranker.candidates(shopper, repurchases=repurchases), pool.candidates(ranker.table, np.zeros(len(scores)))
 
 
 def ranker_list(

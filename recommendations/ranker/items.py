@@ -6,7 +6,7 @@ model), and kept with the model: serving reads it from memory, with no query per
 """
 
 import io
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,11 +17,14 @@ from scipy.sparse import csr_matrix
 from recommendations.ranker.history import Event, Products
 
 POPULAR_KEEP = 200  # the popular lists' length
-TYPE_KEEP = 20  # the popular list of each article type
+TYPE_KEEP = 60  # the popular list of each article type
+TYPE_PAIRS_KEEP = 6  # the article types most often in a basket with each type
 VISUAL_DIM = 32  # photo embeddings projected on their main axes: 3 MB for 25,000 products, not 60
 VISUAL_SAMPLE = 5000  # embeddings the projection is fitted on
 CO_BOUGHT_KEEP = 20  # neighbours kept per product
 CO_BOUGHT_BASKET = 30  # a shopper's newest purchases that count as one basket (caps the pairs per shopper)
+BASKET_KEEP = 40  # neighbours kept per product in the shopper-day baskets
+BASKET_MAX = 50  # a shopper-day with more distinct products counts its first BASKET_MAX (bulk orders)
 _DAY = 86400.0
 
 
@@ -51,9 +54,22 @@ class ItemTable:
     co_bought_ptr: np.ndarray  # CSR: row r's neighbours are co_bought_rows[ptr[r]:ptr[r + 1]]
     co_bought_rows: np.ndarray
     co_bought_score: np.ndarray  # shoppers who bought both / sqrt(buyers of each)
+    # What goes with what: products bought on the same day by the same shopper (a "basket"), scored
+    # P(other | this) = baskets holding both / baskets holding this; ties by what sells (basket_pairs).
+    basket_ptr: np.ndarray
+    basket_rows: np.ndarray
+    basket_score: np.ndarray
+    in_baskets: np.ndarray  # (n,) baskets (shopper-days) holding each product, one-product days included
+    # The same at the level of article types (a bra's basket holds briefs): P(type B | type A) over
+    # baskets, the TYPE_PAIRS_KEEP most likely other types of each.
+    type_pair_from: np.ndarray  # str
+    type_pair_to: np.ndarray  # str
+    type_pair_score: np.ndarray
     index: dict[int, int] = field(init=False, repr=False)  # product id -> row
     members: dict[str, np.ndarray] = field(init=False, repr=False)  # group -> rows, best-selling first
     popular_by_type: dict[str, np.ndarray] = field(init=False, repr=False)  # article type -> rows, best first
+    selling: np.ndarray = field(init=False, repr=False)  # rows sold in the last 7 days with a photo embedding
+    goes_with_type: dict[str, list[tuple[str, float]]] = field(init=False, repr=False)  # type -> (type, P), best first
 
     def __post_init__(self) -> None:
         self.index = {int(pid): row for row, pid in enumerate(self.ids)}
@@ -68,16 +84,42 @@ class ItemTable:
             if self.type_rank[row] < TYPE_KEEP:
                 by_type[str(self.article_type[row])].append(int(row))
         self.popular_by_type = {kind: np.array(rows, dtype=np.int64) for kind, rows in by_type.items()}
+        self.selling = np.flatnonzero((self.sold_decayed > 0) & self.visual.any(axis=1))
+        self.goes_with_type = defaultdict(list)
+        for kind, other, score in zip(self.type_pair_from, self.type_pair_to, self.type_pair_score, strict=True):
+            self.goes_with_type[str(kind)].append((str(other), float(score)))
 
     def co_bought(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         start, end = self.co_bought_ptr[row], self.co_bought_ptr[row + 1]
         return self.co_bought_rows[start:end], self.co_bought_score[start:end]
 
+    def basket(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """The products bought in the same shopper-day as ``row``, P(them | row) best first."""
+        start, end = self.basket_ptr[row], self.basket_ptr[row + 1]
+        return self.basket_rows[start:end], self.basket_score[start:end]
+
+    def looks_like_selling(self, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` products nearest to ``row``'s photo among those that sold in the last 7 days
+        (the VISUAL_DIM projection's cosine), then best-selling first: on the H&M week, a visual
+        neighbour re-ordered by sales predicts the rest of a basket 1.6 times as well as the
+        nearest in looks. Empty without a photo."""
+        if not self.visual[row].any() or not len(self.selling):
+            return _NO_ROWS, np.zeros(0, np.float32)
+        similarity = self.visual[self.selling] @ self.visual[row]
+        keep = min(k + 1, len(self.selling))
+        nearest = np.argpartition(-similarity, keep - 1)[:keep]
+        rows = self.selling[nearest]
+        mask = rows != row
+        rows, similarity = rows[mask][:k], similarity[nearest][mask][:k]
+        order = np.lexsort((rows, -self.sold_decayed[rows]))
+        return rows[order], similarity[order]
+
     # Stored with the model as one .npz (no pickle: the bytes come from the database).
     _ARRAYS = (
         "ids", "gender", "article_type", "group", "subcategory", "colour", "price", "paid", "sold_1d", "sold_3d",
         "sold_decayed", "type_rank", "visual", "days_on_sale", "buyers", "rebuy_rate", "popular", "co_bought_ptr",
-        "co_bought_rows", "co_bought_score",
+        "co_bought_rows", "co_bought_score", "basket_ptr", "basket_rows", "basket_score", "in_baskets",
+        "type_pair_from", "type_pair_to", "type_pair_score",
     )  # fmt: skip
 
     def to_bytes(self) -> bytes:
@@ -95,10 +137,16 @@ class ItemTable:
     def from_bytes(cls, data: bytes) -> "ItemTable":
         with np.load(io.BytesIO(data), allow_pickle=False) as stored:
             genders = [str(g) for g in stored["popular_genders"]]
+            arrays = {name: stored[name] for name in cls._ARRAYS if name in stored}
+            if "basket_ptr" not in arrays:  # a table stored before baskets were kept: none
+                arrays.update(basket_ptr=np.zeros(len(arrays["ids"]) + 1, np.int64), basket_rows=_NO_ROWS,
+                              basket_score=np.zeros(0, np.float32), in_baskets=np.zeros(len(arrays["ids"]), np.float32),
+                              type_pair_from=np.zeros(0, str),
+                              type_pair_to=np.zeros(0, str), type_pair_score=np.zeros(0, np.float32))  # fmt: skip
             return cls(
                 as_of=datetime.fromisoformat(str(stored["as_of"][0])),
                 popular_by_gender={g: stored[f"popular_gender_{n}"] for n, g in enumerate(genders)},
-                **{name: stored[name] for name in cls._ARRAYS},
+                **arrays,
             )
 
 
@@ -142,6 +190,7 @@ def item_table(products: Products, events: Iterable[Event], *, visual: np.ndarra
     bought: dict[object, dict[int, set[int]]] = defaultdict(dict)  # shopper -> row -> the days they bought it
     newest_purchase: dict[object, dict[int, datetime]] = defaultdict(dict)
     paid_sum, paid_count = np.zeros(n), np.zeros(n)
+    baskets: dict[tuple[object, object], dict[int, None]] = defaultdict(dict)  # (shopper, day) -> rows, in order
     for event in events:
         shopper, row, at = event.shopper, index[event.product_id], event.at
         age_s = max((as_of - at).total_seconds(), 0.0)  # an event after the newest purchase is "now"
@@ -153,6 +202,7 @@ def item_table(products: Products, events: Iterable[Event], *, visual: np.ndarra
             paid_sum[row] += event.price
             paid_count[row] += 1
         sales.add((shopper, row, age_days))
+        baskets[shopper, at.date()][row] = None
         bought[shopper].setdefault(row, set()).add(age_days)
         newest_purchase[shopper][row] = max(at, newest_purchase[shopper].get(row, at))
     sold_1d, sold_3d, sold_decayed = np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32)
@@ -169,7 +219,13 @@ def item_table(products: Products, events: Iterable[Event], *, visual: np.ndarra
     popular = _top(sold_decayed, np.ones(n, dtype=bool))
     genders = np.asarray(products.gender)
     ptr, rows, scores = _co_bought(n, newest_purchase, buyers)
+    basket_lists = [list(rows)[:BASKET_MAX] for rows in baskets.values()]
+    basket_ptr, basket_rows, basket_score = basket_pairs(n, basket_lists, sold_decayed)
+    in_baskets = np.zeros(n, np.float32)
+    for basket in basket_lists:
+        in_baskets[basket] += 1
     article_type = np.array(products.article_type, dtype=str)
+    type_from, type_to, type_score = type_pairs(article_type, basket_lists)
     return ItemTable(
         as_of=as_of, ids=np.asarray(products.ids, dtype=np.int64), gender=genders.astype(str),
         article_type=article_type, group=np.array(products.group, dtype=str),
@@ -183,6 +239,8 @@ def item_table(products: Products, events: Iterable[Event], *, visual: np.ndarra
         popular=popular,
         popular_by_gender={str(g): _top(sold_decayed, genders == g) for g in np.unique(genders)},
         co_bought_ptr=ptr, co_bought_rows=rows, co_bought_score=scores,
+        basket_ptr=basket_ptr, basket_rows=basket_rows, basket_score=basket_score, in_baskets=in_baskets,
+        type_pair_from=type_from, type_pair_to=type_to, type_pair_score=type_score,
     )  # fmt: skip
 
 
@@ -207,6 +265,62 @@ def _top(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
     rows = np.flatnonzero(mask & (scores > 0))
     order = np.lexsort((rows, -scores[rows]))  # best first, ties by row: stable across runs
     return rows[order][:POPULAR_KEEP].astype(np.int64)
+
+
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+
+
+def basket_pairs(n: int, baskets: list[list[int]], sold: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Item to item from baskets (each a list of distinct rows): for each product, the BASKET_KEEP
+    others most often in a basket with it, scored P(other | this) = baskets with both / baskets
+    with this. For one product the order is the raw count's (the one-click heuristic of
+    ../shared/RANKING.md); over several, the probabilities add up as comparable numbers. Ties go
+    to what sells (``sold``), then the row."""
+    item_rows = [row for basket in baskets if len(basket) > 1 for row in basket]
+    basket_ids = [number for number, basket in enumerate(b for b in baskets if len(b) > 1) for _ in basket]
+    count = (basket_ids[-1] + 1) if basket_ids else 0
+    matrix = csr_matrix((np.ones(len(item_rows), np.float32), (basket_ids, item_rows)), shape=(count, n))
+    both = (matrix.T @ matrix).tocsr()
+    holding = np.zeros(n, np.float32)
+    for basket in baskets:
+        holding[basket] += 1
+    both.setdiag(0)
+    both.eliminate_zeros()
+    ptr, rows, scores = np.zeros(n + 1, np.int64), [], []
+    for row in range(n):
+        start, end = both.indptr[row], both.indptr[row + 1]
+        if end > start:
+            others = both.indices[start:end]
+            score = both.data[start:end] / holding[row]
+            best = np.lexsort((others, -sold[others], -score))[:BASKET_KEEP]
+            rows.append(others[best])
+            scores.append(score[best])
+        ptr[row + 1] = ptr[row] + min(end - start, BASKET_KEEP)
+    return (
+        ptr,
+        np.concatenate(rows).astype(np.int64) if rows else _NO_ROWS,
+        np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32),
+    )
+
+
+def type_pairs(article_type: np.ndarray, baskets: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each article type, the TYPE_PAIRS_KEEP other types most often bought in the same basket,
+    P(other type | this type) over the baskets holding this type."""
+    holding: Counter = Counter()
+    both: Counter = Counter()
+    for basket in baskets:
+        kinds = sorted({str(article_type[row]) for row in basket})
+        holding.update(kinds)
+        both.update((a, b) for a in kinds for b in kinds if a != b)
+    best: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for (kind, other), count in both.items():
+        best[kind].append((count / holding[kind], other))
+    out = [(kind, other, p) for kind in sorted(best) for p, other in sorted(best[kind], key=lambda t: (-t[0], t[1]))[
+        :TYPE_PAIRS_KEEP]]  # fmt: skip
+    return (
+        np.array([t[0] for t in out], dtype=str), np.array([t[1] for t in out], dtype=str),
+        np.array([t[2] for t in out], dtype=np.float32),
+    )
 
 
 def _co_bought(

@@ -20,7 +20,9 @@ import numpy as np
 from django.conf import settings
 
 from common.metrics import average_precision_at_k, recall_at_k
-from recommendations.domain import Shopper
+from recommendations.domain import Candidate, Shopper
+from recommendations.ranker.click_training import ClickModel, click_fit
+from recommendations.ranker.clicks import ClickSizes, anchor_rows, click_heuristic
 from recommendations.ranker.features import FEATURES, Pool, PoolSizes, candidate_pool, pool_sizes
 from recommendations.ranker.history import Event, Products, shoppers_from_events
 from recommendations.ranker.items import ItemTable, item_table, visual_projection
@@ -104,6 +106,21 @@ class RankerFit:
     table: ItemTable  # as of the newest purchase: what serving reads
     figures: dict = field(default_factory=dict)
     importances: dict[str, float] = field(default_factory=dict)
+    clicks: ClickModel | None = None  # the after-a-click ranker, on the same table (click_training)
+
+    def candidates(self, shopper: Shopper, *, repurchases: bool) -> list[Candidate]:
+        """What "Recommended for you" shows this shopper, best first, before the hard filters:
+        the ranker's candidates; for a history the ranker never learnt from (views alone), what
+        goes with their newest products (the after-a-click model, or its heuristic when none was
+        trained). Serving and the evaluation both call this."""
+        pool, scores = self.rank(shopper, repurchases=repurchases)
+        if len(pool.rows):
+            return pool.candidates(self.table, scores)
+        if self.clicks is not None:
+            clicked = self.clicks.rank(self.table, shopper)
+        else:
+            clicked = click_heuristic(self.table, anchor_rows(shopper, self.table, ClickSizes().anchors))
+        return [c for c in clicked if c.product_id not in shopper.purchased]
 
     def rank(self, shopper: Shopper, *, repurchases: bool) -> tuple[Pool, np.ndarray]:
         """This shopper's pool, built as in training (the stored pool sizes), and the model's scores.
@@ -211,6 +228,9 @@ def ranker_fit(
     if older:
         on_step(f"Validating: trained on the older folds, scored on the shoppers of {validation.cutoff:%Y-%m-%d}")
         figures["validation"] = validation_figures(_train(*_stack(older)), validation)
+    # The after-a-click ranker learns from the same folds: their label days' baskets, their tables.
+    on_step("After a click: basket completions of the same folds")
+    clicks = click_fit([(fold.cutoff, fold.cutoff + timedelta(days=label_days), fold.table) for fold in built], events)
     x, y, groups = _stack(trainable)
     on_step(f"Training on {len(x):,} candidate rows of {len(groups):,} shoppers ({int(y.sum()):,} purchases)")
     booster = _train(x, y, groups)
@@ -225,7 +245,9 @@ def ranker_fit(
         peak_memory_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     )  # fmt: skip
     importances = {name: round(float(gain) / total, 4) for name, gain in zip(FEATURES, gains, strict=True)}
-    return RankerFit(booster, table, figures, dict(sorted(importances.items(), key=lambda kv: -kv[1])))
+    if clicks is not None:
+        figures["clicks"] = {**clicks.figures, "importances": clicks.importances}
+    return RankerFit(booster, table, figures, dict(sorted(importances.items(), key=lambda kv: -kv[1])), clicks)
 
 
 def _train(x: np.ndarray, y: np.ndarray, groups: list[int]) -> Ensemble:

@@ -123,41 +123,31 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None, generat
     if len(explore) < explore_count:
         explore = exploration_pool(genders=genders, exclude=recently_seen, count=explore_count, rng=rng)
     rows: list[Row] = []
-    in_ranked: set[int] = set()  # what the ranked row shows: no other row repeats it
+    taken: set[int] = set()  # one row each: a product shows in the first row that has it
+
+    def add(key: str, title: str, candidates: list[Candidate], explore: list[int], per_type: int | None = None):
+        cards = fill_row([c for c in candidates if c.product_id not in taken], article_types, names, size=size,
+                         explore=[pid for pid in explore if pid not in taken], per_type=per_type)  # fmt: skip
+        taken.update(card.product_id for card in cards)
+        rows.append(Row(key, title, cards))
+
     if ranked:
         # The ranker weighs a repurchase against everything else, so its row comes first, in the
         # ranker's order (RANKED_ROW_MAX_PER_ARTICLE_TYPE) and without exploration (Trending keeps
         # it); "Buy again" then shows the purchases it did not.
-        cards = fill_row(ranked, article_types, names, size=size, explore=[],
-                         per_type=settings.RANKED_ROW_MAX_PER_ARTICLE_TYPE)  # fmt: skip
-        rows.append(Row("home.recommended", "Recommended for you", cards))
-        in_ranked = {card.product_id for card in cards}
-        again = [c for c in again if c.product_id not in in_ranked]
+        add("home.recommended", "Recommended for you", ranked, [], settings.RANKED_ROW_MAX_PER_ARTICLE_TYPE)
     if again:
-        rows.append(Row(BUY_AGAIN_ROW, "Buy again", fill_row(again, article_types, names, size=size, explore=[])))
+        add(BUY_AGAIN_ROW, "Buy again", again, [])
     if shopper.recent and not ranked:
         blended = [c for c in blend(sources, settings.BLEND_WEIGHTS) if c.product_id not in recently_seen]
-        rows.append(
-            Row(
-                "home.recommended",
-                "Recommended for you",
-                fill_row(blended, article_types, names, size=size, explore=explore[: len(explore) // 2]),
-            )
-        )
+        add("home.recommended", "Recommended for you", blended, explore[: len(explore) // 2])
     if shopper.recent and because:
-        similar = [Candidate(pid, 1 - distance, "visual", last_viewed) for pid, distance in because
-                   if pid not in in_ranked]  # fmt: skip
-        title = reason_for("visual", names.get(last_viewed))
-        rows.append(Row("home.because", title, fill_row(similar, article_types, names, size=size, explore=[])))
-    trending = [c for c in sources["trending"] if c.product_id not in recently_seen and c.product_id not in in_ranked]
-    rows.append(
-        Row(
-            "home.trending",
-            "Trending now",
-            fill_row(trending, article_types, names, size=size, explore=explore[len(explore) // 2 :]),
-        )
-    )
-    top_up(rows, genders=genders, exclude=recently_seen | in_ranked, size=size)
+        similar = [Candidate(pid, 1 - distance, "visual", last_viewed) for pid, distance in because]
+        add("home.because", reason_for("visual", names.get(last_viewed)), similar, [])
+    trending = [c for c in sources["trending"] if c.product_id not in recently_seen]
+    add("home.trending", "Trending now", trending, explore[len(explore) // 2 :])
+    rows = [row for row in rows if row.cards or row.key != BUY_AGAIN_ROW]
+    top_up(rows, genders=genders, exclude=recently_seen, size=size)
     for row in rows:
         for slot, card in enumerate(row.cards):
             card.row, card.slot = row.key, slot

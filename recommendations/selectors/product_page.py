@@ -1,7 +1,8 @@
-"""The product page's three lists (other colours, "Customers who bought this also bought", "Looks
-similar"), with one hard-filter query for all three: the candidates of each are known beforehand
-(the product's group, the ALS item neighbours kept per process, the stored visual neighbours), so
-one query over their union reads which pass and their card versions."""
+"""The product page's lists ("Goes well with", other colours, "Customers who bought this also bought",
+"Looks similar"), with one hard-filter query for all of them: the candidates of each are known
+beforehand (the after-a-click ranking of the product, its group, the ALS item neighbours kept per
+process, the stored visual neighbours), so one query over their union reads which pass and their
+card versions. A product shows in the first list that has it, never again lower on the page."""
 
 from dataclasses import dataclass, field
 
@@ -12,25 +13,30 @@ from catalog.cards import ProductCard, card_version, product_cards
 from catalog.gender import compatible_genders
 from catalog.models import Product
 from recommendations.selectors.collaborative import also_bought_ids, serving_model
+from recommendations.selectors.ranked import active_ranker, goes_with_ids
 from recommendations.selectors.similar import LooksSimilar, hard_filters, similar_candidates, similar_from
 from recommendations.vectors import id_array
 
 
 @dataclass
 class ProductPageLists:
+    goes_with: list[ProductCard] = field(default_factory=list)
     colours: list[ProductCard] = field(default_factory=list)
     also_bought: list[ProductCard] = field(default_factory=list)
     similar: LooksSimilar = field(default_factory=LooksSimilar)
 
 
 def product_page_lists(*, product: Product, k: int | None = None) -> ProductPageLists:
-    """The same lists as other_colours, customers_also_bought and looks_similar, each product in stock,
-    of a compatible gender and never the product itself."""
+    """"Goes well with" (what is bought with it, from the active ranker's after-a-click model), then
+    the same lists as other_colours, customers_also_bought and looks_similar less what a list above
+    shows; each product in stock, of a compatible gender and never the product itself."""
     k = k or settings.SIMILAR_PRODUCTS_K
     model = serving_model()
     also = also_bought_ids(model, product.pk) if model is not None else ()
+    ranker = active_ranker() if settings.RANKER_ENABLED else None
+    goes = goes_with_ids(ranker, product.pk)[: k * 4] if ranker is not None else []
     neighbours, photo_failed = similar_candidates(product)
-    wanted = Q(pk__in=id_array({*also, *(pid for pid, _ in neighbours or ())}))
+    wanted = Q(pk__in=id_array({*also, *goes, *(pid for pid, _ in neighbours or ())}))
     if product.product_group:
         wanted |= Q(product_group=product.product_group)
     rows = (
@@ -45,15 +51,24 @@ def product_page_lists(*, product: Product, k: int | None = None) -> ProductPage
         passing[pk] = version
         if product.product_group and product_group == product.product_group:
             group.append(pk)
-    colours = sorted(group)[:k]
-    bought = [pid for pid in also if pid in passing][:k]
-    cards = product_cards(versions={pid: passing[pid] for pid in {*colours, *bought}})
+    goes_with = [pid for pid in goes if pid in passing][:k]
+    shown = set(goes_with)
+    colours = [pid for pid in sorted(group) if pid not in shown][:k]
+    shown.update(colours)
+    bought = [pid for pid in also if pid in passing and pid not in shown][:k]
+    shown.update(bought)
+    cards = product_cards(versions={pid: passing[pid] for pid in {*goes_with, *colours, *bought}})
     similar = (
         LooksSimilar(photo_failed=photo_failed)
         if neighbours is None
         else similar_from(product, neighbours, {pid: passing[pid] for pid, _ in neighbours if pid in passing}, k=k)
     )
+    # Less what the lists above show (not before: a short list would send it to the HNSW index).
+    kept = [(card, distance) for card, distance in zip(similar.products, similar.distances, strict=True)
+            if card.pk not in shown]  # fmt: skip
+    similar.products, similar.distances = [card for card, _ in kept], [distance for _, distance in kept]
     return ProductPageLists(
+        goes_with=[cards[pid] for pid in goes_with if pid in cards],
         colours=[cards[pid] for pid in colours if pid in cards],
         also_bought=[cards[pid] for pid in bought if pid in cards],
         similar=similar,

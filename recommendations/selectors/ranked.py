@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from recommendations.domain import Candidate, Shopper
 from recommendations.models import RankerModel
+from recommendations.ranker.click_training import ClickModel
+from catalog.cards import VersionedCache
+from recommendations.ranker.clicks import CLICK_FEATURES, ClickSizes, click_heuristic
 from recommendations.ranker.features import FEATURES
 from recommendations.ranker.items import ItemTable
 from recommendations.ranker.training import Ensemble, RankerFit
@@ -57,8 +60,10 @@ def active_ranker(generation: int | None = None) -> ActiveRanker | None:
 
 
 def _load(model_id: int) -> ActiveRanker | None:
-    features, figures, boosters, items = (
-        RankerModel.objects.filter(pk=model_id).values_list("features", "figures", "boosters", "items").get()
+    features, figures, boosters, items, click_features, click_boosters = (
+        RankerModel.objects.filter(pk=model_id)
+        .values_list("features", "figures", "boosters", "items", "click_features", "click_boosters")
+        .get()
     )
     if list(features) != list(FEATURES):
         logger.warning("Ranker %s was trained on other features; the blend serves until it is retrained.", model_id)
@@ -66,11 +71,38 @@ def _load(model_id: int) -> ActiveRanker | None:
     ensemble = Ensemble.from_text(boosters)
     if not ensemble.boosters:
         raise ValueError("no boosters stored")
-    return ActiveRanker(model_id, RankerFit(ensemble, ItemTable.from_bytes(bytes(items)), figures))
+    clicks = None
+    if click_boosters and list(click_features) == list(CLICK_FEATURES):
+        stored = figures.get("clicks", {})
+        clicks = ClickModel(Ensemble.from_text(click_boosters), ClickSizes(**stored.get("sizes", {})), stored)
+    elif click_boosters:  # the heuristic serves after a click until the next training
+        logger.warning("Ranker %s's after-a-click model was trained on other features.", model_id)
+    return ActiveRanker(model_id, RankerFit(ensemble, ItemTable.from_bytes(bytes(items)), figures, clicks=clicks))
 
 
 def ranked_candidates(ranker: ActiveRanker, shopper: Shopper, *, repurchases: bool) -> list[Candidate]:
-    """Every source's candidates for this shopper, best first by the model's score, before the hard
-    filters, which the row applies; empty when the blend should serve them (RankerFit.rank)."""
-    pool, scores = ranker.fit.rank(shopper, repurchases=repurchases)
-    return pool.candidates(ranker.fit.table, scores)
+    """"Recommended for you"'s candidates for this shopper, best first, before the hard filters,
+    which the row applies (RankerFit.candidates: the ranker's, or after a click what goes with the
+    shopper's newest products); empty when the blend should serve them."""
+    return ranker.fit.candidates(shopper, repurchases=repurchases)
+
+
+_goes_with = VersionedCache(4096)  # (product id, model id) -> ids: a product page costs the model once per process
+
+
+def goes_with_ids(ranker: ActiveRanker, product_id: int) -> list[int]:
+    """What goes with one product (a product page's first row), best first, before the hard filters:
+    the after-a-click ranking with the product as the only view, or its heuristic."""
+    version = str(ranker.model_id)
+    found = _goes_with.get_many([(product_id, version)])
+    if product_id in found:
+        return found[product_id]
+    table, clicks = ranker.fit.table, ranker.fit.clicks
+    row = table.index.get(product_id)
+    if row is None:  # newer than the model
+        ranked = []
+    else:
+        ranked = clicks.rank_anchors(table, [row]) if clicks else click_heuristic(table, [row])
+    ids = [candidate.product_id for candidate in ranked]
+    _goes_with.put_many({(product_id, version): ids})
+    return ids

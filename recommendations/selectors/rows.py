@@ -203,11 +203,12 @@ def top_up(rows: list[Row], *, genders, exclude: set[int], size: int) -> None:
     short = [row for row in rows if len(row.cards) < size and row.key != BUY_AGAIN_ROW]
     if not short:
         return
-    # Enough spares for any one row even if every shown product is among them.
+    # Enough spares for every short row even if every shown product is among them.
     shown = sum(len(row.cards) for row in rows)
-    spare = list(eligible(genders=genders, exclude=exclude).values_list("pk", flat=True)[: size + shown])
+    missing = sum(size - len(row.cards) for row in short)
+    spare = list(eligible(genders=genders, exclude=exclude).values_list("pk", flat=True)[: missing + shown])
+    present = {card.product_id for row in rows for card in row.cards}  # one row each: no repeats on the page
     for row in short:
-        present = {card.product_id for card in row.cards}
         for product_id in spare:
             if len(row.cards) >= size:
                 break

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from catalog.models import Product
 from recommendations.models import EmbeddingStatus, Interaction, ProductEmbedding, RankerModel
+from recommendations.ranker.clicks import CLICK_FEATURES
 from recommendations.ranker.features import FEATURES
 from recommendations.ranker.history import Event
 from recommendations.ranker.training import RankerFit, day_start, ranker_fit
@@ -123,6 +124,8 @@ def _store(fitted: RankerFit) -> RankerModel:
     stored = RankerModel.objects.create(
         trained_until=fitted.table.as_of, features=list(FEATURES), boosters=fitted.booster.to_text(),
         items=fitted.table.to_bytes(), figures=fitted.figures, importances=fitted.importances,
+        click_features=list(CLICK_FEATURES) if fitted.clicks else [],
+        click_boosters=fitted.clicks.booster.to_text() if fitted.clicks else "",
     )  # fmt: skip
     activate(stored, keep=KEEP_MODELS)
     return stored

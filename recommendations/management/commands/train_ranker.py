@@ -28,6 +28,22 @@ class Command(BaseCommand):
             )
         top = ", ".join(f"{name} {share:.0%}" for name, share in list(model.importances.items())[:6])
         self.stdout.write(f"Feature importances (share of gain): {top}")
+        clicks = figures.get("clicks")
+        if clicks is None:
+            self.stdout.write("After a click: no basket of two or more products to learn from; the heuristic serves.")
+        else:
+            v = clicks.get("validation")
+            said = (
+                f"validation on {v['baskets']:,} baskets MAP@12 {v['map']:.4f}, recall@12 {v['recall']:.4f} "
+                f"(the heuristic {v['heuristic_map']:.4f} / {v['heuristic_recall']:.4f})"
+                if v
+                else "one fold: no validation"
+            )
+            top = ", ".join(f"{name} {share:.0%}" for name, share in list(clicks["importances"].items())[:4])
+            self.stdout.write(
+                f"After a click: {clicks['baskets']:,} baskets, {clicks['rows']:,} rows, {clicks['seconds']} s; "
+                f"{said}; {top}"
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Done in {time.monotonic() - started:.1f} s (fit {figures['seconds']} s, peak memory "

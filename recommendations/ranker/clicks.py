@@ -1,0 +1,258 @@
+"""After a click: what goes with the products a shopper has just looked at, from the shop's baskets.
+
+Item-to-item sources over an ItemTable (all in memory, no query), for the newest few products of a
+short history (the *anchors*, newest first):
+* ``same_product``: the anchor's other colours and variants (its product group), best-selling first;
+* ``basket``: what was bought in the same shopper-day as the anchor, P(other | anchor) first;
+* ``visual``: the anchor's nearest photos among what sells, best-selling first;
+* ``same_type``: the best sellers of the anchor's article type;
+* ``popular``: the best sellers.
+
+``click_heuristic`` is the no-model list a sceptic would choose (../shared/RANKING.md, "After one
+click": other colours, then co-purchases, then best sellers, MAP@12 0.079 on the H&M week, twelve
+times the best sellers); serving and the evaluation both call it, so what is measured is what is served.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recommendations.domain import Candidate, Shopper
+from recommendations.ranker.items import ItemTable
+
+SOURCES = ("same_product", "basket", "group_basket", "visual", "same_type", "goes_with_type", "popular")
+
+
+@dataclass(frozen=True)
+class ClickSizes:
+    anchors: int = 3  # the newest distinct products of the history that bring candidates
+    same_product: int = 20
+    basket: int = 40
+    group_basket: int = 40
+    siblings: int = 6  # the anchor's best-selling other colours whose baskets count as its own
+    visual: int = 30
+    same_type: int = 20
+    goes_with_type: int = 40  # best sellers of the types most bought with the anchor's, in its gender
+    per_type: int = 12
+    popular: int = 40
+    decay: float = 0.5  # an older anchor's candidates weigh this much of the newer one's
+
+
+@dataclass
+class Proposal:
+    """What the sources say about one candidate (a row of the item table)."""
+
+    row: int
+    scores: dict[str, float] = field(default_factory=dict)  # source -> summed, recency-weighted score
+    ranks: dict[str, int] = field(default_factory=dict)  # source -> best rank in any anchor's list
+    anchor: int = -1  # the anchor row whose weighted proposal was strongest
+    anchor_rank: int = 0  # that anchor's position in the history (0: the newest)
+    first: str = ""  # the first source (in SOURCES order) that proposed it
+
+
+def anchor_rows(shopper: Shopper, table: ItemTable, count: int) -> list[int]:
+    """The newest ``count`` distinct products of the shopper's history that the table knows."""
+    rows: list[int] = []
+    for product_id in shopper.recent_product_ids:
+        row = table.index.get(product_id)
+        if row is not None and row not in rows:
+            rows.append(row)
+            if len(rows) >= count:
+                break
+    return rows
+
+
+def click_proposals(table: ItemTable, anchors: list[int], sizes: ClickSizes | None = None) -> dict[int, Proposal]:
+    """Every source's candidates for these anchors (newest first), keyed by row. The anchors
+    themselves are not candidates: the shopper has just seen them."""
+    sizes = sizes or ClickSizes()
+    proposals: dict[int, Proposal] = {}
+    best: dict[int, float] = {}  # row -> the strongest weighted single proposal, for its anchor
+    seen = set(anchors)
+
+    def propose(source: str, rows, scores, anchor: int, weight: float, position: int) -> None:
+        for rank, (row, score) in enumerate(zip(rows.tolist(), scores.tolist(), strict=True)):
+            if row in seen:
+                continue
+            proposal = proposals.get(row)
+            if proposal is None:
+                proposal = proposals[row] = Proposal(row, first=source)
+            proposal.scores[source] = proposal.scores.get(source, 0.0) + weight * score
+            proposal.ranks[source] = min(rank, proposal.ranks.get(source, rank))
+            strength = weight * (1.0 + score if source in ("same_product", "basket") else score)
+            if strength > best.get(row, -1.0):
+                best[row], proposal.anchor, proposal.anchor_rank = strength, anchor, position
+
+    sold = table.sold_decayed
+    top = float(sold.max()) if len(sold) and sold.max() > 0 else 1.0
+    for position, anchor in enumerate(anchors[: sizes.anchors]):
+        weight = sizes.decay**position
+        group = str(table.group[anchor])
+        members = table.members.get(group, _NONE) if group else _NONE
+        members = members[members != anchor][: sizes.same_product]
+        propose("same_product", members, sold[members] / top, anchor, weight, position)
+        rows, scores = table.basket(anchor)
+        propose("basket", rows[: sizes.basket], scores[: sizes.basket], anchor, weight, position)
+        # What was bought with the anchor's other colours: a colour's baskets are thin, its product's are not.
+        sibling_rows, sibling_scores = [], []
+        for sibling in members[: sizes.siblings]:
+            rows, scores = table.basket(sibling)
+            sibling_rows.append(rows)
+            sibling_scores.append(scores)
+        if sibling_rows:
+            rows, scores = np.concatenate(sibling_rows), np.concatenate(sibling_scores)
+            summed: dict[int, float] = {}
+            for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
+                summed[row] = summed.get(row, 0.0) + score
+            ranked = sorted(summed, key=lambda r: (-summed[r], r))[: sizes.group_basket]
+            propose("group_basket", np.array(ranked, dtype=np.int64), np.array([summed[r] for r in ranked]), anchor,
+                    weight, position)  # fmt: skip
+        rows, _ = table.looks_like_selling(anchor, sizes.visual)
+        propose("visual", rows, sold[rows] / top, anchor, weight, position)
+        same_type = table.popular_by_type.get(str(table.article_type[anchor]), _NONE)[: sizes.same_type]
+        propose("same_type", same_type, sold[same_type] / top, anchor, weight, position)
+        rows, scores = _goes_with_type(table, anchor, sizes)
+        propose("goes_with_type", rows, scores, anchor, weight, position)
+    popular = table.popular[: sizes.popular]
+    propose("popular", popular, sold[popular] / top, anchors[0] if anchors else -1, 1.0, 0)
+    for proposal in proposals.values():  # the first source in SOURCES order, not in the order met
+        proposal.first = next(source for source in SOURCES if source in proposal.scores)
+    return proposals
+
+
+def _goes_with_type(table: ItemTable, anchor: int, sizes: ClickSizes) -> tuple[np.ndarray, np.ndarray]:
+    """The best sellers of the article types most often in a basket with the anchor's, of the
+    anchor's gender (or unisex): P(type | anchor's type) x sales."""
+    gender = table.gender[anchor]
+    top = float(table.sold_decayed.max()) or 1.0
+    rows, scores = [], []
+    for kind, probability in table.goes_with_type.get(str(table.article_type[anchor]), ()):
+        best = table.popular_by_type.get(kind, _NONE)
+        best = best[(table.gender[best] == gender) | (table.gender[best] == "unisex")][: sizes.per_type]
+        rows.append(best)
+        scores.append(probability * table.sold_decayed[best] / top)
+    if not rows:
+        return _NONE, np.zeros(0)
+    rows, scores = np.concatenate(rows), np.concatenate(scores)
+    order = np.lexsort((rows, -scores))[: sizes.goes_with_type]
+    return rows[order], scores[order]
+
+
+# The heuristic's order: a source's candidates all come before the next source's; within one,
+# by the recency-weighted score (for one anchor: sales for other colours, co-purchases for baskets).
+HEURISTIC_TIERS = {"same_product": 3.0, "basket": 2.0, "popular": 1.0}
+
+
+def click_heuristic(table: ItemTable, anchors: list[int], sizes: ClickSizes | None = None) -> list[Candidate]:
+    """Other colours of the anchors, then what was bought with them, then the best sellers; every
+    product at most once, in the tier of the first source that proposed it."""
+    proposals = click_proposals(table, anchors, sizes)
+    scored = []
+    for proposal in proposals.values():
+        tier = next((source for source in HEURISTIC_TIERS if source in proposal.scores), None)
+        if tier is not None:
+            score = HEURISTIC_TIERS[tier] + min(proposal.scores[tier], 0.999)
+            scored.append((score, proposal, tier))
+    scored.sort(key=lambda item: (-item[0], item[1].row))
+    return [
+        Candidate(int(table.ids[p.row]), score, _STRATEGY[tier], int(table.ids[p.anchor]) if p.anchor >= 0 else None)
+        for score, p, tier in scored
+    ]
+
+
+def source_list(table: ItemTable, anchors: list[int], source: str, sizes: ClickSizes | None = None) -> list[int]:
+    """One source alone, by its recency-weighted score (the evaluation's per-source lines)."""
+    proposals = [p for p in click_proposals(table, anchors, sizes).values() if source in p.scores]
+    proposals.sort(key=lambda p: (-p.scores[source], p.ranks[source], p.row))
+    return [int(table.ids[p.row]) for p in proposals]
+
+
+# The strategies the cards show (selectors.rows.reason_for): a basket is "Customers who bought X also bought this".
+_STRATEGY = {
+    "same_product": "same_product", "basket": "also_bought", "group_basket": "also_bought", "visual": "visual",
+    "same_type": "trending", "goes_with_type": "trending", "popular": "trending",
+}  # fmt: skip
+_NONE = np.zeros(0, dtype=np.int64)
+
+
+CLICK_FEATURES = (
+    "same_product_score", "same_product_rank", "basket_score", "basket_rank", "group_basket_score",
+    "group_basket_rank", "visual_rank", "same_type_rank", "goes_with_type_score", "goes_with_type_rank",
+    "popular_rank", "sources", "co_bought",
+    "visual_similarity", "same_group", "same_type", "same_subcategory", "same_colour", "same_gender",
+    "price_ratio", "sold_1d", "sold_3d", "sold_decayed", "buyers", "days_on_sale", "type_rank", "rebuy_rate",
+    "anchor_sold", "anchor_baskets", "anchor_rank", "anchors",
+    "anchor_in_baskets", "in_baskets", "pair_baskets", "lift",
+)  # fmt: skip
+_COLUMN = {name: number for number, name in enumerate(CLICK_FEATURES)}
+
+
+@dataclass
+class ClickPool:
+    rows: np.ndarray  # (m,) candidate rows of the item table
+    features: np.ndarray  # (m, len(CLICK_FEATURES)) float32, NaN where a source says nothing
+    proposals: list[Proposal]
+
+    def candidates(self, table: ItemTable, scores: np.ndarray) -> list[Candidate]:
+        """Best first by ``scores``; each card's strategy is its strongest source's."""
+        order = np.lexsort((self.rows, -scores))
+        out = []
+        for i in order:
+            p = self.proposals[i]
+            anchor = int(table.ids[p.anchor]) if p.anchor >= 0 else None
+            out.append(Candidate(int(table.ids[p.row]), float(scores[i]), _STRATEGY[p.first], anchor))
+        return out
+
+
+def click_pool(table: ItemTable, anchors: list[int], sizes: ClickSizes | None = None) -> ClickPool:
+    """Every source's candidates for these anchors with the features of each (anchor, candidate)
+    pair, the anchor being the history's product that proposed it most strongly."""
+    proposals = list(click_proposals(table, anchors, sizes).values())
+    m = len(proposals)
+    x = np.full((m, len(CLICK_FEATURES)), np.nan, dtype=np.float32)
+    if not m:
+        return ClickPool(_NONE, x, [])
+    rows = np.array([p.row for p in proposals], dtype=np.int64)
+    anchor = np.array([p.anchor if p.anchor >= 0 else anchors[0] for p in proposals], dtype=np.int64)
+
+    def column(name: str, values) -> None:
+        x[:, _COLUMN[name]] = values
+
+    for source in ("same_product", "basket", "group_basket", "goes_with_type"):
+        column(f"{source}_score", [p.scores.get(source, np.nan) for p in proposals])
+    for source in ("same_product", "basket", "group_basket", "visual", "same_type", "goes_with_type", "popular"):
+        column(f"{source}_rank", [p.ranks.get(source, np.nan) for p in proposals])
+    column("sources", [len(p.scores) for p in proposals])
+    co = {}
+    for a in set(anchor.tolist()):
+        neighbours, scores = table.co_bought(a)
+        co.update({(a, int(n)): float(s) for n, s in zip(neighbours, scores, strict=True)})
+    column("co_bought", [co.get((int(a), int(r)), 0.0) for a, r in zip(anchor, rows, strict=True)])
+    co_basket = {}
+    for a in set(anchor.tolist()):
+        neighbours, scores = table.basket(a)
+        co_basket.update({(a, int(n)): float(s) for n, s in zip(neighbours, scores, strict=True)})
+    has_photo = table.visual[rows].any(axis=1) & table.visual[anchor].any(axis=1)
+    column("visual_similarity", np.where(has_photo, (table.visual[rows] * table.visual[anchor]).sum(axis=1), np.nan))
+    column("same_group", (table.group[rows] == table.group[anchor]) & (table.group[rows] != ""))
+    column("same_type", table.article_type[rows] == table.article_type[anchor])
+    column("same_subcategory", table.subcategory[rows] == table.subcategory[anchor])
+    column("same_colour", table.colour[rows] == table.colour[anchor])
+    column("same_gender", table.gender[rows] == table.gender[anchor])
+    price = np.where(np.isfinite(table.paid), table.paid, table.price)
+    column("price_ratio", price[rows] / np.where(price[anchor] > 0, price[anchor], np.nan))
+    for name in ("sold_1d", "sold_3d", "sold_decayed", "buyers", "days_on_sale", "type_rank", "rebuy_rate"):
+        column(name, getattr(table, name)[rows])
+    column("anchor_sold", table.sold_decayed[anchor])
+    column("anchor_baskets", table.basket_ptr[anchor + 1] - table.basket_ptr[anchor])
+    column("anchor_rank", [p.anchor_rank for p in proposals])
+    # Counts behind P(candidate | anchor), so that the model can trust 2 of 2 less than 40 of 80;
+    # and the lift, P(candidate | anchor) / P(candidate): what goes with this, not what sells anyway.
+    held, total = table.in_baskets, max(float(table.in_baskets.sum()), 1.0)
+    probability = np.array([co_basket.get((int(a), int(r)), 0.0) for a, r in zip(anchor, rows, strict=True)])
+    column("anchor_in_baskets", held[anchor])
+    column("in_baskets", held[rows])
+    column("pair_baskets", probability * held[anchor])
+    column("lift", np.where(held[rows] > 0, probability * total / np.maximum(held[rows], 1), np.nan))
+    column("anchors", len(anchors))
+    return ClickPool(rows, x, proposals)
