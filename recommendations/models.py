@@ -178,7 +178,9 @@ class RankerModel(models.Model):
     importances = models.JSONField(default=dict, help_text="Each feature's share of the total gain.")
     click_features = models.JSONField(default=list, help_text="The after-a-click ranker's feature names.")
     click_boosters = models.TextField(
-        blank=True, default="", help_text="The after-a-click ranker (LightGBM, as boosters); empty: the heuristic serves."
+        blank=True,
+        default="",
+        help_text="The after-a-click ranker (LightGBM, as boosters); empty: the heuristic serves.",
     )
     is_active = models.BooleanField(default=False)
 

@@ -382,7 +382,9 @@ def test_the_item_table_counts_sales_up_to_the_newest_purchase_even_after_later_
 
 
 @pytest.mark.django_db
-def test_a_ranker_that_learnt_from_purchases_alone_leaves_a_visitor_who_only_looked_to_the_blend():
+def test_a_ranker_that_learnt_from_purchases_alone_leaves_a_visitor_who_only_looked_to_the_click_ranking():
+    """Its features describe purchase histories; a visitor who has only looked gets what goes with
+    what they looked at (the after-a-click ranking of the same model, tests/test_after_a_click.py)."""
     from recommendations.selectors.homepage import homepage_rows
     from recommendations.selectors.shopper import shopper_load
 
@@ -396,7 +398,7 @@ def test_a_ranker_that_learnt_from_purchases_alone_leaves_a_visitor_who_only_loo
         Interaction.objects.create(visitor=looker, product=product, kind="view", created_at=later)
     rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=looker), rng=random.Random(0))
     assert rows[0].key == "home.recommended"
-    assert {card.strategy for card in rows[0].cards} <= {"als", "visual", "trending", "explore"}  # the blend
+    assert {card.strategy for card in rows[0].cards} <= {"same_product", "also_bought", "visual", "trending"}
     Interaction.objects.create(
         visitor=looker, product=products[0], kind="purchase", created_at=DAY0 + timedelta(days=5)
     )

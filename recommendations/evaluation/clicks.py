@@ -130,8 +130,7 @@ def evaluate_after_a_click(
         "labels": {name: LABELS[name] for name in names},
         "results": {
             segment: {
-                name: score_lists(lists[name], held, k=k, category_of=category_of, catalog_size=size)
-                for name in names
+                name: score_lists(lists[name], held, k=k, category_of=category_of, catalog_size=size) for name in names
             }
             for segment, held in segments.items()
             if held
@@ -157,8 +156,15 @@ def _with_views(history: Shopper | None, task: ClickTask, catalog, cutoff: datet
     for second, pid in enumerate(task.shown):
         row = catalog.index[pid]
         views.append(
-            ShopperEvent(pid, "view", start + timedelta(seconds=second), catalog.gender[row], catalog.name[row],
-                         catalog.group[row], catalog.article_type[row])  # fmt: skip
+            ShopperEvent(
+                pid,
+                "view",
+                start + timedelta(seconds=second),
+                catalog.gender[row],
+                catalog.name[row],
+                catalog.group[row],
+                catalog.article_type[row],
+            )  # fmt: skip
         )
     views.reverse()
     if history is None:
@@ -195,4 +201,3 @@ def click_table(section: dict, segment: str) -> str:
             f"{r['recall']['mean']:.4f} ± {r['recall']['stderr']:.4f} {r['coverage']['mean']:6.3f}  {against}"
         )
     return "\n".join(lines)
-

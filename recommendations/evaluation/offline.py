@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
+from recommendations.evaluation.clicks import evaluate_after_a_click
 from recommendations.evaluation.data import Catalog
 from recommendations.evaluation.fitting import fit
 from recommendations.evaluation.headroom import candidate_reach, new_shopper_hindsight
@@ -71,6 +72,7 @@ def evaluate_time_split(
     described, trained = [], []
     candidates: dict[tuple, dict[int, str]] = {}  # (window, shopper) -> the ranker's candidates -> source
     new_by_window: list[dict] = []  # each window's new shoppers' held-out purchases
+    after_a_click: dict = {}  # the first window's one-click and two-click tasks (evaluation.clicks)
     for window in range(windows):
         split = first if window == 0 else _window_before(events, first, window)
         on_step(f"Window {window + 1}: training before {split.cutoff:%Y-%m-%d}, testing until {split.until:%Y-%m-%d}")
@@ -84,6 +86,13 @@ def evaluate_time_split(
             best_sellers = [int(ranker.table.ids[row]) for row in ranker.table.popular]
             ranked = {key: ranked_candidates(ranker, fitted, key) for key in split.held_out}
             trained.append({"figures": ranker.figures, "importances": ranker.importances})
+        if window == 0:
+            test = [event for event in events if split.cutoff <= event.at <= split.until]
+            for revealed, name in ((1, "one"), (2, "two")):
+                on_step(f"After a click: baskets of the test days, {revealed} product(s) revealed")
+                after_a_click[name] = evaluate_after_a_click(
+                    fitted, ranker, test, cutoff=split.cutoff, until=split.until, k=k, seed=seed, revealed=revealed
+                )
         per_model = {name: (fitted, sources) for name in strategies}
         if tuned:
             tuned_fit = fit(
@@ -141,6 +150,7 @@ def evaluate_time_split(
         },
         "tuning": vars(tuned) if tuned else None,
         "ranker": trained,
+        "after_a_click": after_a_click,
         "results": results,
         "headroom": {
             "new_hindsight": new_shopper_hindsight(new_by_window, k=k),

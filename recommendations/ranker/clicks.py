@@ -66,6 +66,8 @@ def click_proposals(table: ItemTable, anchors: list[int], sizes: ClickSizes | No
     """Every source's candidates for these anchors (newest first), keyed by row. The anchors
     themselves are not candidates: the shopper has just seen them."""
     sizes = sizes or ClickSizes()
+    if not anchors:  # nothing looked at that the table knows: nothing goes with it
+        return {}
     proposals: dict[int, Proposal] = {}
     best: dict[int, float] = {}  # row -> the strongest weighted single proposal, for its anchor
     seen = set(anchors)
@@ -114,7 +116,7 @@ def click_proposals(table: ItemTable, anchors: list[int], sizes: ClickSizes | No
         rows, scores = _goes_with_type(table, anchor, sizes)
         propose("goes_with_type", rows, scores, anchor, weight, position)
     popular = table.popular[: sizes.popular]
-    propose("popular", popular, sold[popular] / top, anchors[0] if anchors else -1, 1.0, 0)
+    propose("popular", popular, sold[popular] / top, anchors[0], 1.0, 0)
     for proposal in proposals.values():  # the first source in SOURCES order, not in the order met
         proposal.first = next(source for source in SOURCES if source in proposal.scores)
     return proposals

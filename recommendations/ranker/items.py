@@ -318,7 +318,8 @@ def type_pairs(article_type: np.ndarray, baskets: list[list[int]]) -> tuple[np.n
     out = [(kind, other, p) for kind in sorted(best) for p, other in sorted(best[kind], key=lambda t: (-t[0], t[1]))[
         :TYPE_PAIRS_KEEP]]  # fmt: skip
     return (
-        np.array([t[0] for t in out], dtype=str), np.array([t[1] for t in out], dtype=str),
+        np.array([t[0] for t in out], dtype=str),
+        np.array([t[1] for t in out], dtype=str),
         np.array([t[2] for t in out], dtype=np.float32),
     )
 

@@ -27,7 +27,7 @@ class ProductPageLists:
 
 
 def product_page_lists(*, product: Product, k: int | None = None) -> ProductPageLists:
-    """"Goes well with" (what is bought with it, from the active ranker's after-a-click model), then
+    """ "Goes well with" (what is bought with it, from the active ranker's after-a-click model), then
     the same lists as other_colours, customers_also_bought and looks_similar less what a list above
     shows; each product in stock, of a compatible gender and never the product itself."""
     k = k or settings.SIMILAR_PRODUCTS_K

@@ -5,10 +5,10 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from catalog.cards import VersionedCache
 from recommendations.domain import Candidate, Shopper
 from recommendations.models import RankerModel
 from recommendations.ranker.click_training import ClickModel
-from catalog.cards import VersionedCache
 from recommendations.ranker.clicks import CLICK_FEATURES, ClickSizes, click_heuristic
 from recommendations.ranker.features import FEATURES
 from recommendations.ranker.items import ItemTable
@@ -81,7 +81,7 @@ def _load(model_id: int) -> ActiveRanker | None:
 
 
 def ranked_candidates(ranker: ActiveRanker, shopper: Shopper, *, repurchases: bool) -> list[Candidate]:
-    """"Recommended for you"'s candidates for this shopper, best first, before the hard filters,
+    """ "Recommended for you"'s candidates for this shopper, best first, before the hard filters,
     which the row applies (RankerFit.candidates: the ranker's, or after a click what goes with the
     shopper's newest products); empty when the blend should serve them."""
     return ranker.fit.candidates(shopper, repurchases=repurchases)
@@ -99,10 +99,8 @@ def goes_with_ids(ranker: ActiveRanker, product_id: int) -> list[int]:
         return found[product_id]
     table, clicks = ranker.fit.table, ranker.fit.clicks
     row = table.index.get(product_id)
-    if row is None:  # newer than the model
-        ranked = []
-    else:
-        ranked = clicks.rank_anchors(table, [row]) if clicks else click_heuristic(table, [row])
+    anchors = [] if row is None else [row]  # None: a product newer than the model
+    ranked = clicks.rank_anchors(table, anchors) if clicks else click_heuristic(table, anchors)
     ids = [candidate.product_id for candidate in ranked]
     _goes_with.put_many({(product_id, version): ids})
     return ids

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
+from recommendations.evaluation.clicks import click_table
 from recommendations.evaluation.runner import EvaluationOptions, evaluation_run
 from recommendations.evaluation.tables import (
     attribute_table,
@@ -88,6 +89,16 @@ class Command(BaseCommand):
         if "new" in section["results"]:
             self.stdout.write("\nNew shoppers (no history before the cut-off)\n" + time_split_table(section, "new"))
         self.stdout.write("\n" + time_split_summary(section))
+        for name, title in (("one", "one product viewed"), ("two", "two products viewed, the newest last")):
+            clicked = section.get("after_a_click", {}).get(name)
+            if not clicked:
+                continue
+            for segment, who in (("new", "new shoppers"), ("returning", "returning shoppers")):
+                if segment in clicked["results"]:
+                    self.stdout.write(
+                        f"\nAfter a click ({title}): the rest of the day's basket, {who} "
+                        f"({len_of(clicked, segment):,} shopper-days)\n" + click_table(clicked, segment)
+                    )
         if "attributes" in data:
             self.stdout.write(
                 "\nAttribute precision@6 (Fashion Product Images)\n" + attribute_table(data["attributes"])
@@ -95,3 +106,8 @@ class Command(BaseCommand):
         if "discovery" in data:
             self.stdout.write("\nDiscovery\n" + discovery_summary(data["discovery"]))
         self.stdout.write("")
+
+
+def len_of(section: dict, segment: str) -> int:
+    """The number of tasks a segment's figures are over."""
+    return section["new_tasks"] if segment == "new" else section["tasks"] - section["new_tasks"]

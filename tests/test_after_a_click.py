@@ -1,0 +1,215 @@
+"""After one click: the after-a-click ranker on synthetic baskets whose right answer is known, what
+the store serves with it (the homepage, the product page, in Chromium), one row per product on a
+page, the evaluation's one-click task, and proof that nothing of it reads the test days."""
+
+import random
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from recommendations.models import Interaction, RankerModel, Visitor
+from recommendations.ranker import clicks
+from recommendations.ranker.history import Event
+from recommendations.ranker.items import item_table
+from recommendations.ranker.training import ranker_fit
+from tests.test_ranker import DAY0, POPULAR, catalog, synthetic_log
+
+PAIRS = 25  # product row r (r < 25) is bought with row r + 25 in the "pairs" world
+
+
+def basket_log(world: str, *, days: int = 5, seed: int = 0):
+    """The ranker's "rebuy" log (returning shoppers, the crowd's favourites) plus, each day, 60
+    two-product baskets of a product of rows 0..24 and, depending on ``world``:
+    ``pairs``: always its partner, row + 25 (another product group, another article type);
+    ``random``: one of the crowd's favourites, whichever product the basket started with."""
+    products, events, _ = synthetic_log("rebuy", days=days, seed=seed)
+    rng = random.Random(seed + 1)
+    pid = [int(p) for p in products.ids]
+    for day in range(days - 1):
+        at = DAY0 + timedelta(days=day)
+        for n in range(60):
+            row = rng.randrange(PAIRS)
+            other = row + PAIRS if world == "pairs" else rng.choice(POPULAR)
+            events += [Event(("basket", day, n), pid[r], "purchase", at) for r in (row, other)]
+    events.sort(key=lambda event: event.at)
+    return products, events
+
+
+def test_where_every_basket_holds_a_fixed_pair_a_view_of_one_shows_the_other_first():
+    products, events = basket_log("pairs")
+    fitted = ranker_fit(products, events)
+    assert fitted.clicks is not None and fitted.figures["clicks"]["baskets"] > 0
+    table = fitted.table
+    for row in range(PAIRS):
+        ranked = fitted.clicks.rank_anchors(table, [row])
+        assert ranked[0].product_id == int(products.ids[row + PAIRS]), row
+        assert ranked[0].source == "also_bought" and ranked[0].anchor == int(products.ids[row])
+        assert int(products.ids[row]) not in [c.product_id for c in ranked]  # never what was just seen
+
+
+def test_where_baskets_are_random_the_ranker_falls_back_to_the_best_sellers():
+    """The rest of every basket is one of the crowd's favourites, whatever was looked at: the model
+    learns to put the best sellers first. The heuristic would show the product's other colours
+    first, which nobody ever bought with it."""
+    products, events = basket_log("random")
+    fitted = ranker_fit(products, events)
+    favourites = {int(products.ids[row]) for row in POPULAR}
+    for row in range(PAIRS):
+        top = [c.product_id for c in fitted.clicks.rank_anchors(fitted.table, [row])[:3]]
+        assert set(top) <= favourites, (row, top)
+        heuristic = clicks.click_heuristic(fitted.table, [row])
+        assert heuristic[0].source == "same_product"  # the sceptic's order, which the model beat
+
+
+def test_the_sources_propose_colours_baskets_and_best_sellers_and_the_heuristic_keeps_that_order():
+    products, events = basket_log("pairs")
+    table = item_table(products, events)
+    row = 3  # group g1: rows 3, 4, 5
+    proposals = clicks.click_proposals(table, [row])
+    assert {4, 5} <= {p for p, proposal in proposals.items() if "same_product" in proposal.scores}
+    # P(row 28 | row 3) over shopper-days: the pair baskets among all the days anyone bought row 3.
+    days: dict = {}
+    for event in events:
+        days.setdefault((event.shopper, event.at.date()), set()).add(table.index[event.product_id])
+    holding = [rows for rows in days.values() if row in rows]
+    expected = sum(row + PAIRS in rows for rows in holding) / len(holding)
+    assert 0 < expected < 1 and proposals[row + PAIRS].scores["basket"] == pytest.approx(expected)
+    assert table.basket(row)[0][0] == row + PAIRS  # its strongest neighbour
+    heuristic = [c.product_id for c in clicks.click_heuristic(table, [row])]
+    ids = [int(pid) for pid in products.ids]
+    assert set(heuristic[:2]) == {ids[4], ids[5]} and heuristic[2] == ids[row + PAIRS]
+    assert clicks.click_heuristic(table, []) == []  # nothing looked at: nothing goes with it
+
+
+def test_the_evaluation_trains_the_after_a_click_ranker_on_events_before_the_test_cutoff_only(monkeypatch):
+    """A spy around the real ranker_fit (which trains both rankers): every event it is given lies
+    before the test days, and the after-a-click model does not change when the test days do."""
+    from recommendations.evaluation import offline
+    from recommendations.evaluation.split import time_split
+
+    products, events = basket_log("pairs", days=6)
+    seen = []
+
+    def spy(products_, given, **kwargs):
+        seen.append(max(event.at for event in given))
+        return ranker_fit(products_, given, **kwargs)
+
+    monkeypatch.setattr(offline, "ranker_fit", spy)
+    split = time_split(events, test_days=1)
+    ranker = offline._ranker_for(products, split, lambda _: None)
+    assert ranker.clicks is not None and seen and max(seen) < split.cutoff
+    shuffled = [
+        e._replace(product_id=1000 + (e.product_id - 1000 + 7) % 60) if e.at >= split.cutoff else e for e in events
+    ]
+    again = offline._ranker_for(products, time_split(shuffled, test_days=1), lambda _: None)
+    assert again.clicks.booster.to_text() == ranker.clicks.booster.to_text()
+
+
+def test_the_one_click_task_reveals_one_product_of_each_basket_and_scores_the_lines():
+    from recommendations.evaluation.clicks import click_tasks
+
+    start = DAY0
+    events = [Event(("s", n), 1000 + n, "purchase", start) for n in range(5)]  # one product a day: no task
+    events += [Event("two", pid, "purchase", start + timedelta(hours=h)) for h, pid in enumerate((1, 2))]
+    events += [Event("three", pid, "purchase", start) for pid in (4, 5, 6, 6)]
+    tasks = click_tasks(events, start, start + timedelta(days=1), revealed=1, seed=0)
+    assert {task.shopper for task in tasks} == {"two", "three"}
+    for task in tasks:
+        assert len(task.shown) == 1 and task.shown[0] not in task.truth
+        assert {task.shown[0], *task.truth} == ({1, 2} if task.shopper == "two" else {4, 5, 6})
+    assert [t.shopper for t in click_tasks(events, start, start + timedelta(days=1), revealed=2, seed=0)] == ["three"]
+
+
+# --- Served ----------------------------------------------------------------------------------------
+
+
+def _baskets_in_database(world: str = "pairs") -> dict:
+    from tests.factories import ProductFactory
+
+    products, events = basket_log(world)
+    made = {
+        int(pid): ProductFactory(
+            name=f"Product {row}", product_group=products.group[row], article_type=products.article_type[row],
+            gender="women", stock_quantity=5,
+        )
+        for row, pid in enumerate(products.ids)
+    }  # fmt: skip
+    visitors = {key: Visitor.objects.create() for key in {e.shopper for e in events}}
+    Interaction.objects.bulk_create(
+        Interaction(visitor=visitors[e.shopper], product=made[e.product_id], kind=e.kind, created_at=e.at)
+        for e in events
+    )
+    call_command("train_ranker")
+    return {"made": made, "ids": [int(pid) for pid in products.ids]}
+
+
+@pytest.mark.django_db
+def test_after_one_view_the_homepage_and_the_product_page_show_what_is_bought_with_it(client):
+    from recommendations.selectors.homepage import homepage_rows
+    from recommendations.selectors.shopper import shopper_load
+
+    log = _baskets_in_database("pairs")
+    stored = RankerModel.objects.get(is_active=True)
+    assert stored.click_boosters and stored.figures["clicks"]["validation"]["baskets"] > 0
+    a, b = log["made"][log["ids"][7]], log["made"][log["ids"][7 + PAIRS]]
+    client.get(reverse("product-detail", args=[a.pk]))
+    response = client.get(reverse("product-detail", args=[a.pk]))
+    assert response.context["goes_with"][0].pk == b.pk
+    assert "Goes well with" in response.content.decode()
+    page = client.get(reverse("home"))
+    rows = page.context["rows"]
+    first = rows[0]
+    assert first.key == "home.recommended" and first.cards[0].product_id == b.pk
+    assert first.cards[0].reason == f"Customers who bought {a.name} also bought this"
+    shown = [card.product_id for row in rows for card in row.cards]
+    assert len(shown) == len(set(shown))  # one row each
+    # The rows come from the same candidates the evaluation scores (RankerFit.candidates).
+    visitor = Visitor.objects.get(pk=page.wsgi_request.visitor.pk)
+    shopper = shopper_load(user_id=None, visitor=visitor)
+    from recommendations.selectors.ranked import active_ranker
+
+    served = active_ranker().fit.candidates(shopper, repurchases=True)
+    assert [c.product_id for c in served][:3] == [card.product_id for card in first.cards][:3]
+    again = homepage_rows(shopper=shopper, rng=random.Random(0))
+    assert [c.product_id for c in again[0].cards] == [c.product_id for c in first.cards]
+
+
+@pytest.mark.django_db
+def test_a_product_page_shows_each_product_once():
+    from recommendations.selectors.product_page import product_page_lists
+
+    log = _baskets_in_database("pairs")
+    for row in (0, 4, 9):
+        lists = product_page_lists(product=log["made"][log["ids"][row]])
+        shown = [c.pk for c in [*lists.goes_with, *lists.colours, *lists.also_bought, *lists.similar.products]]
+        assert lists.goes_with and len(shown) == len(set(shown))
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_new_visitor_who_opens_one_product_sees_what_is_bought_with_it_first_on_the_homepage(
+    live_server, browser
+):  # fmt: skip
+    log = _baskets_in_database("pairs")
+    a, b = log["made"][log["ids"][11]], log["made"][log["ids"][11 + PAIRS]]
+    page = browser.new_page()
+    page.goto(f"{live_server.url}{reverse('product-detail', args=[a.pk])}")
+    assert page.locator("#goes-with .card .name").first.inner_text() == b.name
+    page.goto(f"{live_server.url}/")
+    first = page.locator("#homerecommended .card").first
+    assert first.locator(".name").inner_text() == b.name
+    assert f"Customers who bought {a.name} also bought this" in first.inner_text()
+    names = page.locator("section.row .card .name").all_inner_texts()
+    cards = page.locator("section.row .card").evaluate_all("cards => cards.map(c => c.dataset.productId)")
+    assert names and len(cards) == len(set(cards))  # no product twice on the page
+
+
+def test_click_features_are_finite_or_missing_and_named():
+    products, events = basket_log("pairs")
+    table = item_table(products, events)
+    pool = clicks.click_pool(table, [2, 1])
+    assert pool.features.shape == (len(pool.rows), len(clicks.CLICK_FEATURES))
+    assert not np.isinf(pool.features).any()
