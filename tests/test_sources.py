@@ -13,6 +13,8 @@ from django.utils import timezone
 from catalog.models import Product
 from recommendations.domain import Candidate
 from recommendations.models import Interaction, TrendingScore
+from recommendations.ranker import clicks
+from recommendations.ranker.items import item_table
 from recommendations.selectors.collaborative import collaborative_candidates, serving_model
 from recommendations.selectors.shopper import shopper_load
 from recommendations.selectors.sources import (
@@ -23,6 +25,7 @@ from recommendations.selectors.sources import (
     visual_candidates,
 )
 from recommendations.services.collaborative import collaborative_train
+from recommendations.services.ranker import catalog_rows, log_events
 from tests.factories import EmbeddedProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,13 +35,15 @@ pytestmark = pytest.mark.django_db
 def shop(settings):
     settings.ALS_FACTORS = 4
     rng = random.Random(7)
-    products = [EmbeddedProductFactory(product_group=f"g{i % 5}") for i in range(30)]
+    # 70: the photo axes of the after-a-click table need 64 embedded products.
+    kinds = ("Dress", "Top", "Shoes")
+    products = [EmbeddedProductFactory(product_group=f"g{i % 5}", article_type=kinds[i % 3]) for i in range(70)]
     users = [get_user_model().objects.create_user(f"u{i}") for i in range(8)]
     now = timezone.now()
     Interaction.objects.bulk_create(
         Interaction(user=user, product=rng.choice(products), kind=rng.choice(["view", "add_to_cart", "purchase"]),
-                    created_at=now - timedelta(hours=rng.randint(1, 200)))
-        for user in users for _ in range(12)
+                    created_at=now - timedelta(hours=rng.randint(1, 60)))
+        for user in users for _ in range(24)
     )  # fmt: skip
     TrendingScore.objects.bulk_create(TrendingScore(product=p, score=float(i)) for i, p in enumerate(products[:20]))
     collaborative_train()
@@ -66,3 +71,20 @@ def test_every_source_keeps_the_candidate_contract(shop, name):
     assert Product.objects.filter(pk__in=ids).count() == len(ids)
     history = set(shop.recent_product_ids)
     assert all(c.anchor is None or c.anchor in history for c in candidates)
+
+
+@pytest.mark.parametrize("name", clicks.SOURCES)
+def test_every_after_a_click_source_keeps_the_candidate_contract(shop, name):
+    """The after-a-click sources read the item table of the shop's log (ranker.clicks), anchored on
+    the shopper's newest products."""
+    table = item_table(catalog_rows(), log_events())
+    anchors = clicks.anchor_rows(shop, table, 3)
+    candidates = clicks.source_candidates(table, anchors, name)
+    assert candidates, f"{name} proposed nothing on a shop where it has data"
+    assert all(isinstance(c, Candidate) and c.source == name for c in candidates)
+    scores = [c.score for c in candidates]
+    assert scores == sorted(scores, reverse=True) and all(np.isfinite(scores))
+    ids = [c.product_id for c in candidates]
+    assert len(ids) == len(set(ids)) and not set(ids) & {int(table.ids[row]) for row in anchors}
+    assert Product.objects.filter(pk__in=ids).count() == len(ids)
+    assert all(c.anchor in set(shop.recent_product_ids) for c in candidates)

@@ -162,11 +162,19 @@ def click_heuristic(table: ItemTable, anchors: list[int], sizes: ClickSizes | No
     ]
 
 
-def source_list(table: ItemTable, anchors: list[int], source: str, sizes: ClickSizes | None = None) -> list[int]:
-    """One source alone, by its recency-weighted score (the evaluation's per-source lines)."""
+def source_candidates(
+    table: ItemTable, anchors: list[int], source: str, sizes: ClickSizes | None = None
+) -> list[Candidate]:
+    """One source alone, best first by its recency-weighted score (ties: its own order), named by
+    the source, each anchored on the product of the history that proposed it most strongly."""
     proposals = [p for p in click_proposals(table, anchors, sizes).values() if source in p.scores]
     proposals.sort(key=lambda p: (-p.scores[source], p.ranks[source], p.row))
-    return [int(table.ids[p.row]) for p in proposals]
+    return [Candidate(int(table.ids[p.row]), p.scores[source], source, int(table.ids[p.anchor])) for p in proposals]
+
+
+def source_list(table: ItemTable, anchors: list[int], source: str, sizes: ClickSizes | None = None) -> list[int]:
+    """One source's product ids (the evaluation's per-source lines)."""
+    return [c.product_id for c in source_candidates(table, anchors, source, sizes)]
 
 
 # The strategies the cards show (selectors.rows.reason_for): a basket is "Customers who bought X also bought this".
