@@ -15,7 +15,7 @@ from recommendations.ranker import clicks
 from recommendations.ranker.history import Event
 from recommendations.ranker.items import item_table
 from recommendations.ranker.training import ranker_fit
-from tests.test_ranker import DAY0, POPULAR, catalog, synthetic_log
+from tests.test_ranker import DAY0, POPULAR, synthetic_log
 
 PAIRS = 25  # product row r (r < 25) is bought with row r + 25 in the "pairs" world
 
