@@ -25,6 +25,7 @@ from recommendations.ranker.clicks import (
     click_heuristic,
     click_pool,
 )
+from recommendations.ranker.ensemble import Ensemble
 from recommendations.ranker.history import Event
 from recommendations.ranker.items import ItemTable
 
@@ -105,7 +106,7 @@ def click_fold(table: ItemTable, events: list[Event], start: datetime, end: date
 class ClickModel:
     """The after-a-click ranker: a LightGBM ensemble over click_pool's features."""
 
-    booster: object  # recommendations.ranker.training.Ensemble
+    booster: Ensemble
     sizes: ClickSizes = field(default_factory=ClickSizes)
     figures: dict = field(default_factory=dict)
     importances: dict[str, float] = field(default_factory=dict)
@@ -155,8 +156,6 @@ def _stack(folds: list[ClickFold]) -> tuple[np.ndarray, np.ndarray, list[int]]:
 
 def _train(x: np.ndarray, y: np.ndarray, groups: list[int]):
     import lightgbm
-
-    from recommendations.ranker.training import Ensemble
 
     data = lightgbm.Dataset(x, y, group=groups, feature_name=list(CLICK_FEATURES), free_raw_data=False)
     return Ensemble(

@@ -8,7 +8,6 @@ here reads an event after the newest one given: the evaluation gives only events
 test cut-off, and a test proves that the lists do not change when the test days do.
 """
 
-import json
 import resource
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from common.metrics import average_precision_at_k, recall_at_k
 from recommendations.domain import Candidate, Shopper
 from recommendations.ranker.click_training import ClickModel, click_fit
 from recommendations.ranker.clicks import ClickSizes, anchor_rows, click_heuristic
+from recommendations.ranker.ensemble import Ensemble
 from recommendations.ranker.features import FEATURES, Pool, PoolSizes, candidate_pool, pool_sizes
 from recommendations.ranker.history import Event, Products, shoppers_from_events
 from recommendations.ranker.items import ItemTable, item_table, visual_projection
@@ -75,29 +75,6 @@ class Fold:
              for pool, bought in zip(self.pools, self.bought, strict=True)]
         ) if self.pools else np.zeros(0)  # fmt: skip
         return x, y, [len(pool.rows) for pool in self.pools]
-
-
-class Ensemble:
-    """LightGBM boosters of the same features, their scores averaged; stored as a JSON list of
-    LightGBM's own text format."""
-
-    def __init__(self, boosters: list) -> None:
-        self.boosters = boosters
-
-    def predict(self, x: np.ndarray, **kwargs) -> np.ndarray:
-        return np.mean([booster.predict(x, **kwargs) for booster in self.boosters], axis=0)
-
-    def feature_gains(self) -> np.ndarray:
-        return np.mean([b.feature_importance(importance_type="gain") for b in self.boosters], axis=0)
-
-    def to_text(self) -> str:
-        return json.dumps([booster.model_to_string() for booster in self.boosters])
-
-    @classmethod
-    def from_text(cls, text: str) -> "Ensemble":
-        import lightgbm
-
-        return cls([lightgbm.Booster(model_str=model) for model in json.loads(text)])
 
 
 @dataclass
