@@ -26,7 +26,7 @@ from django.conf import settings
 from catalog.gender import compatible_genders
 from recommendations.domain import Shopper, ShopperEvent
 from recommendations.evaluation.fitting import Fitted
-from recommendations.evaluation.ranking import homepage_list, shopper_seed, shopper_sources
+from recommendations.evaluation.ranking import homepage_list, ranker_list, shopper_seed, shopper_sources
 from recommendations.evaluation.scoring import paired_differences, score_lists
 from recommendations.ranker import clicks
 from recommendations.ranker.history import Event
@@ -96,7 +96,7 @@ def evaluate_after_a_click(
         if task.shopper in fitted.shoppers:
             returning.add(key)
         view = dataclasses.replace(fitted, shoppers={key: shopper})
-        sources = shopper_sources(view, key)
+        sources = shopper_sources(view, key, blend=False)
         passes = sources.eligible  # the hard filters, purchases left out
 
         def through(candidates, passes=passes) -> list[int]:
@@ -112,9 +112,11 @@ def evaluate_after_a_click(
         ranked = ranker.clicks.rank_anchors(table, anchors) if ranker.clicks else clicks.click_heuristic(table, anchors)
         lists["ranker"][key] = through(c.product_id for c in ranked)
         served = ranker.candidates(shopper, repurchases=settings.RECOMMEND_REPURCHASES)
-        lists["homepage"][key] = homepage_list(
-            view, sources, weights, key, k=k, seed=shopper_seed(key, seed), ranked=served
-        )
+        page = ranker_list(view, sources, served, k=k, diversify=True, popular=[])
+        if len(page) < k:  # the ranked row is short: the rest of the page (the blend's sources) follows
+            sources = shopper_sources(view, key)
+            page = homepage_list(view, sources, weights, key, k=k, seed=shopper_seed(key, seed), ranked=served)
+        lists["homepage"][key] = page
         lists["product_page"][key] = _product_page(ranker, table, catalog, task.shown[-1], k=k)
     category_of = {int(pid): catalog.article_type[i] for i, pid in enumerate(catalog.ids)}
     size = int(catalog.available.sum())

@@ -36,7 +36,9 @@ class ShopperSources:
     filtered: np.ndarray | None = None  # (n,) bool: the hard filters alone, purchases allowed (Buy again)
 
 
-def shopper_sources(fitted: Fitted, key) -> ShopperSources:
+def shopper_sources(fitted: Fitted, key, *, blend: bool = True) -> ShopperSources:
+    """The shopper's hard filters and the blend's sources (``blend=False``: trending alone, for a
+    page whose first row the ranker fills; the visual search is the costly part)."""
     catalog = fitted.catalog
     shopper = fitted.shoppers.get(key) or Shopper(user_id=None, visitor=None)
     eligible = catalog.available.copy()
@@ -48,9 +50,10 @@ def shopper_sources(fitted: Fitted, key) -> ShopperSources:
     for pid in shopper.purchased:
         eligible[catalog.index[pid]] = False
     sources: dict[str, list[Candidate]] = {"trending": fitted.trending}
-    if shopper.recent and fitted.als is not None:
+    if blend and shopper.recent and fitted.als is not None:
         sources["als"] = collaborative_candidates(fitted.als, shopper)
-    sources["visual"] = _visual(fitted, shopper, eligible, seen)
+    if blend:
+        sources["visual"] = _visual(fitted, shopper, eligible, seen)
     return ShopperSources(eligible, np.flatnonzero(eligible), seen, sources, filtered)
 
 
