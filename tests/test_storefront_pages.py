@@ -38,11 +38,12 @@ def test_the_product_page_lists_similar_in_stock_products(client, django_assert_
     catalog = look_alike_catalog()
     url = reverse("product-detail", args=[catalog["query"].pk])
     # The first view finds and stores the product's neighbours: product, photos, new visitor, view
-    # event, the active ALS model (also bought), its embedding, stored neighbours (none), embedding
-    # version, HNSW search, store, hard filters, cards.
-    with django_assert_max_num_queries(12):
+    # event, the ServingGeneration, the active ALS model (also bought) and ranker (Goes well with), read
+    # once per generation in a process, its embedding, stored neighbours (none), embedding version,
+    # HNSW search, store, hard filters, cards.
+    with django_assert_max_num_queries(14):
         client.get(url)
-    # Every later view reads them: product, photos, the visitor, view event, ALS model, embedding,
+    # Every later view reads them: product, photos, the visitor, view event, the generation, embedding,
     # stored neighbours (a primary-key read where the HNSW search was), then one hard-filter query
     # with card versions for all three lists; the cards are in this process's cache.
     with django_assert_max_num_queries(8):

@@ -13,6 +13,7 @@ from catalog.cards import ProductCard, card_version, product_cards
 from catalog.gender import compatible_genders
 from catalog.models import Product
 from recommendations.selectors.collaborative import also_bought_ids, serving_model
+from recommendations.selectors.page_cache import serving_generation
 from recommendations.selectors.ranked import active_ranker, goes_with_ids
 from recommendations.selectors.similar import LooksSimilar, hard_filters, similar_candidates, similar_from
 from recommendations.vectors import id_array
@@ -31,9 +32,11 @@ def product_page_lists(*, product: Product, k: int | None = None) -> ProductPage
     the same lists as other_colours, customers_also_bought and looks_similar less what a list above
     shows; each product in stock, of a compatible gender and never the product itself."""
     k = k or settings.SIMILAR_PRODUCTS_K
-    model = serving_model()
+    # One query for the generation; the active models' ids come from this process's memory under it.
+    generation = serving_generation()
+    model = serving_model(generation)
     also = also_bought_ids(model, product.pk) if model is not None else ()
-    ranker = active_ranker() if settings.RANKER_ENABLED else None
+    ranker = active_ranker(generation) if settings.RANKER_ENABLED else None
     goes = goes_with_ids(ranker, product.pk)[: k * 4] if ranker is not None else []
     neighbours, photo_failed = similar_candidates(product)
     wanted = Q(pk__in=id_array({*also, *goes, *(pid for pid, _ in neighbours or ())}))
