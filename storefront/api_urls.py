@@ -7,7 +7,7 @@ from catalog.api.views import ProductDetailApi, ProductListApi
 from catalog.api.writes import ProductPhotoUploadApi
 from recommendations.api.history import MyEventsApi
 from recommendations.api.photo_search import PhotoSearchApi
-from recommendations.api.similar import SimilarProductsApi
+from recommendations.api.similar import GoesWellWithApi, SimilarProductsApi
 from recommendations.api.views import EventsApi, RecommendationsApi
 
 app_name = "api"
@@ -15,6 +15,7 @@ urlpatterns = [
     path("products/", ProductListApi.as_view(), name="product-list"),
     path("products/<int:pk>/", ProductDetailApi.as_view(), name="product-detail"),
     path("products/<int:pk>/similar/", SimilarProductsApi.as_view(), name="product-similar"),
+    path("products/<int:pk>/goes-with/", GoesWellWithApi.as_view(), name="product-goes-with"),
     path("products/<int:pk>/images/", ProductPhotoUploadApi.as_view(), name="product-images"),
     path("recommendations/", RecommendationsApi.as_view(), name="recommendations"),
     path("events/", EventsApi.as_view(), name="events"),

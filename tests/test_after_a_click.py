@@ -178,6 +178,29 @@ def test_after_one_view_the_homepage_and_the_product_page_show_what_is_bought_wi
 
 
 @pytest.mark.django_db
+def test_the_api_gives_what_goes_with_a_product_and_a_clear_400_or_404():
+    from rest_framework.test import APIClient
+
+    from tests.factories import ProductFactory
+
+    api = APIClient()
+    alone = ProductFactory(stock_quantity=3)
+    assert api.get(f"/api/v1/products/{alone.pk}/goes-with/").json() == []  # no ranker yet
+    log = _baskets_in_database("pairs")
+    a, b = log["made"][log["ids"][2]], log["made"][log["ids"][2 + PAIRS]]
+    body = api.get(f"/api/v1/products/{a.pk}/goes-with/", {"k": 5}).json()
+    assert [item["id"] for item in body][:1] == [b.pk] and len(body) == 5
+    assert set(body[0]) == {"id", "external_id", "name", "gender", "category", "subcategory", "article_type",
+                            "colour", "price", "in_stock", "image"}  # fmt: skip
+    b.stock_quantity = 0
+    b.save()
+    assert b.pk not in [item["id"] for item in api.get(f"/api/v1/products/{a.pk}/goes-with/").json()]
+    wrong = api.get(f"/api/v1/products/{a.pk}/goes-with/", {"k": 0})
+    assert wrong.status_code == 400 and "k" in wrong.json()
+    assert api.get("/api/v1/products/999999999/goes-with/").status_code == 404
+
+
+@pytest.mark.django_db
 def test_a_product_page_shows_each_product_once():
     from recommendations.selectors.product_page import product_page_lists
 

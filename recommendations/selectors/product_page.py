@@ -76,3 +76,23 @@ def product_page_lists(*, product: Product, k: int | None = None) -> ProductPage
         also_bought=[cards[pid] for pid in bought if pid in cards],
         similar=similar,
     )
+
+
+def goes_well_with(*, product: Product, k: int | None = None) -> list[ProductCard]:
+    """The product page's first list alone, as cards (the API's): what is bought with the product,
+    from the active ranker's after-a-click model, through the hard filters; empty before a ranker is
+    trained. Two queries once the models are in this process: the generation, the hard filters."""
+    k = k or settings.SIMILAR_PRODUCTS_K
+    ranker = active_ranker(serving_generation()) if settings.RANKER_ENABLED else None
+    goes = goes_with_ids(ranker, product.pk)[: k * 4] if ranker is not None else []
+    if not goes:
+        return []
+    passing = dict(
+        Product.objects.filter(hard_filters(genders=compatible_genders(product.gender), exclude=(product.pk,)))
+        .filter(pk__in=id_array(goes))
+        .annotate(version=card_version())
+        .values_list("pk", "version")
+    )
+    chosen = [pid for pid in goes if pid in passing][:k]
+    cards = product_cards(versions={pid: passing[pid] for pid in chosen})
+    return [cards[pid] for pid in chosen if pid in cards]
