@@ -15,43 +15,50 @@ class SimilarQuery(serializers.Serializer):
     k = serializers.IntegerField(min_value=1, max_value=50, default=12, help_text="How many, 1 to 50.")
 
 
-class SimilarProductsApi(APIView):
-    """Products that look like this one: in stock, of a compatible gender, never itself (the product page's list)."""
+class _ProductListApi(APIView):
+    """A list of one active product's page, ``k`` long (SimilarQuery): a clear 400 for a bad ``k``,
+    a 404 for no such product; the subclass says what the list holds."""
 
-    @extend_schema(
-        parameters=[SimilarQuery],
-        responses={200: SimilarProductSerializer(many=True),
-                   400: OpenApiResponse(description="k is out of range; the body says so."),
-                   404: OpenApiResponse(description="No such active product.")},
-    )  # fmt: skip
     def get(self, request: Request, pk: int) -> Response:
         query = SimilarQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         product = get_object_or_404(Product.objects.filter(is_active=True), pk=pk)
-        similar = looks_similar(product=product, k=query.validated_data["k"])
+        return Response(self.items(product, query.validated_data["k"], request))
+
+    def items(self, product: Product, k: int, request: Request) -> list[dict]:
+        raise NotImplementedError
+
+
+_ERRORS = {
+    400: OpenApiResponse(description="k is out of range; the body says so."),
+    404: OpenApiResponse(description="No such active product."),
+}
+
+
+class SimilarProductsApi(_ProductListApi):
+    """Products that look like this one: in stock, of a compatible gender, never itself (the product page's list)."""
+
+    @extend_schema(parameters=[SimilarQuery], responses={200: SimilarProductSerializer(many=True), **_ERRORS})
+    def get(self, request: Request, pk: int) -> Response:
+        return super().get(request, pk)
+
+    def items(self, product: Product, k: int, request: Request) -> list[dict]:
+        similar = looks_similar(product=product, k=k)
         # SimilarProductSerializer's fields (the schema), from the cards' data serialized once each.
-        return Response(
-            [
-                {**product_card_data(card, request), "distance": distance}
-                for card, distance in zip(similar.products, similar.distances, strict=True)
-            ]
-        )
+        return [
+            {**product_card_data(card, request), "distance": distance}
+            for card, distance in zip(similar.products, similar.distances, strict=True)
+        ]
 
 
-class GoesWellWithApi(APIView):
+class GoesWellWithApi(_ProductListApi):
     """What is bought with this product (the product page's "Goes well with"): the after-a-click
     ranking of the active ranker, in stock, of a compatible gender, never itself; empty until a
     ranker is trained."""
 
-    @extend_schema(
-        parameters=[SimilarQuery],
-        responses={200: ProductCardSerializer(many=True),
-                   400: OpenApiResponse(description="k is out of range; the body says so."),
-                   404: OpenApiResponse(description="No such active product.")},
-    )  # fmt: skip
+    @extend_schema(parameters=[SimilarQuery], responses={200: ProductCardSerializer(many=True), **_ERRORS})
     def get(self, request: Request, pk: int) -> Response:
-        query = SimilarQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        product = get_object_or_404(Product.objects.filter(is_active=True), pk=pk)
-        cards = goes_well_with(product=product, k=query.validated_data["k"])
-        return Response([product_card_data(card, request) for card in cards])
+        return super().get(request, pk)
+
+    def items(self, product: Product, k: int, request: Request) -> list[dict]:
+        return [product_card_data(card, request) for card in goes_well_with(product=product, k=k)]

@@ -25,30 +25,16 @@ from recommendations.ranker.clicks import (
     click_heuristic,
     click_pool,
 )
-from recommendations.ranker.ensemble import Ensemble
+from recommendations.ranker.ensemble import TREES, Ensemble, ensemble_train
 from recommendations.ranker.history import Event
 from recommendations.ranker.items import ItemTable
 
 K = 12
-# lambdarank with leaves of at least 100 rows: on the H&M week (basket completions of 09-17..18,
-# tested on 09-19..20) it scored MAP@12 0.0898 against 0.0888 for rank_xendcg; revealing three
-# products per basket instead of one, or tables that leave out only the label day, gained nothing.
-PARAMS = {
-    "objective": "lambdarank",
-    "metric": "map",
-    "eval_at": [K],
-    "learning_rate": 0.05,
-    "num_leaves": 15,
-    "min_data_in_leaf": 100,
-    "feature_fraction": 0.8,
-    "bagging_fraction": 0.8,
-    "bagging_freq": 1,
-    "verbose": -1,
-    "deterministic": True,
-    "force_row_wise": True,
-}
-TREES = 100
-SEEDS = (7, 8, 9)
+# lambdarank (ensemble.PARAMS otherwise): on the H&M week (basket completions of 09-17..18, tested
+# on 09-19..20) it scored MAP@12 0.0898 against 0.0888 for rank_xendcg; revealing three products per
+# basket instead of one, tables that leave out only the label day, 31 leaves or leaves of 30 rows
+# gained nothing.
+OBJECTIVE = "lambdarank"
 TASK_SEED = 0
 
 
@@ -160,13 +146,8 @@ def _stack(folds: list[ClickFold]) -> tuple[np.ndarray, np.ndarray, list[int]]:
     return np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), [g for p in parts for g in p[2]]
 
 
-def _train(x: np.ndarray, y: np.ndarray, groups: list[int]):
-    import lightgbm
-
-    data = lightgbm.Dataset(x, y, group=groups, feature_name=list(CLICK_FEATURES), free_raw_data=False)
-    return Ensemble(
-        [lightgbm.train({**PARAMS, "seed": seed, "num_threads": 2}, data, num_boost_round=TREES) for seed in SEEDS]
-    )
+def _train(x: np.ndarray, y: np.ndarray, groups: list[int]) -> Ensemble:
+    return ensemble_train(x, y, groups, features=CLICK_FEATURES, objective=OBJECTIVE)
 
 
 def click_validation(booster, fold: ClickFold) -> dict:

@@ -22,39 +22,12 @@ from common.metrics import average_precision_at_k, recall_at_k
 from recommendations.domain import Candidate, Shopper
 from recommendations.ranker.click_training import ClickModel, click_fit
 from recommendations.ranker.clicks import ClickSizes, anchor_rows, click_heuristic
-from recommendations.ranker.ensemble import Ensemble
+from recommendations.ranker.ensemble import TREES, Ensemble, ensemble_train
 from recommendations.ranker.features import FEATURES, Pool, PoolSizes, candidate_pool, pool_sizes
 from recommendations.ranker.history import Event, Products, shoppers_from_events
 from recommendations.ranker.items import ItemTable, item_table, visual_projection
 
 K = 12
-# rank_xendcg (a listwise cross-entropy, Bruch et al. 2019) with leaves of at least 100 rows: on
-# the H&M week, with 1,554 labelled shoppers to learn from, it validated at MAP@12 0.191 to 0.193
-# against 0.178 to 0.182 for lambdarank with leaves of 50 (09-18's shoppers, two seed triples each),
-# and gave the test days' returning shoppers +0.004 to +0.005. Leaves of 200 validated a little
-# better there but could not learn the co-purchase world of tests/test_ranker.py (about 6,000 rows a
-# fold); 31 leaves or a rate of 0.1 validated worse.
-PARAMS = {
-    "objective": "rank_xendcg",
-    "metric": "map",
-    "eval_at": [K],
-    "learning_rate": 0.05,
-    "num_leaves": 15,
-    "min_data_in_leaf": 100,
-    "feature_fraction": 0.8,
-    "bagging_fraction": 0.8,
-    "bagging_freq": 1,
-    "verbose": -1,
-    "deterministic": True,
-    "force_row_wise": True,
-}
-# A fixed number of trees: on the H&M week, early stopping on one day's validation stopped after a
-# handful of trees, and 100 at this rate did as well on the test days as 300 at 0.02.
-TREES = 100
-# Models of the same rows with other random draws (bagging, feature fraction), averaged: with a few
-# thousand labelled shoppers one model's draw moves MAP@12 by about 0.003; three averaged gained
-# 0.0024 on the H&M week's returning shoppers, for three times the training (seconds).
-SEEDS = (7, 8, 9)
 LABEL_WINDOWS = (1, 3, 7, 14, 28)  # days; the first that gives MIN_SHOPPERS labelled shoppers is used
 MIN_SHOPPERS = 200
 
@@ -228,12 +201,7 @@ def ranker_fit(
 
 
 def _train(x: np.ndarray, y: np.ndarray, groups: list[int]) -> Ensemble:
-    import lightgbm
-
-    data = lightgbm.Dataset(x, y, group=groups, feature_name=list(FEATURES), free_raw_data=False)
-    return Ensemble(
-        [lightgbm.train({**PARAMS, "seed": seed, "num_threads": 2}, data, num_boost_round=TREES) for seed in SEEDS]
-    )
+    return ensemble_train(x, y, groups, features=FEATURES, objective="rank_xendcg")
 
 
 def _positives(fold: Fold) -> bool:
