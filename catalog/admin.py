@@ -74,7 +74,7 @@ class ProductAdmin(admin.ModelAdmin):
     readonly_fields = ["photo_version", "edited_by_staff", "stock_set_at", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["external_id", "name", "description", "gender", "price", "stock_quantity", "is_active"]}),
-        ("Category", {"fields": ["category", "subcategory", "article_type", "colour", "product_group"]}),
+        ("Category", {"fields": ["category", "subcategory", "department", "article_type", "colour", "product_group"]}),
         ("History", {"fields": readonly_fields}),
     ]
 

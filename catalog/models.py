@@ -23,6 +23,9 @@ class Product(models.Model):
     gender = models.CharField(max_length=8, choices=Gender.choices, default=Gender.UNISEX, db_index=True)
     category = models.CharField(max_length=100, blank=True, help_text="Top level, e.g. Apparel.")
     subcategory = models.CharField(max_length=100, blank=True, help_text="e.g. Topwear.")
+    department = models.CharField(
+        max_length=100, blank=True, help_text="The shop's department or section, e.g. Womens Lingerie."
+    )
     article_type = models.CharField(max_length=100, blank=True, help_text="e.g. Shirts.")
     colour = models.CharField(max_length=64, blank=True)
     # One product in several colours or variants: H&M's product_code (the first 7 digits of the

@@ -102,8 +102,8 @@ def product_images_saved(*, product: Product, primary_checksum_before: str | Non
 
 
 # What a catalog import writes; a product whose values staff changed is no longer the import's.
-IMPORTED_FIELDS = ["name", "description", "gender", "category", "subcategory", "article_type", "colour", "price",
-                   "product_group"]  # fmt: skip
+IMPORTED_FIELDS = ["name", "description", "gender", "category", "subcategory", "department", "article_type", "colour",
+                   "price", "product_group"]  # fmt: skip
 PRODUCT_WRITABLE = ["external_id", *IMPORTED_FIELDS, "stock_quantity", "is_active"]
 
 

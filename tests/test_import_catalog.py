@@ -48,6 +48,7 @@ def test_imports_hm_articles_with_photos_gender_and_categories(hm_folder, tmp_pa
     assert first.gender == Gender.WOMEN  # Ladieswear
     assert first.article_type == records[0]["product_type_name"]
     assert first.colour == records[0]["colour_group_name"]
+    assert first.department == records[0]["section_name"] and first.department  # e.g. Womens Everyday Basics
     assert first.photo_version == 1  # its photo was announced to the recommender
     image = first.images.get()
     assert image.is_primary and image.width == 200 and image.height == 300

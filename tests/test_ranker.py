@@ -26,7 +26,8 @@ def catalog(n: int = 60) -> CatalogRows:
         ids=ids, index={int(pid): row for row, pid in enumerate(ids)}, gender=np.array(["women"] * n),
         name=[f"product {pid}" for pid in ids], group=[f"g{row // 3}" for row in range(n)],
         article_type=[("Dress", "Sweater", "Trousers", "Socks")[row % 4] for row in range(n)],
-        subcategory=["Jersey"] * n, colour=[("Black", "White", "Red")[row % 3] for row in range(n)],
+        subcategory=["Jersey"] * n, department=[("Womens", "Divided")[row % 2] for row in range(n)],
+        colour=[("Black", "White", "Red")[row % 3] for row in range(n)],
         price=np.full(n, 19.99, dtype=np.float32), vectors=_unit(np.random.default_rng(1).normal(size=(n, 40))),
     )  # fmt: skip
 

@@ -37,7 +37,8 @@ def shop(settings):
     rng = random.Random(7)
     # 70: the photo axes of the after-a-click table need 64 embedded products.
     kinds = ("Dress", "Top", "Shoes")
-    products = [EmbeddedProductFactory(product_group=f"g{i % 5}", article_type=kinds[i % 3]) for i in range(70)]
+    products = [EmbeddedProductFactory(product_group=f"g{i % 5}", article_type=kinds[i % 3],
+                                       department=("Womens", "Divided")[i % 2]) for i in range(70)]  # fmt: skip
     users = [get_user_model().objects.create_user(f"u{i}") for i in range(8)]
     now = timezone.now()
     Interaction.objects.bulk_create(

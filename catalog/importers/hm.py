@@ -70,4 +70,5 @@ def read_hm(folder: Path) -> Iterator[CatalogRow | RowError]:
             price=price,
             image_path=folder / "images" / article_id[:3] / f"{article_id}.jpg",
             product_group=article_id[:7],  # H&M's product_code, zero-padded as in the article id
+            department=record["section_name"].strip(),
         )

@@ -19,6 +19,7 @@ class CatalogRow:
     price: Decimal
     image_path: Path
     product_group: str = ""  # blank where the catalog has no notion of one product in several colours
+    department: str = ""  # the shop's section (H&M's section_name); blank where the catalog has none
 
 
 @dataclass(frozen=True)

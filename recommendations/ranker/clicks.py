@@ -20,7 +20,9 @@ import numpy as np
 from recommendations.domain import Candidate, Shopper
 from recommendations.ranker.items import ItemTable
 
-SOURCES = ("same_product", "basket", "group_basket", "visual", "same_type", "goes_with_type", "popular")
+SOURCES = (
+    "same_product", "basket", "group_basket", "visual", "same_type", "same_department", "goes_with_type", "popular",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class ClickSizes:
     siblings: int = 6  # the anchor's best-selling other colours whose baskets count as its own
     visual: int = 30
     same_type: int = 20
+    same_department: int = 30
     goes_with_type: int = 40  # best sellers of the types most bought with the anchor's, in its gender
     per_type: int = 12
     popular: int = 40
@@ -113,6 +116,9 @@ def click_proposals(table: ItemTable, anchors: list[int], sizes: ClickSizes | No
         propose("visual", rows, sold[rows] / top, anchor, weight, position)
         same_type = table.popular_by_type.get(str(table.article_type[anchor]), _NONE)[: sizes.same_type]
         propose("same_type", same_type, sold[same_type] / top, anchor, weight, position)
+        department = table.popular_by_department.get(str(table.department[anchor]), _NONE)
+        department = department[table.gender[department] == table.gender[anchor]][: sizes.same_department]
+        propose("same_department", department, sold[department] / top, anchor, weight, position)
         rows, scores = _goes_with_type(table, anchor, sizes)
         propose("goes_with_type", rows, scores, anchor, weight, position)
     popular = table.popular[: sizes.popular]
@@ -180,16 +186,17 @@ def source_list(table: ItemTable, anchors: list[int], source: str, sizes: ClickS
 # The strategies the cards show (selectors.rows.reason_for): a basket is "Customers who bought X also bought this".
 _STRATEGY = {
     "same_product": "same_product", "basket": "also_bought", "group_basket": "also_bought", "visual": "visual",
-    "same_type": "trending", "goes_with_type": "trending", "popular": "trending",
+    "same_type": "trending", "same_department": "trending", "goes_with_type": "trending", "popular": "trending",
 }  # fmt: skip
 _NONE = np.zeros(0, dtype=np.int64)
 
 
 CLICK_FEATURES = (
     "same_product_score", "same_product_rank", "basket_score", "basket_rank", "group_basket_score",
-    "group_basket_rank", "visual_rank", "same_type_rank", "goes_with_type_score", "goes_with_type_rank",
+    "group_basket_rank", "visual_rank", "same_type_rank", "same_department_rank", "goes_with_type_score",
+    "goes_with_type_rank",
     "popular_rank", "sources", "co_bought",
-    "visual_similarity", "same_group", "same_type", "same_subcategory", "same_colour", "same_gender",
+    "visual_similarity", "same_group", "same_type", "same_subcategory", "same_department", "same_colour", "same_gender",
     "price_ratio", "sold_1d", "sold_3d", "sold_decayed", "buyers", "days_on_sale", "type_rank", "rebuy_rate",
     "anchor_sold", "anchor_baskets", "anchor_rank", "anchors",
     "anchor_in_baskets", "in_baskets", "pair_baskets", "lift",
@@ -230,7 +237,7 @@ def click_pool(table: ItemTable, anchors: list[int], sizes: ClickSizes | None = 
 
     for source in ("same_product", "basket", "group_basket", "goes_with_type"):
         column(f"{source}_score", [p.scores.get(source, np.nan) for p in proposals])
-    for source in ("same_product", "basket", "group_basket", "visual", "same_type", "goes_with_type", "popular"):
+    for source in SOURCES:
         column(f"{source}_rank", [p.ranks.get(source, np.nan) for p in proposals])
     column("sources", [len(p.scores) for p in proposals])
     co = {}
@@ -247,6 +254,8 @@ def click_pool(table: ItemTable, anchors: list[int], sizes: ClickSizes | None = 
     column("same_group", (table.group[rows] == table.group[anchor]) & (table.group[rows] != ""))
     column("same_type", table.article_type[rows] == table.article_type[anchor])
     column("same_subcategory", table.subcategory[rows] == table.subcategory[anchor])
+    # H&M's section (Womens Lingerie, Divided Basics): what a basket holds usually comes from one.
+    column("same_department", (table.department[rows] == table.department[anchor]) & (table.department[rows] != ""))
     column("same_colour", table.colour[rows] == table.colour[anchor])
     column("same_gender", table.gender[rows] == table.gender[anchor])
     price = np.where(np.isfinite(table.paid), table.paid, table.price)

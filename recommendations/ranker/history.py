@@ -32,6 +32,7 @@ class Products(Protocol):
     group: Sequence[str]
     article_type: Sequence[str]
     subcategory: Sequence[str]
+    department: Sequence[str]  # "" where the catalog has none
     colour: Sequence[str]
     price: np.ndarray  # float; NaN where unknown
     vectors: np.ndarray  # (n, dim) unit photo embeddings; zero rows where a product has none

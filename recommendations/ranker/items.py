@@ -36,6 +36,7 @@ class ItemTable:
     article_type: np.ndarray  # (n,) str
     group: np.ndarray  # (n,) str; "" for a product that is a group of its own
     subcategory: np.ndarray  # (n,) str
+    department: np.ndarray  # (n,) str; "" where the catalog has none
     colour: np.ndarray  # (n,) str
     price: np.ndarray  # (n,) float32, the catalog's; NaN where unknown
     paid: np.ndarray  # (n,) float32, the mean price paid in the last 7 days (sales, discounts); NaN: none
@@ -69,6 +70,7 @@ class ItemTable:
     members: dict[str, np.ndarray] = field(init=False, repr=False)  # group -> rows, best-selling first
     popular_by_type: dict[str, np.ndarray] = field(init=False, repr=False)  # article type -> rows, best first
     selling: np.ndarray = field(init=False, repr=False)  # rows sold in the last 7 days with a photo embedding
+    popular_by_department: dict[str, np.ndarray] = field(init=False, repr=False)  # department -> rows, best first
     goes_with_type: dict[str, list[tuple[str, float]]] = field(init=False, repr=False)  # type -> (type, P), best first
 
     def __post_init__(self) -> None:
@@ -85,6 +87,12 @@ class ItemTable:
                 by_type[str(self.article_type[row])].append(int(row))
         self.popular_by_type = {kind: np.array(rows, dtype=np.int64) for kind, rows in by_type.items()}
         self.selling = np.flatnonzero((self.sold_decayed > 0) & self.visual.any(axis=1))
+        sold = np.flatnonzero((self.sold_decayed > 0) & (self.department != ""))
+        by_department: dict[str, list[int]] = defaultdict(list)
+        for row in sold[np.lexsort((sold, -self.sold_decayed[sold]))]:
+            if len(by_department[str(self.department[row])]) < TYPE_KEEP:
+                by_department[str(self.department[row])].append(int(row))
+        self.popular_by_department = {name: np.array(rows, dtype=np.int64) for name, rows in by_department.items()}
         self.goes_with_type = defaultdict(list)
         for kind, other, score in zip(self.type_pair_from, self.type_pair_to, self.type_pair_score, strict=True):
             self.goes_with_type[str(kind)].append((str(other), float(score)))
@@ -116,7 +124,8 @@ class ItemTable:
 
     # Stored with the model as one .npz (no pickle: the bytes come from the database).
     _ARRAYS = (
-        "ids", "gender", "article_type", "group", "subcategory", "colour", "price", "paid", "sold_1d", "sold_3d",
+        "ids", "gender", "article_type", "group", "subcategory", "department", "colour", "price", "paid", "sold_1d",
+        "sold_3d",
         "sold_decayed", "type_rank", "visual", "days_on_sale", "buyers", "rebuy_rate", "popular", "co_bought_ptr",
         "co_bought_rows", "co_bought_score", "basket_ptr", "basket_rows", "basket_score", "in_baskets",
         "type_pair_from", "type_pair_to", "type_pair_score",
@@ -138,6 +147,8 @@ class ItemTable:
         with np.load(io.BytesIO(data), allow_pickle=False) as stored:
             genders = [str(g) for g in stored["popular_genders"]]
             arrays = {name: stored[name] for name in cls._ARRAYS if name in stored}
+            if "department" not in arrays:  # a table stored before departments were kept
+                arrays["department"] = np.full(len(arrays["ids"]), "", dtype=str)
             if "basket_ptr" not in arrays:  # a table stored before baskets were kept: none
                 arrays.update(basket_ptr=np.zeros(len(arrays["ids"]) + 1, np.int64), basket_rows=_NO_ROWS,
                               basket_score=np.zeros(0, np.float32), in_baskets=np.zeros(len(arrays["ids"]), np.float32),
@@ -229,7 +240,8 @@ def item_table(products: Products, events: Iterable[Event], *, visual: np.ndarra
     return ItemTable(
         as_of=as_of, ids=np.asarray(products.ids, dtype=np.int64), gender=genders.astype(str),
         article_type=article_type, group=np.array(products.group, dtype=str),
-        subcategory=np.array(products.subcategory, dtype=str), colour=np.array(products.colour, dtype=str),
+        subcategory=np.array(products.subcategory, dtype=str), department=np.array(products.department, dtype=str),
+        colour=np.array(products.colour, dtype=str),
         price=np.asarray(products.price, dtype=np.float32),
         paid=np.divide(paid_sum, paid_count, out=np.full(n, np.nan), where=paid_count > 0).astype(np.float32),
         sold_1d=sold_1d, sold_3d=sold_3d, sold_decayed=sold_decayed, type_rank=_rank_within(article_type, sold_decayed),
