@@ -98,7 +98,10 @@ class RankerModelAdmin(admin.ModelAdmin):
     @admin.display(description="After a click: MAP@12 (heuristic)")
     def after_a_click(self, model: RankerModel) -> str:
         validation = model.figures.get("clicks", {}).get("validation")
-        return f"{validation['map']:.4f} ({validation['heuristic_map']:.4f})" if validation else "-"
+        if not validation:
+            return "-"
+        serving = "serves" if model.figures["clicks"].get("serves") else "the heuristic serves"
+        return f"{validation['map']:.4f} ({validation['heuristic_map']:.4f}), {serving}"
 
     @admin.display(description="Training (s)")
     def seconds(self, model: RankerModel) -> str:

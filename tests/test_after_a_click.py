@@ -50,6 +50,17 @@ def test_where_every_basket_holds_a_fixed_pair_a_view_of_one_shows_the_other_fir
         assert int(products.ids[row]) not in [c.product_id for c in ranked]  # never what was just seen
 
 
+def test_the_model_serves_only_where_it_beat_the_heuristic_in_its_validation():
+    products, events = basket_log("pairs")
+    fitted = ranker_fit(products, events)
+    validation = fitted.figures["clicks"]["validation"]
+    assert validation["map"] > validation["heuristic_map"] and fitted.clicks.serves
+    ids = lambda candidates: [c.product_id for c in candidates]  # noqa: E731
+    assert ids(fitted.goes_with([4])) == ids(fitted.clicks.rank_anchors(fitted.table, [4]))
+    fitted.clicks.figures["serves"] = False  # as click_fit marks a model that validated worse
+    assert ids(fitted.goes_with([4])) == ids(clicks.click_heuristic(fitted.table, [4]))
+
+
 def test_where_baskets_are_random_the_ranker_falls_back_to_the_best_sellers():
     """The rest of every basket is one of the crowd's favourites, whatever was looked at: the model
     learns to put the best sellers first. The heuristic would show the product's other colours

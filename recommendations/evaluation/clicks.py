@@ -176,8 +176,7 @@ def _with_views(history: Shopper | None, task: ClickTask, catalog, cutoff: datet
 
 def _product_page(ranker: RankerFit, table, catalog, product_id: int, *, k: int) -> list[int]:
     """The product page's first row: what goes with the product, through its gender filter."""
-    anchors = [table.index[product_id]]
-    ranked = ranker.clicks.rank_anchors(table, anchors) if ranker.clicks else clicks.click_heuristic(table, anchors)
+    ranked = ranker.goes_with([table.index[product_id]])  # as selectors.ranked.goes_with_ids
     genders = compatible_genders(catalog.gender[catalog.index[product_id]])
     chosen = []
     for candidate in ranked:

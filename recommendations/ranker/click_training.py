@@ -102,6 +102,11 @@ class ClickModel:
     figures: dict = field(default_factory=dict)
     importances: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def serves(self) -> bool:
+        """Whether it beat the heuristic in its validation (click_fit); the heuristic serves otherwise."""
+        return bool(self.figures.get("serves", False))
+
     def rank(self, table: ItemTable, shopper: Shopper) -> list[Candidate]:
         """The candidates of the shopper's newest products, best first by the model, before the
         hard filters (the row applies them); empty when the table knows none of their products."""
@@ -132,6 +137,10 @@ def click_fit(folds: list[tuple[datetime, datetime, ItemTable]], events: list[Ev
     figures: dict = {"trees": TREES, "sizes": vars(sizes), "tasks": sum(len(f.tasks) for f in built)}
     if len(trainable) > 1:
         figures["validation"] = click_validation(_train(*_stack(trainable[1:])), trainable[0])
+    # The model serves only where a model of the older folds beat the heuristic on the newest: on the
+    # demo's two years (98 baskets) it scored MAP@12 0.053 against the heuristic's 0.061.
+    validation = figures.get("validation")
+    figures["serves"] = bool(validation and validation["map"] > validation["heuristic_map"])
     x, y, groups = _stack(trainable)
     booster = _train(x, y, groups)
     gains = booster.feature_gains()

@@ -66,11 +66,16 @@ class RankerFit:
         pool, scores = self.rank(shopper, repurchases=repurchases)
         if len(pool.rows):
             return pool.candidates(self.table, scores)
-        if self.clicks is not None:
-            clicked = self.clicks.rank(self.table, shopper)
-        else:
-            clicked = click_heuristic(self.table, anchor_rows(shopper, self.table, ClickSizes().anchors))
+        sizes = self.clicks.sizes if self.clicks is not None else ClickSizes()
+        clicked = self.goes_with(anchor_rows(shopper, self.table, sizes.anchors))
         return [c for c in clicked if c.product_id not in shopper.purchased]
+
+    def goes_with(self, anchors: list[int]) -> list[Candidate]:
+        """What goes with these item-table rows (newest first), best first: the after-a-click model
+        where it beat the heuristic in its validation, the heuristic otherwise."""
+        if self.clicks is not None and self.clicks.serves:
+            return self.clicks.rank_anchors(self.table, anchors)
+        return click_heuristic(self.table, anchors)
 
     def rank(self, shopper: Shopper, *, repurchases: bool) -> tuple[Pool, np.ndarray]:
         """This shopper's pool, built as in training (the stored pool sizes), and the model's scores.

@@ -9,7 +9,7 @@ from catalog.cards import VersionedCache
 from recommendations.domain import Candidate, Shopper
 from recommendations.models import RankerModel
 from recommendations.ranker.click_training import ClickModel
-from recommendations.ranker.clicks import CLICK_FEATURES, ClickSizes, click_heuristic
+from recommendations.ranker.clicks import CLICK_FEATURES, ClickSizes
 from recommendations.ranker.features import FEATURES
 from recommendations.ranker.items import ItemTable
 from recommendations.ranker.training import Ensemble, RankerFit
@@ -97,10 +97,8 @@ def goes_with_ids(ranker: ActiveRanker, product_id: int) -> list[int]:
     found = _goes_with.get_many([(product_id, version)])
     if product_id in found:
         return found[product_id]
-    table, clicks = ranker.fit.table, ranker.fit.clicks
-    row = table.index.get(product_id)
-    anchors = [] if row is None else [row]  # None: a product newer than the model
-    ranked = clicks.rank_anchors(table, anchors) if clicks else click_heuristic(table, anchors)
+    row = ranker.fit.table.index.get(product_id)
+    ranked = ranker.fit.goes_with([] if row is None else [row])  # None: a product newer than the model
     ids = [candidate.product_id for candidate in ranked]
     _goes_with.put_many({(product_id, version): ids})
     return ids

@@ -40,9 +40,10 @@ class Command(BaseCommand):
                 else "one fold: no validation"
             )
             top = ", ".join(f"{name} {share:.0%}" for name, share in list(clicks["importances"].items())[:4])
+            serving = "the model serves" if clicks.get("serves") else "the heuristic serves (the model did not beat it)"
             self.stdout.write(
                 f"After a click: {clicks['baskets']:,} baskets, {clicks['rows']:,} rows, {clicks['seconds']} s; "
-                f"{said}; {top}"
+                f"{said}; {top}; {serving}."
             )
         self.stdout.write(
             self.style.SUCCESS(
