@@ -119,7 +119,7 @@ def click_proposals(table: ItemTable, anchors: list[int], sizes: ClickSizes | No
         department = table.popular_by_department.get(str(table.department[anchor]), _NONE)
         department = department[table.gender[department] == table.gender[anchor]][: sizes.same_department]
         propose("same_department", department, sold[department] / top, anchor, weight, position)
-        rows, scores = _goes_with_type(table, anchor, sizes)
+        rows, scores = _goes_with_type(table, anchor, sizes, top)
         propose("goes_with_type", rows, scores, anchor, weight, position)
     popular = table.popular[: sizes.popular]
     propose("popular", popular, sold[popular] / top, anchors[0], 1.0, 0)
@@ -128,11 +128,10 @@ def click_proposals(table: ItemTable, anchors: list[int], sizes: ClickSizes | No
     return proposals
 
 
-def _goes_with_type(table: ItemTable, anchor: int, sizes: ClickSizes) -> tuple[np.ndarray, np.ndarray]:
+def _goes_with_type(table: ItemTable, anchor: int, sizes: ClickSizes, top: float) -> tuple[np.ndarray, np.ndarray]:
     """The best sellers of the article types most often in a basket with the anchor's, of the
-    anchor's gender (or unisex): P(type | anchor's type) x sales."""
+    anchor's gender (or unisex): P(type | anchor's type) x sales (over ``top``, the best seller's)."""
     gender = table.gender[anchor]
-    top = float(table.sold_decayed.max()) or 1.0
     rows, scores = [], []
     for kind, probability in table.goes_with_type.get(str(table.article_type[anchor]), ()):
         best = table.popular_by_type.get(kind, _NONE)
@@ -240,15 +239,9 @@ def click_pool(table: ItemTable, anchors: list[int], sizes: ClickSizes | None = 
     for source in SOURCES:
         column(f"{source}_rank", [p.ranks.get(source, np.nan) for p in proposals])
     column("sources", [len(p.scores) for p in proposals])
-    co = {}
-    for a in set(anchor.tolist()):
-        neighbours, scores = table.co_bought(a)
-        co.update({(a, int(n)): float(s) for n, s in zip(neighbours, scores, strict=True)})
-    column("co_bought", [co.get((int(a), int(r)), 0.0) for a, r in zip(anchor, rows, strict=True)])
-    co_basket = {}
-    for a in set(anchor.tolist()):
-        neighbours, scores = table.basket(a)
-        co_basket.update({(a, int(n)): float(s) for n, s in zip(neighbours, scores, strict=True)})
+    pairs = list(zip(anchor.tolist(), rows.tolist(), strict=True))
+    co_bought, co_basket = _pair_scores(table.co_bought, anchor), _pair_scores(table.basket, anchor)
+    column("co_bought", [co_bought.get(pair, 0.0) for pair in pairs])
     has_photo = table.visual[rows].any(axis=1) & table.visual[anchor].any(axis=1)
     column("visual_similarity", np.where(has_photo, (table.visual[rows] * table.visual[anchor]).sum(axis=1), np.nan))
     column("same_group", (table.group[rows] == table.group[anchor]) & (table.group[rows] != ""))
@@ -268,10 +261,19 @@ def click_pool(table: ItemTable, anchors: list[int], sizes: ClickSizes | None = 
     # Counts behind P(candidate | anchor), so that the model can trust 2 of 2 less than 40 of 80;
     # and the lift, P(candidate | anchor) / P(candidate): what goes with this, not what sells anyway.
     held, total = table.in_baskets, max(float(table.in_baskets.sum()), 1.0)
-    probability = np.array([co_basket.get((int(a), int(r)), 0.0) for a, r in zip(anchor, rows, strict=True)])
+    probability = np.array([co_basket.get(pair, 0.0) for pair in pairs])
     column("anchor_in_baskets", held[anchor])
     column("in_baskets", held[rows])
     column("pair_baskets", probability * held[anchor])
     column("lift", np.where(held[rows] > 0, probability * total / np.maximum(held[rows], 1), np.nan))
     column("anchors", len(anchors))
     return ClickPool(rows, x, proposals)
+
+
+def _pair_scores(neighbours_of, anchors: np.ndarray) -> dict[tuple[int, int], float]:
+    """(anchor row, neighbour row) -> score, from one of the table's item-to-item lists."""
+    scores = {}
+    for anchor in set(anchors.tolist()):
+        rows, values = neighbours_of(anchor)
+        scores.update({(anchor, row): value for row, value in zip(rows.tolist(), values.tolist(), strict=True)})
+    return scores
