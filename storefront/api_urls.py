@@ -9,6 +9,7 @@ from recommendations.api.history import MyEventsApi
 from recommendations.api.photo_search import PhotoSearchApi
 from recommendations.api.similar import GoesWellWithApi, SimilarProductsApi
 from recommendations.api.views import EventsApi, RecommendationsApi
+from storefront.api_auth import AuthTokenApi
 
 app_name = "api"
 urlpatterns = [
@@ -21,6 +22,7 @@ urlpatterns = [
     path("events/", EventsApi.as_view(), name="events"),
     path("me/events/", MyEventsApi.as_view(), name="my-events"),
     path("search/photo/", PhotoSearchApi.as_view(), name="photo-search"),
+    path("auth/token/", AuthTokenApi.as_view(), name="auth-token"),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     # The split view serves Swagger UI's start-up script as a file, so the docs need no inline script (CSP).
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),

@@ -28,3 +28,12 @@ class AnonRateThrottle(_FailOpen, throttling.AnonRateThrottle):
 
 class UserRateThrottle(_FailOpen, throttling.UserRateThrottle):
     pass
+
+
+class AuthTokenThrottle(_FailOpen, throttling.SimpleRateThrottle):
+    """POST /api/v1/auth/token/: every attempt counts, per client address (API_THROTTLE_AUTH_TOKEN)."""
+
+    scope = "auth_token"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

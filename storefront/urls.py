@@ -1,8 +1,13 @@
+from allauth.account.decorators import secure_admin_login
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from storefront import cart, demo_login, media, views
+from storefront import account, cart, demo_login, media, views
+
+# Staff sign in through the store's sign-in page too, so its rate limits guard the admin as well
+# (the admin's own form has none): /admin/login/ redirects there and back.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,6 +18,8 @@ urlpatterns = [
     path("cart/add/<int:pk>/", cart.cart_add, name="cart-add"),
     path("cart/checkout/", cart.checkout, name="checkout"),
     path("logout/", demo_login.sign_out, name="logout"),
+    path("accounts/", include("allauth.urls")),
+    path("account/", account.account_page, name="account"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("storefront.api_urls")),

@@ -189,9 +189,9 @@ def test_a_shop_owner_reads_the_report_in_the_admin(live_server, browser, settin
     get_user_model().objects.create_superuser("owner", "owner@example.com", "a-long-password-1")
     page = browser.new_page()
     page.goto(f"{live_server.url}/admin/login/?next=/admin/recommendations/evaluationreport/")
-    page.fill("#id_username", "owner")
+    page.fill("#id_login", "owner")
     page.fill("#id_password", "a-long-password-1")
-    page.click("input[type=submit]")
+    page.click("main button[type=submit]")  # the store's sign-in page guards the admin too
     page.click(f"a[href$='/evaluationreport/{report.pk}/change/']")
     page.wait_for_selector("#time-split table")
     rows = page.locator("#time-split tbody tr")

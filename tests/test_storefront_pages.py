@@ -278,9 +278,9 @@ def test_the_store_the_admin_and_the_api_docs_work_under_the_csp_with_no_violati
     page.wait_for_load_state()
     visit("/cart/", lambda: page.get_by_text(catalog["query"].name).first.wait_for())
     visit("/admin/login/", lambda: None)
-    page.fill("#id_username", admin_user.username)
+    page.fill("#id_login", admin_user.username)
     page.fill("#id_password", "password")
-    page.click("input[type=submit]")
+    page.click("main button[type=submit]")  # the store's sign-in page guards the admin too
     page.wait_for_url(f"{live_server.url}/admin/")
 
     def inline_adds_a_row():

@@ -24,3 +24,5 @@ def _data_folder_secret(path: Path) -> str:
 SECRET_KEY = env_str("SECRET_KEY") or _data_folder_secret(DATA_DIR / "secret-key")
 # "Browse as an H&M customer": signs in as an imported demo customer (storefront/demo_login.py).
 DEMO_LOGIN_ENABLED = True
+# Mail (sign-up confirmations, password resets) is printed on the demo's console.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -1,0 +1,242 @@
+"""Shopper accounts: signing up, in and out on the web (django-allauth) and for apps (API tokens).
+
+Who sees whose orders and events, how an anonymous history becomes the account's either way in, and
+how guessing passwords is refused, on the store's pages, the admin and the token endpoint alike."""
+
+import re
+import uuid
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from recommendations.models import Interaction, InteractionKind
+from tests.factories import ProductFactory, ProductImageFactory
+
+pytestmark = pytest.mark.django_db
+PASSWORD = "a-long-shop-password-7"
+
+
+def shopper(email: str = "ada@example.com", password: str = PASSWORD):
+    return get_user_model().objects.create_user(username=email.split("@")[0], email=email, password=password)
+
+
+def sign_up(browser: Client, email: str, password: str = PASSWORD):
+    return browser.post(reverse("account_signup"), {"email": email, "password1": password, "password2": password})
+
+
+def sign_in(browser: Client, login: str, password: str = PASSWORD):
+    return browser.post(reverse("account_login"), {"login": login, "password": password})
+
+
+def signed_in_user(browser: Client):
+    return browser.get(reverse("account")).context["user"]
+
+
+def test_signing_up_keeps_the_anonymous_history_and_the_account_lists_only_ones_own_orders():
+    bought, other = ProductFactory(name="Linen shirt", price=30), ProductFactory(name="Wool coat", price=90)
+    browser = Client()
+    browser.get(reverse("product-detail", args=[bought.pk]))  # anonymous: a visitor's view
+    response = sign_up(browser, "new@example.com")
+    assert response.status_code == 302
+    user = get_user_model().objects.get(email="new@example.com")
+    assert list(Interaction.objects.filter(user=user).values_list("product_id", "kind")) == [(bought.pk, "view")]
+
+    browser.post(reverse("cart-add", args=[bought.pk]))
+    browser.post(reverse("checkout"))
+    someone = shopper("someone@example.com")
+    Interaction.objects.create(user=someone, product=other, kind=InteractionKind.PURCHASE, created_at=timezone.now())
+
+    page = browser.get(reverse("account"))
+    orders = page.content.decode()
+    assert page.status_code == 200 and "Linen shirt" in orders and "Wool coat" not in orders
+    assert [[line.product_id for line in order.lines] for order in page.context["orders"]] == [[bought.pk]]
+    assert page.context["orders"][0].total == 30
+
+
+def test_signing_in_with_email_or_username_keeps_the_anonymous_history():
+    user = shopper()
+    viewed = ProductFactory()
+    for login in ("ada@example.com", "ada"):
+        browser = Client()
+        browser.get(reverse("product-detail", args=[viewed.pk]))
+        assert sign_in(browser, login).status_code == 302
+        assert signed_in_user(browser) == user
+    assert Interaction.objects.filter(user=user, product=viewed, kind="view").count() == 2
+    assert not Interaction.objects.filter(user__isnull=True).exists()
+
+
+def test_the_account_page_needs_a_signed_in_shopper():
+    response = Client().get(reverse("account"))
+    assert response.status_code == 302 and response.url.startswith(reverse("account_login"))
+
+
+def test_signing_out_through_allauth_also_forgets_the_visitor():
+    shopper()
+    browser = Client()
+    sign_in(browser, "ada")
+    browser.get(reverse("product-detail", args=[ProductFactory().pk]))
+    response = browser.post(reverse("account_logout"))
+    assert response.cookies["visitor_id"].value == ""
+    assert browser.get("/api/v1/me/events/").json()["results"] == []
+
+
+def test_a_forgotten_password_is_reset_through_the_emailed_link():
+    shopper()
+    browser = Client()
+    browser.post(reverse("account_reset_password"), {"email": "ada@example.com"})
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["ada@example.com"]
+    link = re.search(r"https?://[^/\s]+(/accounts/password/reset/key/\S+)", mail.outbox[0].body).group(1)
+    form = browser.get(link, follow=True)
+    new = "another-long-password-8"
+    browser.post(form.redirect_chain[-1][0] if form.redirect_chain else link, {"password1": new, "password2": new})
+    assert sign_in(Client(), "ada", PASSWORD).status_code == 200  # the old password no longer works
+    assert sign_in(Client(), "ada", new).status_code == 302
+
+
+def test_a_reset_for_an_unknown_address_sends_nothing_and_says_the_same():
+    known, unknown = Client(), Client()
+    shopper()
+    a = known.post(reverse("account_reset_password"), {"email": "ada@example.com"})
+    b = unknown.post(reverse("account_reset_password"), {"email": "nobody@example.com"})
+    assert a.status_code == b.status_code == 302 and a.url == b.url  # no way to learn who has an account
+    assert [message.to for message in mail.outbox] == [["ada@example.com"]]
+
+
+def test_guessing_a_password_is_refused_even_when_the_guess_is_finally_right():
+    """allauth's login_failed limit: five failures on one account in five minutes, and even the
+    right password is refused until the window passes."""
+    shopper()
+    browser = Client()
+    for _ in range(5):
+        assert sign_in(browser, "ada", "wrong-guess").status_code == 200
+    refused = sign_in(browser, "ada", PASSWORD)
+    assert refused.status_code in (200, 429)
+    assert "_auth_user_id" not in browser.session
+    assert "Too many failed login attempts" in refused.content.decode()
+    assert sign_in(Client(), "someone-else", "x").status_code == 200  # other accounts are unaffected
+
+
+def test_the_admin_signs_in_through_the_store_and_shoppers_are_kept_out():
+    staff = get_user_model().objects.create_user("owner", "owner@example.com", PASSWORD, is_staff=True)
+    browser = Client()
+    response = browser.get("/admin/login/?next=/admin/")
+    assert response.status_code == 302 and response.url.startswith(reverse("account_login"))
+    follow = sign_in(browser, "owner") and browser.post(
+        f"{reverse('account_login')}?next=/admin/", {"login": "owner", "password": PASSWORD}
+    )
+    assert follow.url == "/admin/" and browser.get("/admin/").status_code == 200
+    assert signed_in_user(browser) == staff
+    shopper_browser = Client()
+    shopper()
+    sign_in(shopper_browser, "ada")
+    assert shopper_browser.get("/admin/login/").status_code == 403
+    assert shopper_browser.get("/admin/").status_code == 302  # the admin's own redirect to its login
+
+
+# --- Tokens for apps ----------------------------------------------------------------------------------
+
+
+def test_an_app_gets_a_token_that_reads_and_writes_only_its_own_users_events():
+    me, them = shopper(), shopper("them@example.com")
+    product = ProductFactory()
+    Interaction.objects.create(user=them, product=product, kind="purchase", created_at=timezone.now())
+    app = APIClient()
+    answer = app.post("/api/v1/auth/token/", {"login": "ada@example.com", "password": PASSWORD}, format="json")
+    assert answer.status_code == 200 and answer.json()["user_id"] == me.pk
+    app.credentials(HTTP_AUTHORIZATION=f"Token {answer.json()['token']}")
+    event = {"event_id": str(uuid.uuid4()), "product": product.pk, "kind": "view", "occurred_at": timezone.now()}
+    assert app.post("/api/v1/events/", {"events": [event]}, format="json").status_code in (200, 201)
+    assert [e["kind"] for e in app.get("/api/v1/me/events/").json()["results"]] == ["view"]
+    assert Interaction.objects.get(event_id=event["event_id"]).user == me
+    # The same credentials give the same token; a second token of the other user reads only theirs.
+    again = app.post("/api/v1/auth/token/", {"login": "ada", "password": PASSWORD}, format="json")
+    assert again.json()["token"] == answer.json()["token"]
+
+
+def test_a_token_exchange_keeps_the_apps_anonymous_history():
+    me, product = shopper(), ProductFactory()
+    app = APIClient()
+    first = app.get("/api/v1/recommendations/")
+    visitor = first.headers["X-Visitor-Id"]
+    event = {"event_id": str(uuid.uuid4()), "product": product.pk, "kind": "view", "occurred_at": timezone.now()}
+    app.post("/api/v1/events/", {"events": [event]}, format="json", headers={"X-Visitor-Id": visitor})
+    answer = app.post("/api/v1/auth/token/", {"login": "ada", "password": PASSWORD}, format="json",
+                      headers={"X-Visitor-Id": visitor})  # fmt: skip
+    assert answer.json()["events_merged"] == 1
+    assert Interaction.objects.get(event_id=event["event_id"]).user == me
+
+
+def test_wrong_credentials_are_a_json_400_and_a_revoked_token_stops_working():
+    shopper()
+    app = APIClient()
+    wrong = app.post("/api/v1/auth/token/", {"login": "ada", "password": "nope"}, format="json")
+    assert wrong.status_code == 400 and "Wrong" in wrong.json()["non_field_errors"][0]
+    missing = app.post("/api/v1/auth/token/", {"login": "ada"}, format="json")
+    assert missing.status_code == 400 and "password" in missing.json()
+    token = app.post("/api/v1/auth/token/", {"login": "ada", "password": PASSWORD}, format="json").json()["token"]
+    app.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert app.get("/api/v1/me/events/").status_code == 200
+    assert app.delete("/api/v1/auth/token/").status_code == 204
+    assert app.get("/api/v1/me/events/").status_code == 401
+    assert app.delete("/api/v1/auth/token/").status_code == 401
+
+
+def test_a_session_cannot_revoke_or_mint_a_token():
+    shopper()
+    browser = Client()
+    sign_in(browser, "ada")
+    assert browser.delete("/api/v1/auth/token/").status_code == 401
+    assert browser.post("/api/v1/auth/token/", {}, content_type="application/json").status_code == 400
+
+
+def test_guessing_through_the_api_is_refused_like_on_the_web():
+    shopper()
+    app = APIClient()
+    codes = [app.post("/api/v1/auth/token/", {"login": "ada", "password": f"guess{i}"}, format="json").status_code
+             for i in range(5)]  # fmt: skip
+    assert codes == [400] * 5
+    refused = app.post("/api/v1/auth/token/", {"login": "ada", "password": PASSWORD}, format="json")
+    assert refused.status_code == 429 and "token" not in refused.json()
+    # ... and the web's sign-in counts the same failures.
+    assert "_auth_user_id" not in (web := Client()).session and sign_in(web, "ada").status_code != 302
+
+
+def test_the_token_endpoint_has_its_own_rate(monkeypatch):
+    from storefront.throttling import AuthTokenThrottle
+
+    monkeypatch.setattr(AuthTokenThrottle, "rate", "3/min", raising=False)  # API_THROTTLE_AUTH_TOKEN, 20/min by default
+    app = APIClient()
+    codes = [app.post("/api/v1/auth/token/", {}, format="json").status_code for _ in range(4)]
+    assert codes == [400, 400, 400, 429]
+
+
+# --- In a real browser --------------------------------------------------------------------------------
+
+
+def test_in_chromium_a_shopper_signs_up_signs_in_and_sees_their_orders(live_server, browser, transactional_db):
+    product = ProductFactory(name="Striped tee", price=12, stock_quantity=5)
+    ProductImageFactory(product=product)
+    page = browser.new_page()
+    page.goto(live_server.url + "/")
+    page.get_by_role("link", name="Sign up").click()
+    page.fill("input[name=email]", "eve@example.com")
+    page.fill("input[name=password1]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    page.locator("main button[type=submit]").click()
+    page.wait_for_url(f"{live_server.url}/account/")
+    page.goto(f"{live_server.url}/products/{product.pk}/")
+    page.get_by_role("button", name="Add to cart").click()
+    page.get_by_role("button", name="Buy now").click()
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("link", name="Sign in").click()
+    page.fill("input[name=login]", "eve@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.locator("main button[type=submit]").click()
+    page.wait_for_url(f"{live_server.url}/account/")
+    orders = page.locator("#orders").inner_text()
+    assert "Striped tee" in orders and "1 item" in orders
