@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from catalog.forms import ProductPhotoField
-from catalog.models import Product, ProductImage
+from catalog.models import Product, ProductImage, SearchTerm
 from catalog.services import product_images_saved, product_staff_edited
 
 
@@ -94,3 +94,36 @@ class ProductAdmin(admin.ModelAdmin):
         before = product.images.filter(is_primary=True).values_list("checksum", flat=True).first()
         super().save_related(request, form, formsets, change)
         product_images_saved(product=product, primary_checksum_before=before)
+
+
+class _FoundNothing(admin.SimpleListFilter):
+    title = "results"
+    parameter_name = "found"
+
+    def lookups(self, request, model_admin):
+        return [("none", "Found nothing last time"), ("some", "Found something")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            return queryset.filter(last_results=0)
+        if self.value() == "some":
+            return queryset.filter(last_results__gt=0)
+        return queryset
+
+
+@admin.register(SearchTerm)
+class SearchTermAdmin(admin.ModelAdmin):
+    """What shoppers search for, most searched first; "Found nothing" lists the queries to fix (a
+    missing product, a word the catalog does not use). Written only by searches."""
+
+    list_display = ["query", "searches", "searches_without_results", "last_results", "last_searched_at"]
+    list_filter = [_FoundNothing]
+    search_fields = ["query"]
+    ordering = ["-searches", "query"]
+    readonly_fields = [field.name for field in SearchTerm._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,5 +1,7 @@
 import uuid
 
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -52,10 +54,23 @@ class Product(models.Model):
     # an older photo, and a periodic sweep finds products whose derived data is behind.
     photo_version = models.PositiveIntegerField(default=0, editable=False)
 
+    # What the search box matches: computed by PostgreSQL itself whenever a row is written (admin, API,
+    # importer, COPY, psql alike), so a query never recomputes it. The product's name and type weigh
+    # most, then its colour and department, then its categories, then the description.
+    search_vector = models.GeneratedField(
+        expression=SearchVector("name", "article_type", weight="A", config="english")
+        + SearchVector("colour", "department", weight="B", config="english")
+        + SearchVector("category", "subcategory", weight="C", config="english")
+        + SearchVector("description", weight="D", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+
     class Meta:
         ordering = ["id"]
         indexes = [
             models.Index(fields=["category", "article_type"]),
+            GinIndex(fields=["search_vector"], name="product_search_vector"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),
@@ -112,3 +127,21 @@ class ProductImage(models.Model):
 
     def __str__(self) -> str:
         return self.image.name
+
+
+class SearchTerm(models.Model):
+    """What shoppers search for, one row per normalised query (catalog.search.search_log): how often,
+    how often nothing was found, and how many products it found last. Nothing about who searched."""
+
+    query = models.CharField(max_length=200, unique=True)
+    searches = models.PositiveIntegerField(default=0)
+    searches_without_results = models.PositiveIntegerField(default=0)
+    last_results = models.PositiveIntegerField(default=0, help_text="Products the last search found.")
+    first_searched_at = models.DateTimeField()
+    last_searched_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["-searches"])]
+
+    def __str__(self) -> str:
+        return self.query

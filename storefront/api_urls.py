@@ -7,6 +7,7 @@ from catalog.api.views import ProductDetailApi, ProductListApi
 from catalog.api.writes import ProductPhotoUploadApi
 from recommendations.api.history import MyEventsApi
 from recommendations.api.photo_search import PhotoSearchApi
+from recommendations.api.search import SearchApi
 from recommendations.api.similar import GoesWellWithApi, SimilarProductsApi
 from recommendations.api.views import EventsApi, RecommendationsApi
 from storefront.api_auth import AuthTokenApi
@@ -21,6 +22,7 @@ urlpatterns = [
     path("recommendations/", RecommendationsApi.as_view(), name="recommendations"),
     path("events/", EventsApi.as_view(), name="events"),
     path("me/events/", MyEventsApi.as_view(), name="my-events"),
+    path("search/", SearchApi.as_view(), name="search"),
     path("search/photo/", PhotoSearchApi.as_view(), name="photo-search"),
     path("auth/token/", AuthTokenApi.as_view(), name="auth-token"),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),

@@ -87,12 +87,8 @@ def candidate_pool(
     shopper's products is in the table (all newer than the model): the blend then serves them."""
     sizes = sizes or pool_sizes()
     index = table.index
-    now = max(table.as_of, shopper.newest_event) if shopper.newest_event else table.as_of
-    history = _History()
-    for event in shopper.recent:  # newest first
-        row = index.get(event.product_id)
-        if row is not None:  # else a product newer than the table: no features yet
-            history.add(row, event, (now - event.at).total_seconds() / _DAY, table)
+    now = _now(shopper, table)
+    history = _history(shopper, table, now)
     if not history.kinds:
         return Pool.empty()
     purchased = {index[pid] for pid in shopper.purchased if pid in index}
@@ -116,8 +112,7 @@ def candidate_pool(
     co = _co_bought(table, list(history.kinds)[: sizes.co_bought_anchors])
     for row in sorted(co.score, key=lambda r: (-co.score[r], r))[: sizes.co_bought]:
         propose([row], "also_bought", co.anchor[row])
-    usual = next((g for g, _ in history.genders.most_common() if g != "unisex"), None)
-    by_gender = table.popular_by_gender.get(usual, _NONE) if usual else _NONE
+    by_gender = _by_gender(history, table)
     propose(by_gender[: sizes.popular_gender], "trending")
     for kind, _ in history.types.most_common(sizes.popular_types):
         propose(table.popular_by_type.get(kind, _NONE)[: sizes.popular_type], "trending")
@@ -128,6 +123,41 @@ def candidate_pool(
     if len(rows):
         _fill(x, rows, table, history, co, by_gender, shopper, now)
     return Pool(rows, x, [order[int(row)][0] for row in rows], [order[int(row)][1] for row in rows])
+
+
+def item_features(shopper: Shopper, table: ItemTable, rows: np.ndarray, *, sizes: PoolSizes | None = None):
+    """The features of any item-table rows for this shopper, as candidate_pool computes them for its
+    own candidates (search re-ranks its matches with them); None when the shopper's history holds no
+    product of the table."""
+    sizes = sizes or pool_sizes()
+    now = _now(shopper, table)
+    history = _history(shopper, table, now)
+    if not history.kinds:
+        return None
+    co = _co_bought(table, list(history.kinds)[: sizes.co_bought_anchors])
+    x = np.full((len(rows), len(FEATURES)), np.nan, dtype=np.float32)
+    if len(rows):
+        _fill(x, rows, table, history, co, _by_gender(history, table), shopper, now)
+    return x
+
+
+def _now(shopper: Shopper, table: ItemTable):
+    return max(table.as_of, shopper.newest_event) if shopper.newest_event else table.as_of
+
+
+def _history(shopper: Shopper, table: ItemTable, now) -> "_History":
+    history = _History()
+    for event in shopper.recent:  # newest first
+        row = table.index.get(event.product_id)
+        if row is not None:  # else a product newer than the table: no features yet
+            history.add(row, event, (now - event.at).total_seconds() / _DAY, table)
+    return history
+
+
+def _by_gender(history: "_History", table: ItemTable) -> np.ndarray:
+    """The best sellers of the shopper's usual gender (unisex aside)."""
+    usual = next((g for g, _ in history.genders.most_common() if g != "unisex"), None)
+    return table.popular_by_gender.get(usual, _NONE) if usual else _NONE
 
 
 _NONE = np.zeros(0, dtype=np.int64)

@@ -23,7 +23,7 @@ from recommendations.domain import Candidate, Shopper
 from recommendations.ranker.click_training import ClickModel, click_fit
 from recommendations.ranker.clicks import ClickSizes, anchor_rows, click_heuristic
 from recommendations.ranker.ensemble import TREES, Ensemble, ensemble_train
-from recommendations.ranker.features import FEATURES, Pool, PoolSizes, candidate_pool, pool_sizes
+from recommendations.ranker.features import FEATURES, Pool, PoolSizes, candidate_pool, item_features, pool_sizes
 from recommendations.ranker.history import Event, Products, shoppers_from_events
 from recommendations.ranker.items import ItemTable, item_table, visual_projection
 
@@ -76,6 +76,24 @@ class RankerFit:
         if self.clicks is not None and self.clicks.serves:
             return self.clicks.rank_anchors(self.table, anchors)
         return click_heuristic(self.table, anchors)
+
+    def score_products(self, shopper: Shopper, product_ids: list[int]) -> np.ndarray | None:
+        """The model's score of each of these products for this shopper (-inf for a product newer than
+        the model), as if each were a candidate; None when the model does not serve this shopper (the
+        same rule as ``rank``). Search re-ranks its text matches with it."""
+        kinds = self.figures.get("history_kinds")
+        if kinds is not None and not any(event.kind in kinds for event in shopper.recent):
+            return None
+        rows = np.array([self.table.index.get(pid, -1) for pid in product_ids], dtype=np.int64)
+        known = rows >= 0
+        sizes = PoolSizes(**self.figures.get("pool_sizes", {}))
+        x = item_features(shopper, self.table, rows[known], sizes=sizes)
+        if x is None:
+            return None
+        scores = np.full(len(rows), -np.inf)
+        if known.any():
+            scores[known] = self.booster.predict(x, num_threads=1)
+        return scores
 
     def rank(self, shopper: Shopper, *, repurchases: bool) -> tuple[Pool, np.ndarray]:
         """This shopper's pool, built as in training (the stored pool sizes), and the model's scores.

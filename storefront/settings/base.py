@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -294,6 +295,18 @@ ROW_EXPLORATION_SLOTS = env_int("ROW_EXPLORATION_SLOTS", 1)
 GENDER_INFERENCE_SHARE = float(env_str("GENDER_INFERENCE_SHARE", "0.7"))
 # The demo's "browse as an H&M customer" page: on only in the demo's (local) settings.
 DEMO_LOGIN_ENABLED = False
+
+# --- Search -------------------------------------------------------------------------------------
+# Products a text search ranks at most (the personalised order re-ranks these), and its page size.
+SEARCH_MAX_MATCHES = env_int("SEARCH_MAX_MATCHES", 500)
+SEARCH_PAGE_SIZE = env_int("SEARCH_PAGE_SIZE", 24)
+# How much the shopper's own score counts against text relevance (0: text alone, 1: the shopper's
+# order among the matches); both enter as ranks within the matches (recommendations/selectors/search.py).
+SEARCH_PERSONAL_WEIGHT = float(env_str("SEARCH_PERSONAL_WEIGHT", "0.7"))
+# Misspellings: a word the catalog never uses is replaced by its closest catalog word scoring at least
+# this (rapidfuzz's ratio, 0 to 100); the catalog's vocabulary is read again after this many seconds.
+SEARCH_CORRECTION_MIN_SCORE = env_int("SEARCH_CORRECTION_MIN_SCORE", 75)
+SEARCH_VOCABULARY_MAX_AGE_S = env_int("SEARCH_VOCABULARY_MAX_AGE_S", 600)
 
 # --- The API for mobile clients -------------------------------------------------------------------
 REST_FRAMEWORK = {

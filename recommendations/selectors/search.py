@@ -1,0 +1,119 @@
+"""Search ranked for the shopper: the catalog's text matches (catalog.search), re-ordered by what the
+recommender knows of the shopper.
+
+Both orders enter as ranks among the matches (their scores are on unrelated scales): text relevance's
+and the shopper's, blended as ``(1 - w) * text + w * shopper`` with w = SEARCH_PERSONAL_WEIGHT. The
+shopper's order, best first:
+- ``ranker``: the learned ranker's score of each match, as if it were a candidate of the shopper's
+  homepage (a history the ranker serves: on H&M's log, one with a purchase);
+- ``visual``: any other history: how close each match's photo is to the shopper's newest products,
+  averaged with how well it sells;
+- ``popularity``: no history: how well it sells (the ranker's sales of the last week, else trending).
+``personalise=False`` (or w = 0) gives text relevance alone.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.db.models import F, Q
+from scipy.stats import rankdata
+
+from catalog.gender import compatible_genders
+from catalog.search import TextResults, nearest_category, text_search
+from recommendations.domain import Shopper
+from recommendations.ranker.items import ItemTable
+from recommendations.selectors.generation import per_generation
+from recommendations.selectors.page_cache import serving_generation
+from recommendations.selectors.ranked import active_ranker
+from recommendations.selectors.similar import hard_filters
+from recommendations.selectors.sources import eligible, trending_candidates
+
+
+@dataclass
+class SearchResults:
+    text: TextResults
+    product_ids: list[int]  # every match that passes the filters, in the order shown
+    personalised_by: str  # "ranker", "visual", "popularity", or "" (text relevance alone)
+    # A search that found nothing: the best sellers of the nearest category instead.
+    fallback_category: str = ""
+    fallback_ids: list[int] = field(default_factory=list)
+
+
+def search_filters(shopper: Shopper | None) -> Q:
+    """A search is what the shopper asked for, so only their explicit gender choice filters it (an
+    inferred gender only weighs in the order); in stock and active as everywhere."""
+    choice = shopper.gender_choice if shopper else ""
+    return hard_filters(genders=compatible_genders(choice) if choice else None)
+
+
+def search_products(*, query: str, shopper: Shopper, personalise: bool = True) -> SearchResults:
+    text = text_search(query, within=search_filters(shopper))
+    ids = [match.product_id for match in text.matches]
+    weight = settings.SEARCH_PERSONAL_WEIGHT if personalise else 0.0
+    if not ids:
+        category, best = _fallback(query, shopper)
+        return SearchResults(text, [], "", category, best)
+    if weight <= 0:
+        return SearchResults(text, ids, "")
+    scores, by = shopper_scores(shopper, ids)
+    return SearchResults(text, blend_orders(ids, scores, weight), by)
+
+
+def shopper_scores(shopper: Shopper, ids: list[int], *, table: ItemTable | None = None, fit=None):
+    """Each product's score for this shopper (higher first) and what it came from. The evaluation
+    passes the fold's own model (``fit``); serving reads the active one."""
+    if fit is None and settings.RANKER_ENABLED:
+        ranker = active_ranker(serving_generation())
+        fit = ranker.fit if ranker else None
+    if fit is not None:
+        if shopper.recent:
+            scores = fit.score_products(shopper, ids)
+            if scores is not None:
+                return scores, "ranker"
+        return _visual_and_sales(shopper, ids, fit.table)
+    popular = {c.product_id: c.score for c in per_generation("trending", serving_generation(), trending_candidates)}
+    return np.array([popular.get(pid, 0.0) for pid in ids]), "popularity"
+
+
+def _visual_and_sales(shopper: Shopper, ids: list[int], table: ItemTable) -> tuple[np.ndarray, str]:
+    rows = np.array([table.index.get(pid, -1) for pid in ids])
+    known = rows >= 0
+    sales = np.where(known, table.sold_decayed[np.maximum(rows, 0)], 0.0)
+    seen = [table.index[pid] for pid in shopper.recent_product_ids[:20] if pid in table.index]
+    profile = table.visual[seen].mean(axis=0) if seen else None
+    if profile is None or not np.any(profile):
+        return sales.astype(float), "popularity"
+    closeness = np.where(known, table.visual[np.maximum(rows, 0)] @ profile, -np.inf)
+    return (_ranks(closeness) + _ranks(sales)) / 2, "visual"
+
+
+def blend_orders(ids: list[int], scores: np.ndarray, weight: float) -> list[int]:
+    """The matches (in text order) re-ordered by (1 - weight) x text rank + weight x shopper rank,
+    each a share in [0, 1] (1: first); ties keep the text order."""
+    n = len(ids)
+    text = 1.0 - np.arange(n) / max(n - 1, 1)
+    combined = (1 - weight) * text + weight * _ranks(np.asarray(scores, dtype=float))
+    order = np.lexsort((np.arange(n), -combined))
+    return [ids[i] for i in order]
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Each value's share of the others it beats, in [0, 1] (1: the best); ties share their mean
+    rank, so equal scores never change the text's order; a missing score (-inf, NaN) is last."""
+    n = len(values)
+    if n <= 1:
+        return np.ones(n)
+    finite = np.isfinite(values)
+    floor = values[finite].min() - 1 if finite.any() else 0.0
+    return (rankdata(np.where(finite, values, floor), method="average") - 1) / (n - 1)
+
+
+def _fallback(query: str, shopper: Shopper) -> tuple[str, list[int]]:
+    """No match: the best sellers (trending) of the article type nearest the query, else of the shop."""
+    category = nearest_category(query)
+    products = eligible(genders=None, exclude=set()).filter(search_filters(shopper))
+    if category:
+        products = products.filter(article_type=category)
+    best = products.order_by(F("trendingscore__score").desc(nulls_last=True), "pk").values_list("pk", flat=True)
+    return category, list(best[: settings.SEARCH_PAGE_SIZE])

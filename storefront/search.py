@@ -1,0 +1,47 @@
+"""The store's search page: the search box on every page leads here."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from catalog.cards import product_cards
+from catalog.search import MAX_QUERY_LENGTH, search_log
+from recommendations.selectors.search import search_products
+from recommendations.selectors.shopper import shopper_load
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """What a result's card says in its link (row, strategy, slot), so a click on it is logged."""
+
+    row: str
+    strategy: str
+    reason: str
+    slot: int
+
+
+def search_page(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    relevance_only = request.GET.get("order") == "relevance"
+    context = {"query": query, "relevance_only": relevance_only}
+    if query:
+        user_id = request.user.pk if request.user.is_authenticated else None
+        shopper = shopper_load(user_id=user_id, visitor=request.visitor)
+        results = search_products(query=query, shopper=shopper, personalise=not relevance_only)
+        page = Paginator(results.product_ids, settings.SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
+        if page.number == 1:
+            search_log(query=query, results=len(results.product_ids))
+        shown = list(page) or results.fallback_ids
+        cards = product_cards(versions={}, unversioned=shown)
+        strategy = f"search.{results.personalised_by or 'text'}"
+        offset = page.start_index() - 1 if results.product_ids else 0
+        context |= {
+            "results": results,
+            "page": page,
+            "cards": [(cards[pid], _Shown("search", strategy, "", offset + i)) for i, pid in enumerate(shown)
+                      if pid in cards],
+        }  # fmt: skip
+    return render(request, "storefront/search.html", context)
