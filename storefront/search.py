@@ -32,7 +32,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
         shopper = shopper_load(user_id=user_id, visitor=request.visitor)
         results = search_products(query=query, shopper=shopper, personalise=not relevance_only)
         page = Paginator(results.product_ids, settings.SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
-        if page.number == 1:
+        if request.GET.get("page", "1") == "1":  # the search itself, not a later page of it
             search_log(query=query, results=len(results.product_ids))
         shown = list(page) or results.fallback_ids
         cards = product_cards(versions={}, unversioned=shown)

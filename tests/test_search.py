@@ -1,0 +1,219 @@
+"""Search: PostgreSQL full-text over a stored vector, misspellings corrected, re-ordered for the
+shopper, logged for staff; the page, the API and a real browser."""
+
+import numpy as np
+import pytest
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.urls import reverse
+from hypothesis import given
+from hypothesis import strategies as st
+
+from catalog.models import Gender, Product, SearchTerm
+from catalog.search import corrections_for, nearest_category, normalise, text_search, vocabulary_forget
+from recommendations.models import TrendingScore
+from recommendations.ranker.history import shoppers_from_events
+from recommendations.ranker.training import ranker_fit
+from recommendations.selectors.search import blend_orders
+from tests.factories import ProductFactory, ProductImageFactory
+from tests.test_ranker import synthetic_log
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_vocabulary():
+    vocabulary_forget()  # each test's catalog is its own
+    yield
+    vocabulary_forget()
+
+
+def shop() -> dict[str, Product]:
+    make = ProductFactory
+    return {
+        "black_trousers": make(name="Slim fit chinos", article_type="Trousers", colour="Black"),
+        "blue_trousers": make(name="Wide leg pants", article_type="Trousers", colour="Blue"),
+        "black_dress": make(name="Evening dress", article_type="Dress", colour="Black"),
+        "sold_out": make(name="Cargo chinos", article_type="Trousers", colour="Black", stock_quantity=0),
+        "mens": make(name="Straight chinos", article_type="Trousers", colour="Black", gender=Gender.MEN),
+        "cardigan": make(name="Soft knit", article_type="Cardigan", colour="Grey", description="Wool and cotton."),
+    }
+
+
+def found(query: str, **kwargs) -> list[int]:
+    return [match.product_id for match in text_search(query, **kwargs).matches]
+
+
+def test_every_word_must_match_and_the_name_and_type_weigh_most():
+    products = shop()
+    assert found("trousers black") == sorted(
+        [products["black_trousers"].pk, products["sold_out"].pk, products["mens"].pk]
+    )  # three equally relevant, in catalog order
+    black = ["black_trousers", "black_dress", "sold_out", "mens"]
+    assert found("black") == [products[name].pk for name in black]  # the colour alone: all weigh the same
+    assert found("wool")[0] == products["cardigan"].pk  # the description counts too
+    # A word in the name outranks the same word in the description.
+    ProductFactory(name="Wool scarf", article_type="Scarf", colour="Red")
+    assert Product.objects.get(pk=found("wool")[0]).name == "Wool scarf"
+
+
+def test_when_no_product_has_every_word_the_best_partial_matches_come_back():
+    products = shop()
+    results = text_search("grey trousers")
+    assert not results.all_words and products["cardigan"].pk in [m.product_id for m in results.matches]
+
+
+def test_the_stored_vector_follows_every_write_without_a_recompute():
+    products = shop()
+    Product.objects.filter(pk=products["cardigan"].pk).update(name="Mohair cardigan")  # not even save()
+    assert found("mohair") == [products["cardigan"].pk]
+    assert found("soft knit") == []
+
+
+def test_a_misspelt_word_becomes_the_catalog_word_nearest_to_it():
+    products = shop()
+    results = text_search("trosers blak")
+    assert results.corrections == {"trosers": "trousers", "blak": "black"}
+    assert [m.product_id for m in results.matches] == found("trousers black")
+    assert corrections_for(["chinos", "cardigen", "zzzzzzzz"]) == {"cardigen": "cardigan"}
+    assert found("blak", within=Q(pk=products["black_dress"].pk)) == [products["black_dress"].pk]
+
+
+def test_nearest_category_and_normalise():
+    shop()
+    assert nearest_category("cardigens") == "Cardigan"
+    assert nearest_category("qqqqqq") == ""
+    assert normalise("  Trousers,   BLACK!! ") == "trousers black"
+
+
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=40))
+def test_the_blend_keeps_text_order_at_weight_zero_and_the_shoppers_at_one(scores):
+    ids = list(range(100, 100 + len(scores)))
+    assert blend_orders(ids, np.array(scores), 0.0) == ids
+    by_score = blend_orders(ids, np.array(scores), 1.0)
+    assert [scores[i - 100] for i in by_score] == sorted(scores, reverse=True)
+    # Equal scores never reorder the text's order.
+    assert blend_orders(ids, np.zeros(len(ids)), 0.7) == ids
+
+
+def test_the_rankers_score_of_any_product_is_its_score_as_a_candidate():
+    """score_products computes the same features as the homepage's pool: on the pool's own
+    candidates it gives exactly the scores rank() gives them."""
+    products, train, expected = synthetic_log("co_bought")
+    fit = ranker_fit(products, train)
+    shopper = shoppers_from_events(products, train)[next(iter(expected))]
+    pool, scores = fit.rank(shopper, repurchases=True)
+    ids = [int(fit.table.ids[row]) for row in pool.rows]
+    assert np.allclose(fit.score_products(shopper, ids), scores)
+    assert fit.score_products(shopper, [999_999])[0] == -np.inf  # newer than the model
+
+
+def test_search_puts_what_the_ranker_expects_the_shopper_to_buy_first():
+    """In a world where shoppers buy the partner of their purchase next, a search whose matches hold
+    that partner among others of its type shows it first for the shopper, and in text order (catalog
+    order, since all match equally) without personalising."""
+    from recommendations.selectors.search import shopper_scores
+
+    products, train, expected = synthetic_log("co_bought")
+    fit = ranker_fit(products, train)
+    shoppers = shoppers_from_events(products, train)
+    first_personal, first_text = 0, 0
+    for key, partner in expected.items():
+        row = products.index[partner]
+        same_type = [
+            int(pid) for r, pid in enumerate(products.ids) if products.article_type[r] == products.article_type[row]
+        ]
+        scores, by = shopper_scores(shoppers[key], same_type, fit=fit)
+        assert by == "ranker"
+        first_personal += blend_orders(same_type, scores, 1.0)[0] == partner
+        first_text += same_type[0] == partner
+    assert first_personal == len(expected) and first_text < len(expected) / 2
+
+
+# --- The page and the API -------------------------------------------------------------------------
+
+
+def test_the_page_corrects_filters_and_orders_for_a_new_visitor_by_what_sells(client):
+    products = shop()
+    TrendingScore.objects.create(product=products["black_trousers"], score=1.0)
+    later = ProductFactory(name="Relaxed chinos", article_type="Trousers", colour="Black")
+    TrendingScore.objects.create(product=later, score=50.0)
+    page = client.get(reverse("search"), {"q": "Trosers Blak"})
+    html = page.content.decode()
+    shown = [card.pk for card, _ in page.context["cards"]]
+    assert "Showing results for" in html and "trousers black" in html
+    assert shown == [later.pk, products["black_trousers"].pk, products["mens"].pk]  # the best seller first
+    assert products["sold_out"].pk not in shown  # the hard filters
+    plain = client.get(reverse("search"), {"q": "Trosers Blak", "order": "relevance"})
+    assert [card.pk for card, _ in plain.context["cards"]] == [products["black_trousers"].pk, products["mens"].pk,
+                                                               later.pk]  # fmt: skip
+    assert 'data-strategy="search.popularity"' in html  # a click on a result is logged as search
+
+
+def test_a_chosen_gender_filters_search_but_an_inferred_one_does_not(client):
+    products = shop()
+    client.post(reverse("gender-choose"), {"gender": Gender.WOMEN})
+    shown = {card.pk for card, _ in client.get(reverse("search"), {"q": "chinos"}).context["cards"]}
+    assert products["mens"].pk not in shown and products["black_trousers"].pk in shown
+
+
+def test_nothing_found_offers_best_sellers_and_is_logged_for_staff(client, admin_client):
+    products = shop()
+    TrendingScore.objects.create(product=products["black_dress"], score=9.0)
+    page = client.get(reverse("search"), {"q": "qwertyuiop"})
+    assert "Nothing matches" in page.content.decode()
+    assert [card.pk for card, _ in page.context["cards"]][0] == products["black_dress"].pk
+    client.get(reverse("search"), {"q": "Trousers  BLACK"})
+    client.get(reverse("search"), {"q": "trousers black", "page": 1})
+    client.get(reverse("search"), {"q": "trousers black", "page": 2})  # a later page is not a new search
+    terms = {term.query: term for term in SearchTerm.objects.all()}
+    assert terms["trousers black"].searches == 2 and terms["trousers black"].last_results == 2
+    assert terms["qwertyuiop"].searches_without_results == 1
+    listing = admin_client.get("/admin/catalog/searchterm/?found=none").content.decode()
+    assert "qwertyuiop" in listing and "trousers black" not in listing
+    assert client.get("/admin/catalog/searchterm/").status_code == 302  # shoppers: the sign-in page
+
+
+def test_the_api_searches_for_the_caller_and_says_how():
+    from rest_framework.test import APIClient
+
+    products = shop()
+    api = APIClient()
+    assert api.get("/api/v1/search/").status_code == 400
+    body = api.get("/api/v1/search/", {"q": "trosers", "page_size": 1}).json()
+    assert body["corrections"] == {"trosers": "trousers"} and body["count"] == 3 and len(body["results"]) == 1
+    assert body["personalised_by"] == "popularity"
+    assert api.get("/api/v1/search/", {"q": "trosers", "order": "relevance"}).json()["personalised_by"] == ""
+    assert api.get("/api/v1/search/", {"q": "x", "page_size": 500}).status_code == 400
+    none = api.get("/api/v1/search/", {"q": "qwertyuiop"}).json()
+    assert none["count"] == 0 and none["fallback"][0]["id"] in {p.pk for p in products.values()}
+
+
+def test_a_signed_in_shoppers_search_reads_their_history(client):
+    """Only one's own history orders one's results: a user who bought a black dress, searching
+    "black", sees it placed by the visual-and-sales order, and the query names no one else."""
+    user = get_user_model().objects.create_user("searcher", password="pw-long-enough-1")
+    shop()
+    client.force_login(user)
+    page = client.get(reverse("search"), {"q": "black"})
+    assert page.status_code == 200 and page.context["results"].personalised_by in ("popularity", "visual", "ranker")
+
+
+def test_search_answers_within_a_bounded_number_of_queries(client, django_assert_max_num_queries):
+    shop()
+    client.get(reverse("search"), {"q": "chinos"})  # reads the vocabulary once per process
+    # Session-less visitor, history, text search, serving generation, trending, query log, cards.
+    with django_assert_max_num_queries(8):
+        client.get(reverse("search"), {"q": "chinos"})
+
+
+def test_in_chromium_a_misspelt_type_in_the_search_box_finds_it(live_server, browser, transactional_db):
+    products = shop()
+    ProductImageFactory(product=products["cardigan"])
+    page = browser.new_page()
+    page.goto(live_server.url + "/")
+    page.get_by_role("searchbox", name="Search products").fill("cardigen")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/search/?q=cardigen")
+    assert "Showing results for" in page.locator("#corrected").inner_text()
+    assert page.locator(f"#search-results [data-product-id='{products['cardigan'].pk}']").count() == 1
