@@ -21,6 +21,8 @@ The cells:
 - api_recommendations: GET /api/v1/recommendations/ for the same customers;
 - similar: GET /api/v1/products/{id}/similar/ over 200 products;
 - product: the product page over 200 products (each view is logged, as in the store);
+- search_visitors, search_customers: the search page for the visitors and the customers, over 200
+  queries (a product's type and colour, one in four misspelt);
 - mix: the realistic mix: each shopper alternates a product view (logged) and a homepage, so no
   per-shopper cache can serve a page that misses the last view; homepages/s is half of requests/s.
 
@@ -157,10 +159,18 @@ def _cookie_header(jar) -> str:
 def _prepare_shoppers(url: str) -> dict:
     rng = random.Random(7)
     listing = json.loads(urllib.request.urlopen(f"{url}/api/v1/products/?page_size=100").read())
-    ids = [product["id"] for product in listing["results"]]
-    while listing["next"] and len(ids) < 200:
+    found = list(listing["results"])
+    while listing["next"] and len(found) < 200:
         listing = json.loads(urllib.request.urlopen(listing["next"]).read())
-        ids += [product["id"] for product in listing["results"]]
+        found += listing["results"]
+    ids = [product["id"] for product in found]
+    # What a shopper might type: a product's type and colour, one in four with a letter dropped.
+    queries = []
+    for n, product in enumerate(found):
+        words = f"{product['article_type']} {product['colour']}".split()
+        if n % 4 == 3 and len(words[0]) > 4:
+            words[0] = words[0][:2] + words[0][3:]
+        queries.append(urllib.parse.quote_plus(" ".join(words)))
     visitors = []
     for _ in range(VISITORS):
         opener, jar = _opener()
@@ -180,12 +190,13 @@ def _prepare_shoppers(url: str) -> dict:
     if not customers:
         print("No demo customers (a store without the demo's settings or purchases): customer cells are skipped.")
     css = re.search(r'href="(/static/[^"]+\.css)"', urllib.request.urlopen(url + "/").read().decode()).group(1)
-    return {"products": ids, "visitors": visitors, "customers": customers, "css": css}
+    return {"products": ids, "visitors": visitors, "customers": customers, "css": css, "queries": queries}
 
 
 def _cells(shoppers: dict) -> dict[str, tuple[list[tuple[str, str]], int]]:
     """Each cell's requests as (path, cookie), and the step wrk's threads walk them by."""
     products, visitors, customers = shoppers["products"], shoppers["visitors"], shoppers["customers"]
+    queries = shoppers["queries"]
     mix = []
     for index, cookie in enumerate(visitors * 3):
         mix += [(f"/products/{products[(index * 7) % len(products)]}/", cookie), ("/", cookie)]
@@ -198,6 +209,8 @@ def _cells(shoppers: dict) -> dict[str, tuple[list[tuple[str, str]], int]]:
         "similar": ([(f"/api/v1/products/{pid}/similar/", "") for pid in products], 1),
         "product": ([(f"/products/{pid}/", cookie) for pid, cookie in zip(products, visitors * 5, strict=False)], 1),
         "mix": (mix, 1),
+        "search_visitors": ([(f"/search/?q={q}", c) for q, c in zip(queries, visitors * 5, strict=False)], 1),
+        "search_customers": ([(f"/search/?q={q}", c) for q, c in zip(queries, customers * 5, strict=False)], 1),
     }
     return {name: cell for name, cell in cells.items() if cell[0]}
 

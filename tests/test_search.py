@@ -89,11 +89,13 @@ def test_nearest_category_and_normalise():
 @given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=40))
 def test_the_blend_keeps_text_order_at_weight_zero_and_the_shoppers_at_one(scores):
     ids = list(range(100, 100 + len(scores)))
-    assert blend_orders(ids, np.array(scores), 0.0) == ids
-    by_score = blend_orders(ids, np.array(scores), 1.0)
+    relevance = np.linspace(1.0, 0.5, len(ids))  # text order: falling relevance
+    assert blend_orders(ids, relevance, np.array(scores), 0.0) == ids
+    by_score = blend_orders(ids, relevance, np.array(scores), 1.0)
     assert [scores[i - 100] for i in by_score] == sorted(scores, reverse=True)
-    # Equal scores never reorder the text's order.
-    assert blend_orders(ids, np.zeros(len(ids)), 0.7) == ids
+    # Equal scores never reorder the text's order; equal relevance leaves it to the shopper.
+    assert blend_orders(ids, relevance, np.zeros(len(ids)), 0.7) == ids
+    assert blend_orders(ids, np.ones(len(ids)), np.array(scores), 0.3) == by_score
 
 
 def test_the_rankers_score_of_any_product_is_its_score_as_a_candidate():
@@ -125,7 +127,7 @@ def test_search_puts_what_the_ranker_expects_the_shopper_to_buy_first():
         ]
         scores, by = shopper_scores(shoppers[key], same_type, fit=fit)
         assert by == "ranker"
-        first_personal += blend_orders(same_type, scores, 1.0)[0] == partner
+        first_personal += blend_orders(same_type, np.ones(len(same_type)), scores, 0.5)[0] == partner
         first_text += same_type[0] == partner
     assert first_personal == len(expected) and first_text < len(expected) / 2
 

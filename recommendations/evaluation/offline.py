@@ -21,6 +21,7 @@ from recommendations.evaluation.ranking import (
     with_refitted_als,
 )
 from recommendations.evaluation.scoring import paired_differences, score_lists
+from recommendations.evaluation.search import evaluate_search
 from recommendations.evaluation.split import Event, TimeSplit, time_split
 from recommendations.evaluation.tuning import tune
 from recommendations.ranker.training import RankerFit, ranker_fit
@@ -73,6 +74,7 @@ def evaluate_time_split(
     candidates: dict[tuple, dict[int, str]] = {}  # (window, shopper) -> the ranker's candidates -> source
     new_by_window: list[dict] = []  # each window's new shoppers' held-out purchases
     after_a_click: dict = {}  # the first window's one-click and two-click tasks (evaluation.clicks)
+    search: dict | None = None  # the first window's searches by type and colour (evaluation.search)
     for window in range(windows):
         split = first if window == 0 else _window_before(events, first, window)
         on_step(f"Window {window + 1}: training before {split.cutoff:%Y-%m-%d}, testing until {split.until:%Y-%m-%d}")
@@ -93,6 +95,7 @@ def evaluate_time_split(
                 after_a_click[name] = evaluate_after_a_click(
                     fitted, ranker, test, cutoff=split.cutoff, until=split.until, k=k, seed=seed, revealed=revealed
                 )
+            search = evaluate_search(fitted, ranker, split.held_out, seed=seed, on_step=on_step)
         per_model = {name: (fitted, sources) for name in strategies}
         if tuned:
             tuned_fit = fit(
@@ -151,6 +154,7 @@ def evaluate_time_split(
         "tuning": vars(tuned) if tuned else None,
         "ranker": trained,
         "after_a_click": after_a_click,
+        "search": search,
         "results": results,
         "headroom": {
             "new_hindsight": new_shopper_hindsight(new_by_window, k=k),

@@ -41,7 +41,7 @@ def evaluate_search(
         return None
     catalog, table = fitted.catalog, ranker.table
     weight = settings.SEARCH_PERSONAL_WEIGHT
-    matches: dict[str, list[int]] = {}
+    matches: dict[str, tuple[list[int], list[float]]] = {}
     ranks: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     by_shopper: dict[object, list[int]] = {}
     for key in sorted(held_out, key=repr):
@@ -55,8 +55,9 @@ def evaluate_search(
             query = search_query(catalog, pid)
             if query not in matches:
                 found = text_search(query, within=Q(is_active=True)).matches
-                matches[query] = [m.product_id for m in found if catalog.available[catalog.index[m.product_id]]]
-            ids = matches[query]
+                kept = [m for m in found if catalog.available[catalog.index[m.product_id]]]
+                matches[query] = ([m.product_id for m in kept], [m.relevance for m in kept])
+            ids, relevance = matches[query]
             line = ranks[segment]
             line["text"].append(_reciprocal_rank(ids, pid))
             if not ids:
@@ -65,13 +66,13 @@ def evaluate_search(
                 continue
             sales = np.array([table.sold_decayed[table.index[i]] if i in table.index else 0.0 for i in ids])
             for w in WEIGHTS:
-                line[f"sales_{w}"].append(_reciprocal_rank(blend_orders(ids, sales, w), pid))
+                line[f"sales_{w}"].append(_reciprocal_rank(blend_orders(ids, relevance, sales, w), pid))
             if segment == "returning":
                 scores, _ = shopper_scores(shopper, ids, fit=ranker)
             else:
                 scores = sales  # serving's order for a shopper without history: what sells
             for w in WEIGHTS:
-                line[f"personal_{w}"].append(_reciprocal_rank(blend_orders(ids, scores, w), pid))
+                line[f"personal_{w}"].append(_reciprocal_rank(blend_orders(ids, relevance, scores, w), pid))
     rng = np.random.default_rng(seed)
     result = {"weight": weight, "weights": list(WEIGHTS), "queries": len(matches), "segments": {}}
     for segment, line in ranks.items():
@@ -111,3 +112,29 @@ def _paired_ratio(a: np.ndarray, b: np.ndarray, rng, resamples: int = 2000) -> d
         "better": int((a > b).sum()),
         "worse": int((a < b).sum()),
     }
+
+
+def search_table(section: dict, segment: str) -> str:
+    """One segment as a text table: mean reciprocal rank of each order at each weight, and the
+    paired ratio of the served order (SEARCH_PERSONAL_WEIGHT) to text alone and to text + sales."""
+    found = section["segments"].get(segment)
+    if not found:
+        return ""
+    mrr, weight = found["mrr"], section["weight"]
+    lines = [f"{'weight of the second order':30s} " + " ".join(f"{w:>7}" for w in section["weights"])]
+    lines.append(f"{'text + best sellers':30s} " + " ".join(f"{mrr[f'sales_{w}']:7.4f}" for w in section["weights"]))
+    lines.append(
+        f"{'text + the shopper (served)':30s} " + " ".join(f"{mrr[f'personal_{w}']:7.4f}" for w in section["weights"])
+    )
+    lines.append(
+        f"text relevance alone: MRR {mrr['text']:.4f}; the purchase is among the results for {found['found']:.1%}"
+    )
+    for name, label in (("personal_vs_text", "text alone"), ("personal_vs_sales", "text + best sellers")):
+        r = found[name]
+        if r:
+            lines.append(
+                f"served ({weight}) vs {label}: x{r['ratio']:.2f} [{r['ratio_low']:.2f}, {r['ratio_high']:.2f}], "
+                f"MRR {r['difference']:+.4f} [{r['low']:+.4f}, {r['high']:+.4f}]; "
+                f"better {r['better']:,}, worse {r['worse']:,}"
+            )
+    return "\n".join(lines)

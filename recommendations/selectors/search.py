@@ -1,9 +1,10 @@
 """Search ranked for the shopper: the catalog's text matches (catalog.search), re-ordered by what the
 recommender knows of the shopper.
 
-Both orders enter as ranks among the matches (their scores are on unrelated scales): text relevance's
-and the shopper's, blended as ``(1 - w) * text + w * shopper`` with w = SEARCH_PERSONAL_WEIGHT. The
-shopper's order, best first:
+Text relevance (over the best match's) and the shopper's order (a rank among the matches, since the
+scores are on unrelated scales) are blended as ``(1 - w) * text + w * shopper`` with w =
+SEARCH_PERSONAL_WEIGHT: a much better text match stays ahead, and among equally good ones the
+shopper's order decides. The shopper's order, best first:
 - ``ranker``: the learned ranker's score of each match, as if it were a candidate of the shopper's
   homepage (a history the ranker serves: on H&M's log, one with a purchase);
 - ``visual``: any other history: how close each match's photo is to the shopper's newest products,
@@ -50,6 +51,7 @@ def search_filters(shopper: Shopper | None) -> Q:
 def search_products(*, query: str, shopper: Shopper, personalise: bool = True) -> SearchResults:
     text = text_search(query, within=search_filters(shopper))
     ids = [match.product_id for match in text.matches]
+    relevance = [match.relevance for match in text.matches]
     weight = settings.SEARCH_PERSONAL_WEIGHT if personalise else 0.0
     if not ids:
         category, best = _fallback(query, shopper)
@@ -57,7 +59,7 @@ def search_products(*, query: str, shopper: Shopper, personalise: bool = True) -
     if weight <= 0:
         return SearchResults(text, ids, "")
     scores, by = shopper_scores(shopper, ids)
-    return SearchResults(text, blend_orders(ids, scores, weight), by)
+    return SearchResults(text, blend_orders(ids, relevance, scores, weight), by)
 
 
 def shopper_scores(shopper: Shopper, ids: list[int], *, table: ItemTable | None = None, fit=None):
@@ -88,11 +90,14 @@ def _visual_and_sales(shopper: Shopper, ids: list[int], table: ItemTable) -> tup
     return (_ranks(closeness) + _ranks(sales)) / 2, "visual"
 
 
-def blend_orders(ids: list[int], scores: np.ndarray, weight: float) -> list[int]:
-    """The matches (in text order) re-ordered by (1 - weight) x text rank + weight x shopper rank,
-    each a share in [0, 1] (1: first); ties keep the text order."""
+def blend_orders(ids: list[int], relevance, scores, weight: float) -> list[int]:
+    """The matches (in text order) re-ordered by (1 - weight) x text + weight x shopper: text is each
+    match's relevance over the best one's, the shopper's order its rank among the matches, both in
+    [0, 1]. Equal relevance (every "Trousers Black" is as relevant as the next) is left to the
+    shopper; ties of both keep the text order."""
     n = len(ids)
-    text = 1.0 - np.arange(n) / max(n - 1, 1)
+    relevance = np.asarray(relevance, dtype=float)
+    text = relevance / relevance.max() if n and relevance.max() > 0 else np.ones(n)
     combined = (1 - weight) * text + weight * _ranks(np.asarray(scores, dtype=float))
     order = np.lexsort((np.arange(n), -combined))
     return [ids[i] for i in order]

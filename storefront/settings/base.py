@@ -300,9 +300,10 @@ DEMO_LOGIN_ENABLED = False
 # Products a text search ranks at most (the personalised order re-ranks these), and its page size.
 SEARCH_MAX_MATCHES = env_int("SEARCH_MAX_MATCHES", 500)
 SEARCH_PAGE_SIZE = env_int("SEARCH_PAGE_SIZE", 24)
-# How much the shopper's own score counts against text relevance (0: text alone, 1: the shopper's
-# order among the matches); both enter as ranks within the matches (recommendations/selectors/search.py).
-SEARCH_PERSONAL_WEIGHT = float(env_str("SEARCH_PERSONAL_WEIGHT", "0.7"))
+# How much the shopper's own order counts against text relevance (0: text alone, 1: the shopper's order
+# among the matches; recommendations/selectors/search.py). 0.9 scored best for new visitors on a
+# validation day before the evaluation's test days (docs/evaluation.md, "Search").
+SEARCH_PERSONAL_WEIGHT = float(env_str("SEARCH_PERSONAL_WEIGHT", "0.9"))
 # Misspellings: a word the catalog never uses is replaced by its closest catalog word scoring at least
 # this (rapidfuzz's ratio, 0 to 100); the catalog's vocabulary is read again after this many seconds.
 SEARCH_CORRECTION_MIN_SCORE = env_int("SEARCH_CORRECTION_MIN_SCORE", 75)

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from recommendations.evaluation.clicks import click_table
 from recommendations.evaluation.runner import EvaluationOptions, evaluation_run
+from recommendations.evaluation.search import search_table
 from recommendations.evaluation.tables import (
     attribute_table,
     discovery_summary,
@@ -99,6 +100,13 @@ class Command(BaseCommand):
                         f"\nAfter a click ({title}): the rest of the day's basket, {who} "
                         f"({len_of(clicked, segment):,} shopper-days)\n" + click_table(clicked, segment)
                     )
+        searched = section.get("search")
+        for segment, who in (("returning", "returning shoppers"), ("new", "new shoppers")):
+            if searched and segment in searched["segments"]:
+                self.stdout.write(
+                    f"\nSearch by type and colour: reciprocal rank of the purchase, {who} "
+                    f"({searched['segments'][segment]['purchases']:,} purchases)\n" + search_table(searched, segment)
+                )
         if "attributes" in data:
             self.stdout.write(
                 "\nAttribute precision@6 (Fashion Product Images)\n" + attribute_table(data["attributes"])
