@@ -219,3 +219,29 @@ def test_in_chromium_a_misspelt_type_in_the_search_box_finds_it(live_server, bro
     page.wait_for_url("**/search/?q=cardigen")
     assert "Showing results for" in page.locator("#corrected").inner_text()
     assert page.locator(f"#search-results [data-product-id='{products['cardigan'].pk}']").count() == 1
+
+
+def test_the_evaluation_of_search_finds_what_rebuyers_buy_again_first():
+    """Known answer: shoppers buy again what they bought the day before. Searching its type and colour
+    (several products match, all equally), the order as served puts their own product first; text
+    alone and text + best sellers cannot know it."""
+    from types import SimpleNamespace
+
+    from recommendations.evaluation.search import evaluate_search
+
+    products, train, expected = synthetic_log("rebuy")
+    for row, pid in enumerate(products.ids):
+        ProductFactory(pk=int(pid), name=f"product {row}", article_type=products.article_type[row],
+                       colour=products.colour[row], stock_quantity=5)  # fmt: skip
+    fit = ranker_fit(products, train)
+    catalog = SimpleNamespace(index=products.index, article_type=products.article_type, colour=products.colour,
+                              available=np.ones(len(products.ids), dtype=bool))  # fmt: skip
+    fitted = SimpleNamespace(catalog=catalog, shoppers=shoppers_from_events(products, train))
+    held_out = {key: {pid} for key, pid in expected.items()}
+    result = evaluate_search(fitted, fit, held_out)
+    returning = result["segments"]["returning"]
+    assert returning["purchases"] == len(expected) and returning["found"] == 1.0
+    assert returning["mrr"]["personal_0.9"] == 1.0
+    # Five products match each query: text alone finds the right one first by chance of its id.
+    assert returning["mrr"]["text"] < 0.8 and returning["mrr"]["sales_0.9"] < 0.9
+    assert returning["personal_vs_text"]["low"] > 0 and returning["personal_vs_sales"]["low"] > 0
