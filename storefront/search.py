@@ -9,8 +9,7 @@ from django.shortcuts import render
 
 from catalog.cards import product_cards
 from catalog.search import MAX_QUERY_LENGTH, search_log
-from recommendations.selectors.search import search_products
-from recommendations.selectors.shopper import shopper_load
+from recommendations.selectors.search import search_served
 
 
 @dataclass(frozen=True)
@@ -29,8 +28,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
     context = {"query": query, "relevance_only": relevance_only}
     if query:
         user_id = request.user.pk if request.user.is_authenticated else None
-        shopper = shopper_load(user_id=user_id, visitor=request.visitor)
-        results = search_products(query=query, shopper=shopper, personalise=not relevance_only)
+        results = search_served(query=query, user_id=user_id, visitor=request.visitor, personalise=not relevance_only)
         page = Paginator(results.product_ids, settings.SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
         if request.GET.get("page", "1") == "1":  # the search itself, not a later page of it
             search_log(query=query, results=len(results.product_ids))

@@ -245,3 +245,21 @@ def test_the_evaluation_of_search_finds_what_rebuyers_buy_again_first():
     # Five products match each query: text alone finds the right one first by chance of its id.
     assert returning["mrr"]["text"] < 0.8 and returning["mrr"]["sales_0.9"] < 0.9
     assert returning["personal_vs_text"]["low"] > 0 and returning["personal_vs_sales"]["low"] > 0
+
+
+def test_a_repeated_search_comes_from_the_cache_yet_never_shows_what_sold_out(client, django_assert_max_num_queries):
+    products = shop()
+    first = [card.pk for card, _ in client.get(reverse("search"), {"q": "chinos"}).context["cards"]]
+    assert products["black_trousers"].pk in first
+    Product.objects.filter(pk=products["black_trousers"].pk).update(stock_quantity=0)
+    # The session, the visitor's serving state, the filters, the query log, the cards: no text search.
+    with django_assert_max_num_queries(6):
+        again = [card.pk for card, _ in client.get(reverse("search"), {"q": "chinos"}).context["cards"]]
+    assert again == [pk for pk in first if pk != products["black_trousers"].pk]
+    # A renamed product is a new text: it reaches this cached search only when the entry expires,
+    # but a new event of the shopper orders the next search afresh (a new key).
+    client.get(reverse("product-detail", args=[products["cardigan"].pk]))
+    Product.objects.filter(pk=products["cardigan"].pk).update(name="Knitted chinos jacket")
+    assert products["cardigan"].pk in [
+        card.pk for card, _ in client.get(reverse("search"), {"q": "chinos"}).context["cards"]
+    ]

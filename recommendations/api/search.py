@@ -9,8 +9,7 @@ from rest_framework.views import APIView
 from catalog.api.serializers import ProductCardSerializer, product_card_data
 from catalog.cards import product_cards
 from catalog.search import MAX_QUERY_LENGTH, search_log
-from recommendations.selectors.search import search_products
-from recommendations.selectors.shopper import shopper_load
+from recommendations.selectors.search import search_served
 
 
 class SearchQuerySerializer(serializers.Serializer):
@@ -56,10 +55,8 @@ class SearchApi(APIView):
             params.validated_data["page"],
         )
         user_id = request.user.pk if request.user.is_authenticated else None
-        shopper = shopper_load(user_id=user_id, visitor=request.visitor)
-        results = search_products(
-            query=query, shopper=shopper, personalise=params.validated_data["order"] == "personal"
-        )
+        personalise = params.validated_data["order"] == "personal"
+        results = search_served(query=query, user_id=user_id, visitor=request.visitor, personalise=personalise)
         if number == 1:
             search_log(query=query, results=len(results.product_ids))
         shown = results.product_ids[(number - 1) * size : number * size]

@@ -109,7 +109,7 @@ def page_key(*, state: ServingState, user_id: int | None, visitor: Visitor | Non
 def cached_page_rows(key: str) -> list[Row] | None:
     """The rows of the page cached under ``key``, each card with its current product record, when
     every card still passes the hard filters; None when there is no such page or one fails."""
-    page = _call(cache.get, key)
+    page = cache_call(cache.get, key)
     if page is None:
         return None
     shown = {card.product_id for row in page.rows for card in row.cards}
@@ -129,10 +129,11 @@ def cached_page_rows(key: str) -> list[Row] | None:
 def page_store(key: str, rows: list[Row], *, genders: tuple[str, ...] | None) -> None:
     """Keep a page for HOME_PAGE_CACHE_S (its key changes sooner when anything it shows does)."""
     bare = [Row(row.key, row.title, [dataclasses.replace(card, product=None) for card in row.cards]) for row in rows]
-    _call(cache.set, key, CachedPage(genders, bare), settings.HOME_PAGE_CACHE_S)
+    cache_call(cache.set, key, CachedPage(genders, bare), settings.HOME_PAGE_CACHE_S)
 
 
-def _call(method, *args):
+def cache_call(method, *args):
+    """``method(*args)`` on the shared cache, or None when Redis fails (then left alone a while)."""
     if time.monotonic() < _redis["down_until"]:
         return None
     try:

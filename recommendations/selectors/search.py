@@ -13,22 +13,29 @@ shopper's order decides. The shopper's order, best first:
 ``personalise=False`` (or w = 0) gives text relevance alone.
 """
 
+import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import F, Q
 from scipy.stats import rankdata
 
 from catalog.gender import compatible_genders
-from catalog.search import TextResults, nearest_category, text_search
+from catalog.models import Product
+from catalog.search import TextResults, nearest_category, normalise, text_search
 from recommendations.domain import Shopper
+from recommendations.models import Visitor
 from recommendations.ranker.items import ItemTable
 from recommendations.selectors.generation import per_generation
-from recommendations.selectors.page_cache import serving_generation
+from recommendations.selectors.page_cache import cache_call, serving_generation, serving_state
 from recommendations.selectors.ranked import active_ranker
+from recommendations.selectors.shopper import shopper_load
 from recommendations.selectors.similar import hard_filters
-from recommendations.selectors.sources import eligible, trending_candidates
+from recommendations.selectors.sources import trending_candidates
+from recommendations.vectors import id_array
 
 
 @dataclass
@@ -41,32 +48,73 @@ class SearchResults:
     fallback_ids: list[int] = field(default_factory=list)
 
 
-def search_filters(shopper: Shopper | None) -> Q:
+def search_filters(gender_choice: str) -> Q:
     """A search is what the shopper asked for, so only their explicit gender choice filters it (an
     inferred gender only weighs in the order); in stock and active as everywhere."""
-    choice = shopper.gender_choice if shopper else ""
-    return hard_filters(genders=compatible_genders(choice) if choice else None)
+    return hard_filters(genders=compatible_genders(gender_choice) if gender_choice else None)
 
 
-def search_products(*, query: str, shopper: Shopper, personalise: bool = True) -> SearchResults:
-    text = text_search(query, within=search_filters(shopper))
+def search_served(
+    *, query: str, user_id: int | None, visitor: Visitor | None, personalise: bool = True
+) -> SearchResults:
+    """search_products through the shared cache, as the store and the API serve it. The ordered
+    results are kept under a key that names the query, the order, the shopper's history (its count
+    and newest event, as the homepage's key: a new event orders the next search afresh), their gender
+    choice and the ServingGeneration (models, trending, new products), for SEARCH_CACHE_S: a later
+    page, or the same search again, costs one query for the state and one for the filters. New visitors
+    share one entry per query. What the key cannot see is checked on every request: the results pass
+    the hard filters again, fresh (a product sold out a moment ago is gone at once); an edited name
+    reaches a cached search within SEARCH_CACHE_S."""
+    choice = visitor.gender_preference if visitor is not None else ""
+    if settings.SEARCH_CACHE_S <= 0:
+        return search_products(
+            query=query, shopper=shopper_load(user_id=user_id, visitor=visitor), personalise=personalise
+        )
+    state = serving_state(user_id=user_id, visitor=visitor)
+    who = "new" if state.events == 0 else (f"u{user_id}" if user_id is not None else f"v{visitor.pk}")
+    parts = [_FORMAT, normalise(query), personalise, who, choice, state, *(getattr(settings, n) for n in _SETTINGS)]
+    key = "search:" + hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
+    results = cache_call(cache.get, key)
+    if results is None:
+        results = search_products(query=query, shopper=shopper_load(user_id=user_id, visitor=visitor),
+                                  personalise=personalise, generation=state.generation)  # fmt: skip
+        bare = dataclasses.replace(results, text=dataclasses.replace(results.text, matches=[]))
+        cache_call(cache.set, key, bare, settings.SEARCH_CACHE_S)
+    shown = results.product_ids + results.fallback_ids
+    passing = set(Product.objects.filter(search_filters(choice), pk__in=id_array(shown)).values_list("pk", flat=True))
+    return dataclasses.replace(
+        results,
+        product_ids=[pid for pid in results.product_ids if pid in passing],
+        fallback_ids=[pid for pid in results.fallback_ids if pid in passing],
+    )
+
+
+_FORMAT = 1  # bump when SearchResults changes shape
+_SETTINGS = ("SEARCH_PERSONAL_WEIGHT", "SEARCH_MAX_MATCHES", "SEARCH_CORRECTION_MIN_SCORE", "RANKER_ENABLED")
+
+
+def search_products(
+    *, query: str, shopper: Shopper, personalise: bool = True, generation: int | None = None
+) -> SearchResults:
+    text = text_search(query, within=search_filters(shopper.gender_choice))
     ids = [match.product_id for match in text.matches]
     relevance = [match.relevance for match in text.matches]
     weight = settings.SEARCH_PERSONAL_WEIGHT if personalise else 0.0
     if not ids:
-        category, best = _fallback(query, shopper)
+        category, best = _fallback(query, shopper.gender_choice)
         return SearchResults(text, [], "", category, best)
     if weight <= 0:
         return SearchResults(text, ids, "")
-    scores, by = shopper_scores(shopper, ids)
+    scores, by = shopper_scores(shopper, ids, generation=generation)
     return SearchResults(text, blend_orders(ids, relevance, scores, weight), by)
 
 
-def shopper_scores(shopper: Shopper, ids: list[int], *, table: ItemTable | None = None, fit=None):
+def shopper_scores(shopper: Shopper, ids: list[int], *, fit=None, generation: int | None = None):
     """Each product's score for this shopper (higher first) and what it came from. The evaluation
     passes the fold's own model (``fit``); serving reads the active one."""
+    generation = serving_generation() if generation is None else generation
     if fit is None and settings.RANKER_ENABLED:
-        ranker = active_ranker(serving_generation())
+        ranker = active_ranker(generation)
         fit = ranker.fit if ranker else None
     if fit is not None:
         if shopper.recent:
@@ -74,7 +122,7 @@ def shopper_scores(shopper: Shopper, ids: list[int], *, table: ItemTable | None 
             if scores is not None:
                 return scores, "ranker"
         return _visual_and_sales(shopper, ids, fit.table)
-    popular = {c.product_id: c.score for c in per_generation("trending", serving_generation(), trending_candidates)}
+    popular = {c.product_id: c.score for c in per_generation("trending", generation, trending_candidates)}
     return np.array([popular.get(pid, 0.0) for pid in ids]), "popularity"
 
 
@@ -114,10 +162,10 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     return (rankdata(np.where(finite, values, floor), method="average") - 1) / (n - 1)
 
 
-def _fallback(query: str, shopper: Shopper) -> tuple[str, list[int]]:
+def _fallback(query: str, gender_choice: str) -> tuple[str, list[int]]:
     """No match: the best sellers (trending) of the article type nearest the query, else of the shop."""
     category = nearest_category(query)
-    products = eligible(genders=None, exclude=set()).filter(search_filters(shopper))
+    products = Product.objects.filter(search_filters(gender_choice))
     if category:
         products = products.filter(article_type=category)
     best = products.order_by(F("trendingscore__score").desc(nulls_last=True), "pk").values_list("pk", flat=True)

@@ -300,6 +300,10 @@ DEMO_LOGIN_ENABLED = False
 # Products a text search ranks at most (the personalised order re-ranks these), and its page size.
 SEARCH_MAX_MATCHES = env_int("SEARCH_MAX_MATCHES", 500)
 SEARCH_PAGE_SIZE = env_int("SEARCH_PAGE_SIZE", 24)
+# A search's ordered results kept in the cache (Redis) for its later pages and repeats, until the
+# shopper's history, a model, the trending list or the set of products changes, and at most this long
+# (an edited product name reaches cached searches within it); 0: off. Stock is checked on every request.
+SEARCH_CACHE_S = env_int("SEARCH_CACHE_S", 300)
 # How much the shopper's own order counts against text relevance (0: text alone, 1: the shopper's order
 # among the matches; recommendations/selectors/search.py). 0.9 scored best for new visitors on a
 # validation day before the evaluation's test days (docs/evaluation.md, "Search").
