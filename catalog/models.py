@@ -71,6 +71,13 @@ class Product(models.Model):
         indexes = [
             models.Index(fields=["category", "article_type"]),
             GinIndex(fields=["search_vector"], name="product_search_vector"),
+            # The category pages' counts read these five columns of the products in stock, from the
+            # index alone where the table's pages are all-visible (catalog.categories.CatalogCounts).
+            models.Index(
+                fields=["category", "article_type", "colour", "gender", "price"],
+                condition=Q(is_active=True, stock_quantity__gt=0),
+                name="product_in_stock_facets",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),

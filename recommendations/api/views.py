@@ -1,6 +1,7 @@
 import random
 
 from django.conf import settings
+from django.db.models import Q
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -14,18 +15,65 @@ from recommendations.api.serializers import (
     RecommendationsSerializer,
     recommendations_data,
 )
+from recommendations.selectors.categories import scoped_row
 from recommendations.selectors.homepage import homepage_rows_served
+from recommendations.selectors.shopper import shopper_load
 from recommendations.services.events import check_event_products, check_event_times, events_record
 from recommendations.services.visitors import visitor_token
 
 
-class RecommendationsApi(APIView):
-    """The current shopper's homepage rows: the same blend, filters and fallbacks as the store."""
+class ScopeQuery(serializers.Serializer):
+    category = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        max_length=20,
+        help_text="Repeat for several: a catalog category (e.g. Garment Upper body) or a product type (e.g. "
+        "Trousers). Then one row, within them.",
+    )
+    exclude = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        max_length=500,
+        help_text="Product ids never to show (repeat, or separate with commas), e.g. what the app shows already.",
+    )
+    k = serializers.IntegerField(min_value=1, max_value=50, required=False, help_text="How many, with a scope.")
 
-    @extend_schema(responses=RecommendationsSerializer)
+    def to_internal_value(self, data):
+        if hasattr(data, "getlist"):  # ?exclude=1,2&exclude=3 and ?category=A&category=B
+            data = {
+                "category": data.getlist("category"),
+                "exclude": [part for value in data.getlist("exclude") for part in value.split(",") if part.strip()],
+                **({"k": data["k"]} if "k" in data else {}),
+            }
+        return super().to_internal_value(data)
+
+
+class RecommendationsApi(APIView):
+    """The current shopper's homepage rows: the same blend, filters and fallbacks as the store. With
+    ``category`` or ``exclude``: one row, "Recommended for you in ...", from the same ranker and sources,
+    never outside the categories nor an excluded product, through the hard filters."""
+
+    @extend_schema(
+        parameters=[ScopeQuery],
+        responses={
+            200: RecommendationsSerializer,
+            400: OpenApiResponse(description="A bad parameter; the body says which."),
+        },
+    )
     def get(self, request: Request) -> Response:
+        query = ScopeQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
         user_id = request.user.pk if request.user.is_authenticated else None
-        rows = homepage_rows_served(user_id=user_id, visitor=request.visitor, rng=random.Random())
+        categories, exclude = query.validated_data.get("category", []), set(query.validated_data.get("exclude", []))
+        if categories or exclude:
+            shopper = shopper_load(user_id=user_id, visitor=request.visitor)
+            scope = (Q(category__in=categories) | Q(article_type__in=categories)) if categories else Q()
+            title = "Recommended for you" + (f" in {', '.join(categories)}" if categories else "")
+            rows = [
+                scoped_row(shopper=shopper, scope=scope, title=title, exclude=exclude, k=query.validated_data.get("k"))
+            ]
+        else:
+            rows = homepage_rows_served(user_id=user_id, visitor=request.visitor, rng=random.Random())
         return Response(recommendations_data(visitor_id=visitor_token(request.visitor), rows=rows, request=request))
 
 

@@ -1,0 +1,141 @@
+"""The catalog as shoppers walk it: categories (the catalog's own top level, e.g. H&M's product group or
+Myntra's masterCategory), their product types, and facets with counts.
+
+A facet's count is what a click on it shows: the products that pass every other chosen filter and
+this value (a click replaces the facet's value), so counts never promise what the page then does not
+show (tests/test_categories.py holds them equal for any choice of filters).
+"""
+
+from collections import Counter
+from dataclasses import dataclass, fields, replace
+from decimal import Decimal
+
+from django.db.models import Count, IntegerField, Q
+from django.db.models.expressions import RawSQL
+
+from catalog.models import Gender, Product
+
+# Price bands, in the shop's currency: (key, label, lowest, below).
+PRICE_BANDS = [
+    ("0-15", "Under 15", Decimal(0), Decimal(15)),
+    ("15-30", "15 to 30", Decimal(15), Decimal(30)),
+    ("30-60", "30 to 60", Decimal(30), Decimal(60)),
+    ("60-", "60 and over", Decimal(60), None),
+]
+_BANDS = {key: (low, high) for key, _, low, high in PRICE_BANDS}
+FACETS = ("article_type", "colour", "gender", "price")
+
+
+@dataclass(frozen=True)
+class CategoryFilter:
+    """What the shopper chose; "" is no choice. Unknown values filter to nothing rather than fail."""
+
+    category: str = ""
+    article_type: str = ""
+    colour: str = ""
+    gender: str = ""
+    price: str = ""  # a key of PRICE_BANDS
+
+    @classmethod
+    def from_query(cls, params) -> "CategoryFilter":
+        return cls(**{f.name: str(params.get(f.name, ""))[:100] for f in fields(cls)})
+
+    def condition(self, *, without: str = "") -> Q:
+        """Products that pass every choice but ``without``'s: in stock and active, as the store sells."""
+        condition = Q(is_active=True, stock_quantity__gt=0)
+        for name in ("category", "article_type", "colour", "gender"):
+            value = getattr(self, name)
+            if value and name != without:
+                condition &= Q(**{name: value})
+        if self.price and without != "price":
+            low, high = _BANDS.get(self.price, (None, None))
+            if low is None:
+                return Q(pk__in=[])  # an unknown band: nothing, not everything
+            condition &= Q(price__gte=low) & (Q(price__lt=high) if high is not None else Q())
+        return condition
+
+    def choose(self, **changes) -> "CategoryFilter":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    value: str
+    label: str
+    count: int
+    chosen: bool
+
+
+@dataclass(frozen=True)
+class _Group:
+    category: str
+    article_type: str
+    colour: str
+    gender: str
+    price: str  # the PRICE_BANDS key
+    n: int
+
+
+class CatalogCounts:
+    """Every count a category page shows, from one query: the products in stock grouped by category,
+    type, colour, gender and price band (a few thousand groups for 25,000 products), summed here per
+    facet under the other facets' choices."""
+
+    def __init__(self) -> None:
+        # width_bucket: 0 below the second band's start, 1 below the third's, and so on.
+        edges = ",".join(str(low) for _, _, low, _ in PRICE_BANDS[1:])
+        band = RawSQL(f"width_bucket(price, ARRAY[{edges}]::numeric[])", [], output_field=IntegerField())
+        rows = (
+            Product.objects.filter(is_active=True, stock_quantity__gt=0)
+            .annotate(band=band)
+            .values_list("category", "article_type", "colour", "gender", "band")
+            .annotate(n=Count("*"))  # not the id, which the index does not hold
+            .order_by()
+        )
+        keys = [key for key, _, _, _ in PRICE_BANDS]
+        self.groups = [_Group(c, t, colour, g, keys[b], n) for c, t, colour, g, b, n in rows]
+
+    def categories(self) -> list[tuple[str, int]]:
+        """Every category with products in stock, the largest first."""
+        counts = Counter()
+        for group in self.groups:
+            if group.category:
+                counts[group.category] += group.n
+        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+    def total(self, chosen: CategoryFilter) -> int:
+        """How many products the chosen filters show."""
+        return sum(group.n for group in self.groups if _passes(group, chosen, without=""))
+
+    def facets(self, chosen: CategoryFilter) -> dict[str, list[FacetValue]]:
+        """For each facet, its values with the number of products a click on each shows: the groups
+        that pass every other choice. One pass: a group that fails no choice counts for every facet,
+        one that fails a single choice counts for that choice's facet alone."""
+        wanted = [(name, getattr(chosen, name)) for name in ("category", *FACETS) if getattr(chosen, name)]
+        counts = {name: Counter() for name in FACETS}
+        for group in self.groups:
+            failed = [name for name, value in wanted if getattr(group, name) != value]
+            if len(failed) > 1:
+                continue
+            for name in failed or FACETS:
+                if name in counts and getattr(group, name):
+                    counts[name][getattr(group, name)] += group.n
+        labels = {"gender": dict(Gender.choices), "price": {key: label for key, label, _, _ in PRICE_BANDS}}
+        facets = {}
+        for name in FACETS:
+            if name == "price":  # the bands in their own order
+                ordered = [(key, counts[name][key]) for key, _, _, _ in PRICE_BANDS if counts[name][key]]
+            else:
+                ordered = sorted(counts[name].items(), key=lambda item: (-item[1], item[0]))
+            facets[name] = [
+                FacetValue(value, labels.get(name, {}).get(value, value), n, getattr(chosen, name) == value)
+                for value, n in ordered
+            ]
+        return facets
+
+
+def _passes(group: _Group, chosen: CategoryFilter, *, without: str) -> bool:
+    return all(
+        not getattr(chosen, name) or name == without or getattr(group, name) == getattr(chosen, name)
+        for name in ("category", *FACETS)
+    )

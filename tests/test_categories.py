@@ -1,0 +1,178 @@
+"""Category pages: facets whose counts are what a click shows, recommendations scoped to a category
+(the page's first row and the API's category= and exclude=), in Django and in Chromium."""
+
+import random
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rest_framework.test import APIClient
+
+from catalog.categories import PRICE_BANDS, CatalogCounts, CategoryFilter
+from catalog.models import Gender, Product
+from recommendations.models import TrendingScore
+from tests.factories import ProductFactory, ProductImageFactory
+
+pytestmark = pytest.mark.django_db
+CATEGORIES = ["Garment Upper body", "Garment Lower body", "Shoes"]
+TYPES = {"Garment Upper body": ["Sweater", "T-shirt"], "Garment Lower body": ["Trousers", "Shorts"], "Shoes": ["Boots"]}
+COLOURS = ["Black", "White", "Red"]
+GENDERS = [Gender.WOMEN, Gender.MEN, Gender.UNISEX]
+
+
+def random_catalog(n: int = 80, seed: int = 1) -> list[Product]:
+    rng = random.Random(seed)
+    products = []
+    for i in range(n):
+        category = rng.choice(CATEGORIES)
+        products.append(
+            ProductFactory(
+                name=f"product {i}",
+                category=category,
+                article_type=rng.choice(TYPES[category]),
+                colour=rng.choice(COLOURS),
+                gender=rng.choice(GENDERS),
+                price=rng.choice([5, 14.99, 15, 29, 45, 60, 120]),
+                stock_quantity=rng.choice([0, 3, 3, 3]),
+                is_active=rng.random() > 0.05,
+            )  # fmt: skip
+        )
+    for product in rng.sample(products, 30):
+        TrendingScore.objects.create(product=product, score=rng.random() * 100)
+    return products
+
+
+choices = st.fixed_dictionaries(
+    {
+        "category": st.sampled_from(["", *CATEGORIES, "Nothing"]),
+        "article_type": st.sampled_from(["", "Sweater", "Trousers", "Boots"]),
+        "colour": st.sampled_from(["", *COLOURS]),
+        "gender": st.sampled_from(["", *GENDERS]),
+        "price": st.sampled_from(["", *(key for key, _, _, _ in PRICE_BANDS), "bogus"]),
+    }
+)
+
+
+def test_every_facet_count_is_what_a_click_on_it_shows(client):
+    random_catalog()
+
+    @given(choices)
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    def check(chosen_values):
+        chosen = CategoryFilter(**chosen_values)
+        counts = CatalogCounts()
+        page = client.get(reverse("shop"), chosen_values)
+        assert page.context["page"].paginator.count == Product.objects.filter(chosen.condition()).count()
+        for name, values in counts.facets(chosen).items():
+            for value in values:
+                clicked = chosen.choose(**{name: value.value})
+                assert value.count == Product.objects.filter(clicked.condition()).count() > 0
+        # The page's own links lead where they say: a few of them, followed.
+        links = [link for values in page.context["facets"].values() for link in values if not link.chosen]
+        for link in random.Random(len(links)).sample(links, min(3, len(links))):
+            params = {k: v[0] for k, v in parse_qs(urlparse(link.url).query).items()}
+            assert client.get(reverse("shop"), params).context["page"].paginator.count == link.count, link
+
+    check()
+
+
+def test_scoped_recommendations_never_leave_the_scope_nor_break_a_filter():
+    products = random_catalog()
+    by_id = {p.pk: p for p in products}
+    api = APIClient()
+    ids = [p.pk for p in products]
+
+    @given(
+        st.lists(st.sampled_from([*CATEGORIES, "Sweater", "Boots", "T-shirt"]), max_size=2, unique=True),
+        st.lists(st.sampled_from(ids), max_size=15, unique=True),
+    )
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    def check(categories, exclude):
+        query = "&".join([*(f"category={c}" for c in categories), *(f"exclude={pid}" for pid in exclude)])
+        response = api.get(f"/api/v1/recommendations/?{query}")
+        assert response.status_code == 200
+        rows = response.json()["rows"]
+        if not categories and not exclude:
+            return
+        assert [row["key"] for row in rows] == ["category.recommended"]
+        shown = [item["product"]["id"] for item in rows[0]["items"]]
+        assert len(shown) == len(set(shown))
+        for pid in shown:
+            product = by_id[pid]
+            assert pid not in exclude
+            assert not categories or product.category in categories or product.article_type in categories
+            assert product.is_active and product.stock_quantity > 0
+        # Full when enough products pass: the scope's best sellers top it up.
+        eligible = [
+            p for p in products
+            if p.is_active and p.stock_quantity > 0 and p.pk not in exclude
+            and (not categories or p.category in categories or p.article_type in categories)
+        ]  # fmt: skip
+        assert len(shown) == min(12, len(eligible))
+
+    check()
+
+
+def test_a_new_visitor_gets_the_categorys_best_sellers_first():
+    products = random_catalog()
+    response = APIClient().get("/api/v1/recommendations/", {"category": "Shoes", "k": 3}).json()
+    shown = [item["product"]["id"] for item in response["rows"][0]["items"]]
+    best = sorted(
+        (p for p in products if p.category == "Shoes" and p.is_active and p.stock_quantity > 0),
+        key=lambda p: (-(TrendingScore.objects.filter(product=p).values_list("score", flat=True).first() or -1), p.pk),
+    )
+    assert shown == [p.pk for p in best[:3]]
+    assert response["rows"][0]["title"] == "Recommended for you in Shoes"
+
+
+def test_a_bad_scope_is_a_400_naming_the_parameter():
+    api = APIClient()
+    assert "exclude" in api.get("/api/v1/recommendations/?exclude=abc").json()
+    assert "k" in api.get("/api/v1/recommendations/?category=Shoes&k=0").json()
+    assert api.get("/api/v1/recommendations/?exclude=1,2,,3").status_code == 200
+
+
+def test_a_visitors_category_page_opens_with_what_goes_with_their_view_in_that_category(client):
+    """A visitor who looked at one colour of a sweater is shown, in the sweater's category, its other
+    colours before the category's best sellers (the click ranking's heuristic; no model trained)."""
+    random_catalog()
+    viewed = ProductFactory(name="Cable sweater", category="Garment Upper body", article_type="Sweater",
+                            product_group="cable", colour="Blue")  # fmt: skip
+    other = ProductFactory(name="Cable sweater", category="Garment Upper body", article_type="Sweater",
+                           product_group="cable", colour="Green")  # fmt: skip
+    client.get(reverse("product-detail", args=[viewed.pk]))
+    page = client.get(reverse("shop"), {"category": "Garment Upper body"})
+    row = page.context["row"]
+    assert row.title == "Recommended for you in Garment Upper body"
+    assert all(card.product.category == "Garment Upper body" for card in row.cards)
+    assert other.pk in [card.product_id for card in row.cards]
+
+
+def test_the_category_page_answers_within_a_bounded_number_of_queries(client, django_assert_max_num_queries):
+    random_catalog()
+    client.get(reverse("shop"), {"category": "Shoes"})
+    # Counts, listing, cards, the visitor's history, the row's candidates, best sellers, cards.
+    with django_assert_max_num_queries(9):
+        client.get(reverse("shop"), {"category": "Shoes", "colour": "Black"})
+
+
+def test_in_chromium_a_shopper_opens_a_category_and_sees_its_row(live_server, browser, transactional_db):
+    products = random_catalog(40, seed=3)
+    for product in products[:10]:
+        ProductImageFactory(product=product)
+    page = browser.new_page()
+    page.goto(live_server.url + "/")
+    page.get_by_role("link", name="Categories").click()
+    page.locator("#categories a", has_text="Shoes").click()
+    page.wait_for_selector("#category-recommended")
+    assert page.locator("#category-recommended h2").inner_text() == "Recommended for you in Shoes"
+    shoes = {str(p.pk) for p in products if p.category == "Shoes"}
+    shown = page.locator("#category-recommended .card").evaluate_all("cards => cards.map(c => c.dataset.productId)")
+    assert shown and set(shown) <= shoes
+    black = page.locator("ul[data-facet=colour] a", has_text="Black")
+    expected = black.locator("xpath=..").locator(".count").inner_text()
+    black.click()
+    page.wait_for_load_state()
+    assert f"{expected} product" in page.locator("h1").inner_text()
