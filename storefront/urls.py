@@ -3,7 +3,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from storefront import account, cart, categories, demo_login, media, search, views
+from storefront import account, cart, categories, demo_login, media, photo_search, search, views
 
 # Staff sign in through the store's sign-in page too, so its rate limits guard the admin as well
 # (the admin's own form has none): /admin/login/ redirects there and back.
@@ -13,6 +13,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("browse/", views.browse, name="browse"),
     path("search/", search.search_page, name="search"),
+    path("search/photo/", photo_search.photo_search_page, name="photo-search"),
     path("shop/", categories.shop_page, name="shop"),
     path("products/<int:pk>/", views.product_detail, name="product-detail"),
     path("preferences/gender/", views.gender_choose, name="gender-choose"),

@@ -294,3 +294,15 @@ def test_the_store_the_admin_and_the_api_docs_work_under_the_csp_with_no_violati
     visit("/api/v1/docs/", lambda: page.locator(".swagger-ui .info").wait_for())
     reported = [text for text in console if "Content Security Policy" in text]
     assert all(found == [] for found in violations.values()) and not reported, (violations, reported)
+
+
+@pytest.mark.django_db
+def test_find_similar_to_this_photo_lists_what_looks_like_the_product(client):
+    catalog = look_alike_catalog()
+    page = client.get(reverse("product-detail", args=[catalog["query"].pk])).content.decode()
+    link = f"/search/photo/?product={catalog['query'].pk}"
+    assert link in page
+    shown = [p.pk for p in client.get(link).context["products"]]
+    assert shown[0] == catalog["twin"].pk and catalog["query"].pk not in shown
+    assert catalog["sold_out"].pk not in shown and catalog["mens"].pk not in shown
+    assert client.get("/search/photo/?product=999999").status_code == 404

@@ -178,3 +178,45 @@ def test_the_worker_retrains_the_ranker_on_the_scheduled_task_and_the_homepage_u
     client.cookies["visitor_id"] = visitor_token(log["visitors"][key])
     rows = client.get(reverse("home")).context["rows"]
     assert rows[0].key == "home.recommended" and rows[0].cards[0].strategy == "buy_again"
+
+
+def test_in_chromium_a_shopper_searches_with_a_photo_and_sees_what_looks_like_it(
+    celery_worker_process, hm_folder, live_server, browser
+):
+    """The store's page: the shopper picks a photo on their device, a real worker embeds it, and the
+    product it shows (in another colour) comes first; a file that is not a photo is refused with why."""
+    articles = {"0108775015": Gender.WOMEN, "0111586001": Gender.WOMEN, "0443262015": Gender.MEN}
+    products = {a: ProductFactory(external_id=a, gender=g, name=f"Article {a}") for a, g in articles.items()}
+    for article, product in products.items():
+        product_image_add(product=product, file=hm_upload(hm_folder, article))
+    done = Product.objects.filter(pk__in=[p.pk for p in products.values()], embedding__status=EmbeddingStatus.DONE)
+    wait_until(lambda: done.count() == len(products), timeout=120)
+    page = browser.new_page()
+    page.goto(live_server.url + "/")
+    page.get_by_role("link", name="By photo").click()
+    page.set_input_files("input[name=image]", str(hm_folder / "images" / "010" / "0108775044.jpg"))
+    page.get_by_role("button", name="Find similar products").click()
+    page.wait_for_selector("#photo-results .card")
+    first = page.locator("#photo-results .card").first.get_attribute("data-product-id")
+    assert first == str(products["0108775015"].pk)
+    page.set_input_files("input[name=image]", files=[{"name": "notes.jpg", "mimeType": "image/jpeg",
+                                                      "buffer": b"not a photo at all"}])  # fmt: skip
+    page.get_by_role("button", name="Find similar products").click()
+    page.wait_for_selector("ul.errorlist")
+    assert page.locator("ul.errorlist").inner_text().strip() != ""
+    assert page.locator("#photo-results").count() == 0
+
+
+@pytest.mark.django_db
+def test_the_photo_page_answers_503_when_no_worker_answers_and_refuses_a_bad_file(client, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from workers import celery_app
+
+    settings.PHOTO_SEARCH_TIMEOUT_S = 1
+    url = reverse("photo-search")
+    bad = client.post(url, {"image": SimpleUploadedFile("x.jpg", b"<html>not a photo</html>")})
+    assert bad.status_code == 400 and bad.context["form"].errors["image"]
+    response = client.post(url, {"image": SimpleUploadedFile("q.jpg", photo_bytes())})
+    celery_app.control.purge()
+    assert response.status_code == 503 and "retry" in response.content.decode()

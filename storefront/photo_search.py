@@ -1,0 +1,46 @@
+"""Search by photo in the store: a shopper uploads a photo (or picks one on a phone) and sees what
+looks like it. The photo is checked here with the same refusals as the API (a clear message for a
+file that is not a usable photo), then embedded by a Celery worker (selectors.photo_search)."""
+
+from django import forms
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from catalog.models import Product
+from catalog.validators import validate_product_photo
+from recommendations.selectors.photo_search import PhotoSearchUnavailable, products_similar_to_photo
+from recommendations.selectors.similar import looks_similar
+
+RESULTS = 24
+
+
+class PhotoForm(forms.Form):
+    image = forms.FileField(
+        label="Your photo", validators=[validate_product_photo],
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+        help_text=f"JPEG, PNG or WebP, up to {settings.MAX_IMAGE_UPLOAD_BYTES // (1024 * 1024)} MB.",
+    )  # fmt: skip
+
+
+def photo_search_page(request: HttpRequest) -> HttpResponse:
+    context: dict = {"form": PhotoForm(), "products": None}
+    status = 200
+    if request.method == "POST":
+        form = PhotoForm(request.POST, request.FILES)
+        context["form"] = form
+        if not form.is_valid():
+            status = 400
+        else:
+            upload = form.cleaned_data["image"]
+            gender = request.visitor.gender_preference or None
+            try:
+                context["products"] = products_similar_to_photo(data=upload.read(), gender=gender, k=RESULTS)
+            except PhotoSearchUnavailable as exc:
+                context["unavailable"], status = str(exc), 503
+    elif request.GET.get("product", "").isdigit():  # "Find similar to this photo" on a product page
+        product = get_object_or_404(Product.objects.filter(is_active=True).prefetch_related("images"),
+                                    pk=int(request.GET["product"]))  # fmt: skip
+        context["source"] = product
+        context["products"] = looks_similar(product=product, k=RESULTS).products
+    return render(request, "storefront/photo_search.html", context, status=status)
