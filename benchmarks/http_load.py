@@ -23,6 +23,8 @@ The cells:
 - product: the product page over 200 products (each view is logged, as in the store);
 - search_visitors, search_customers: the search page for the visitors and the customers, over 200
   queries (a product's type and colour, one in four misspelt);
+- category_visitors, category_customers: category pages (a product's category, or its category and
+  type, half of them with a colour chosen), each opening with its scoped recommendations;
 - mix: the realistic mix: each shopper alternates a product view (logged) and a homepage, so no
   per-shopper cache can serve a page that misses the last view; homepages/s is half of requests/s.
 
@@ -190,13 +192,21 @@ def _prepare_shoppers(url: str) -> dict:
     if not customers:
         print("No demo customers (a store without the demo's settings or purchases): customer cells are skipped.")
     css = re.search(r'href="(/static/[^"]+\.css)"', urllib.request.urlopen(url + "/").read().decode()).group(1)
-    return {"products": ids, "visitors": visitors, "customers": customers, "css": css, "queries": queries}
+    # Category pages: each product's category and type, one in two with a colour facet chosen.
+    shelves = []
+    for n, product in enumerate(found):
+        params = {"category": product["category"], "article_type": product["article_type"]}
+        if n % 2:
+            params["colour"] = product["colour"]
+        shelves.append(urllib.parse.urlencode(params if n % 3 else {"category": product["category"]}))
+    return {"products": ids, "visitors": visitors, "customers": customers, "css": css, "queries": queries,
+            "shelves": shelves}  # fmt: skip
 
 
 def _cells(shoppers: dict) -> dict[str, tuple[list[tuple[str, str]], int]]:
     """Each cell's requests as (path, cookie), and the step wrk's threads walk them by."""
     products, visitors, customers = shoppers["products"], shoppers["visitors"], shoppers["customers"]
-    queries = shoppers["queries"]
+    queries, shelves = shoppers["queries"], shoppers["shelves"]
     mix = []
     for index, cookie in enumerate(visitors * 3):
         mix += [(f"/products/{products[(index * 7) % len(products)]}/", cookie), ("/", cookie)]
@@ -211,6 +221,8 @@ def _cells(shoppers: dict) -> dict[str, tuple[list[tuple[str, str]], int]]:
         "mix": (mix, 1),
         "search_visitors": ([(f"/search/?q={q}", c) for q, c in zip(queries, visitors * 5, strict=False)], 1),
         "search_customers": ([(f"/search/?q={q}", c) for q, c in zip(queries, customers * 5, strict=False)], 1),
+        "category_visitors": ([(f"/shop/?{q}", c) for q, c in zip(shelves, visitors * 5, strict=False)], 1),
+        "category_customers": ([(f"/shop/?{q}", c) for q, c in zip(shelves, customers * 5, strict=False)], 1),
     }
     return {name: cell for name, cell in cells.items() if cell[0]}
 

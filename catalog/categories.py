@@ -38,7 +38,8 @@ class CategoryFilter:
 
     @classmethod
     def from_query(cls, params) -> "CategoryFilter":
-        return cls(**{f.name: str(params.get(f.name, ""))[:100] for f in fields(cls)})
+        # PostgreSQL's text cannot hold a NUL; no value of the catalog has one, so it is dropped.
+        return cls(**{f.name: str(params.get(f.name, "")).replace("\x00", "")[:100] for f in fields(cls)})
 
     def condition(self, *, without: str = "") -> Q:
         """Products that pass every choice but ``without``'s: in stock and active, as the store sells."""

@@ -38,9 +38,14 @@ def photo_search_page(request: HttpRequest) -> HttpResponse:
                 context["products"] = products_similar_to_photo(data=upload.read(), gender=gender, k=RESULTS)
             except PhotoSearchUnavailable as exc:
                 context["unavailable"], status = str(exc), 503
-    elif request.GET.get("product", "").isdigit():  # "Find similar to this photo" on a product page
+    elif _product_id(request.GET.get("product", "")):  # "Find similar to this photo" on a product page
         product = get_object_or_404(Product.objects.filter(is_active=True).prefetch_related("images"),
                                     pk=int(request.GET["product"]))  # fmt: skip
         context["source"] = product
         context["products"] = looks_similar(product=product, k=RESULTS).products
     return render(request, "storefront/photo_search.html", context, status=status)
+
+
+def _product_id(value: str) -> bool:
+    """A product id as a link gives it: ASCII digits that fit PostgreSQL's bigint (else no such product)."""
+    return value.isascii() and value.isdigit() and len(value) <= 18

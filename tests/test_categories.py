@@ -176,3 +176,9 @@ def test_in_chromium_a_shopper_opens_a_category_and_sees_its_row(live_server, br
     black.click()
     page.wait_for_load_state()
     assert f"{expected} product" in page.locator("h1").inner_text()
+
+
+def test_a_nul_or_unknown_value_in_the_address_filters_to_nothing_rather_than_fail(client):
+    random_catalog(20)
+    assert client.get("/shop/", {"category": "\x00"}).status_code == 200
+    assert client.get("/shop/", {"colour": "a\x00b", "price": "cheap"}).context["page"].paginator.count == 0

@@ -79,3 +79,25 @@ def test_every_deployment_entry_point_defaults_to_production_settings(module):
                             capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_production_routes_shopper_accounts_tokens_search_and_categories():
+    """The demo login is off in production, but shoppers can sign up and in, apps can get a token,
+    and search, categories and search by photo are there."""
+    script = (
+        "import django; django.setup(); from django.urls import resolve\n"
+        "for path in ('/accounts/signup/', '/accounts/login/', '/accounts/password/reset/', '/account/',"
+        " '/api/v1/auth/token/', '/search/', '/shop/', '/search/photo/', '/api/v1/search/'):\n"
+        "    print(path, resolve(path).url_name)"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in (*PRODUCTION, "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    result = subprocess.run([sys.executable, "-c", script], cwd=settings.BASE_DIR, env={**clean, **PRODUCTION},
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    names = dict(line.split() for line in result.stdout.splitlines())
+    assert names == {
+        "/accounts/signup/": "account_signup", "/accounts/login/": "account_login",
+        "/accounts/password/reset/": "account_reset_password", "/account/": "account",
+        "/api/v1/auth/token/": "auth-token", "/search/": "search", "/shop/": "shop",
+        "/search/photo/": "photo-search", "/api/v1/search/": "search",
+    }  # fmt: skip

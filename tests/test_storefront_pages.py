@@ -306,3 +306,9 @@ def test_find_similar_to_this_photo_lists_what_looks_like_the_product(client):
     assert shown[0] == catalog["twin"].pk and catalog["query"].pk not in shown
     assert catalog["sold_out"].pk not in shown and catalog["mens"].pk not in shown
     assert client.get("/search/photo/?product=999999").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_photo_page_takes_only_a_product_id_that_can_exist(client):
+    assert client.get("/search/photo/?product=99999999999999999999999").status_code == 200  # the empty form
+    assert client.get("/search/photo/?product=%C2%B2").status_code == 200

@@ -31,7 +31,7 @@ class ScopeQuery(serializers.Serializer):
         "Trousers). Then one row, within them.",
     )
     exclude = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
         required=False,
         max_length=500,
         help_text="Product ids never to show (repeat, or separate with commas), e.g. what the app shows already.",
