@@ -39,7 +39,7 @@ def random_catalog(n: int = 80, seed: int = 1) -> list[Product]:
                 is_active=rng.random() > 0.05,
             )  # fmt: skip
         )
-    for product in rng.sample(products, 30):
+    for product in rng.sample(products, min(30, n)):
         TrendingScore.objects.create(product=product, score=rng.random() * 100)
     return products
 
