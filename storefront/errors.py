@@ -1,14 +1,19 @@
 """Server errors as a client can use them: JSON under /api/ always, and 503 (retry later) when
-PostgreSQL is unreachable, where Django would answer an HTML 500 to every request."""
+PostgreSQL or Redis is unreachable, where Django would answer an HTML 500 to every request.
+
+Most Redis uses fail open (the page cache, the API's throttles); the sign-in limits cannot (allauth
+counts failed passwords in the cache, and an uncounted guess is a free guess), so while Redis is down
+signing in answers this 503 rather than skipping the limit."""
 
 import sys
 
 from django.db import DatabaseError, InterfaceError, OperationalError
+from redis.exceptions import RedisError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
 RETRY_AFTER_S = "30"
-_OUTAGE = (OperationalError, InterfaceError)  # the server is down or the connection broke
+_OUTAGE = (OperationalError, InterfaceError, RedisError)  # a server is down or the connection broke
 
 
 def _outage() -> bool:
@@ -16,12 +21,16 @@ def _outage() -> bool:
     return isinstance(error, _OUTAGE) or (isinstance(error, DatabaseError) and "connection" in str(error).lower())
 
 
+def _what() -> str:
+    return "The cache (Redis)" if isinstance(sys.exc_info()[1], RedisError) else "The database"
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: Django calls it while the exception is being handled, so sys.exc_info() has it."""
     outage = _outage()
     status = 503 if outage else 500
     if request.path.startswith("/api/"):
-        detail = "The database is unreachable; retry later." if outage else "Server error."
+        detail = f"{_what()} is unreachable; retry later." if outage else "Server error."
         response = JsonResponse({"detail": detail}, status=status)
     else:  # no base template: it reads the session and the user, which need the database
         response = HttpResponse(render_to_string("storefront/error.html", {"outage": outage}), status=status)

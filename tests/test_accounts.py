@@ -240,3 +240,20 @@ def test_in_chromium_a_shopper_signs_up_signs_in_and_sees_their_orders(live_serv
     page.wait_for_url(f"{live_server.url}/account/")
     orders = page.locator("#orders").inner_text()
     assert "Striped tee" in orders and "1 item" in orders
+
+
+def test_with_redis_down_signing_in_answers_503_not_a_free_guess(settings):
+    """The failed-sign-in limits live in Redis: while it is unreachable a sign-in cannot be counted,
+    so it is refused with a 503 and Retry-After (not a 500, and not an unlimited guess)."""
+    shopper()
+    settings.CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+    }}  # fmt: skip
+    browser = Client(raise_request_exception=False)
+    response = sign_in(browser, "ada")
+    assert response.status_code == 503 and response["Retry-After"]
+    assert "_auth_user_id" not in browser.session
+    app = APIClient(raise_request_exception=False)
+    answer = app.post("/api/v1/auth/token/", {"login": "ada", "password": PASSWORD}, format="json")
+    assert answer.status_code == 503 and "Redis" in answer.json()["detail"]
