@@ -8,9 +8,9 @@ signing in answers this 503 rather than skipping the limit."""
 import sys
 
 from django.db import DatabaseError, InterfaceError, OperationalError
-from redis.exceptions import RedisError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from redis.exceptions import RedisError
 
 RETRY_AFTER_S = "30"
 _OUTAGE = (OperationalError, InterfaceError, RedisError)  # a server is down or the connection broke
