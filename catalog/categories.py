@@ -67,14 +67,8 @@ class FacetValue:
     chosen: bool
 
 
-@dataclass(frozen=True)
-class _Group:
-    category: str
-    article_type: str
-    colour: str
-    gender: str
-    price: str  # the PRICE_BANDS key
-    n: int
+# A group's columns, in the order of the grouped query: category, then the facets, then the count.
+_COLUMNS = ("category", *FACETS)
 
 
 class CatalogCounts:
@@ -94,49 +88,42 @@ class CatalogCounts:
             .order_by()
         )
         keys = [key for key, _, _, _ in PRICE_BANDS]
-        self.groups = [_Group(c, t, colour, g, keys[b], n) for c, t, colour, g, b, n in rows]
+        self.groups = [(c, t, colour, g, keys[b], n) for c, t, colour, g, b, n in rows]  # _COLUMNS + count
 
     def categories(self) -> list[tuple[str, int]]:
         """Every category with products in stock, the largest first."""
         counts = Counter()
         for group in self.groups:
-            if group.category:
-                counts[group.category] += group.n
+            if group[0]:
+                counts[group[0]] += group[-1]
         return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
-    def total(self, chosen: CategoryFilter) -> int:
-        """How many products the chosen filters show."""
-        return sum(group.n for group in self.groups if _passes(group, chosen, without=""))
-
-    def facets(self, chosen: CategoryFilter) -> dict[str, list[FacetValue]]:
-        """For each facet, its values with the number of products a click on each shows: the groups
-        that pass every other choice. One pass: a group that fails no choice counts for every facet,
-        one that fails a single choice counts for that choice's facet alone."""
-        wanted = [(name, getattr(chosen, name)) for name in ("category", *FACETS) if getattr(chosen, name)]
-        counts = {name: Counter() for name in FACETS}
+    def facets(self, chosen: CategoryFilter) -> tuple[int, dict[str, list[FacetValue]]]:
+        """How many products the choices show, and for each facet its values with the number of
+        products a click on each shows: the groups that pass every other choice. One pass: a group
+        that fails no choice counts for every facet, one that fails a single choice counts for that
+        choice's facet alone."""
+        wanted = [(i, getattr(chosen, name)) for i, name in enumerate(_COLUMNS) if getattr(chosen, name)]
+        counts = [Counter() for _ in _COLUMNS]
+        total = 0
         for group in self.groups:
-            failed = [name for name, value in wanted if getattr(group, name) != value]
-            if len(failed) > 1:
-                continue
-            for name in failed or FACETS:
-                if name in counts and getattr(group, name):
-                    counts[name][getattr(group, name)] += group.n
+            failed = [i for i, value in wanted if group[i] != value]
+            if not failed:
+                total += group[-1]
+                for i in range(1, len(_COLUMNS)):
+                    if group[i]:
+                        counts[i][group[i]] += group[-1]
+            elif len(failed) == 1 and failed[0] > 0 and group[failed[0]]:
+                counts[failed[0]][group[failed[0]]] += group[-1]
         labels = {"gender": dict(Gender.choices), "price": {key: label for key, label, _, _ in PRICE_BANDS}}
         facets = {}
-        for name in FACETS:
+        for i, name in enumerate(_COLUMNS[1:], start=1):
             if name == "price":  # the bands in their own order
-                ordered = [(key, counts[name][key]) for key, _, _, _ in PRICE_BANDS if counts[name][key]]
+                ordered = [(key, counts[i][key]) for key, _, _, _ in PRICE_BANDS if counts[i][key]]
             else:
-                ordered = sorted(counts[name].items(), key=lambda item: (-item[1], item[0]))
+                ordered = sorted(counts[i].items(), key=lambda item: (-item[1], item[0]))
             facets[name] = [
                 FacetValue(value, labels.get(name, {}).get(value, value), n, getattr(chosen, name) == value)
                 for value, n in ordered
             ]
-        return facets
-
-
-def _passes(group: _Group, chosen: CategoryFilter, *, without: str) -> bool:
-    return all(
-        not getattr(chosen, name) or name == without or getattr(group, name) == getattr(chosen, name)
-        for name in ("category", *FACETS)
-    )
+        return total, facets

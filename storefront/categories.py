@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import urlencode
 
-from catalog.cards import product_cards
+from catalog.cards import card_version, product_cards
 from catalog.categories import CatalogCounts, CategoryFilter
 from recommendations.selectors.categories import best_sellers, scoped_row
 from recommendations.selectors.shopper import shopper_load
@@ -47,14 +47,16 @@ def shop_page(request: HttpRequest) -> HttpResponse:
     categories = [
         _Link(name, n, chosen.category == name, _url(CategoryFilter(category=name))) for name, n in counts.categories()
     ]
+    total, counted = counts.facets(chosen)
     facets = {
         name: [
             _Link(v.label, v.count, v.chosen, _url(chosen.choose(**{name: "" if v.chosen else v.value})))
             for v in values
         ]
-        for name, values in counts.facets(chosen).items()
+        for name, values in counted.items()
     }
-    listing = _Counted(best_sellers(chosen.condition()), counts.total(chosen))
+    # Each product with its card version, so the cards this process has seen at it are reused.
+    listing = _Counted(best_sellers(chosen.condition()).annotate(v=card_version()).values_list("pk", "v"), total)
     page = Paginator(listing, PAGE_SIZE).get_page(request.GET.get("page"))
     scope_name = chosen.article_type or chosen.category
     row = None
@@ -62,7 +64,8 @@ def shop_page(request: HttpRequest) -> HttpResponse:
         user_id = request.user.pk if request.user.is_authenticated else None
         shopper = shopper_load(user_id=user_id, visitor=request.visitor)
         row = scoped_row(shopper=shopper, scope=chosen.condition(), title=f"Recommended for you in {scope_name}")
-    cards = product_cards(versions={}, unversioned=list(page))
+    versions = dict(page.object_list)
+    cards = product_cards(versions=versions)
     context = {
         "chosen": chosen,
         "scope_name": scope_name,
@@ -71,6 +74,6 @@ def shop_page(request: HttpRequest) -> HttpResponse:
         "page": page,
         "page_url": _url(chosen) + ("&" if _url(chosen) != "?" else ""),
         "row": row,
-        "cards": [cards[pid] for pid in page if pid in cards],
+        "cards": [cards[pid] for pid in versions if pid in cards],
     }  # fmt: skip
     return render(request, "storefront/shop.html", context)

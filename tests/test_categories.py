@@ -65,7 +65,9 @@ def test_every_facet_count_is_what_a_click_on_it_shows(client):
         counts = CatalogCounts()
         page = client.get(reverse("shop"), chosen_values)
         assert page.context["page"].paginator.count == Product.objects.filter(chosen.condition()).count()
-        for name, values in counts.facets(chosen).items():
+        total, facets = counts.facets(chosen)
+        assert total == page.context["page"].paginator.count
+        for name, values in facets.items():
             for value in values:
                 clicked = chosen.choose(**{name: value.value})
                 assert value.count == Product.objects.filter(clicked.condition()).count() > 0
