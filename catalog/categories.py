@@ -4,12 +4,18 @@ Myntra's masterCategory), their product types, and facets with counts.
 A facet's count is what a click on it shows: the products that pass every other chosen filter and
 this value (a click replaces the facet's value), so counts never promise what the page then does not
 show (tests/test_categories.py holds them equal for any choice of filters).
+
+The counts are computed once per CatalogVersion in each process (``catalog_counts``): database
+triggers bump it in the same transaction as any change to any product, stock included, so a page
+never shows counts of an older catalog than the version it read.
 """
 
+import threading
 from collections import Counter
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, IntegerField, Q
 from django.db.models.expressions import RawSQL
 
@@ -127,3 +133,29 @@ class CatalogCounts:
                 for value, n in ordered
             ]
         return total, facets
+
+
+def catalog_version() -> int:
+    """The CatalogVersion: it grows with every change to any product."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COALESCE((SELECT value FROM catalog_catalogversion WHERE id = 1), 0)")
+        return cursor.fetchone()[0]
+
+
+_held: dict[str, tuple[int, CatalogCounts]] = {}
+_held_lock = threading.Lock()
+
+
+def catalog_counts(version: int) -> CatalogCounts:
+    """The counts of the catalog at ``version`` (read before this call), computed once per version in
+    this process. Counts computed from a newer catalog than ``version`` are kept under it; the next
+    request reads the newer version and computes them again, so nothing older is ever served."""
+    held = _held.get("counts")
+    if held is not None and held[0] == version:
+        return held[1]
+    with _held_lock:
+        held = _held.get("counts")
+        if held is None or held[0] != version:
+            held = (version, CatalogCounts())
+            _held["counts"] = held
+    return held[1]

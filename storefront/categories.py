@@ -1,5 +1,8 @@
 """The category pages: the catalog by category and product type, with facets and counts, opening
-with the shopper's recommendations within the category."""
+with the shopper's recommendations within the category.
+
+A page reads the CatalogVersion and the shopper's serving state; the counts and the listing are kept
+per catalog version in each process, and the scoped row in the shared cache (selectors.categories)."""
 
 from dataclasses import asdict, dataclass
 
@@ -8,10 +11,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import urlencode
 
-from catalog.cards import card_version, product_cards
-from catalog.categories import CatalogCounts, CategoryFilter
-from recommendations.selectors.categories import best_sellers, scoped_row
-from recommendations.selectors.shopper import shopper_load
+from catalog.cards import product_cards
+from catalog.categories import CategoryFilter, catalog_counts, catalog_version
+from recommendations.selectors.categories import category_listing, scoped_row
+from recommendations.selectors.page_cache import serving_generation
 
 PAGE_SIZE = 48
 
@@ -24,26 +27,14 @@ class _Link:
     url: str
 
 
-class _Counted:
-    """A listing whose length is already known (from the page's counts): the paginator needs no COUNT."""
-
-    def __init__(self, queryset, count: int) -> None:
-        self.queryset, self.n = queryset, count
-
-    def count(self) -> int:
-        return self.n
-
-    def __getitem__(self, index):
-        return self.queryset[index]
-
-
 def _url(chosen: CategoryFilter) -> str:
     return "?" + urlencode({name: value for name, value in asdict(chosen).items() if value})
 
 
 def shop_page(request: HttpRequest) -> HttpResponse:
     chosen = CategoryFilter.from_query(request.GET)
-    counts = CatalogCounts()
+    version = catalog_version()  # before anything is computed from the catalog
+    counts = catalog_counts(version)
     categories = [
         _Link(name, n, chosen.category == name, _url(CategoryFilter(category=name))) for name, n in counts.categories()
     ]
@@ -55,15 +46,16 @@ def shop_page(request: HttpRequest) -> HttpResponse:
         ]
         for name, values in counted.items()
     }
-    # Each product with its card version, so the cards this process has seen at it are reused.
-    listing = _Counted(best_sellers(chosen.condition()).annotate(v=card_version()).values_list("pk", "v"), total)
+    listing = category_listing(chosen, version=version, generation=serving_generation())
     page = Paginator(listing, PAGE_SIZE).get_page(request.GET.get("page"))
     scope_name = chosen.article_type or chosen.category
     row = None
     if scope_name:
-        user_id = request.user.pk if request.user.is_authenticated else None
-        shopper = shopper_load(user_id=user_id, visitor=request.visitor)
-        row = scoped_row(shopper=shopper, scope=chosen.condition(), title=f"Recommended for you in {scope_name}")
+        row = scoped_row(
+            user_id=request.user.pk if request.user.is_authenticated else None, visitor=request.visitor,
+            scope=chosen.condition(), scope_key=repr(asdict(chosen)), title=f"Recommended for you in {scope_name}",
+            version=version,
+        )  # fmt: skip
     versions = dict(page.object_list)
     cards = product_cards(versions=versions)
     context = {
@@ -72,8 +64,9 @@ def shop_page(request: HttpRequest) -> HttpResponse:
         "categories": categories,
         "facets": facets,
         "page": page,
+        "total": total,
         "page_url": _url(chosen) + ("&" if _url(chosen) != "?" else ""),
         "row": row,
         "cards": [cards[pid] for pid in versions if pid in cards],
-    }  # fmt: skip
+    }
     return render(request, "storefront/shop.html", context)

@@ -184,3 +184,29 @@ def test_a_nul_or_unknown_value_in_the_address_filters_to_nothing_rather_than_fa
     random_catalog(20)
     assert client.get("/shop/", {"category": "\x00"}).status_code == 200
     assert client.get("/shop/", {"colour": "a\x00b", "price": "cheap"}).context["page"].paginator.count == 0
+
+
+def test_kept_counts_listings_and_rows_follow_every_change_to_a_product(client):
+    """The counts and listing are kept per CatalogVersion in each process and the scoped row in Redis;
+    a database trigger bumps the version with any product's change (a stock update through the ORM
+    here, as a checkout or psql would), so the very next page counts and lists what is in stock."""
+    from catalog.categories import catalog_version
+
+    products = random_catalog(40, seed=5)
+    shoes = [p for p in products if p.category == "Shoes" and p.is_active and p.stock_quantity > 0]
+    first = client.get(reverse("shop"), {"category": "Shoes"})
+    assert first.context["page"].paginator.count == len(shoes)
+    before = catalog_version()
+    Product.objects.filter(category="Shoes", stock_quantity=0).update(name="unchanged stock")  # no stock change
+    Product.objects.filter(pk=-1).update(stock_quantity=0)  # an UPDATE of no row does not bump it
+    assert catalog_version() > before  # the rename changed rows
+    bumped = catalog_version()
+    Product.objects.filter(pk=-1).update(stock_quantity=0)
+    assert catalog_version() == bumped
+    Product.objects.filter(pk=shoes[0].pk).update(stock_quantity=0)
+    page = client.get(reverse("shop"), {"category": "Shoes"})
+    assert page.context["page"].paginator.count == len(shoes) - 1
+    assert shoes[0].pk not in [card.pk for card in page.context["cards"]]
+    assert shoes[0].pk not in [card.product_id for card in page.context["row"].cards]
+    categories = dict((link.label, link.count) for link in page.context["categories"])
+    assert categories["Shoes"] == len(shoes) - 1

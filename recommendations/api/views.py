@@ -17,7 +17,6 @@ from recommendations.api.serializers import (
 )
 from recommendations.selectors.categories import scoped_row
 from recommendations.selectors.homepage import homepage_rows_served
-from recommendations.selectors.shopper import shopper_load
 from recommendations.services.events import check_event_products, check_event_times, events_record
 from recommendations.services.visitors import visitor_token
 
@@ -66,12 +65,13 @@ class RecommendationsApi(APIView):
         user_id = request.user.pk if request.user.is_authenticated else None
         categories, exclude = query.validated_data.get("category", []), set(query.validated_data.get("exclude", []))
         if categories or exclude:
-            shopper = shopper_load(user_id=user_id, visitor=request.visitor)
             scope = (Q(category__in=categories) | Q(article_type__in=categories)) if categories else Q()
             title = "Recommended for you" + (f" in {', '.join(categories)}" if categories else "")
-            rows = [
-                scoped_row(shopper=shopper, scope=scope, title=title, exclude=exclude, k=query.validated_data.get("k"))
-            ]
+            row = scoped_row(
+                user_id=user_id, visitor=request.visitor, scope=scope, scope_key=repr(sorted(categories)),
+                title=title, exclude=frozenset(exclude), k=query.validated_data.get("k"),
+            )  # fmt: skip
+            rows = [row]
         else:
             rows = homepage_rows_served(user_id=user_id, visitor=request.visitor, rng=random.Random())
         return Response(recommendations_data(visitor_id=visitor_token(request.visitor), rows=rows, request=request))

@@ -11,14 +11,22 @@ The same sources and model as the homepage's first row, kept within the scope:
 A shopper without a history gets the scope's best sellers.
 """
 
+import hashlib
+from dataclasses import astuple
+
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import F, Q
 
-from catalog.cards import product_cards
+from catalog.cards import VersionedCache, card_version, product_cards
+from catalog.categories import CategoryFilter, catalog_version
 from catalog.models import Product
 from recommendations.domain import Candidate, Shopper
+from recommendations.models import Visitor
+from recommendations.selectors.page_cache import cache_call, serving_state
 from recommendations.selectors.ranked import active_ranker, ranked_candidates
 from recommendations.selectors.rows import Card, Row, anchors_of, reason_for
+from recommendations.selectors.shopper import shopper_load
 from recommendations.selectors.similar import hard_filters
 from recommendations.vectors import id_array
 
@@ -81,17 +89,59 @@ def _other_colours(shopper: Shopper, allowed: Q) -> list[Candidate]:
     return [Candidate(pk, 0.0, "same_product", anchors[group]) for _, _, pk, group in found]
 
 
-def scoped_row(*, shopper: Shopper, scope: Q, title: str, exclude: set[int] = frozenset(), k: int | None = None) -> Row:
-    """scoped_recommendations as a row of cards, each with its reason and its product's card."""
-    candidates = scoped_recommendations(shopper=shopper, scope=scope, exclude=exclude, k=k)
-    names = anchors_of(shopper)
-    products = product_cards(versions={}, unversioned=[c.product_id for c in candidates])
+def scoped_row(
+    *, user_id: int | None, visitor: Visitor | None, scope: Q, scope_key: str, title: str,
+    exclude: frozenset[int] = frozenset(), k: int | None = None, version: int | None = None,
+) -> Row:  # fmt: skip
+    """scoped_recommendations as a row of cards, each with its reason and its product's card, through
+    the shared cache (Redis). Its key names the scope (``scope_key``), the exclusions, the shopper's
+    history (its count and newest event: a new event recomputes it), their gender choice, the
+    ServingGeneration (models, trending) and the CatalogVersion (any product's change, stock
+    included), so a kept row is never older than the catalog it is shown with."""
+    version = catalog_version() if version is None else version
+    state = serving_state(user_id=user_id, visitor=visitor)
+    who = "new" if state.events == 0 else (f"u{user_id}" if user_id is not None else f"v{visitor.pk}")
+    choice = visitor.gender_preference if visitor is not None else ""
+    parts = [_FORMAT, scope_key, sorted(exclude), k, who, choice, state, version, settings.HOME_ROW_SIZE,
+             settings.RANKER_ENABLED, settings.RECOMMEND_REPURCHASES]  # fmt: skip
+    key = "scoped:" + hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
+    kept = cache_call(cache.get, key) if settings.HOME_PAGE_CACHE_S > 0 else None
+    if kept is None:
+        shopper = shopper_load(user_id=user_id, visitor=visitor)
+        candidates = scoped_recommendations(
+            shopper=shopper, scope=scope, exclude=exclude, k=k, generation=state.generation
+        )
+        names = anchors_of(shopper)
+        reasons = [reason_for(c.source, names.get(c.anchor)) for c in candidates]
+        ids = [c.product_id for c in candidates]
+        versions = dict(Product.objects.filter(pk__in=id_array(ids)).annotate(v=card_version()).values_list("pk", "v"))
+        kept = (candidates, reasons, versions)
+        if settings.HOME_PAGE_CACHE_S > 0:
+            cache_call(cache.set, key, kept, settings.HOME_PAGE_CACHE_S)
+    candidates, reasons, versions = kept
+    products = product_cards(versions=versions)
     cards = [
-        Card(c.product_id, c.source, reason_for(c.source, names.get(c.anchor)), c.score, SCOPED_ROW, slot,
-             products[c.product_id])
-        for slot, c in enumerate(c for c in candidates if c.product_id in products)
+        Card(c.product_id, c.source, reason, c.score, SCOPED_ROW, slot, products[c.product_id])
+        for slot, (c, reason) in enumerate((c, r) for c, r in zip(candidates, reasons, strict=True)
+                                           if c.product_id in products)
     ]  # fmt: skip
     return Row(SCOPED_ROW, title, cards)
 
 
+_listings = VersionedCache(256)  # a category filter -> its products in order, per catalog and serving state
+
+
+def category_listing(chosen: CategoryFilter, *, version: int, generation: int) -> list[tuple[int, str]]:
+    """The products the chosen filters show, best-selling first, each with its card version: once per
+    CatalogVersion and ServingGeneration (trending) in each process."""
+    key = (astuple(chosen), f"{version}:{generation}")
+    found = _listings.get_many([key])
+    if key[0] in found:
+        return found[key[0]]
+    listing = list(best_sellers(chosen.condition()).annotate(v=card_version()).values_list("pk", "v"))
+    _listings.put_many({key: listing})
+    return listing
+
+
 SCOPED_ROW = "category.recommended"
+_FORMAT = 1  # bump when the kept row changes shape
