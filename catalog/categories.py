@@ -5,16 +5,20 @@ A facet's count is what a click on it shows: the products that pass every other 
 this value (a click replaces the facet's value), so counts never promise what the page then does not
 show (tests/test_categories.py holds them equal for any choice of filters).
 
-The counts are computed once per CatalogVersion in each process (``catalog_counts``): database
-triggers bump it in the same transaction as any change to any product, stock included, so a page
-never shows counts of an older catalog than the version it read.
+The counts are computed once per catalog version in each process (``catalog_counts``): database
+triggers advance a sequence with any change to any product, stock included (migration 0009). The
+sequence takes no lock, but it is not transactional either: a page read in the moment between a
+change's trigger and its commit keeps the older counts under the newer version. So every kept value
+also expires at the next CATEGORY_CACHE_S boundary, which bounds that rare staleness.
 """
 
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, IntegerField, Q
 from django.db.models.expressions import RawSQL
@@ -135,18 +139,21 @@ class CatalogCounts:
         return total, facets
 
 
-def catalog_version() -> int:
-    """The CatalogVersion: it grows with every change to any product."""
+def catalog_version() -> str:
+    """What the catalog's derived values are kept under: the sequence that grows with every change
+    to any product, and the current CATEGORY_CACHE_S period (see the module's docstring)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT COALESCE((SELECT value FROM catalog_catalogversion WHERE id = 1), 0)")
-        return cursor.fetchone()[0]
+        cursor.execute("SELECT last_value FROM catalog_version_seq")
+        value = cursor.fetchone()[0]
+    period = int(time.time() // settings.CATEGORY_CACHE_S) if settings.CATEGORY_CACHE_S > 0 else time.time()
+    return f"{value}:{period}"
 
 
-_held: dict[str, tuple[int, CatalogCounts]] = {}
+_held: dict[str, tuple[str, CatalogCounts]] = {}
 _held_lock = threading.Lock()
 
 
-def catalog_counts(version: int) -> CatalogCounts:
+def catalog_counts(version: str) -> CatalogCounts:
     """The counts of the catalog at ``version`` (read before this call), computed once per version in
     this process. Counts computed from a newer catalog than ``version`` are kept under it; the next
     request reads the newer version and computes them again, so nothing older is ever served."""

@@ -152,16 +152,3 @@ class SearchTerm(models.Model):
 
     def __str__(self) -> str:
         return self.query
-
-
-class CatalogVersion(models.Model):
-    """One row whose ``value`` grows whenever any product changes (a new one, an edit, a stock change,
-    a removal). Database triggers bump it in the same transaction as the change (migration 0009), so
-    every writer (admin, checkout, importer, COPY, psql) invalidates what was computed from the
-    catalog: the category pages' counts and listings (catalog.categories) are kept by it."""
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
-    value = models.BigIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return f"catalog version {self.value}"

@@ -1,7 +1,7 @@
 """The category pages: the catalog by category and product type, with facets and counts, opening
 with the shopper's recommendations within the category.
 
-A page reads the CatalogVersion and the shopper's serving state; the counts and the listing are kept
+A page reads the catalog's version and the shopper's serving state; the counts and the listing are kept
 per catalog version in each process, and the scoped row in the shared cache (selectors.categories)."""
 
 from dataclasses import asdict, dataclass

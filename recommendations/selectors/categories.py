@@ -91,13 +91,13 @@ def _other_colours(shopper: Shopper, allowed: Q) -> list[Candidate]:
 
 def scoped_row(
     *, user_id: int | None, visitor: Visitor | None, scope: Q, scope_key: str, title: str,
-    exclude: frozenset[int] = frozenset(), k: int | None = None, version: int | None = None,
+    exclude: frozenset[int] = frozenset(), k: int | None = None, version: str | None = None,
 ) -> Row:  # fmt: skip
     """scoped_recommendations as a row of cards, each with its reason and its product's card, through
     the shared cache (Redis). Its key names the scope (``scope_key``), the exclusions, the shopper's
     history (its count and newest event: a new event recomputes it), their gender choice, the
-    ServingGeneration (models, trending) and the CatalogVersion (any product's change, stock
-    included), so a kept row is never older than the catalog it is shown with."""
+    ServingGeneration (models, trending) and the catalog's version (catalog.categories.catalog_version:
+    any product's change, stock included), so a kept row is as new as the counts it is shown with."""
     version = catalog_version() if version is None else version
     state = serving_state(user_id=user_id, visitor=visitor)
     who = "new" if state.events == 0 else (f"u{user_id}" if user_id is not None else f"v{visitor.pk}")
@@ -131,9 +131,9 @@ def scoped_row(
 _listings = VersionedCache(256)  # a category filter -> its products in order, per catalog and serving state
 
 
-def category_listing(chosen: CategoryFilter, *, version: int, generation: int) -> list[tuple[int, str]]:
+def category_listing(chosen: CategoryFilter, *, version: str, generation: int) -> list[tuple[int, str]]:
     """The products the chosen filters show, best-selling first, each with its card version: once per
-    CatalogVersion and ServingGeneration (trending) in each process."""
+    catalog version and ServingGeneration (trending) in each process."""
     key = (astuple(chosen), f"{version}:{generation}")
     found = _listings.get_many([key])
     if key[0] in found:

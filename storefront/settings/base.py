@@ -313,6 +313,11 @@ SEARCH_PERSONAL_WEIGHT = float(env_str("SEARCH_PERSONAL_WEIGHT", "0.9"))
 SEARCH_CORRECTION_MIN_SCORE = env_int("SEARCH_CORRECTION_MIN_SCORE", 75)
 SEARCH_VOCABULARY_MAX_AGE_S = env_int("SEARCH_VOCABULARY_MAX_AGE_S", 600)
 
+# Category pages keep their counts, listings and scoped rows per catalog version (a sequence database
+# triggers advance with any product change) and at most this long (it bounds what a page read in the
+# instant between a change and its commit keeps; catalog/categories.py).
+CATEGORY_CACHE_S = env_int("CATEGORY_CACHE_S", 60)
+
 # --- The API for mobile clients -------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
