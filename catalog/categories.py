@@ -33,7 +33,7 @@ PRICE_BANDS = [
     ("60-", "60 and over", Decimal(60), None),
 ]
 _BANDS = {key: (low, high) for key, _, low, high in PRICE_BANDS}
-FACETS = ("article_type", "colour", "gender", "price")
+FACETS = ("department", "article_type", "colour", "gender", "price")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class CategoryFilter:
     """What the shopper chose; "" is no choice. Unknown values filter to nothing rather than fail."""
 
     category: str = ""
+    department: str = ""  # the shop's department or section (H&M's section_name); blank in some catalogs
     article_type: str = ""
     colour: str = ""
     gender: str = ""
@@ -54,7 +55,7 @@ class CategoryFilter:
     def condition(self, *, without: str = "") -> Q:
         """Products that pass every choice but ``without``'s: in stock and active, as the store sells."""
         condition = Q(is_active=True, stock_quantity__gt=0)
-        for name in ("category", "article_type", "colour", "gender"):
+        for name in ("category", "department", "article_type", "colour", "gender"):
             value = getattr(self, name)
             if value and name != without:
                 condition &= Q(**{name: value})
@@ -93,12 +94,12 @@ class CatalogCounts:
         rows = (
             Product.objects.filter(is_active=True, stock_quantity__gt=0)
             .annotate(band=band)
-            .values_list("category", "article_type", "colour", "gender", "band")
+            .values_list("category", "department", "article_type", "colour", "gender", "band")
             .annotate(n=Count("*"))  # not the id, which the index does not hold
             .order_by()
         )
         keys = [key for key, _, _, _ in PRICE_BANDS]
-        self.groups = [(c, t, colour, g, keys[b], n) for c, t, colour, g, b, n in rows]  # _COLUMNS + count
+        self.groups = [(c, d, t, colour, g, keys[b], n) for c, d, t, colour, g, b, n in rows]  # _COLUMNS + count
 
     def categories(self) -> list[tuple[str, int]]:
         """Every category with products in stock, the largest first."""

@@ -74,7 +74,7 @@ class Product(models.Model):
             # The category pages' counts read these five columns of the products in stock, from the
             # index alone where the table's pages are all-visible (catalog.categories.CatalogCounts).
             models.Index(
-                fields=["category", "article_type", "colour", "gender", "price"],
+                fields=["category", "department", "article_type", "colour", "gender", "price"],
                 condition=Q(is_active=True, stock_quantity__gt=0),
                 name="product_in_stock_facets",
             ),

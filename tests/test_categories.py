@@ -37,6 +37,7 @@ def random_catalog(n: int = 80, seed: int = 1) -> list[Product]:
                 price=rng.choice([5, 14.99, 15, 29, 45, 60, 120]),
                 stock_quantity=rng.choice([0, 3, 3, 3]),
                 is_active=rng.random() > 0.05,
+                department=("Womens", "Divided", "")[i % 3],
             )  # fmt: skip
         )
     for product in rng.sample(products, min(30, n)):
@@ -47,6 +48,7 @@ def random_catalog(n: int = 80, seed: int = 1) -> list[Product]:
 choices = st.fixed_dictionaries(
     {
         "category": st.sampled_from(["", *CATEGORIES, "Nothing"]),
+        "department": st.sampled_from(["", "Womens", "Divided"]),
         "article_type": st.sampled_from(["", "Sweater", "Trousers", "Boots"]),
         "colour": st.sampled_from(["", *COLOURS]),
         "gender": st.sampled_from(["", *GENDERS]),
