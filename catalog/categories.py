@@ -146,8 +146,9 @@ def catalog_version() -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT last_value FROM catalog_version_seq")
         value = cursor.fetchone()[0]
-    period = int(time.time() // settings.CATEGORY_CACHE_S) if settings.CATEGORY_CACHE_S > 0 else time.time()
-    return f"{value}:{period}"
+    if settings.CATEGORY_CACHE_S <= 0:  # off: nothing is kept (a key no request shares)
+        return f"{value}:{time.monotonic_ns()}"
+    return f"{value}:{int(time.time() // settings.CATEGORY_CACHE_S)}"
 
 
 _held: dict[str, tuple[str, CatalogCounts]] = {}
@@ -156,8 +157,9 @@ _held_lock = threading.Lock()
 
 def catalog_counts(version: str) -> CatalogCounts:
     """The counts of the catalog at ``version`` (read before this call), computed once per version in
-    this process. Counts computed from a newer catalog than ``version`` are kept under it; the next
-    request reads the newer version and computes them again, so nothing older is ever served."""
+    this process. Counts computed from a newer catalog than ``version`` are kept under it, and the
+    next request reads the newer version and computes them again; the one older case is the moment
+    between a change's trigger and its commit (see the module's docstring)."""
     held = _held.get("counts")
     if held is not None and held[0] == version:
         return held[1]

@@ -27,6 +27,7 @@ from catalog.models import Product, SearchTerm
 
 MAX_QUERY_LENGTH = 200
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_PERSONAL = re.compile(r"@|\d[\d\s().+-]{3,}\d")
 
 
 @dataclass(frozen=True)
@@ -149,8 +150,12 @@ def nearest_category(query: str) -> str:
     words = normalise(query)
     if not words:
         return ""
-    types = sorted(
-        set(Product.objects.filter(is_active=True).exclude(article_type="").values_list("article_type", flat=True))
+    types = list(
+        Product.objects.filter(is_active=True)
+        .exclude(article_type="")
+        .order_by("article_type")
+        .values_list("article_type", flat=True)
+        .distinct()
     )
     found = process.extractOne(words, types, scorer=fuzz.WRatio, processor=str.lower, score_cutoff=70)
     return found[0] if found else ""
@@ -160,10 +165,12 @@ def nearest_category(query: str) -> str:
 
 
 def search_log(*, query: str, results: int) -> None:
-    """Count one search of this (normalised) query and how many products it found: one upsert, and
-    nothing about who searched (the interaction log keeps what shoppers do with the results)."""
+    """Count one search of this (normalised) query and how many products it found: one upsert, with
+    no link to who searched (the interaction log keeps what shoppers do with the results). A query
+    that looks like personal data (an email address, a run of five or more digits: a phone or an
+    order number) is not kept at all, since the text itself may say who searched."""
     term = normalise(query)
-    if not term:
+    if not term or _PERSONAL.search(query):
         return
     with connection.cursor() as cursor:
         cursor.execute(

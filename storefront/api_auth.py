@@ -2,11 +2,14 @@
 revoke it. The token is DRF's (one per user); every other endpoint accepts it as
 ``Authorization: Token <key>`` and answers for that user alone.
 
-Guessing is limited twice: this endpoint's own rate (AUTH_TOKEN_THROTTLE, every attempt counts), and
-the web sign-in's failed-attempt limits (allauth's ``login_failed``: per address and per account),
-which this endpoint shares, so an attacker gains nothing by switching between the app and the web."""
+Guessing is limited twice: this endpoint's own rate (API_THROTTLE_AUTH_TOKEN, every attempt counts),
+and the web sign-in's failed-attempt limits (allauth's ``login_failed``: per address, and per account
+whichever of its email or username is typed), which this endpoint shares with the web's form. A new
+password revokes the account's token (storefront/apps.py)."""
 
 from allauth.account.adapter import get_adapter
+from allauth.account.utils import has_verified_email
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -19,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recommendations.services.interactions import visitor_merge_into_user
+from recommendations.services.visitors import visitor_from_token
 from storefront.throttling import AuthTokenThrottle
 
 
@@ -70,8 +74,17 @@ class AuthTokenApi(APIView):
             raise Throttled(detail=" ".join(refused.messages)) from None
         if user is None or not user.is_active:
             raise serializers.ValidationError({"non_field_errors": ["Wrong email/username or password."]})
+        if settings.ACCOUNT_EMAIL_VERIFICATION == "mandatory" and not has_verified_email(user):
+            # As on the web, where such a sign-in stops at "confirm your address".
+            raise serializers.ValidationError({"non_field_errors": ["Confirm your email address first."]})
         token, _ = Token.objects.get_or_create(user=user)
-        merged = visitor_merge_into_user(visitor=request.visitor, user=user) if _sent_visitor(request) else 0
+        merged = 0
+        if _sent_visitor(request):
+            # Resolved for this user: a history already theirs merges nothing, and an app signing in
+            # again with its old X-Visitor-Id does not get a new, empty visitor for it.
+            visitor, _ = visitor_from_token(token=request.headers.get("X-Visitor-Id"), user_id=user.pk)
+            if visitor.user_id is None:
+                merged = visitor_merge_into_user(visitor=visitor, user=user)
         data = {"token": token.key, "user_id": user.pk, "email": user.email, "events_merged": merged}
         return Response(TokenSerializer(data).data)
 

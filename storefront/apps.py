@@ -6,9 +6,12 @@ class StorefrontConfig(AppConfig):
     verbose_name = "Storefront"
 
     def ready(self) -> None:
+        from allauth.account.signals import password_changed, password_reset, password_set
         from django.contrib.auth.signals import user_logged_out
 
         user_logged_out.connect(_end_visitor, dispatch_uid="storefront.end_visitor")
+        for signal in (password_changed, password_reset, password_set):
+            signal.connect(_revoke_tokens, dispatch_uid=f"storefront.revoke_tokens.{id(signal)}")
 
 
 def _end_visitor(sender, request, user, **kwargs) -> None:
@@ -16,3 +19,11 @@ def _end_visitor(sender, request, user, **kwargs) -> None:
     visitor: the next anonymous page starts a new history (VisitorMiddleware deletes the cookie)."""
     if request is not None:
         request.visitor_ended = True
+
+
+def _revoke_tokens(sender, request, user, **kwargs) -> None:
+    """A new password ends every app's token of the account: a stolen token must not outlive the
+    usual remedy (apps sign in again)."""
+    from rest_framework.authtoken.models import Token
+
+    Token.objects.filter(user=user).delete()

@@ -13,10 +13,26 @@ from django.utils.http import urlencode
 
 from catalog.cards import product_cards
 from catalog.categories import CategoryFilter, catalog_counts, catalog_version
-from recommendations.selectors.categories import category_listing, scoped_row
+from recommendations.selectors.categories import LISTING_KEPT, category_listing, category_slice, scoped_row
 from recommendations.selectors.page_cache import serving_generation
 
 PAGE_SIZE = 48
+
+
+class _Listing:
+    """The listing for the paginator: its length from the page's counts, its first pages kept
+    (category_listing), later ones read when asked for."""
+
+    def __init__(self, chosen: CategoryFilter, kept: list, total: int) -> None:
+        self.chosen, self.kept, self.total = chosen, kept, total
+
+    def count(self) -> int:
+        return self.total
+
+    def __getitem__(self, index: slice):
+        if index.stop is not None and index.stop <= LISTING_KEPT:
+            return self.kept[index]
+        return category_slice(self.chosen, index.start or 0, index.stop)
 
 
 @dataclass(frozen=True)
@@ -46,8 +62,8 @@ def shop_page(request: HttpRequest) -> HttpResponse:
         ]
         for name, values in counted.items()
     }
-    listing = category_listing(chosen, version=version, generation=serving_generation())
-    page = Paginator(listing, PAGE_SIZE).get_page(request.GET.get("page"))
+    kept = category_listing(chosen, version=version, generation=serving_generation())
+    page = Paginator(_Listing(chosen, kept, total), PAGE_SIZE).get_page(request.GET.get("page"))
     scope_name = chosen.article_type or chosen.category
     row = None
     if scope_name:

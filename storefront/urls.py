@@ -1,9 +1,11 @@
+from allauth.account import views as allauth_views
 from allauth.account.decorators import secure_admin_login
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 
 from storefront import account, cart, categories, demo_login, media, photo_search, search, views
+from storefront.accounts import own_password_only
 
 # Staff sign in through the store's sign-in page too, so its rate limits guard the admin as well
 # (the admin's own form has none): /admin/login/ redirects there and back.
@@ -21,6 +23,12 @@ urlpatterns = [
     path("cart/add/<int:pk>/", cart.cart_add, name="cart-add"),
     path("cart/checkout/", cart.checkout, name="checkout"),
     path("logout/", demo_login.sign_out, name="logout"),
+    # Before allauth's own: the same pages, refused to accounts without a password of their own.
+    path("accounts/password/set/", own_password_only(allauth_views.password_set), name="account_set_password"),
+    path(
+        "accounts/password/change/", own_password_only(allauth_views.password_change), name="account_change_password"
+    ),  # fmt: skip
+    path("accounts/email/", own_password_only(allauth_views.email), name="account_email"),
     path("accounts/", include("allauth.urls")),
     path("account/", account.account_page, name="account"),
     path("healthz", views.healthz, name="healthz"),

@@ -257,3 +257,72 @@ def test_with_redis_down_signing_in_answers_503_not_a_free_guess(settings):
     app = APIClient(raise_request_exception=False)
     answer = app.post("/api/v1/auth/token/", {"login": "ada", "password": PASSWORD}, format="json")
     assert answer.status_code == 503 and "Redis" in answer.json()["detail"]
+
+
+# --- Found by review ------------------------------------------------------------------------------
+
+
+def test_guessing_counts_against_the_account_whichever_of_its_names_is_typed():
+    shopper()
+    for n in range(5):  # alternating the email and the username, from different browsers
+        sign_in(Client(), ("ada@example.com", "ada")[n % 2], "wrong-guess")
+    refused = sign_in(Client(), "ada@example.com", PASSWORD)
+    assert refused.status_code != 302 and "Too many failed login attempts" in refused.content.decode()
+
+
+def test_a_new_password_revokes_the_accounts_api_token():
+    shopper()
+    app = APIClient()
+    token = app.post("/api/v1/auth/token/", {"login": "ada", "password": PASSWORD}, format="json").json()["token"]
+    browser = Client()
+    sign_in(browser, "ada")
+    new = "a-brand-new-password-9"
+    changed = browser.post(
+        reverse("account_change_password"), {"oldpassword": PASSWORD, "password1": new, "password2": new}
+    )
+    assert changed.status_code == 302
+    app.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert app.get("/api/v1/me/events/").status_code == 401
+
+
+def test_with_mandatory_verification_an_unconfirmed_address_gets_no_token(settings):
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    user = shopper()
+    app = APIClient()
+    refused = app.post("/api/v1/auth/token/", {"login": "ada", "password": PASSWORD}, format="json")
+    assert refused.status_code == 400 and "Confirm your email" in refused.json()["non_field_errors"][0]
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    assert app.post("/api/v1/auth/token/", {"login": "ada", "password": PASSWORD}, format="json").status_code == 200
+
+
+def test_an_imported_customer_browsed_in_the_demo_cannot_be_given_a_password_or_an_address():
+    from tests.test_privacy import customer
+
+    imported = customer()
+    browser = Client()
+    browser.post(reverse("demo-login", args=[imported.pk]))
+    for name in ("account_set_password", "account_change_password", "account_email"):
+        assert browser.get(reverse(name)).status_code == 403, name
+    taken = browser.post(reverse("account_set_password"), {"password1": PASSWORD, "password2": PASSWORD})
+    imported.refresh_from_db()
+    assert taken.status_code == 403 and not imported.has_usable_password()
+    assert "Change password" not in browser.get(reverse("account")).content.decode()
+
+
+def test_signing_in_again_with_an_already_merged_visitor_makes_no_new_one():
+    from recommendations.models import Visitor
+
+    shopper()
+    app = APIClient()
+    visitor = app.get("/api/v1/recommendations/").headers["X-Visitor-Id"]
+    product = ProductFactory()
+    event = {"event_id": str(uuid.uuid4()), "product": product.pk, "kind": "view", "occurred_at": timezone.now()}
+    app.post("/api/v1/events/", {"events": [event]}, format="json", headers={"X-Visitor-Id": visitor})
+    counts = []
+    for _ in range(3):
+        answer = app.post("/api/v1/auth/token/", {"login": "ada", "password": PASSWORD}, format="json",
+                          headers={"X-Visitor-Id": visitor})  # fmt: skip
+        counts.append(answer.json()["events_merged"])
+    assert counts == [1, 0, 0] and Visitor.objects.count() == 1

@@ -215,3 +215,28 @@ def test_kept_counts_listings_and_rows_follow_every_change_to_a_product(client):
     assert shoes[0].pk not in [card.product_id for card in page.context["row"].cards]
     categories = dict((link.label, link.count) for link in page.context["categories"])
     assert categories["Shoes"] == len(shoes) - 1
+
+
+def test_pages_past_the_kept_listing_are_read_from_the_database(client, monkeypatch):
+    import storefront.categories as pages
+
+    products = random_catalog(60, seed=2)
+    monkeypatch.setattr(pages, "LISTING_KEPT", 4)
+    import recommendations.selectors.categories as selectors
+
+    monkeypatch.setattr(selectors, "LISTING_KEPT", 4)
+    monkeypatch.setattr(pages, "PAGE_SIZE", 3)
+    shown = []
+    page = 1
+    while True:
+        response = client.get(reverse("shop"), {"page": page})
+        shown += [card.pk for card in response.context["cards"]]
+        if not response.context["page"].has_next():
+            break
+        page += 1
+    in_stock = [p.pk for p in products if p.is_active and p.stock_quantity > 0]
+    assert sorted(shown) == sorted(in_stock) and len(shown) == len(set(shown))
+
+
+def test_an_empty_category_parameter_is_no_scope():
+    assert APIClient().get("/api/v1/recommendations/?category=").status_code == 200

@@ -40,7 +40,7 @@ class ScopeQuery(serializers.Serializer):
     def to_internal_value(self, data):
         if hasattr(data, "getlist"):  # ?exclude=1,2&exclude=3 and ?category=A&category=B
             data = {
-                "category": data.getlist("category"),
+                "category": [name for name in data.getlist("category") if name.strip()],  # "category=": none
                 "exclude": [part for value in data.getlist("exclude") for part in value.split(",") if part.strip()],
                 **({"k": data["k"]} if "k" in data else {}),
             }
@@ -63,7 +63,8 @@ class RecommendationsApi(APIView):
         query = ScopeQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         user_id = request.user.pk if request.user.is_authenticated else None
-        categories, exclude = query.validated_data.get("category", []), set(query.validated_data.get("exclude", []))
+        categories = query.validated_data.get("category", [])
+        exclude = set(query.validated_data.get("exclude", []))
         if categories or exclude:
             scope = (Q(category__in=categories) | Q(article_type__in=categories)) if categories else Q()
             title = "Recommended for you" + (f" in {', '.join(categories)}" if categories else "")

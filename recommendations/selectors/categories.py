@@ -128,19 +128,26 @@ def scoped_row(
     return Row(SCOPED_ROW, title, cards)
 
 
-_listings = VersionedCache(256)  # a category filter -> its products in order, per catalog and serving state
+_listings = VersionedCache(256)  # a category filter -> its first products in order, per catalog and serving state
+LISTING_KEPT = 960  # the first 20 pages of 48: a later page is read from the database
 
 
 def category_listing(chosen: CategoryFilter, *, version: str, generation: int) -> list[tuple[int, str]]:
-    """The products the chosen filters show, best-selling first, each with its card version: once per
-    catalog version and ServingGeneration (trending) in each process."""
+    """The first LISTING_KEPT products the chosen filters show, best-selling first, each with its card
+    version: once per catalog version and ServingGeneration (trending) in each process. Bounded, so
+    256 kept listings stay a few megabytes whatever the catalog's size."""
     key = (astuple(chosen), f"{version}:{generation}")
     found = _listings.get_many([key])
     if key[0] in found:
         return found[key[0]]
-    listing = list(best_sellers(chosen.condition()).annotate(v=card_version()).values_list("pk", "v"))
+    listing = list(category_slice(chosen, 0, LISTING_KEPT))
     _listings.put_many({key: listing})
     return listing
+
+
+def category_slice(chosen: CategoryFilter, start: int, stop: int) -> list[tuple[int, str]]:
+    """Products ``start`` to ``stop`` of the listing, with their card versions, from the database."""
+    return list(best_sellers(chosen.condition()).annotate(v=card_version()).values_list("pk", "v")[start:stop])
 
 
 SCOPED_ROW = "category.recommended"

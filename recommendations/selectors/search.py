@@ -80,6 +80,8 @@ def search_served(
                                   personalise=personalise, generation=state.generation)  # fmt: skip
         bare = dataclasses.replace(results, text=dataclasses.replace(results.text, matches=[]))
         cache_call(cache.set, key, bare, settings.SEARCH_CACHE_S)
+    # The entry may have been kept for another shopper typing the same words: their text is not shown.
+    results = dataclasses.replace(results, text=dataclasses.replace(results.text, query=query.strip()[:200]))
     shown = results.product_ids + results.fallback_ids
     passing = set(Product.objects.filter(search_filters(choice), pk__in=id_array(shown)).values_list("pk", flat=True))
     return dataclasses.replace(

@@ -153,7 +153,8 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 ACCOUNT_SESSION_REMEMBER = None  # the form's "Remember me" decides
 # Guessing passwords: allauth's limits, counted in the shared Redis cache. Ten failed sign-ins a minute
-# from one address, or five in five minutes on one account, and further tries are refused (429).
+# from one address, or five in five minutes on one account (whichever of its email or username is
+# typed), and further tries are refused: the form says so, the token endpoint answers 429.
 # The client's address for these limits: the same proxy count as the API's throttles (NUM_PROXIES).
 ALLAUTH_TRUSTED_PROXY_COUNT = env_int("NUM_PROXIES", 0)
 ACCOUNT_RATE_LIMITS = {
