@@ -2,10 +2,15 @@
 looks like it. The photo is checked here with the same refusals as the API (a clear message for a
 file that is not a usable photo), then embedded by a Celery worker (selectors.photo_search)."""
 
+import time
+
+from allauth.account.adapter import get_adapter
 from django import forms
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from redis.exceptions import RedisError
 
 from catalog.models import Product
 from catalog.validators import validate_product_photo
@@ -26,6 +31,9 @@ class PhotoForm(forms.Form):
 def photo_search_page(request: HttpRequest) -> HttpResponse:
     context: dict = {"form": PhotoForm(), "products": None}
     status = 200
+    if request.method == "POST" and not _within_rate(request):
+        context["unavailable"] = "Too many photo searches from here; wait a minute and try again."
+        return render(request, "storefront/photo_search.html", context, status=429)
     if request.method == "POST":
         form = PhotoForm(request.POST, request.FILES)
         context["form"] = form
@@ -44,6 +52,18 @@ def photo_search_page(request: HttpRequest) -> HttpResponse:
         context["source"] = product
         context["products"] = looks_similar(product=product, k=RESULTS).products
     return render(request, "storefront/photo_search.html", context, status=status)
+
+
+def _within_rate(request: HttpRequest) -> bool:
+    """PHOTO_SEARCH_PER_MINUTE searches a minute per client address: each one holds a worker for up to
+    PHOTO_SEARCH_TIMEOUT_S. Counted in the shared cache; open when Redis is down, as the API's limits."""
+    client = get_adapter(request).get_client_ip(request)  # the sign-in limits' address (NUM_PROXIES)
+    key = f"photo-search:{client}:{int(time.time() // 60)}"
+    try:
+        cache.add(key, 0, 60)
+        return cache.incr(key) <= settings.PHOTO_SEARCH_PER_MINUTE
+    except (RedisError, OSError, ValueError):
+        return True
 
 
 def _product_id(value: str) -> bool:

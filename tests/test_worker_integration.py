@@ -220,3 +220,15 @@ def test_the_photo_page_answers_503_when_no_worker_answers_and_refuses_a_bad_fil
     response = client.post(url, {"image": SimpleUploadedFile("q.jpg", photo_bytes())})
     celery_app.control.purge()
     assert response.status_code == 503 and "retry" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_photo_page_limits_searches_per_address(client, settings):
+    """Each search holds a worker: past PHOTO_SEARCH_PER_MINUTE a minute the page answers 429 before
+    reading the photo (the files here are refused anyway: the limit counts attempts)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.PHOTO_SEARCH_PER_MINUTE = 2
+    codes = [client.post(reverse("photo-search"), {"image": SimpleUploadedFile("x.jpg", b"nope")}).status_code
+             for _ in range(3)]  # fmt: skip
+    assert codes == [400, 400, 429]

@@ -371,6 +371,8 @@ CELERY_RESULT_BACKEND = CELERY_BROKER_URL
 CELERY_RESULT_EXPIRES = 300
 # How long a search by photo waits for a worker to embed the photo before answering 503.
 PHOTO_SEARCH_TIMEOUT_S = env_int("PHOTO_SEARCH_TIMEOUT_S", 20)
+# The store's search-by-photo page: searches a minute per client address (the API has its throttles).
+PHOTO_SEARCH_PER_MINUTE = env_int("PHOTO_SEARCH_PER_MINUTE", 10)
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-batch leaves the message for another
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
