@@ -23,7 +23,7 @@ from catalog.categories import CategoryFilter, catalog_version
 from catalog.models import Product
 from recommendations.domain import Candidate, Shopper
 from recommendations.models import Visitor
-from recommendations.selectors.page_cache import cache_call, serving_state
+from recommendations.selectors.page_cache import cache_call, serving_state, shopper_key
 from recommendations.selectors.ranked import active_ranker, ranked_candidates
 from recommendations.selectors.rows import Card, Row, anchors_of, reason_for
 from recommendations.selectors.shopper import shopper_load
@@ -100,12 +100,12 @@ def scoped_row(
     any product's change, stock included), so a kept row is as new as the counts it is shown with."""
     version = catalog_version() if version is None else version
     state = serving_state(user_id=user_id, visitor=visitor)
-    who = "new" if state.events == 0 else (f"u{user_id}" if user_id is not None else f"v{visitor.pk}")
-    choice = visitor.gender_preference if visitor is not None else ""
-    parts = [_FORMAT, scope_key, sorted(exclude), k, who, choice, state, version, settings.HOME_ROW_SIZE,
+    shopper = shopper_key(state=state, user_id=user_id, visitor=visitor)
+    parts = [_FORMAT, scope_key, sorted(exclude), k, shopper, version, settings.HOME_ROW_SIZE,
              settings.RANKER_ENABLED, settings.RECOMMEND_REPURCHASES]  # fmt: skip
     key = "scoped:" + hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
-    kept = cache_call(cache.get, key) if settings.HOME_PAGE_CACHE_S > 0 else None
+    keep = settings.HOME_PAGE_CACHE_S > 0 and settings.CATEGORY_CACHE_S > 0
+    kept = cache_call(cache.get, key) if keep else None
     if kept is None:
         shopper = shopper_load(user_id=user_id, visitor=visitor)
         candidates = scoped_recommendations(
@@ -116,7 +116,7 @@ def scoped_row(
         ids = [c.product_id for c in candidates]
         versions = dict(Product.objects.filter(pk__in=id_array(ids)).annotate(v=card_version()).values_list("pk", "v"))
         kept = (candidates, reasons, versions)
-        if settings.HOME_PAGE_CACHE_S > 0:
+        if keep:
             cache_call(cache.set, key, kept, settings.HOME_PAGE_CACHE_S)
     candidates, reasons, versions = kept
     products = product_cards(versions=versions)

@@ -94,16 +94,24 @@ def serving_state(*, user_id: int | None, visitor: Visitor | None) -> ServingSta
     return ServingState(generation, events, newest)
 
 
-def page_key(*, state: ServingState, user_id: int | None, visitor: Visitor | None, variant: int) -> str:
-    """The cache key of a shopper's page; shoppers without history share PAGE_CACHE_VARIANTS pages."""
+def shopper_key(*, state: ServingState, user_id: int | None, visitor: Visitor | None) -> str:
+    """Who a kept value is for: "new" for every shopper without a history (they share it), else the
+    user or the visitor, with their gender choice and everything of their serving state. The
+    homepage, search and the category pages key their kept values with it."""
     if state.events == 0:
-        who = f"new{variant}"
+        who = "new"
     elif user_id is not None:
         who = f"u{user_id}"
     else:
         who = f"v{visitor.pk}"
     choice = visitor.gender_preference if visitor is not None else ""
-    return f"home:{_settings_digest()}:{who}:{choice}:{state.generation}:{state.events}:{state.newest_event_id}"
+    return f"{who}:{choice}:{state.generation}:{state.events}:{state.newest_event_id}"
+
+
+def page_key(*, state: ServingState, user_id: int | None, visitor: Visitor | None, variant: int) -> str:
+    """The cache key of a shopper's page; shoppers without history share PAGE_CACHE_VARIANTS pages."""
+    shopper = shopper_key(state=state, user_id=user_id, visitor=visitor)
+    return f"home:{_settings_digest()}:{variant if state.events == 0 else ''}{shopper}"
 
 
 def cached_page_rows(key: str) -> list[Row] | None:

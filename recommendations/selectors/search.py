@@ -30,7 +30,7 @@ from recommendations.domain import Shopper
 from recommendations.models import Visitor
 from recommendations.ranker.items import ItemTable
 from recommendations.selectors.generation import per_generation
-from recommendations.selectors.page_cache import cache_call, serving_generation, serving_state
+from recommendations.selectors.page_cache import cache_call, serving_generation, serving_state, shopper_key
 from recommendations.selectors.ranked import active_ranker
 from recommendations.selectors.shopper import shopper_load
 from recommendations.selectors.similar import hard_filters
@@ -71,8 +71,8 @@ def search_served(
             query=query, shopper=shopper_load(user_id=user_id, visitor=visitor), personalise=personalise
         )
     state = serving_state(user_id=user_id, visitor=visitor)
-    who = "new" if state.events == 0 else (f"u{user_id}" if user_id is not None else f"v{visitor.pk}")
-    parts = [_FORMAT, normalise(query), personalise, who, choice, state, *(getattr(settings, n) for n in _SETTINGS)]
+    shopper = shopper_key(state=state, user_id=user_id, visitor=visitor)
+    parts = [_FORMAT, normalise(query), personalise, shopper, *(getattr(settings, n) for n in _SETTINGS)]
     key = "search:" + hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
     results = cache_call(cache.get, key)
     if results is None:
