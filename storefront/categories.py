@@ -17,6 +17,8 @@ from recommendations.selectors.categories import LISTING_KEPT, category_listing,
 from recommendations.selectors.page_cache import serving_generation
 
 PAGE_SIZE = 48
+FACET_TITLES = [("department", "Department"), ("article_type", "Product type"), ("colour", "Colour"),
+                ("gender", "For"), ("price", "Price")]  # fmt: skip
 
 
 class _Listing:
@@ -79,6 +81,7 @@ def shop_page(request: HttpRequest) -> HttpResponse:
         "scope_name": scope_name,
         "categories": categories,
         "facets": facets,
+        "facet_groups": [(title, name, facets.get(name, [])) for name, title in FACET_TITLES],
         "page": page,
         "total": total,
         "page_url": _url(chosen) + ("&" if _url(chosen) != "?" else ""),
