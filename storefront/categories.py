@@ -4,14 +4,15 @@ with the shopper's recommendations within the category.
 A page reads the catalog's version and the shopper's serving state; the counts and the listing are kept
 per catalog version in each process, and the scoped row in the shared cache (selectors.categories)."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.utils.http import urlencode
 
-from catalog.cards import product_cards
+from catalog.cards import VersionedCache, product_cards
 from catalog.categories import CategoryFilter, catalog_counts, catalog_version
 from recommendations.selectors.categories import LISTING_KEPT, category_listing, category_slice, scoped_row
 from recommendations.selectors.page_cache import serving_generation
@@ -49,9 +50,25 @@ def _url(chosen: CategoryFilter) -> str:
     return "?" + urlencode({name: value for name, value in asdict(chosen).items() if value})
 
 
-def shop_page(request: HttpRequest) -> HttpResponse:
-    chosen = CategoryFilter.from_query(request.GET)
-    version = catalog_version()  # before anything is computed from the catalog
+@dataclass(frozen=True)
+class _Sidebar:
+    """The categories and facets of one choice of filters, with their rendered markup: the same for
+    every shopper, so kept per catalog version in each process."""
+
+    categories: list[_Link]
+    facets: dict[str, list[_Link]]
+    total: int
+    html: str
+
+
+_sidebars = VersionedCache(512)
+
+
+def _sidebar(chosen: CategoryFilter, version: str) -> _Sidebar:
+    key = (astuple(chosen), version)
+    found = _sidebars.get_many([key])
+    if key[0] in found:
+        return found[key[0]]
     counts = catalog_counts(version)
     categories = [
         _Link(name, n, chosen.category == name, _url(CategoryFilter(category=name))) for name, n in counts.categories()
@@ -64,6 +81,18 @@ def shop_page(request: HttpRequest) -> HttpResponse:
         ]
         for name, values in counted.items()
     }
+    groups = [(title, name, facets.get(name, [])) for name, title in FACET_TITLES]
+    html = render_to_string("storefront/_shop_facets.html", {"categories": categories, "facet_groups": groups})
+    sidebar = _Sidebar(categories, facets, total, html)  # render_to_string's markup is already safe
+    _sidebars.put_many({key: sidebar})
+    return sidebar
+
+
+def shop_page(request: HttpRequest) -> HttpResponse:
+    chosen = CategoryFilter.from_query(request.GET)
+    version = catalog_version()  # before anything is computed from the catalog
+    sidebar = _sidebar(chosen, version)
+    total = sidebar.total
     kept = category_listing(chosen, version=version, generation=serving_generation())
     page = Paginator(_Listing(chosen, kept, total), PAGE_SIZE).get_page(request.GET.get("page"))
     scope_name = chosen.article_type or chosen.category
@@ -79,9 +108,9 @@ def shop_page(request: HttpRequest) -> HttpResponse:
     context = {
         "chosen": chosen,
         "scope_name": scope_name,
-        "categories": categories,
-        "facets": facets,
-        "facet_groups": [(title, name, facets.get(name, [])) for name, title in FACET_TITLES],
+        "sidebar": sidebar,
+        "categories": sidebar.categories,
+        "facets": sidebar.facets,
         "page": page,
         "total": total,
         "page_url": _url(chosen) + ("&" if _url(chosen) != "?" else ""),
