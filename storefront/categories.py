@@ -10,12 +10,14 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils.html import format_html_join
 from django.utils.http import urlencode
 
 from catalog.cards import VersionedCache, product_cards
 from catalog.categories import CategoryFilter, catalog_counts, catalog_version
 from recommendations.selectors.categories import LISTING_KEPT, category_listing, category_slice, scoped_row
 from recommendations.selectors.page_cache import serving_generation
+from storefront.templatetags.cards import product_card
 
 PAGE_SIZE = 48
 FACET_TITLES = [("department", "Department"), ("article_type", "Product type"), ("colour", "Colour"),
@@ -88,6 +90,23 @@ def _sidebar(chosen: CategoryFilter, version: str) -> _Sidebar:
     return sidebar
 
 
+_grids = VersionedCache(1024)  # a page's products at their versions -> their cards and markup
+
+
+def _grid(listed: list[tuple[int, str]]) -> tuple[list, str]:
+    """A listing page's cards and their markup, kept by exactly what it shows (each product at its
+    card version), so it is the same for every shopper and can never be stale."""
+    key = (tuple(listed), "grid")
+    found = _grids.get_many([key])
+    if key[0] in found:
+        return found[key[0]]
+    records = product_cards(versions=dict(listed))
+    cards = [records[pid] for pid, _ in listed if pid in records]
+    made = (cards, format_html_join("", "{}", ((product_card(card),) for card in cards)))
+    _grids.put_many({key: made})
+    return made
+
+
 def shop_page(request: HttpRequest) -> HttpResponse:
     chosen = CategoryFilter.from_query(request.GET)
     version = catalog_version()  # before anything is computed from the catalog
@@ -103,8 +122,7 @@ def shop_page(request: HttpRequest) -> HttpResponse:
             scope=chosen.condition(), scope_key=repr(asdict(chosen)), title=f"Recommended for you in {scope_name}",
             version=version,
         )  # fmt: skip
-    versions = dict(page.object_list)
-    cards = product_cards(versions=versions)
+    cards, grid = _grid(page.object_list)
     context = {
         "chosen": chosen,
         "scope_name": scope_name,
@@ -115,6 +133,7 @@ def shop_page(request: HttpRequest) -> HttpResponse:
         "total": total,
         "page_url": _url(chosen) + ("&" if _url(chosen) != "?" else ""),
         "row": row,
-        "cards": [cards[pid] for pid in versions if pid in cards],
+        "cards": cards,
+        "grid": grid,
     }
     return render(request, "storefront/shop.html", context)
