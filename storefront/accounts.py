@@ -1,5 +1,7 @@
 """How django-allauth fits this store."""
 
+import logging
+import smtplib
 from functools import wraps
 
 from allauth.account.adapter import DefaultAccountAdapter
@@ -8,8 +10,19 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponseForbidden
 
+logger = logging.getLogger(__name__)
+
 
 class AccountAdapter(DefaultAccountAdapter):
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        """A mail server that is down or refuses must not turn a sign-up into a 500 (the account is
+        made; the confirmation can be sent again from the account's email page) nor tell a stranger
+        whether a reset went out: the failure is logged for the operator instead."""
+        try:
+            super().send_mail(template_prefix, email, context)
+        except (smtplib.SMTPException, OSError):
+            logger.exception("Could not send the %s mail; check EMAIL_HOST and the mail server.", template_prefix)
+
     def get_client_ip(self, request) -> str:
         """The address the rate limits count by. allauth refuses a request without one (a 403 on
         every sign-in); a server on a Unix socket behind a proxy that does not pass the address on is

@@ -326,3 +326,15 @@ def test_signing_in_again_with_an_already_merged_visitor_makes_no_new_one():
                           headers={"X-Visitor-Id": visitor})  # fmt: skip
         counts.append(answer.json()["events_merged"])
     assert counts == [1, 0, 0] and Visitor.objects.count() == 1
+
+
+def test_a_mail_server_that_is_down_does_not_fail_a_sign_up_or_a_reset(settings, caplog):
+    """Production sends mail by SMTP; with the server unreachable, the account is still made and the
+    reset page answers as usual, and the operator finds the failure in the log."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 1  # nothing listens
+    browser = Client()
+    assert sign_up(browser, "offline@example.com").status_code == 302
+    assert get_user_model().objects.filter(email="offline@example.com").exists()
+    assert Client().post(reverse("account_reset_password"), {"email": "offline@example.com"}).status_code == 302
+    assert "Could not send" in caplog.text
