@@ -16,11 +16,13 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import F, Q
+from django.utils import timezone
 from rapidfuzz import fuzz, process
 
 from catalog.models import Product, SearchTerm
@@ -186,3 +188,12 @@ def search_log(*, query: str, results: int) -> None:
             """,  # noqa: E501
             [term, int(results == 0), results],
         )
+
+
+def search_terms_prune(*, keep_days: int) -> int:
+    """Forget the queries nobody searched for in ``keep_days`` days (SEARCH_LOG_KEEP_DAYS, daily by
+    Celery beat): the log is for what shoppers look for now, and old rare queries are the likeliest to
+    hold something personal. Returns how many were forgotten."""
+    cutoff = timezone.now() - timedelta(days=keep_days)
+    deleted, _ = SearchTerm.objects.filter(last_searched_at__lt=cutoff).delete()
+    return deleted

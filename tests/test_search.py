@@ -275,3 +275,23 @@ def test_a_query_that_looks_like_personal_data_is_not_logged_and_no_one_sees_ano
     APIClient().get("/api/v1/search/", {"q": "ALICE chinos"})  # kept under "alice chinos"
     body = APIClient().get("/api/v1/search/", {"q": "alice chinos"}).json()
     assert body["query"] == "alice chinos"
+
+
+def test_the_search_log_forgets_what_nobody_searched_for_in_a_while(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from catalog.tasks import search_log_prune
+    from workers.celery import app
+
+    now = timezone.now()
+    SearchTerm.objects.create(query="old", searches=3, first_searched_at=now - timedelta(days=200),
+                              last_searched_at=now - timedelta(days=91))  # fmt: skip
+    SearchTerm.objects.create(query="recent", searches=1, first_searched_at=now - timedelta(days=200),
+                              last_searched_at=now - timedelta(days=89))  # fmt: skip
+    settings.SEARCH_LOG_KEEP_DAYS = 90
+    assert search_log_prune() == 1
+    assert list(SearchTerm.objects.values_list("query", flat=True)) == ["recent"]
+    scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert "catalog.tasks.search_log_prune" in scheduled

@@ -45,6 +45,11 @@ def _schedule(sender: Celery, **kwargs) -> None:
         sender.signature("recommendations.tasks.trending_refresh"),
         name="refresh trending products",
     )
+    sender.add_periodic_task(
+        24 * 3600,
+        sender.signature("catalog.tasks.search_log_prune"),
+        name="forget search queries nobody searched for in SEARCH_LOG_KEEP_DAYS",
+    )
 
 
 app.autodiscover_tasks(["catalog", "recommendations"])

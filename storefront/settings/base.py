@@ -313,6 +313,8 @@ SEARCH_PERSONAL_WEIGHT = float(env_str("SEARCH_PERSONAL_WEIGHT", "0.9"))
 # this (rapidfuzz's ratio, 0 to 100); the catalog's vocabulary is read again after this many seconds.
 SEARCH_CORRECTION_MIN_SCORE = env_int("SEARCH_CORRECTION_MIN_SCORE", 75)
 SEARCH_VOCABULARY_MAX_AGE_S = env_int("SEARCH_VOCABULARY_MAX_AGE_S", 600)
+# The search log (Catalog > Search terms) forgets a query nobody searched for in this many days.
+SEARCH_LOG_KEEP_DAYS = env_int("SEARCH_LOG_KEEP_DAYS", 90)
 
 # Category pages keep their counts, listings and scoped rows per catalog version (a sequence database
 # triggers advance with any product change) and at most this long (it bounds what a page read in the
