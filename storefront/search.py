@@ -1,7 +1,5 @@
 """The store's search page: the search box on every page leads here."""
 
-from dataclasses import dataclass
-
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -9,17 +7,8 @@ from django.shortcuts import render
 
 from catalog.cards import product_cards
 from catalog.search import MAX_QUERY_LENGTH, search_log
+from recommendations.selectors.rows import Card
 from recommendations.selectors.search import search_served
-
-
-@dataclass(frozen=True)
-class _Shown:
-    """What a result's card says in its link (row, strategy, slot), so a click on it is logged."""
-
-    row: str
-    strategy: str
-    reason: str
-    slot: int
 
 
 def search_page(request: HttpRequest) -> HttpResponse:
@@ -39,7 +28,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
         context |= {
             "results": results,
             "page": page,
-            "cards": [(cards[pid], _Shown("search", strategy, "", offset + i)) for i, pid in enumerate(shown)
+            "cards": [(cards[pid], Card(pid, strategy, "", 0.0, "search", offset + i)) for i, pid in enumerate(shown)
                       if pid in cards],
         }  # fmt: skip
     return render(request, "storefront/search.html", context)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import F, Q
+from django.db.models import Q
 from scipy.stats import rankdata
 
 from catalog.gender import compatible_genders
@@ -29,6 +29,7 @@ from catalog.search import TextResults, nearest_category, normalise, text_search
 from recommendations.domain import Shopper
 from recommendations.models import Visitor
 from recommendations.ranker.items import ItemTable
+from recommendations.selectors.categories import best_sellers
 from recommendations.selectors.generation import per_generation
 from recommendations.selectors.page_cache import cache_call, serving_generation, serving_state, shopper_key
 from recommendations.selectors.ranked import active_ranker
@@ -167,8 +168,5 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 def _fallback(query: str, gender_choice: str) -> tuple[str, list[int]]:
     """No match: the best sellers (trending) of the article type nearest the query, else of the shop."""
     category = nearest_category(query)
-    products = Product.objects.filter(search_filters(gender_choice))
-    if category:
-        products = products.filter(article_type=category)
-    best = products.order_by(F("trendingscore__score").desc(nulls_last=True), "pk").values_list("pk", flat=True)
-    return category, list(best[: settings.SEARCH_PAGE_SIZE])
+    scope = search_filters(gender_choice) & (Q(article_type=category) if category else Q())
+    return category, list(best_sellers(scope, limit=settings.SEARCH_PAGE_SIZE))
