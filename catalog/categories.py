@@ -24,6 +24,7 @@ from django.db.models import Count, IntegerField, Q
 from django.db.models.expressions import RawSQL
 
 from catalog.models import Gender, Product
+from catalog.selectors import on_sale
 
 # Price bands, in the shop's currency: (key, label, lowest, below).
 PRICE_BANDS = [
@@ -54,7 +55,7 @@ class CategoryFilter:
 
     def condition(self, *, without: str = "") -> Q:
         """Products that pass every choice but ``without``'s: in stock and active, as the store sells."""
-        condition = Q(is_active=True, stock_quantity__gt=0)
+        condition = on_sale()
         for name in ("category", "department", "article_type", "colour", "gender"):
             value = getattr(self, name)
             if value and name != without:
@@ -92,7 +93,7 @@ class CatalogCounts:
         edges = ",".join(str(low) for _, _, low, _ in PRICE_BANDS[1:])
         band = RawSQL(f"width_bucket(price, ARRAY[{edges}]::numeric[])", [], output_field=IntegerField())
         rows = (
-            Product.objects.filter(is_active=True, stock_quantity__gt=0)
+            Product.objects.filter(on_sale())  # the partial index's condition too (catalog.models)
             .annotate(band=band)
             .values_list("category", "department", "article_type", "colour", "gender", "band")
             .annotate(n=Count("*"))  # not the id, which the index does not hold

@@ -1,6 +1,6 @@
 """Reads of the catalog for the storefront."""
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from catalog.models import Gender, Product
 
@@ -15,3 +15,9 @@ def products_browsable(*, gender: str | None = None) -> QuerySet[Product]:
 
 def product_get(*, pk: int) -> Product | None:
     return Product.objects.prefetch_related("images").filter(pk=pk).first()
+
+
+def on_sale(prefix: str = "") -> Q:
+    """Products a shopper can buy now: active and in stock. The one definition every hard filter and
+    category page builds on; ``prefix`` applies it through a relation (``"product__"``)."""
+    return Q(**{f"{prefix}is_active": True, f"{prefix}stock_quantity__gt": 0})

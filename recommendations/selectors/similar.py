@@ -14,6 +14,7 @@ from pgvector.django import CosineDistance, HalfVectorField
 from catalog.cards import ProductCard, card_version, product_cards
 from catalog.gender import compatible_genders
 from catalog.models import Product
+from catalog.selectors import on_sale
 from recommendations.encoders import encoder_class
 from recommendations.models import EmbeddingStatus, ProductEmbedding, ProductNeighbours
 from recommendations.vectors import id_array, vector_literal
@@ -22,7 +23,7 @@ from recommendations.vectors import id_array, vector_literal
 def hard_filters(*, genders: tuple[str, ...] | None, exclude=(), prefix: str = "") -> Q:
     """The hard filters, in one place: active, in stock, a compatible gender (None: any), not
     excluded. ``prefix`` applies them through a relation (``"product__"`` from an embedding)."""
-    condition = Q(**{f"{prefix}is_active": True, f"{prefix}stock_quantity__gt": 0})
+    condition = on_sale(prefix)
     if genders is not None:
         condition &= Q(**{f"{prefix}gender__in": genders})
     if exclude:
