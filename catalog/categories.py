@@ -145,8 +145,11 @@ def catalog_version() -> str:
     """What the catalog's derived values are kept under: the sequence that grows with every change
     to any product, and the current CATEGORY_CACHE_S period (see the module's docstring)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT last_value FROM catalog_version_seq")
-        value = cursor.fetchone()[0]
+        # is_called too: a new sequence's first nextval returns its start value and leaves last_value
+        # as it was, so the first change after the migration would not otherwise be seen.
+        cursor.execute("SELECT last_value, is_called FROM catalog_version_seq")
+        last, called = cursor.fetchone()
+        value = f"{last}{'' if called else '-'}"
     if settings.CATEGORY_CACHE_S <= 0:  # off: nothing is kept (a key no request shares)
         return f"{value}:{time.monotonic_ns()}"
     return f"{value}:{int(time.time() // settings.CATEGORY_CACHE_S)}"
