@@ -198,6 +198,27 @@ def test_after_one_view_the_homepage_and_the_product_page_show_what_is_bought_wi
 
 
 @pytest.mark.django_db
+def test_because_you_viewed_shows_what_goes_with_the_last_product_viewed_in_the_models_order(client):
+    from recommendations.selectors.ranked import active_ranker, goes_with
+
+    log = _baskets_in_database("pairs")
+    a, c = log["made"][log["ids"][3]], log["made"][log["ids"][11]]
+    client.get(reverse("product-detail", args=[a.pk]))
+    client.get(reverse("product-detail", args=[c.pk]))
+    rows = client.get(reverse("home")).context["rows"]
+    because = next(row for row in rows if row.key == "home.because")
+    assert because.title == f"Because you viewed {c.name}"
+    expected = [candidate.product_id for candidate in goes_with(active_ranker(), c.pk)]
+    above = {card.product_id for row in rows[: rows.index(because)] for card in row.cards}
+    shown = [card.product_id for card in because.cards]
+    # What goes with C in the model's order, less what the rows above show (one row each) and what
+    # was just seen; not C's look-alikes, which the row showed before a ranker was trained.
+    assert shown and set(shown) <= set(expected) - above - {a.pk, c.pk}
+    assert shown == [pid for pid in expected if pid in set(shown)]
+    assert log["made"][log["ids"][11 + PAIRS]].pk in above | set(shown)  # C's partner is on the page
+
+
+@pytest.mark.django_db
 def test_the_api_gives_what_goes_with_a_product_and_a_clear_400_or_404():
     from rest_framework.test import APIClient
 

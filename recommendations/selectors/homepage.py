@@ -32,7 +32,7 @@ from recommendations.models import Visitor
 from recommendations.selectors.collaborative import collaborative_candidates, serving_model
 from recommendations.selectors.generation import per_generation
 from recommendations.selectors.page_cache import cached_page_rows, page_key, page_store, serving_state
-from recommendations.selectors.ranked import active_ranker, ranked_candidates
+from recommendations.selectors.ranked import active_ranker, goes_with, ranked_candidates
 from recommendations.selectors.rows import (
     BUY_AGAIN_ROW,
     Row,
@@ -99,13 +99,18 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None, generat
     if vectors:
         sources["visual"] = visual_candidates(shopper, vectors, genders, recently_seen)
     last_viewed = shopper.recent_product_ids[0] if shopper.recent else None
-    because = _because_you_viewed(
+    # "Because you viewed X": what goes with X (the after-a-click model, kept per product and process)
+    # once a ranker is trained: on the H&M week the next purchase is a basket partner or another
+    # colour far more often than a look-alike. Before that, and for a product newer than the model,
+    # X's visual neighbours.
+    goes = [c for c in goes_with(ranker, last_viewed) if c.product_id not in recently_seen] if ranker else []
+    because = [] if goes else _because_you_viewed(
         last_viewed, vectors.get(last_viewed), genders=genders, exclude=recently_seen, size=size
-    )
+    )  # fmt: skip
     # Buy again: what they bought or added, then other colours of it (a setting; see RECOMMEND_REPURCHASES).
     again = buy_again_candidates(shopper) + same_product_candidates(shopper, genders) if repurchases else []
     wanted = {c.product_id for candidates in [*sources.values(), again, ranked] for c in candidates}
-    wanted |= {pid for pid, _ in because}
+    wanted |= {pid for pid, _ in because} | {c.product_id for c in goes[: size * 4]}
     explore_count = settings.ROW_EXPLORATION_SLOTS * 6
     drawn = exploration_draw(exclude=recently_seen, count=explore_count, rng=rng)
     wanted |= set(drawn)
@@ -141,8 +146,8 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None, generat
     if shopper.recent and not ranked:
         blended = [c for c in blend(sources, settings.BLEND_WEIGHTS) if c.product_id not in recently_seen]
         add("home.recommended", "Recommended for you", blended, explore[: len(explore) // 2])
-    if shopper.recent and because:
-        similar = [Candidate(pid, 1 - distance, "visual", last_viewed) for pid, distance in because]
+    if shopper.recent and (goes or because):
+        similar = goes[: size * 4] or [Candidate(pid, 1 - distance, "visual", last_viewed) for pid, distance in because]
         add("home.because", reason_for("visual", names.get(last_viewed)), similar, [])
     trending = [c for c in sources["trending"] if c.product_id not in recently_seen]
     add("home.trending", "Trending now", trending, explore[len(explore) // 2 :])

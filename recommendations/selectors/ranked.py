@@ -87,18 +87,23 @@ def ranked_candidates(ranker: ActiveRanker, shopper: Shopper, *, repurchases: bo
     return ranker.fit.candidates(shopper, repurchases=repurchases)
 
 
-_goes_with = VersionedCache(4096)  # (product id, model id) -> ids: a product page costs the model once per process
+_goes_with = VersionedCache(4096)  # (product id, model id) -> candidates: the model once per product and process
 
 
-def goes_with_ids(ranker: ActiveRanker, product_id: int) -> list[int]:
-    """What goes with one product (a product page's first row), best first, before the hard filters:
-    the after-a-click ranking with the product as the only view, or its heuristic."""
+def goes_with(ranker: ActiveRanker, product_id: int) -> list[Candidate]:
+    """What goes with one product, best first, before the hard filters, each with the source that
+    proposed it (a basket partner, another colour): the after-a-click ranking with the product as
+    the only view, or its heuristic. A product page's first row; a homepage's "Because you viewed"."""
     version = str(ranker.model_id)
     found = _goes_with.get_many([(product_id, version)])
     if product_id in found:
         return found[product_id]
     row = ranker.fit.table.index.get(product_id)
     ranked = ranker.fit.goes_with([] if row is None else [row])  # None: a product newer than the model
-    ids = [candidate.product_id for candidate in ranked]
-    _goes_with.put_many({(product_id, version): ids})
-    return ids
+    _goes_with.put_many({(product_id, version): ranked})
+    return ranked
+
+
+def goes_with_ids(ranker: ActiveRanker, product_id: int) -> list[int]:
+    """goes_with's product ids."""
+    return [candidate.product_id for candidate in goes_with(ranker, product_id)]
