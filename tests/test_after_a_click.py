@@ -182,16 +182,18 @@ def test_after_one_view_the_homepage_and_the_product_page_show_what_is_bought_wi
     # its row assembly, as evaluation.clicks scores "Homepage as served".
     from recommendations.evaluation.data import catalog_load
     from recommendations.evaluation.fitting import fit
-    from recommendations.evaluation.ranking import ranker_list, shopper_sources
+    from recommendations.evaluation.ranking import because_you_viewed, homepage_list, shopper_sources
     from recommendations.selectors.ranked import active_ranker
     from recommendations.services.ranker import log_events
 
     visitor = Visitor.objects.get(pk=page.wsgi_request.visitor.pk)
     fitted = fit(catalog_load(), log_events())
     key = ("visitor", str(visitor.pk))
-    served = active_ranker().fit.candidates(fitted.shoppers[key], repurchases=True)
-    evaluated = ranker_list(fitted, shopper_sources(fitted, key, blend=False), served, k=len(first.cards),
-                            diversify=True, popular=[])  # fmt: skip
+    ranker = active_ranker().fit
+    served = ranker.candidates(fitted.shoppers[key], repurchases=True)
+    sources = shopper_sources(fitted, key, blend=False)
+    evaluated = homepage_list(fitted, sources, {}, key, k=len(first.cards), seed=0, ranked=served,
+                              because=lambda: because_you_viewed(fitted, sources, key, ranker))  # fmt: skip
     assert evaluated == [card.product_id for card in first.cards]
     again = homepage_rows(shopper=shopper_load(user_id=None, visitor=visitor), rng=random.Random(0))
     assert [c.product_id for c in again[0].cards] == evaluated

@@ -12,7 +12,7 @@ from recommendations.evaluation.data import catalog_load, events_load
 from recommendations.evaluation.discovery import discovery_rounds
 from recommendations.evaluation.fitting import fit
 from recommendations.evaluation.offline import SINGLE, earlier_windows, evaluate_time_split
-from recommendations.evaluation.ranking import recommend, shopper_seed, shopper_sources
+from recommendations.evaluation.ranking import homepage_list, recommend, shopper_seed, shopper_sources
 from recommendations.evaluation.scoring import paired_differences, score_lists
 from recommendations.evaluation.split import time_split
 from recommendations.models import EvaluationReport, Interaction, InteractionKind, Visitor
@@ -57,6 +57,7 @@ def test_the_paired_interval_separates_a_clear_winner_and_not_a_coin_toss():
 @pytest.mark.django_db
 def test_visual_similarity_finds_every_held_out_purchase_in_a_clustered_store(settings):
     settings.ROW_EXPLORATION_SLOTS = 0
+    settings.HOME_ROW_SIZE = 17  # the evaluation scores the page as served: its first row holds the 17
     clustered_store()
     section = evaluate_time_split(catalog_load(), events_load(), k=17, test_weeks=1, tune_weights=False)
     results = section["results"]["all"]
@@ -234,3 +235,33 @@ def test_on_a_log_of_rebuyers_the_repurchase_heuristics_and_the_homepage_find_ev
     assert result["vs_heuristic"]["homepage"]["with_history"]["map"]["difference"] <= 0.0001
     # The one new shopper bought products[1]: in hindsight, a list that starts with it finds everything.
     assert result["headroom"]["new_hindsight"] == {"map": 1.0, "recall": 1.0, "shoppers": 1}
+
+
+@pytest.mark.django_db
+def test_serving_and_the_evaluation_assemble_the_same_homepage_for_the_same_shopper(settings):
+    """One assembly (selectors.rows.page_rows): the store's homepage and the evaluation's "Homepage
+    as served" give a shopper with purchases the same first 12 products, in the same order: "Buy
+    again" (their purchases, then other colours of them) and then the blend's "Recommended for you"."""
+    from catalog.models import Product
+    from recommendations.selectors.homepage import homepage_rows
+    from recommendations.selectors.shopper import shopper_load
+
+    settings.ROW_EXPLORATION_SLOTS = 0
+    settings.RECOMMEND_REPURCHASES = True
+    settings.RANKER_ENABLED = False
+    settings.BLEND_WEIGHTS = {"visual": 1.0}  # ALS and trending are fitted apart in each path; the blend is one
+    store = clustered_store(clusters=2)
+    for number, product in enumerate(store["products"][0]):  # colours: pairs of products of cluster 0
+        Product.objects.filter(pk=product.pk).update(product_group=f"pair {number // 2}")
+    fitted = fit(catalog_load(), events_load())
+    compared = 0
+    for visitor in Visitor.objects.order_by("pk")[:8]:
+        key = ("visitor", str(visitor.pk))
+        rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=visitor), rng=random.Random(0))
+        served = [card.product_id for row in rows for card in row.cards][:12]
+        assert rows[0].key == "home.buy_again"
+        evaluated = homepage_list(fitted, shopper_sources(fitted, key), settings.BLEND_WEIGHTS, key, k=12,
+                                  seed=shopper_seed(key, 0))  # fmt: skip
+        assert evaluated == served, visitor.pk
+        compared += any(card.strategy == "same_product" for card in rows[0].cards)
+    assert compared  # some of them saw other colours in "Buy again"

@@ -10,13 +10,15 @@ views; purchases of a returning shopper left out), topped up with the best selle
 * each after-a-click source alone, and the heuristic (other colours, co-purchases, best sellers);
 * the after-a-click ranker on the newest view (with two revealed: on both);
 * the homepage as served: the shopper (a new visitor whose only events are the views, or a returning
-  shopper's history plus them) through RankerFit.candidates and the row assembly of
-  evaluation.ranking.homepage_list, as the first 12 products of the page;
+  shopper's history plus them) through RankerFit.candidates and serving's row assembly
+  (selectors.rows.page_rows, through evaluation.ranking.homepage_list), as the first 12 products
+  of the page;
 * the product page's first row as served ("Goes well with": the after-a-click ranking of the
   viewed product alone, through the product's gender filter).
 """
 
 import dataclasses
+import functools
 import random
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -26,7 +28,7 @@ from django.conf import settings
 from catalog.gender import compatible_genders
 from recommendations.domain import Shopper, ShopperEvent
 from recommendations.evaluation.fitting import Fitted
-from recommendations.evaluation.ranking import homepage_list, ranker_list, shopper_seed, shopper_sources
+from recommendations.evaluation.ranking import because_you_viewed, homepage_list, shopper_seed, shopper_sources
 from recommendations.evaluation.scoring import paired_differences, score_lists
 from recommendations.ranker import clicks
 from recommendations.ranker.history import Event
@@ -112,11 +114,12 @@ def evaluate_after_a_click(
         ranked = ranker.clicks.rank_anchors(table, anchors) if ranker.clicks else clicks.click_heuristic(table, anchors)
         lists["ranker"][key] = through(c.product_id for c in ranked)
         served = ranker.candidates(shopper, repurchases=settings.RECOMMEND_REPURCHASES)
-        page = ranker_list(view, sources, served, k=k, diversify=True, popular=[])
-        if len(page) < k:  # the ranked row is short: the rest of the page (the blend's sources) follows
+        if not served:  # the blend serves "Recommended for you": its sources are needed
             sources = shopper_sources(view, key)
-            page = homepage_list(view, sources, weights, key, k=k, seed=shopper_seed(key, seed), ranked=served)
-        lists["homepage"][key] = page
+        lists["homepage"][key] = homepage_list(
+            view, sources, weights, key, k=k, seed=shopper_seed(key, seed), ranked=served,
+            because=functools.partial(because_you_viewed, view, sources, key, ranker),
+        )  # fmt: skip
         lists["product_page"][key] = _product_page(ranker, table, catalog, task.shown[-1], k=k)
     category_of = {int(pid): catalog.article_type[i] for i, pid in enumerate(catalog.ids)}
     size = int(catalog.available.sum())

@@ -1,5 +1,6 @@
 """The time-split evaluation of the homepage's strategies on the interaction log."""
 
+import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -10,6 +11,7 @@ from recommendations.evaluation.data import Catalog
 from recommendations.evaluation.fitting import fit
 from recommendations.evaluation.headroom import candidate_reach, new_shopper_hindsight
 from recommendations.evaluation.ranking import (
+    because_you_viewed,
     homepage_list,
     ranked_candidates,
     ranker_list,
@@ -120,8 +122,9 @@ def evaluate_time_split(
             lists["co_bought"][window, key] = source_list(fitted, sources[key], pooled, "also_bought", k=k)
             candidates[window, key] = {c.product_id: c.source for c in pooled}
             lists["homepage"][window, key] = homepage_list(
-                fitted, sources[key], strategies["hybrid"], key, k=k, seed=shopper_seed(key, seed), ranked=by_model
-            )
+                fitted, sources[key], strategies["hybrid"], key, k=k, seed=shopper_seed(key, seed), ranked=by_model,
+                because=functools.partial(because_you_viewed, fitted, sources[key], key, ranker),
+            )  # fmt: skip
         held_out.update({(window, key): items for key, items in split.held_out.items()})
         history.update((window, key) for key in split.held_out if key in fitted.shoppers)
         new_by_window.append({key: items for key, items in split.held_out.items() if key not in fitted.shoppers})

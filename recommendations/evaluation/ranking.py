@@ -10,7 +10,7 @@ and is topped up from trending, so that the only difference between strategies i
 
 import random
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,10 +21,20 @@ from recommendations.evaluation.data import Catalog
 from recommendations.evaluation.fitting import Fitted
 from recommendations.ranker.training import RankerFit
 from recommendations.selectors.collaborative import collaborative_candidates
-from recommendations.selectors.rows import blend, fill_row
-from recommendations.selectors.sources import buy_again_candidates, visual_preference
+from recommendations.selectors.rows import (
+    BUY_AGAIN_ROW,
+    PageSources,
+    Row,
+    anchors_of,
+    blend,
+    fill_row,
+    page_rows,
+    reason_for,
+)
+from recommendations.selectors.sources import buy_again_candidates, colour_candidates, visual_preference
 
 VISUAL_KEEP = 60  # as visual_candidates
+COLOURS_KEEP = 60  # as same_product_candidates
 
 
 @dataclass
@@ -88,20 +98,49 @@ def _visual(fitted: Fitted, shopper: Shopper, eligible: np.ndarray, seen: set[in
 
 
 def recommend(fitted: Fitted, sources: ShopperSources, weights: dict[str, float], *, k: int, seed: int) -> list[int]:
-    """The first row the shopper would see with these blend weights."""
+    """The first ``k`` products of the page the shopper would see with these blend weights and
+    no ranker: "Recommended for you" (the blend), then "Trending now" (a shopper without history:
+    only that), assembled by serving's page_rows."""
+    blended = blend(sources.sources, weights)
+    return served_page(fitted, sources, None, PageSources(trending=fitted.trending, blended=blended), k=k, seed=seed)
+
+
+def served_page(
+    fitted: Fitted, sources: ShopperSources, key, page: PageSources, *, k: int, seed: int,
+    because: Callable[[], list[Candidate]] | None = None,
+) -> list[int]:  # fmt: skip
+    """The first ``k`` products of the homepage serving assembles from these lists (selectors.rows.page_rows,
+    the one assembly: its rows, their order, the one-row rule, the cap per article type, the
+    exploration slots), topped up as serving's top_up does, with any eligible product in id order.
+    ``because``: "Because you viewed"'s candidates, computed only when the rows above it leave the
+    first ``k`` short (on a full first row they cannot change the list scored)."""
     catalog = fitted.catalog
-    ranked = [c for c in blend(sources.sources, weights) if c.product_id not in sources.seen]
-    ranked += [Candidate(c.product_id, 0.0, "trending") for c in fitted.trending if c.product_id not in sources.seen]
-    article_types = _EligibleArticleTypes(catalog, sources.eligible)
+    shopper = fitted.shoppers.get(key) if key is not None else None
+    has_history = bool(shopper.recent) if shopper is not None else bool(sources.seen)
+    size = settings.HOME_ROW_SIZE
     rng = random.Random(seed)
-    explore = _exploration(fitted, sources, count=3 * settings.ROW_EXPLORATION_SLOTS, rng=rng)
-    cards = fill_row(ranked, article_types, {}, size=k, explore=explore)
-    chosen = [card.product_id for card in cards]
-    if len(chosen) < k:  # serving's top_up: any eligible product
-        taken = set(chosen)
+    explore = _exploration(fitted, sources, count=settings.ROW_EXPLORATION_SLOTS * 6, rng=rng)
+    # As serving: purchases stay eligible where repurchases are allowed (the ranked and "Buy again"
+    # rows show them; the blend's row leaves out everything recently seen anyway).
+    passing = sources.filtered if settings.RECOMMEND_REPURCHASES and sources.filtered is not None else sources.eligible
+    types = _EligibleArticleTypes(catalog, passing)
+    names = anchors_of(shopper) if shopper is not None else {}
+
+    def assemble() -> list[Row]:
+        return page_rows(page, article_types=types, names=names, explore=explore, recently_seen=sources.seen,
+                         has_history=has_history, size=size)  # fmt: skip
+
+    rows = assemble()
+    if because is not None and has_history and sum(len(row.cards) for row in rows) < k:
+        page.because = because()
+        rows = assemble()
+    chosen = list(dict.fromkeys(card.product_id for row in rows for card in row.cards))
+    short = sum(size - len(row.cards) for row in rows if len(row.cards) < size and row.key != BUY_AGAIN_ROW)
+    if short and len(chosen) < k:  # serving's top_up: any eligible product not on the page
+        taken = set(chosen) | sources.seen
         spare = (int(pid) for pid in catalog.ids[sources.eligible_rows] if int(pid) not in taken)
-        chosen += [pid for _, pid in zip(range(k - len(chosen)), spare, strict=False)]
-    return chosen
+        chosen += [pid for _, pid in zip(range(min(short, k - len(chosen))), spare, strict=False)]
+    return chosen[:k]
 
 
 class _EligibleArticleTypes(Mapping):
@@ -200,37 +239,55 @@ def source_list(fitted: Fitted, sources: ShopperSources, pooled: list[Candidate]
     return ranker_list(fitted, sources, [c for c in pooled if c.source == source], k=k, diversify=False)
 
 
+def because_you_viewed(fitted: Fitted, sources: ShopperSources, key, ranker: RankerFit | None) -> list[Candidate]:
+    """ "Because you viewed X"'s candidates, as selectors.homepage computes them: what goes with X
+    (RankerFit.goes_with) once a ranker is trained; X's nearest photos (exact cosine, where serving
+    reads stored neighbours) before that, or for a product the ranker's table does not know."""
+    shopper = fitted.shoppers.get(key)
+    if shopper is None or not shopper.recent:
+        return []
+    last, size = shopper.recent_product_ids[0], settings.HOME_ROW_SIZE
+    row = ranker.table.index.get(last) if ranker is not None else None
+    if row is not None:
+        goes = [c for c in ranker.goes_with([row]) if c.product_id not in sources.seen][: size * 4]
+        if goes:
+            return goes
+    catalog = fitted.catalog
+    at = catalog.index[last]
+    if not catalog.embedded[at]:
+        return []
+    mask = sources.filtered & catalog.embedded
+    for pid in sources.seen:
+        mask[catalog.index[pid]] = False
+    keep = min(size * 2, int(mask.sum()))
+    if not keep:
+        return []
+    similarity = np.where(mask, catalog.vectors @ catalog.vectors[at], -np.inf)
+    top = np.argpartition(-similarity, keep - 1)[:keep]
+    top = top[np.argsort(-similarity[top], kind="stable")]
+    return [Candidate(int(catalog.ids[i]), float(similarity[i]), "visual", last) for i in top]
+
+
 def homepage_list(
     fitted: Fitted, sources: ShopperSources, weights: dict[str, float], key, *, k: int, seed: int,
-    ranked: list[Candidate] | None = None,
+    ranked: list[Candidate] | None = None, because: Callable[[], list[Candidate]] | None = None,
 ) -> list[int]:  # fmt: skip
-    """The homepage as served, rows in order. With a ranker: "Recommended for you" (the ranked
-    candidates, capped per article type), then the rest. Without: "Buy again" (serving's own
-    buy-again scores, then the other colours), then "Recommended for you" (the blend); the first
-    ``k`` products."""
+    """The homepage as served, its first ``k`` products: serving's own sources for "Buy again"
+    (buy_again_candidates, colour_candidates over the catalog in memory), the ranked candidates
+    when a ranker serves, the blend otherwise, through serving's page_rows."""
     catalog = fitted.catalog
     shopper = fitted.shoppers.get(key)
-    if ranked:
-        first = ranker_list(fitted, sources, ranked, k=k, diversify=True)
-        return list(dict.fromkeys([*first, *homepage_list(fitted, sources, weights, key, k=k, seed=seed)]))[:k]
     again: list[Candidate] = []
     if shopper is not None and shopper.purchased and settings.RECOMMEND_REPURCHASES:
-        again = buy_again_candidates(shopper)
-        anchors: dict[str, Candidate] = {}
-        for candidate in again:
-            group = catalog.group[catalog.index[candidate.product_id]]
-            if group and candidate.score > anchors.get(group, Candidate(0, -1.0, "")).score:
-                anchors[group] = candidate
-        bought = {c.product_id for c in again}
-        colours = [
-            Candidate(other, anchor.score, "same_product", anchor.product_id)
-            for group, anchor in anchors.items()
-            for other in catalog.members[group]
-            if other not in bought
-        ]
-        again += sorted(colours, key=lambda c: (-c.score, c.product_id))
-    types = _EligibleArticleTypes(catalog, sources.filtered)
-    cards = fill_row(again, types, {}, size=k, explore=[]) if again else []
-    chosen = [card.product_id for card in cards]
-    rest = recommend(fitted, sources, weights, k=k, seed=seed)
-    return list(dict.fromkeys([*chosen, *rest]))[:k]
+
+        def members(groups: list[str], bought: set[int]) -> list[tuple[int, str]]:
+            found = [(pid, group) for group in groups for pid in catalog.members.get(group, ())
+                     if pid not in bought and sources.filtered[catalog.index[pid]]]  # fmt: skip
+            return sorted(found)[:COLOURS_KEEP]
+
+        again = buy_again_candidates(shopper) + colour_candidates(shopper, members)
+    blended = blend(sources.sources, weights) if shopper is not None and shopper.recent and not ranked else []
+    last = shopper.recent_product_ids[0] if shopper is not None and shopper.recent else None
+    page = PageSources(trending=fitted.trending, ranked=ranked or [], again=again, blended=blended,
+                       because_title=reason_for("visual", anchors_of(shopper).get(last)) if last else "")  # fmt: skip
+    return served_page(fitted, sources, key, page, k=k, seed=seed, because=because)

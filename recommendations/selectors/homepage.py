@@ -34,13 +34,13 @@ from recommendations.selectors.generation import per_generation
 from recommendations.selectors.page_cache import cached_page_rows, page_key, page_store, serving_state
 from recommendations.selectors.ranked import active_ranker, goes_with, ranked_candidates
 from recommendations.selectors.rows import (
-    BUY_AGAIN_ROW,
+    PageSources,
     Row,
     anchors_of,
     blend,
     exploration_draw,
     exploration_pool,
-    fill_row,
+    page_rows,
     reason_for,
     top_up,
 )
@@ -127,31 +127,14 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None, generat
     explore = [pid for pid in drawn if pid in article_types][:explore_count]  # through this page's filters
     if len(explore) < explore_count:
         explore = exploration_pool(genders=genders, exclude=recently_seen, count=explore_count, rng=rng)
-    rows: list[Row] = []
-    taken: set[int] = set()  # one row each: a product shows in the first row that has it
-
-    def add(key: str, title: str, candidates: list[Candidate], explore: list[int], per_type: int | None = None):
-        cards = fill_row([c for c in candidates if c.product_id not in taken], article_types, names, size=size,
-                         explore=[pid for pid in explore if pid not in taken], per_type=per_type)  # fmt: skip
-        taken.update(card.product_id for card in cards)
-        rows.append(Row(key, title, cards))
-
-    if ranked:
-        # The ranker weighs a repurchase against everything else, so its row comes first, in the
-        # ranker's order (RANKED_ROW_MAX_PER_ARTICLE_TYPE) and without exploration (Trending keeps
-        # it); "Buy again" then shows the purchases it did not.
-        add("home.recommended", "Recommended for you", ranked, [], settings.RANKED_ROW_MAX_PER_ARTICLE_TYPE)
-    if again:
-        add(BUY_AGAIN_ROW, "Buy again", again, [])
-    if shopper.recent and not ranked:
-        blended = [c for c in blend(sources, settings.BLEND_WEIGHTS) if c.product_id not in recently_seen]
-        add("home.recommended", "Recommended for you", blended, explore[: len(explore) // 2])
-    if shopper.recent and (goes or because):
-        similar = goes[: size * 4] or [Candidate(pid, 1 - distance, "visual", last_viewed) for pid, distance in because]
-        add("home.because", reason_for("visual", names.get(last_viewed)), similar, [])
-    trending = [c for c in sources["trending"] if c.product_id not in recently_seen]
-    add("home.trending", "Trending now", trending, explore[len(explore) // 2 :])
-    rows = [row for row in rows if row.cards or row.key != BUY_AGAIN_ROW]
+    page = PageSources(
+        trending=sources["trending"], ranked=ranked, again=again,
+        blended=blend(sources, settings.BLEND_WEIGHTS) if shopper.recent and not ranked else [],
+        because=goes[: size * 4] or [Candidate(pid, 1 - distance, "visual", last_viewed) for pid, distance in because],
+        because_title=reason_for("visual", names.get(last_viewed)),
+    )  # fmt: skip
+    rows = page_rows(page, article_types=article_types, names=names, explore=explore, recently_seen=recently_seen,
+                     has_history=bool(shopper.recent), size=size)  # fmt: skip
     top_up(rows, genders=genders, exclude=recently_seen, size=size)
     for row in rows:
         for slot, card in enumerate(row.cards):

@@ -2,6 +2,7 @@
 
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +16,7 @@ from recommendations.selectors.sources import eligible
 from recommendations.vectors import id_array
 
 BUY_AGAIN_ROW = "home.buy_again"
+RECOMMENDED_ROW = "home.recommended"
 
 
 @dataclass
@@ -95,7 +97,7 @@ def reason_for(strategy: str, anchor: tuple[str, str] | None) -> str:
 
 def fill_row(
     ranked: list[Candidate],
-    article_types: dict[int, str],
+    article_types: Mapping[int, str],
     names: dict[int, tuple[str, str]],
     *, size: int, explore: list[int], per_type: int | None = None,
 ) -> list[Card]:  # fmt: skip
@@ -134,6 +136,54 @@ def fill_row(
     for product_id in [pid for pid in explore if pid not in taken][:slots]:
         cards.append(Card(product_id, "explore", reason_for("explore", None), 0.0))
     return cards
+
+
+@dataclass
+class PageSources:
+    """A homepage's candidate lists, each best first and before the hard filters: from the database
+    when the store serves the page (selectors.homepage), from memory in the evaluation
+    (evaluation.ranking). page_rows assembles both the same way, so what is measured is what is served."""
+
+    trending: list[Candidate]
+    ranked: list[Candidate] = field(default_factory=list)  # the learned ranker's; empty: the blend serves
+    again: list[Candidate] = field(default_factory=list)  # "Buy again": purchases, then their other colours
+    blended: list[Candidate] = field(default_factory=list)  # the blend of ALS, visual and trending
+    because: list[Candidate] = field(default_factory=list)  # "Because you viewed" the newest product
+    because_title: str = ""
+
+
+def page_rows(
+    sources: PageSources, *, article_types: Mapping[int, str], names: dict[int, tuple[str, str]],
+    explore: list[int], recently_seen: set[int], has_history: bool, size: int,
+) -> list[Row]:  # fmt: skip
+    """The homepage's rows, in order, before the top-up: "Recommended for you" (the ranker's, first,
+    without exploration) and "Buy again", or "Buy again" then the blend's "Recommended for you";
+    "Because you viewed"; "Trending now". A product shows in the first row that has it; every card
+    passed the hard filters (``article_types`` holds the products that pass)."""
+    rows: list[Row] = []
+    taken: set[int] = set()  # one row each: a product shows in the first row that has it
+
+    def add(key: str, title: str, candidates: list[Candidate], explore: list[int], per_type: int | None = None):
+        cards = fill_row([c for c in candidates if c.product_id not in taken], article_types, names, size=size,
+                         explore=[pid for pid in explore if pid not in taken], per_type=per_type)  # fmt: skip
+        taken.update(card.product_id for card in cards)
+        rows.append(Row(key, title, cards))
+
+    if sources.ranked:
+        # The ranker weighs a repurchase against everything else, so its row comes first, in the
+        # ranker's order (RANKED_ROW_MAX_PER_ARTICLE_TYPE) and without exploration (Trending keeps
+        # it); "Buy again" then shows the purchases it did not.
+        add(RECOMMENDED_ROW, "Recommended for you", sources.ranked, [], settings.RANKED_ROW_MAX_PER_ARTICLE_TYPE)
+    if sources.again:
+        add(BUY_AGAIN_ROW, "Buy again", sources.again, [])
+    if has_history and not sources.ranked:
+        blended = [c for c in sources.blended if c.product_id not in recently_seen]
+        add(RECOMMENDED_ROW, "Recommended for you", blended, explore[: len(explore) // 2])
+    if has_history and sources.because:
+        add("home.because", sources.because_title, sources.because, [])
+    trending = [c for c in sources.trending if c.product_id not in recently_seen]
+    add("home.trending", "Trending now", trending, explore[len(explore) // 2 :])
+    return [row for row in rows if row.cards or row.key != BUY_AGAIN_ROW]
 
 
 def exploration_draw(*, exclude: set[int], count: int, rng: random.Random) -> list[int]:

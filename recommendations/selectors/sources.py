@@ -3,6 +3,8 @@
 The hard filters live here too (``eligible``), so that every source and every row applies the same ones.
 """
 
+from collections.abc import Callable
+
 import numpy as np
 from django.conf import settings
 from django.db.models import QuerySet
@@ -122,6 +124,23 @@ def same_product_candidates(shopper: Shopper, genders, limit: int = 60) -> list[
     """Other colours and variants (the same product_group) of what the shopper bought or added,
     scored by that product's buy-again weight; one query. Products of a catalog without groups
     have none."""
+
+    def members(groups: list[str], bought: set[int]) -> list[tuple[int, str]]:
+        return list(
+            Product.objects.filter(hard_filters(genders=genders, exclude=bought), product_group__in=groups)
+            .order_by("pk")
+            .values_list("pk", "product_group")[:limit]
+        )
+
+    return colour_candidates(shopper, members)
+
+
+def colour_candidates(
+    shopper: Shopper, members: Callable[[list[str], set[int]], list[tuple[int, str]]]
+) -> list[Candidate]:
+    """same_product_candidates given ``members(groups, bought)``: the (product id, group) pairs of
+    those groups that pass the hard filters, bought ones left out, in id order (the database's
+    when served, the evaluation's catalog in memory)."""
     weights = _buy_again_weights(shopper)
     anchors: dict[str, tuple[float, int]] = {}  # group -> (weight, the product that brought it)
     for event in shopper.recent:
@@ -130,10 +149,8 @@ def same_product_candidates(shopper: Shopper, genders, limit: int = 60) -> list[
             anchors[event.group] = (weight, event.product_id)
     if not anchors:
         return []
-    rows = (
-        Product.objects.filter(hard_filters(genders=genders, exclude=weights), product_group__in=list(anchors))
-        .order_by("pk")
-        .values_list("pk", "product_group")[:limit]
-    )
-    found = [Candidate(pid, anchors[group][0], "same_product", anchor=anchors[group][1]) for pid, group in rows]
+    found = [
+        Candidate(pid, anchors[group][0], "same_product", anchor=anchors[group][1])
+        for pid, group in members(list(anchors), set(weights))
+    ]
     return sorted(found, key=lambda c: (-c.score, c.product_id))
