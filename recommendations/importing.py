@@ -1,26 +1,27 @@
 """Import the H&M purchase history: customers become shop users, transactions become purchases."""
 
 import csv
+import secrets
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from catalog.importers import RowError
 from catalog.importers.hm import CENT, PRICE_SCALE
 from catalog.models import Product
 from common.iterables import chunked
-from recommendations.models import Interaction, InteractionKind
+from recommendations.models import InteractionKind
 
 # Event ids derive from the row's content, so importing the same file twice adds nothing.
 NAMESPACE = uuid.UUID("5b0b7c1e-3f5c-4c64-9d0e-6c1f2a9e8a11")
-CHUNK = 5000
 
 
 @dataclass
@@ -32,58 +33,116 @@ class InteractionImportSummary:
 
 
 def customers_import(*, path: Path, summary: InteractionImportSummary) -> None:
-    """customers.csv -> users named by their customer_id, with no usable password."""
+    """customers.csv -> users named by their customer_id, with no usable password. Written with
+    COPY through a staging table (a few million customers take seconds, not minutes); a customer
+    already there is left as it is."""
     user_model = get_user_model()
     with open(path, newline="") as handle:
-        ids = [row["customer_id"].strip() for row in csv.DictReader(handle) if row.get("customer_id", "").strip()]
-    existing = set(user_model.objects.filter(username__in=ids).values_list("username", flat=True))
-    new = [user_model(username=customer, is_active=True) for customer in ids if customer not in existing]
-    for user in new:
-        user.set_unusable_password()
-    user_model.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
-    summary.users_created += len(new)
+        ids = list(dict.fromkeys(
+            row["customer_id"].strip() for row in csv.DictReader(handle) if row.get("customer_id", "").strip()
+        ))  # fmt: skip
+    now = timezone.now()
+    table = connection.ops.quote_name(user_model._meta.db_table)
+    with transaction.atomic():
+        for chunk in chunked(iter(ids), COPY_CHUNK):
+            # Django's own unusable-password form ("!" and 40 random characters), without its per-user cost.
+            rows = (("!" + secrets.token_urlsafe(30), customer, now) for customer in chunk)
+            summary.users_created += _copy_insert(
+                f"INSERT INTO {table} (password, username, date_joined, is_superuser, first_name, last_name, "
+                "email, is_staff, is_active) SELECT password, username, date_joined, false, '', '', '', false, true "
+                "FROM import_staging ON CONFLICT (username) DO NOTHING",
+                "password text, username text, date_joined timestamptz",
+                rows,
+            )
 
 
 def transactions_import(
     *, path: Path, summary: InteractionImportSummary, on_progress: Callable[[int], None] = lambda n: None
 ) -> None:
+    """transactions_train.csv -> purchases, idempotent (each row's event id derives from its
+    content), written with COPY through a staging table and INSERT ... ON CONFLICT DO NOTHING,
+    COPY_CHUNK rows a transaction. A purchase already there keeps its row; only a missing price
+    is filled in (logs imported before prices were kept)."""
     user_model = get_user_model()
     users = dict(user_model.objects.values_list("username", "pk"))
     products = dict(Product.objects.values_list("external_id", "pk"))
-    seen: Counter[tuple[str, str, str]] = Counter()
+    repeats = _Repeats(sorted_by_day=_sorted_by_day(path))
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
         missing = {"t_dat", "customer_id", "article_id"} - set(reader.fieldnames or [])
         if missing:
             raise ValueError(f"{path} lacks the columns {', '.join(sorted(missing))}.")
         rows = ((reader.line_num, row) for row in reader)
-        for chunk in chunked(rows, CHUNK):
-            events = []
-            for line, row in chunk:
-                event = _purchase(line, row, users, products, seen, summary)
-                if event is not None:
-                    events.append(event)
-            known = set(
-                Interaction.objects.filter(event_id__in=[e.event_id for e in events]).values_list("event_id", flat=True)
-            )
-            new = [event for event in events if event.event_id not in known]
+        for chunk in chunked(rows, COPY_CHUNK):
+            events = [_purchase(line, row, users, products, repeats, summary) for line, row in chunk]
+            events = [event for event in events if event is not None]
             with transaction.atomic():
-                Interaction.objects.bulk_create(new, ignore_conflicts=True)  # a concurrent import is harmless
-                _prices_fill(events, known)
-            summary.purchases_created += len(new)
-            summary.purchases_existing += len(known)
+                created = _copy_insert(
+                    "INSERT INTO recommendations_interaction (event_id, user_id, product_id, kind, created_at, "
+                    "price, source_row, source_strategy) SELECT event_id, user_id, product_id, "
+                    f"'{InteractionKind.PURCHASE}', created_at, price, 'import.hm', '' FROM import_staging "
+                    "ON CONFLICT (event_id) DO NOTHING",
+                    "event_id uuid, user_id integer, product_id bigint, created_at timestamptz, price numeric",
+                    events,
+                    then=(
+                        "UPDATE recommendations_interaction i SET price = s.price FROM import_staging s "
+                        "WHERE i.event_id = s.event_id AND i.price IS NULL AND s.price IS NOT NULL"
+                    ),
+                )
+            summary.purchases_created += created
+            summary.purchases_existing += len(events) - created
             on_progress(len(chunk))
 
 
-def _prices_fill(events: list[Interaction], known: set) -> None:
-    """Purchases imported before the log kept prices get the price paid (the ranker's price features)."""
-    paid = {event.event_id: event.price for event in events if event.event_id in known and event.price is not None}
-    if not paid:
-        return
-    stale = list(Interaction.objects.filter(event_id__in=list(paid), price__isnull=True).only("pk", "event_id"))
-    for event in stale:
-        event.price = paid[event.event_id]
-    Interaction.objects.bulk_update(stale, ["price"], batch_size=1000)
+COPY_CHUNK = 50_000
+
+
+def _copy_insert(insert: str, columns: str, rows: Iterable[tuple], *, then: str = "") -> int:
+    """COPY ``rows`` into a temporary staging table of ``columns``, run ``insert`` (which reads
+    import_staging) and ``then``; the rows ``insert`` wrote. Inside the caller's transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS import_staging ({columns}) ON COMMIT DROP")
+        with cursor.cursor.copy(f"COPY import_staging ({_names(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(insert)
+        written = cursor.rowcount
+        if then:
+            cursor.execute(then)
+        cursor.execute("DROP TABLE import_staging")
+    return written
+
+
+def _names(columns: str) -> str:
+    return ", ".join(part.split()[0] for part in columns.split(", "))
+
+
+def _sorted_by_day(path: Path) -> bool:
+    """Whether the file's rows come in day order (H&M's do), from the first column alone."""
+    newest = ""
+    with open(path) as handle:
+        next(handle, None)
+        for line in handle:
+            day = line.split(",", 1)[0].strip()
+            if day < newest:
+                return False
+            newest = day
+    return True
+
+
+class _Repeats:
+    """The same customer may buy the same article twice on one day: the repeats are numbered, so
+    each gets its own event id. In a file sorted by day only that day's counts are kept (10 million
+    rows would otherwise hold one key each, gigabytes)."""
+
+    def __init__(self, *, sorted_by_day: bool) -> None:
+        self.sorted_by_day, self.day, self.counts = sorted_by_day, None, Counter()
+
+    def number(self, day: str, customer: str, article: str) -> int:
+        if self.sorted_by_day and day != self.day:
+            self.day, self.counts = day, Counter()
+        self.counts[day, customer, article] += 1
+        return self.counts[day, customer, article]
 
 
 def _price(row) -> Decimal | None:
@@ -94,7 +153,9 @@ def _price(row) -> Decimal | None:
         return None
 
 
-def _purchase(line, row, users, products, seen, summary) -> Interaction | None:
+def _purchase(line, row, users, products, repeats: _Repeats, summary) -> tuple | None:
+    """The staging row of one purchase (event id, user, product, time, price), or None (a bad row,
+    reported in ``summary``)."""
     customer, article, day = row["customer_id"].strip(), row["article_id"].strip(), row["t_dat"].strip()
     try:
         created_at = datetime.strptime(day, "%Y-%m-%d").replace(hour=12, tzinfo=UTC)
@@ -107,15 +168,5 @@ def _purchase(line, row, users, products, seen, summary) -> Interaction | None:
     if article not in products:
         summary.bad_rows.append(RowError(line, f"unknown article {article}"))
         return None
-    # The same customer may buy the same article twice on one day: number the repeats.
-    seen[(day, customer, article)] += 1
-    key = f"hm:{day}:{customer}:{article}:{seen[(day, customer, article)]}"
-    return Interaction(
-        event_id=uuid.uuid5(NAMESPACE, key),
-        user_id=users[customer],
-        product_id=products[article],
-        kind=InteractionKind.PURCHASE,
-        created_at=created_at,
-        price=_price(row),
-        source_row="import.hm",
-    )
+    key = f"hm:{day}:{customer}:{article}:{repeats.number(day, customer, article)}"
+    return (uuid.uuid5(NAMESPACE, key), users[customer], products[article], created_at, _price(row))

@@ -46,3 +46,33 @@ def test_imports_customers_and_purchases_idempotently(hm_folder, tmp_path):
     assert "0 customers added as users; 0 purchases added, 40 already there" in out.getvalue()
     assert Interaction.objects.count() == 40
     assert not Interaction.objects.filter(price__isnull=True).exists()  # filled in, nothing duplicated
+
+
+@pytest.mark.parametrize("day_order", ["sorted", "unsorted"])
+def test_a_purchase_repeated_on_one_day_is_two_events_whatever_the_files_order(tmp_path, day_order):
+    """Each repeat of (day, customer, article) gets its own event id: in a file sorted by day the
+    import keeps only that day's counts, in any other it keeps all of them; either way the same file
+    imported again adds nothing."""
+    ProductFactory(external_id="0108775015")
+    ProductFactory(external_id="0108775044")
+    rows = [
+        "2020-09-18,c1,0108775015,0.01,1",
+        "2020-09-18,c1,0108775015,0.01,1",  # the same again, the same day
+        "2020-09-19,c1,0108775044,0.02,2",
+        "2020-09-19,c2,0108775015,0.01,2",
+    ]
+    if day_order == "unsorted":
+        rows.append("2020-09-18,c1,0108775015,0.01,1")  # a third one, after a later day
+    (tmp_path / "customers.csv").write_text("customer_id\nc1\nc2\n")
+    (tmp_path / "transactions_train.csv").write_text(
+        "t_dat,customer_id,article_id,price,sales_channel_id\n" + "\n".join(rows) + "\n"
+    )
+    call_command("import_interactions", str(tmp_path), stdout=StringIO(), verbosity=0)
+    repeats = 3 if day_order == "unsorted" else 2
+    assert Interaction.objects.filter(user__username="c1", product__external_id="0108775015").count() == repeats
+    assert Interaction.objects.count() == len(rows)
+    assert not get_user_model().objects.get(username="c2").has_usable_password()
+    out = StringIO()
+    call_command("import_interactions", str(tmp_path), stdout=out, verbosity=0)
+    assert f"0 customers added as users; 0 purchases added, {len(rows)} already there" in out.getvalue()
+    assert Interaction.objects.count() == len(rows)
