@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test evaluate evaluate-two-years bench bench-http bench-ingest bench-scale lint format chromium wrk clean-data
+.PHONY: demo test evaluate evaluate-two-years bench bench-http bench-ingest bench-scale bench-events lint format chromium wrk clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,9 @@ bench-ingest: $(VENV)/.dev wrk  ## events/s through POST /api/v1/events/, then a
 
 bench-scale: $(VENV)/.dev  ## 1M synthetic products from the real embeddings: HNSW build, filtered queries, recall, homepage
 	$(BIN)/python benchmarks/catalog_scale.py $(ARGS)
+
+bench-events: $(VENV)/.dev  ## 10M synthetic purchases over the 1M catalog (bench-scale first): import, ALS, rankers, memory
+	$(BIN)/python benchmarks/event_scale.py $(ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports

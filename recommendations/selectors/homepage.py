@@ -5,10 +5,12 @@ Sources (each returns (product id, score, anchor product id) best first):
 * ``als``: implicit ALS scores of the shopper's (fresh or stored) user vector;
 * ``visual``: nearest products, through the HNSW index, to the shopper's *visual preference*:
   the mean of the embeddings of their recent products, weighted by kind and halved every
-  PREFERENCE_HALF_LIFE_DAYS. One index query per page, whatever the history's length; per-item
-  neighbours would cost one query per recent product, and they are what the "Because you
-  viewed X" row shows instead;
+  PREFERENCE_HALF_LIFE_DAYS. One index query per page, whatever the history's length;
 * ``trending``: TrendingScore, the recent window's weighted interaction counts.
+
+"Because you viewed X" shows what goes with X (the after-a-click model) once a ranker is trained,
+X's stored visual neighbours before that. The rows are assembled by selectors.rows.page_rows, which
+the evaluation calls too.
 
 Each source's scores are min-max normalised to [0, 1], then summed with BLEND_WEIGHTS; a card
 takes the strategy and reason of the source that contributed most. Hard filters (active, in
