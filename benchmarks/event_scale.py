@@ -38,6 +38,10 @@ WEEK = ROOT.parent / "shared" / "data" / "hm-week" / "transactions_train.csv"
 LAST_DAY = date(2020, 9, 20)
 
 STEPS = {
+    # The log and its customers are this folder's own: each run imports them into an empty log.
+    "reset": ["shell", "-c", "from django.db import connection; c = connection.cursor(); "
+              "c.execute('TRUNCATE recommendations_interaction'); "
+              "c.execute(\"DELETE FROM auth_user WHERE username ~ '^s[0-9]{8}$'\"); print('log emptied')"],
     "import": ["import_interactions", "{folder}"],
     "trending": ["shell", "-c", "from recommendations.services.trending import trending_refresh; "
                  "print('trending products:', trending_refresh())"],
