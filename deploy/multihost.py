@@ -404,13 +404,16 @@ def run(args) -> int:
         sold_out, inactive = set(products[-4:-1]), {products[-1]}
         sql("pg1", "UPDATE catalog_product SET stock_quantity = 5")
         sql("pg1", "UPDATE catalog_product SET stock_quantity = 0 WHERE id = ANY(%s)", [list(sold_out)])
-        shop.forbidden = sold_out | inactive
+        shop.forbidden = set(sold_out)
         on_sale = [p for p in products if p not in shop.forbidden]
         results.append(f"import: {len(products)} products in {time.monotonic() - started:.1f} s")
 
-        # Beat (exactly one) on the worker host: its sweep queues what a killed worker left.
+        # Beat (exactly one) and a serving worker (the default queue: the catalog's "photos changed"
+        # messages, the sweep) on the worker host; the sweep queues what a killed worker left.
         lab.spawn("beat", "work1", ["bash", "deploy/hosts/storefront.sh", "beat"],
                   app_env(lab, BEAT_SCHEDULE=str(workdir / "beat-schedule"), LOG_LEVEL="WARNING"))  # fmt: skip
+        lab.spawn("serving", "work1", ["bash", "deploy/hosts/storefront.sh", "worker-serving"],
+                  app_env(lab, SERVING_WORKER_CONCURRENCY="1", HOST_NAME="serving", LOG_LEVEL="WARNING"))  # fmt: skip
 
         with Shoppers(lab, shop, on_sale, args.shoppers) as shoppers:
             # 1. The worker host embeds every photo; SIGKILL mid-batch; a new worker finishes.
@@ -436,6 +439,7 @@ def run(args) -> int:
             )
 
             sql("pg1", "UPDATE catalog_product SET is_active = false WHERE id = ANY(%s)", [list(inactive)])
+            shop.forbidden = sold_out | inactive
 
             # 2. Kill one web host: nginx keeps serving from the other.
             time.sleep(2)
