@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class StorefrontConfig(AppConfig):
@@ -12,6 +13,10 @@ class StorefrontConfig(AppConfig):
         user_logged_out.connect(_end_visitor, dispatch_uid="storefront.end_visitor")
         for signal in (password_changed, password_reset, password_set):
             signal.connect(_revoke_tokens, dispatch_uid=f"storefront.revoke_tokens.{id(signal)}")
+        if settings.DATABASE_REPLICAS:  # Celery tasks read from the primary (storefront/database/routing.py)
+            from storefront.database.routing import pin_tasks
+
+            pin_tasks()
 
 
 def _end_visitor(sender, request, user, **kwargs) -> None:

@@ -13,9 +13,14 @@ SHARED_DATA = Path(settings.BASE_DIR).parent / "shared" / "data"
 def pytest_configure(config):
     """The embedded PostgreSQL and Redis the test settings point at (none where URLs are set).
     Settings only name them; starting them is the suite's job, before any test touches them."""
+    from django.test import TransactionTestCase
+
     from storefront.embedded import start_configured
 
     start_configured()
+    # Every test may read the replica alias (a mirror of the test database, storefront/settings/test.py),
+    # where the replica router sends reads when it is on.
+    TransactionTestCase.databases = frozenset(settings.DATABASES)
 
 
 def shared_folder(name: str, marker: str) -> Path:

@@ -99,19 +99,22 @@ def test_a_photo_upload_answers_promptly_while_redis_is_stalled(staff_api, caplo
 @pytest.fixture
 def bounded_database(transactional_db, settings):
     """The settings of a web process (storefront.wsgi): every wait on PostgreSQL bounded."""
-    from django.db import connection
+    from django.db import connections
 
     from storefront.database.base import breaker
 
-    options = connection.settings_dict["OPTIONS"]
-    saved = dict(options)
-    options["wait_timeout"] = 3
-    connection.close()  # the bound is read when a connection opens
+    # Every alias, as the settings do: with the replica router on (TEST_WITH_REPLICA_ROUTER=1) pages
+    # also read from the replica alias, here a mirror of the same stalled server.
+    saved = {alias: dict(connections[alias].settings_dict["OPTIONS"]) for alias in connections}
+    for alias in connections:
+        connections[alias].settings_dict["OPTIONS"]["wait_timeout"] = 3
+        connections[alias].close()  # the bound is read when a connection opens
     yield
     breaker.answered()  # the next test starts with a process that has seen no stall
-    options.clear()
-    options.update(saved)
-    connection.close()
+    for alias, options in saved.items():
+        connections[alias].settings_dict["OPTIONS"].clear()
+        connections[alias].settings_dict["OPTIONS"].update(options)
+        connections[alias].close()
 
 
 def timed_get(client, path):

@@ -6,6 +6,7 @@ from pathlib import Path
 import dj_database_url
 
 from storefront import embedded
+from storefront.database.replicas import replica_databases
 from storefront.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -100,6 +101,21 @@ _options["connect_timeout"] = DATABASE_CONNECT_TIMEOUT_S
 if DATABASE_QUERY_TIMEOUT_S > 0:
     _options["options"] += f" -c statement_timeout={int(DATABASE_QUERY_TIMEOUT_S * 1000)}"
     _options["wait_timeout"] = DATABASE_QUERY_TIMEOUT_S + 1
+# Read replicas (storefront/database/routing.py): PostgreSQL streaming replicas, comma-separated URLs.
+# Unset (the default), every query goes to DATABASE_URL as on one box, and no router is installed.
+DATABASE_REPLICA_URLS = env_list("DATABASE_REPLICA_URLS", [])
+DATABASES.update(replica_databases(DATABASES["default"], DATABASE_REPLICA_URLS))
+DATABASE_REPLICAS = [alias for alias in DATABASES if alias != "default"]
+# A browser that sent a POST (or PUT, PATCH, DELETE) reads from the primary for this many seconds.
+DATABASE_REPLICA_PIN_S = env_int("DATABASE_REPLICA_PIN_S", 15)
+# Models a web request always reads from the primary: the shopper's own history and account.
+DATABASE_PRIMARY_READS = env_list(
+    "DATABASE_PRIMARY_READS",
+    ["recommendations.interaction", "recommendations.visitor", "auth", "sessions", "authtoken", "account"],
+)
+DATABASE_ROUTERS = ["storefront.database.routing.ReplicaRouter"] if DATABASE_REPLICAS else []
+if DATABASE_REPLICAS:  # marks requests, pins writers to the primary (storefront/database/routing.py)
+    MIDDLEWARE.insert(1, "storefront.database.routing.ReplicaPinMiddleware")
 # The health check's own bound: a load balancer needs its answer sooner than a page does.
 HEALTHZ_DATABASE_TIMEOUT_S = float(env_str("HEALTHZ_DATABASE_TIMEOUT_S", "2"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -7,10 +7,11 @@ import os
 from pathlib import Path
 
 from storefront import embedded
-from storefront.env import env_str
+from storefront.database.replicas import replica_databases
+from storefront.env import env_bool, env_str
 
 from .base import *  # noqa: F403
-from .base import DATA_DIR, celery_broker_url, redis_caches
+from .base import DATA_DIR, DATABASE_URL, DATABASES, MIDDLEWARE, celery_broker_url, redis_caches
 
 SECRET_KEY = "test-only-key-never-used-outside-the-test-suite-0123456789"
 # The suite gets its own embedded Redis, so a demo running beside it keeps its queue.
@@ -27,3 +28,15 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# A replica alias for the routing tests: a TEST MIRROR of the test database (Django points it at the
+# same database through a connection of its own, so it sees committed rows only, as a replica does;
+# tests/test_replica_routing.py). The router is off, as on one box, unless TEST_WITH_REPLICA_ROUTER=1,
+# which runs the whole suite with it on. (The multi-host test, deploy/multihost.py, uses a real
+# streaming replica.)
+DATABASES = {"default": DATABASES["default"], **replica_databases(DATABASES["default"], [DATABASE_URL], mirror=True)}
+TEST_WITH_REPLICA_ROUTER = env_bool("TEST_WITH_REPLICA_ROUTER", False)
+DATABASE_REPLICAS = [alias for alias in DATABASES if alias != "default"] if TEST_WITH_REPLICA_ROUTER else []
+DATABASE_ROUTERS = ["storefront.database.routing.ReplicaRouter"] if DATABASE_REPLICAS else []
+if DATABASE_REPLICAS and "storefront.database.routing.ReplicaPinMiddleware" not in MIDDLEWARE:
+    MIDDLEWARE.insert(1, "storefront.database.routing.ReplicaPinMiddleware")
