@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test evaluate evaluate-two-years bench bench-http bench-ingest bench-scale bench-events lint format chromium wrk clean-data
+.PHONY: nginx demo test evaluate evaluate-two-years bench bench-http bench-ingest bench-scale bench-events lint format chromium wrk clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,17 @@ chromium:
 	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
 	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
+# Debian's nginx, the load balancer of the multi-host test (tests/test_multihost.py, deploy/multihost.py).
+nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { \
+	  echo "Installing Debian's nginx for the multi-host test..."; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq nginx >/dev/null; }
+
 demo: $(VENV)/.runtime  ## the demo store on embedded PostgreSQL/pgvector and Redis
 	$(BIN)/python manage.py demo $(ARGS)
 
-test: $(VENV)/.dev chromium lint  ## the code checks, then the whole test suite
+test: $(VENV)/.dev chromium nginx lint  ## the code checks, then the whole test suite
 	$(BIN)/pytest $(ARGS)
 
 # The yardstick: the H&M catalog with every photo embedded and one real week of purchases, in a data
