@@ -137,11 +137,12 @@ def external_ids(data: Path) -> np.ndarray:
     env = _env(data)
     code = (
         "from catalog.models import Product; "
-        "print('\\n'.join(Product.objects.order_by('pk').values_list('external_id', flat=True)))"
+        "print('\\n'.join('ID ' + e for e in Product.objects.order_by('pk').values_list('external_id', flat=True)))"
     )
     out = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True,
                          capture_output=True, text=True).stdout  # fmt: skip
-    return np.array(out.split())
+    # Only the marked lines: the shell prints its own banner ("24 objects imported automatically").
+    return np.array([line[3:] for line in out.splitlines() if line.startswith("ID ")])
 
 
 def generate(folder: Path, shape: dict, articles: np.ndarray, *, events: int, days: int) -> dict:
