@@ -550,8 +550,146 @@ def run(args) -> int:
     return 0
 
 
+class CpuCap:
+    """One host's processes held to ``share`` of one CPU: cgroup v2's cpu.max where the machine has the
+    controller, else cgroup v1's cpu.cfs_quota_us; each host gets a cgroup of its own, removed on close."""
+
+    PERIOD_US = 100_000
+
+    def __init__(self, name: str, share: float):
+        v2 = Path("/sys/fs/cgroup")
+        controllers = (v2 / "cgroup.controllers").read_text().split() if (v2 / "cgroup.controllers").exists() else []
+        if "cpu" in controllers:
+            self.root, self.kind = v2, "cgroup v2 cpu.max"
+        elif Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").exists():
+            self.root, self.kind = Path("/sys/fs/cgroup/cpu"), "cgroup v1 cpu.cfs_quota_us"
+        else:
+            raise RuntimeError("no cgroup cpu controller on this machine")
+        self.path = self.root / name
+        self.path.mkdir(exist_ok=True)
+        quota = int(share * self.PERIOD_US)
+        if self.kind.startswith("cgroup v2"):
+            (self.path / "cpu.max").write_text(f"{quota} {self.PERIOD_US}")
+        else:
+            (self.path / "cpu.cfs_period_us").write_text(str(self.PERIOD_US))
+            (self.path / "cpu.cfs_quota_us").write_text(str(quota))
+
+    def hold(self, process: subprocess.Popen) -> int:
+        """Move the process's whole group (a gunicorn master and its workers, a Celery worker and its
+        pool) into the cgroup; what they fork later stays in it. How many processes moved."""
+        moved = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                pgid = int(stat.read_text().rsplit(")", 1)[1].split()[2])
+                if pgid == process.pid:
+                    (self.path / "cgroup.procs").write_text(stat.parent.name)
+                    moved += 1
+        return moved
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            for pid in (self.path / "cgroup.procs").read_text().split():
+                with contextlib.suppress(OSError):
+                    (self.root / "cgroup.procs").write_text(pid)
+            self.path.rmdir()
+
+
+def _wrk_mix(shop: Shop, products: list[int], *, connections: int, seconds: int) -> dict:
+    """The serving benchmark's realistic mix (benchmarks/http_load.py: each shopper views a product,
+    which logs an event, then opens the homepage), through the load balancer, with wrk."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("http_load", ROOT / "benchmarks" / "http_load.py")
+    http_load = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(http_load)
+    rng, requests = random.Random(3), []
+    for _ in range(20):
+        cookies: dict = {}
+        for product in rng.sample(products, 2):
+            shop.request("GET", f"/products/{product}/", cookies=cookies)
+        cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        for n in range(3):
+            requests += [(f"/products/{products[(len(requests) + n * 7) % len(products)]}/", cookie), ("/", cookie)]
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "mix.lua"
+        listed = "{" + ",".join(f"{{{json.dumps(path)},{json.dumps(cookie)}}}" for path, cookie in requests) + "}"
+        script.write_text(http_load.LUA % {"requests": listed, "step": 1})
+        url = f"http://{addr('lb')}"
+        # wrk runs from this thread, in the client host's namespace: the child process inherits it.
+        subprocess.run(["wrk", "-t2", f"-c{connections}", "-d3s", "--timeout", "10s", "-s", str(script), url],
+                       capture_output=True, timeout=60)  # fmt: skip
+        command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url]
+        output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
+    line = next((line for line in output.splitlines() if line.startswith("WRK_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk said:\n{output}")
+    figures = json.loads(line.removeprefix("WRK_JSON "))
+    figures["rps"] = figures["requests"] / figures["seconds"]
+    figures["errors"] = sum(figures[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts",
+                                                   "non_2xx"))  # fmt: skip
+    return figures
+
+
+def _embedding_rate(products: list[int], count: int) -> float:
+    """Photos embedded per second, from the first to the last of ``count`` re-embedded photos: their
+    photo version is bumped, so the beat's sweep queues them for the worker hosts."""
+    sql("pg1", "UPDATE catalog_product SET photo_version = photo_version + 1 WHERE id = ANY(%s)",
+        [products[:count]])  # fmt: skip
+    versions = dict(sql("pg1", "SELECT id, photo_version FROM catalog_product WHERE id = ANY(%s)", [products[:count]]))
+
+    def done() -> list:
+        return sql("pg1", "SELECT embedded_at FROM recommendations_productembedding WHERE status = 'done' "
+                          "AND product_id = ANY(%s) AND photo_version = ANY(%s)",
+                   [products[:count], list(set(versions.values()))])  # fmt: skip
+
+    wait_for("the re-embedded photos", lambda: len(done()) >= count, timeout=600, interval=0.5)
+    times = sorted(at for (at,) in done())
+    span = (times[-1] - times[0]).total_seconds()
+    return (len(times) - 1) / span if span > 0 else float("inf")
+
+
 def scaling(lab: Lab, args, products: list[int]) -> list[str]:
-    return ["scaling: not measured in this version"]
+    """One web host against two, and one worker host against two, each host held to the same CPU share
+    (--cpu-share of one CPU), so that on a machine of few cores the comparison is of hosts, not of who
+    got the idle cores; the load generator, PostgreSQL, Redis and nginx run uncapped."""
+    caps = {host: CpuCap(f"{lab.prefix}-{host}", args.cpu_share) for host in ("web1", "web2", "work1", "work2")}
+    shop = Shop(forbidden=set())
+    lines = []
+    try:
+        for web in ("web1", "web2"):
+            caps[web].hold(lab.processes[web])
+        served = {}
+        for layout in (["web1"], ["web1", "web2"]):
+            lab.kill("lb", signal.SIGTERM)
+            start_lb(lab, layout)
+            wait_for("the load balancer", lambda: shop.request("GET", "/healthz", cookies={})[0] == 200, timeout=60)
+            served[len(layout)] = _wrk_mix(shop, products, connections=args.scale_connections, seconds=args.scale_s)
+        one, two = served[1], served[2]
+        lines.append(
+            f"scaling web hosts (the realistic mix, {args.scale_connections} connections, {args.scale_s} s, each web "
+            f"host held to {args.cpu_share:.2f} CPU by {caps['web1'].kind}): one host {one['rps']:.1f} req/s "
+            f"p95 {one['p95_ms']:.0f} ms errors {one['errors']}; two hosts {two['rps']:.1f} req/s p95 "
+            f"{two['p95_ms']:.0f} ms errors {two['errors']}; ratio {two['rps'] / max(one['rps'], 1e-9):.2f}"
+        )
+        # Embedding: the worker host of the faults (worker-b on work1), then a second one on work2.
+        lab.kill("worker-b", signal.SIGTERM)
+        start_worker(lab, "work1", "scale-a")
+        time.sleep(8)  # the worker loads the encoder before it takes tasks
+        caps["work1"].hold(lab.processes["scale-a"])
+        rates = {1: _embedding_rate(products, len(products))}
+        start_worker(lab, "work2", "scale-b")
+        time.sleep(8)
+        caps["work2"].hold(lab.processes["scale-b"])
+        rates[2] = _embedding_rate(products, len(products))
+        lines.append(
+            f"scaling worker hosts ({len(products)} photos re-embedded, each worker host held to "
+            f"{args.cpu_share:.2f} CPU): one host {rates[1]:.2f} photos/s; two hosts {rates[2]:.2f} photos/s; "
+            f"ratio {rates[2] / max(rates[1], 1e-9):.2f}"
+        )
+    finally:
+        for cap in caps.values():
+            cap.close()
+    return lines
 
 
 def main() -> int:
@@ -563,6 +701,9 @@ def main() -> int:
     parser.add_argument("--fault-s", type=int, default=4)
     parser.add_argument("--settle", type=float, default=5, help="seconds to watch for a second embedding")
     parser.add_argument("--scale", action="store_true", help="also measure one host against two")
+    parser.add_argument("--cpu-share", type=float, default=0.4, help="each web or worker host's CPU (--scale)")
+    parser.add_argument("--scale-connections", type=int, default=8)
+    parser.add_argument("--scale-s", type=int, default=10, help="seconds of load per layout (--scale)")
     parser.add_argument("--keep", action="store_true", help="keep the logs folder")
     args = parser.parse_args()
     if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("nginx"):
