@@ -349,6 +349,14 @@ def server_errors(tally: Tally) -> int:
     return sum(v for k, v in tally.statuses.items() if not codes[k].isdigit() or int(codes[k]) >= 500)
 
 
+def outcome(*tallies: Tally) -> str:
+    """What the shoppers' events and pages came to over these tallies: lost, doubled, filters broken."""
+    acknowledged = set().union(*(tally.acknowledged for tally in tallies))
+    lost, doubled = lost_events(acknowledged)
+    return (f"events acknowledged {len(acknowledged)} lost={lost} doubled={doubled}, "
+            f"hard-filter violations={sum(tally.violations for tally in tallies)}")  # fmt: skip
+
+
 def lost_events(acknowledged: set) -> tuple[int, int]:
     """(acknowledged events missing from the primary, events written more than once)."""
     if not acknowledged:
@@ -507,14 +515,11 @@ def run(args) -> int:
             recovery_s = time.monotonic() - recovered_after
             time.sleep(3)
             after = shoppers.tally.take()
-            acknowledged = during.acknowledged | after.acknowledged
-            ev_lost, ev_doubled = lost_events(acknowledged)
             results.append(
                 f"primary stopped {args.fault_s} s: during {statuses(during)} (503 without Retry-After: "
                 f"{during.without_retry_after}, events refused with a JSON reason: {during.refused_clearly}); "
                 f"pages again {recovery_s:.1f} s after it was back, no restart; after {statuses(after)}; "
-                f"events acknowledged {len(acknowledged)} lost={ev_lost} doubled={ev_doubled}, "
-                f"hard-filter violations={during.violations + after.violations}"
+                f"{outcome(during, after)}"
             )
 
             # 5. Redis stops for a few seconds: pages and event logging keep working.
@@ -525,13 +530,8 @@ def run(args) -> int:
             start_redis(lab)
             time.sleep(3)
             after = shoppers.tally.take()
-            acknowledged = during.acknowledged | after.acknowledged
-            ev_lost, ev_doubled = lost_events(acknowledged)
-            results.append(
-                f"redis stopped {args.fault_s} s: during {statuses(during)}; after {statuses(after)}; "
-                f"events acknowledged {len(acknowledged)} lost={ev_lost} doubled={ev_doubled}, "
-                f"hard-filter violations={during.violations + after.violations}"
-            )
+            results.append(f"redis stopped {args.fault_s} s: during {statuses(during)}; after {statuses(after)}; "
+                           f"{outcome(during, after)}")  # fmt: skip
         if args.scale:
             results += scaling(lab, args, on_sale)
     except BaseException:

@@ -245,6 +245,7 @@ def test_serving_and_the_evaluation_assemble_the_same_homepage_for_the_same_shop
     from catalog.models import Product
     from recommendations.selectors.homepage import homepage_rows
     from recommendations.selectors.shopper import shopper_load
+    from recommendations.selectors.sources import visual_preference
 
     settings.ROW_EXPLORATION_SLOTS = 0
     settings.RECOMMEND_REPURCHASES = True
@@ -253,15 +254,28 @@ def test_serving_and_the_evaluation_assemble_the_same_homepage_for_the_same_shop
     store = clustered_store(clusters=2)
     for number, product in enumerate(store["products"][0]):  # colours: pairs of products of cluster 0
         Product.objects.filter(pk=product.pk).update(product_group=f"pair {number // 2}")
-    fitted = fit(catalog_load(), events_load())
+    catalog = catalog_load()
+    fitted = fit(catalog, events_load())
     compared = 0
     for visitor in Visitor.objects.order_by("pk")[:8]:
         key = ("visitor", str(visitor.pk))
         rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=visitor), rng=random.Random(0))
         served = [card.product_id for row in rows for card in row.cards][:12]
-        assert rows[0].key == "home.buy_again"
+        assert rows[0].key == "home.buy_again" and rows[1].key == "home.recommended"
         evaluated = homepage_list(fitted, shopper_sources(fitted, key), settings.BLEND_WEIGHTS, key, k=12,
                                   seed=shopper_seed(key, 0))  # fmt: skip
-        assert evaluated == served, visitor.pk
+        again = len(rows[0].cards)
+        assert evaluated[:again] == served[:again], visitor.pk  # "Buy again": the same products, same order
+        # Then the blend's row, in the order of the visual source: the store reads it from the HNSW index
+        # over half-precision vectors, the evaluation computes exact cosines, so products whose
+        # similarities differ by less than half precision may swap. The similarities, in order, agree.
+        assert len(evaluated) == len(served) == 12
+        shopper = fitted.shoppers[key]
+        recent = shopper.recent_product_ids[: settings.PREFERENCE_RECENT_EVENTS]
+        preference = visual_preference(shopper, {pid: catalog.vectors[catalog.index[pid]] for pid in recent})
+        similarity = [float(catalog.vectors[catalog.index[pid]] @ preference) for pid in evaluated[again:]]
+        assert similarity == sorted(similarity, reverse=True)
+        served_similarity = [float(catalog.vectors[catalog.index[pid]] @ preference) for pid in served[again:]]
+        assert np.allclose(similarity, served_similarity, atol=2e-3), visitor.pk
         compared += any(card.strategy == "same_product" for card in rows[0].cards)
     assert compared  # some of them saw other colours in "Buy again"
