@@ -10,8 +10,9 @@ traffic goes to them and to loopback only. Every namespace, link and process is 
 
 Then, under a bounded load of shoppers, it imports a catalog slice of ../shared/data/hm and runs the
 faults, printing one line each with its figures (statuses seen by shoppers, lost, doubled, hard-filter
-violations). --scale adds the throughput of one web host against two under the realistic mix, each
-web host's CPU capped to the same share (cgroup v2 cpu.max, else v1 cpu.cfs_quota_us).
+violations). --scale adds the throughput of one web host against two under the realistic mix, and
+the embedding rate of one worker host against two, each host's CPU capped to the same share
+(cgroup v2 cpu.max, else v1 cpu.cfs_quota_us).
 Needs root, `ip` and nginx (Debian's package).
 """
 
@@ -379,7 +380,7 @@ def run(args) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="sf19-multihost-"))
     workdir.chmod(0o755)
     lab = Lab(workdir)
-    hosts = ["lb", "pg1", "pg2", "redis", "web1", "web2", "work1", "client"]
+    hosts = ["lb", "pg1", "pg2", "redis", "web1", "web2", "work1", "client"] + (["work2"] if args.scale else [])
     results: list[str] = []
     try:
         lab.build(hosts)
@@ -631,11 +632,34 @@ def _wrk_mix(shop: Shop, products: list[int], *, connections: int, seconds: int)
     return figures
 
 
+def _embedding_rate(lab: Lab, products: list[int]) -> float:
+    """Photos embedded per second, from the first to the last of ``products`` embedded again: their
+    photo version is bumped and they are queued as the catalog queues a changed photo
+    (services.embedding.embedding_request, run on web1), for whichever worker hosts consume the queue."""
+    sql("pg1", "UPDATE catalog_product SET photo_version = photo_version + 1 WHERE id = ANY(%s)", [products])
+    versions = dict(sql("pg1", "SELECT id, photo_version FROM catalog_product WHERE id = ANY(%s)", [products]))
+    queue = ("from recommendations.services.embedding import embedding_request; "
+             f"embedding_request(product_ids={products!r})")  # fmt: skip
+    sh("ip", "netns", "exec", lab.ns("web1"), str(ROOT / ".venv/bin/python"), "manage.py", "shell", "-c", queue,
+       cwd=ROOT, env=app_env(lab), timeout=120)  # fmt: skip
+
+    def done() -> list:
+        rows = sql("pg1", "SELECT product_id, photo_version, embedded_at FROM recommendations_productembedding "
+                          "WHERE status = 'done' AND product_id = ANY(%s)", [products])  # fmt: skip
+        return [at for pid, version, at in rows if versions.get(pid) == version]
+
+    wait_for("the photos embedded again", lambda: len(done()) >= len(products), timeout=300, interval=0.5)
+    times = sorted(done())
+    span = (times[-1] - times[0]).total_seconds()
+    return (len(times) - 1) / span if span > 0 else float("inf")
+
+
 def scaling(lab: Lab, args, products: list[int]) -> list[str]:
-    """One web host against two behind the load balancer, each web host held to the same CPU share
-    (--cpu-share of one CPU), so that on a machine of few cores the comparison is of hosts, not of who
-    got the idle cores; the load generator, PostgreSQL, Redis and nginx run uncapped."""
-    caps = {host: CpuCap(f"{lab.prefix}-{host}", args.cpu_share) for host in ("web1", "web2")}
+    """One web host against two behind the load balancer, and one worker host against two, each host
+    held to the same CPU share (--cpu-share of one CPU), so that on a machine of few cores the
+    comparison is of hosts, not of who got the idle cores; the load generator, PostgreSQL, Redis and
+    nginx run uncapped."""
+    caps = {host: CpuCap(f"{lab.prefix}-{host}", args.cpu_share) for host in ("web1", "web2", "work1", "work2")}
     shop = Shop(forbidden=set())
     lines = []
     try:
@@ -661,6 +685,21 @@ def scaling(lab: Lab, args, products: list[int]) -> list[str]:
             f"{figures(two)}; one host again {figures(again)}; ratio to the better one-host run "
             f"{two['rps'] / max(best_one, 1e-9):.2f}"
         )
+        # Embedding: one worker host (work1), then a second (work2), each held to the same share.
+        lab.kill("worker-b", signal.SIGTERM)
+        start_worker(lab, "work1", "scale-a")
+        caps["work1"].hold(lab.processes["scale-a"])
+        _embedding_rate(lab, products[:4])  # the worker has loaded its encoder
+        rates = {1: _embedding_rate(lab, products)}
+        start_worker(lab, "work2", "scale-b")
+        caps["work2"].hold(lab.processes["scale-b"])
+        time.sleep(20)  # its encoder loads (under its cap) before the queue fills
+        rates[2] = _embedding_rate(lab, products)
+        lines.append(
+            f"scaling worker hosts ({len(products)} photos embedded again, each worker host held to "
+            f"{args.cpu_share:.2f} CPU): one host {rates[1]:.2f} photos/s; two hosts {rates[2]:.2f} photos/s; "
+            f"ratio {rates[2] / max(rates[1], 1e-9):.2f}"
+        )
     finally:
         for cap in caps.values():
             cap.close()
@@ -676,7 +715,7 @@ def main() -> int:
     parser.add_argument("--fault-s", type=int, default=4)
     parser.add_argument("--settle", type=float, default=5, help="seconds to watch for a second embedding")
     parser.add_argument("--scale", action="store_true", help="also measure one host against two")
-    parser.add_argument("--cpu-share", type=float, default=0.4, help="each web host's CPU (--scale)")
+    parser.add_argument("--cpu-share", type=float, default=0.4, help="each web or worker host's CPU (--scale)")
     parser.add_argument("--scale-connections", type=int, default=8)
     parser.add_argument("--scale-s", type=int, default=15, help="seconds of load per layout (--scale)")
     parser.add_argument("--keep", action="store_true", help="keep the logs folder")
