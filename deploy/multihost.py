@@ -267,7 +267,7 @@ class Shop:
             connection.request(method, path, body=body, headers=sent)
             response = connection.getresponse()
             content = response.read()
-        except OSError:
+        except (OSError, http.client.HTTPException):  # a host killed mid-response cuts it short
             return 0, b"", None
         finally:
             connection.close()
@@ -636,6 +636,9 @@ def _embedding_rate(lab: Lab, products: list[int]) -> float:
     """Photos embedded per second, from the first to the last of ``products`` embedded again: their
     photo version is bumped and they are queued as the catalog queues a changed photo
     (services.embedding.embedding_request, run on web1), for whichever worker hosts consume the queue."""
+    # Active products only: the worker leaves a deactivated product's photo alone.
+    products = [pid for (pid,) in sql("pg1", "SELECT id FROM catalog_product WHERE is_active AND id = ANY(%s) "
+                                             "ORDER BY id", [products])]  # fmt: skip
     sql("pg1", "UPDATE catalog_product SET photo_version = photo_version + 1 WHERE id = ANY(%s)", [products])
     versions = dict(sql("pg1", "SELECT id, photo_version FROM catalog_product WHERE id = ANY(%s)", [products]))
     queue = ("from recommendations.services.embedding import embedding_request; "
@@ -689,11 +692,13 @@ def scaling(lab: Lab, args, products: list[int]) -> list[str]:
         lab.kill("worker-b", signal.SIGTERM)
         start_worker(lab, "work1", "scale-a")
         caps["work1"].hold(lab.processes["scale-a"])
-        _embedding_rate(lab, products[:4])  # the worker has loaded its encoder
+        # A worker loads its encoder with its first task, and meanwhile holds the tasks it prefetched:
+        # a round of warm-up photos first, enough for every worker host to take some.
+        _embedding_rate(lab, products[:8])
         rates = {1: _embedding_rate(lab, products)}
         start_worker(lab, "work2", "scale-b")
         caps["work2"].hold(lab.processes["scale-b"])
-        time.sleep(20)  # its encoder loads (under its cap) before the queue fills
+        _embedding_rate(lab, products[:24])
         rates[2] = _embedding_rate(lab, products)
         lines.append(
             f"scaling worker hosts ({len(products)} photos embedded again, each worker host held to "
