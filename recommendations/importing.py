@@ -18,6 +18,7 @@ from django.utils import timezone
 from catalog.importers import RowError
 from catalog.importers.hm import CENT, PRICE_SCALE
 from catalog.models import Product
+from common.copying import copy_rows
 from common.iterables import chunked
 from recommendations.models import InteractionKind
 
@@ -103,9 +104,7 @@ def _copy_insert(insert: str, columns: str, rows: Iterable[tuple], *, then: str 
     import_staging) and ``then``; the rows ``insert`` wrote. Inside the caller's transaction."""
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS import_staging ({columns}) ON COMMIT DROP")
-        with cursor.cursor.copy(f"COPY import_staging ({_names(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        copy_rows(f"COPY import_staging ({_names(columns)}) FROM STDIN", rows, cursor=cursor)
         cursor.execute(insert)
         written = cursor.rowcount
         if then:

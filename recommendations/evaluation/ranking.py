@@ -85,16 +85,23 @@ def _visual(fitted: Fitted, shopper: Shopper, eligible: np.ndarray, seen: set[in
     preference = visual_preference(shopper, vectors)
     if preference is None:
         return []
-    mask = eligible & catalog.embedded
+    return _nearest(catalog, eligible, seen, preference, VISUAL_KEEP)
+
+
+def _nearest(catalog: Catalog, passing: np.ndarray, seen: set[int], vector: np.ndarray, keep: int,
+             anchor: int | None = None) -> list[Candidate]:  # fmt: skip
+    """The ``keep`` embedded products nearest to ``vector`` (exact cosine) among those ``passing``
+    the filters and not ``seen``, nearest first, as "visual" candidates."""
+    mask = passing & catalog.embedded
     for pid in seen:
         mask[catalog.index[pid]] = False
-    keep = min(VISUAL_KEEP, int(mask.sum()))
+    keep = min(keep, int(mask.sum()))
     if not keep:
         return []
-    similarity = np.where(mask, catalog.vectors @ preference, -np.inf)
+    similarity = np.where(mask, catalog.vectors @ vector, -np.inf)
     top = np.argpartition(-similarity, keep - 1)[:keep]
     top = top[np.argsort(-similarity[top])]
-    return [Candidate(int(catalog.ids[i]), float(similarity[i]), "visual") for i in top]
+    return [Candidate(int(catalog.ids[i]), float(similarity[i]), "visual", anchor) for i in top]
 
 
 def recommend(fitted: Fitted, sources: ShopperSources, weights: dict[str, float], *, k: int, seed: int) -> list[int]:
@@ -256,16 +263,7 @@ def because_you_viewed(fitted: Fitted, sources: ShopperSources, key, ranker: Ran
     at = catalog.index[last]
     if not catalog.embedded[at]:
         return []
-    mask = sources.filtered & catalog.embedded
-    for pid in sources.seen:
-        mask[catalog.index[pid]] = False
-    keep = min(size * 2, int(mask.sum()))
-    if not keep:
-        return []
-    similarity = np.where(mask, catalog.vectors @ catalog.vectors[at], -np.inf)
-    top = np.argpartition(-similarity, keep - 1)[:keep]
-    top = top[np.argsort(-similarity[top], kind="stable")]
-    return [Candidate(int(catalog.ids[i]), float(similarity[i]), "visual", last) for i in top]
+    return _nearest(catalog, sources.filtered, sources.seen, catalog.vectors[at], size * 2, anchor=last)
 
 
 def homepage_list(

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 
+from common.copying import copy_rows
 from recommendations.models import CollaborativeModel, Interaction, ItemFactor, UserFactor
 from recommendations.services.model_versions import activate
 
@@ -107,12 +108,6 @@ def _rows(matrix: np.ndarray, chunk: int = 10_000):
         yield from matrix[start : start + chunk].tolist()
 
 
-def _copy(statement: str, rows: Iterable[tuple]) -> None:
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
 @transaction.atomic
 def _store(data: InteractionMatrix, model, factors: int, iterations: int, trained_until) -> CollaborativeModel:
     params = {"regularization": settings.ALS_REGULARIZATION, "alpha": settings.ALS_ALPHA, "iterations": iterations,
@@ -126,12 +121,12 @@ def _store(data: InteractionMatrix, model, factors: int, iterations: int, traine
     # COPY, not bulk_create: a shop of millions of shoppers stores millions of vectors (3.4M took the
     # ORM longer than fitting them). Text format, one vector literal per row.
     literal = "[" + ",".join(["%.7g"] * item_factors.shape[1]) + "]"
-    _copy(
+    copy_rows(
         f"COPY {ItemFactor._meta.db_table} (model_id, product_id, vector) FROM STDIN",
         ((stored.pk, int(pid), literal % tuple(vector)) for pid, vector in zip(
             data.product_ids, _rows(item_factors), strict=True)),
     )  # fmt: skip
-    _copy(
+    copy_rows(
         f"COPY {UserFactor._meta.db_table} (model_id, user_id, visitor_id, vector) FROM STDIN",
         ((stored.pk, user, visitor, literal % tuple(vector)) for (user, visitor), vector in zip(
             data.shoppers, _rows(user_factors), strict=True)),
