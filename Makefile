@@ -10,13 +10,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Re-install only when a requirements file changes.
+# Re-install only when a requirements file changes. --no-cache-dir: torch's CUDA wheels are several GB,
+# and a cached copy beside the installed one doubled the disk the install needs (a CI machine ran out).
 $(VENV)/.runtime: requirements.txt | $(BIN)/python
-	$(BIN)/pip install -r requirements.txt
+	$(BIN)/pip install --no-cache-dir -r requirements.txt
 	touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
-	$(BIN)/pip install -r requirements-dev.txt
+	$(BIN)/pip install --no-cache-dir -r requirements-dev.txt
 	touch $@
 
 # Debian's Chromium for the browser tests (Playwright drives it; never `playwright install`).
