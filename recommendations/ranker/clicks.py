@@ -23,6 +23,7 @@ from recommendations.ranker.items import ItemTable
 SOURCES = (
     "same_product", "basket", "group_basket", "visual", "same_type", "same_department", "goes_with_type", "popular",
 )  # fmt: skip
+_NONE = np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -65,66 +66,145 @@ def anchor_rows(shopper: Shopper, table: ItemTable, count: int) -> list[int]:
     return rows
 
 
-def click_proposals(table: ItemTable, anchors: list[int], sizes: ClickSizes | None = None) -> dict[int, Proposal]:
-    """Every source's candidates for these anchors (newest first), keyed by row. The anchors
-    themselves are not candidates: the shopper has just seen them."""
+@dataclass
+class Proposals:
+    """What the sources say about each candidate, as arrays over the candidates in the order they
+    were first proposed (one row of each per candidate; the columns of the matrices are SOURCES)."""
+
+    rows: np.ndarray  # (m,) rows of the item table
+    scores: np.ndarray  # (m, S) float64: summed, recency-weighted score; 0 where a source is silent
+    proposed: np.ndarray  # (m, S) bool: whether the source proposed it
+    ranks: np.ndarray  # (m, S) int64: best rank in any anchor's list (meaningless where not proposed)
+    anchor: np.ndarray  # (m,) the anchor row whose weighted proposal was strongest (-1: none)
+    anchor_rank: np.ndarray  # (m,) that anchor's position in the history (0: the newest)
+    first: np.ndarray  # (m,) index in SOURCES of the first source that proposed it
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+_SOURCE = {source: number for number, source in enumerate(SOURCES)}
+_ANCHOR_BONUS = np.array([source in ("same_product", "basket") for source in SOURCES])  # 1 + score counts
+
+
+class _Entries:
+    """Every (source, anchor) list of candidates, appended in the order the sources are asked."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple] = []
+
+    def add(self, source: str, rows, scores, anchor: int, weight: float, position: int) -> None:
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows):
+            # float64 before weighting, as the scores were summed in Python floats before.
+            scores = np.asarray(scores, dtype=np.float64)
+            self.parts.append((rows, scores, _SOURCE[source], anchor, weight, position))
+
+
+def proposal_arrays(table: ItemTable, anchors: list[int], sizes: ClickSizes | None = None) -> Proposals:
+    """Every source's candidates for these anchors (newest first). The anchors themselves are not
+    candidates: the shopper has just seen them. A candidate's score per source sums its weighted
+    scores over the anchors; its anchor is the one whose single weighted proposal was strongest
+    (the first met, on a tie)."""
     sizes = sizes or ClickSizes()
-    if not anchors:  # nothing looked at that the table knows: nothing goes with it
-        return {}
-    proposals: dict[int, Proposal] = {}
-    best: dict[int, float] = {}  # row -> the strongest weighted single proposal, for its anchor
-    seen = set(anchors)
+    entries = _Entries()
+    if anchors:
+        _collect(table, anchors, sizes, entries)
+    # Nothing looked at that the table knows, or nothing but what was looked at: nothing goes with it.
+    if not entries.parts:
+        return _NO_PROPOSALS
+    rows = np.concatenate([part[0] for part in entries.parts])
+    raw = np.concatenate([part[1] for part in entries.parts])
+    rank = np.concatenate([np.arange(len(part[0])) for part in entries.parts])  # in its own list, seen or not
+    source = np.concatenate([np.full(len(part[0]), part[2]) for part in entries.parts])
+    anchor = np.concatenate([np.full(len(part[0]), part[3]) for part in entries.parts])
+    weight = np.concatenate([np.full(len(part[0]), part[4], dtype=np.float64) for part in entries.parts])
+    position = np.concatenate([np.full(len(part[0]), part[5]) for part in entries.parts])
+    keep = ~np.isin(rows, anchors)
+    if not keep.any():
+        return _NO_PROPOSALS
+    rows, raw, rank, source, anchor, weight, position = (
+        a[keep] for a in (rows, raw, rank, source, anchor, weight, position)
+    )
+    # Candidates in the order first proposed; each entry's candidate number.
+    unique, first_seen, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    order = np.argsort(first_seen, kind="stable")
+    number = np.empty(len(unique), dtype=np.int64)
+    number[order] = np.arange(len(unique))
+    candidate = number[inverse]
+    m, width = len(unique), len(SOURCES)
+    scores = np.zeros((m, width))
+    np.add.at(scores, (candidate, source), weight * raw)  # in entry order, as the sums were made
+    proposed = np.zeros((m, width), dtype=bool)
+    proposed[candidate, source] = True
+    ranks = np.full((m, width), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(ranks, (candidate, source), rank)
+    strength = weight * np.where(_ANCHOR_BONUS[source], 1.0 + raw, raw)
+    # The strongest entry of each candidate, the earliest on a tie.
+    best = np.lexsort((np.arange(len(candidate)), -strength, candidate))
+    leads = best[np.r_[True, candidate[best][1:] != candidate[best][:-1]]]
+    strong = strength[leads] > -1.0
+    best_anchor = np.where(strong, anchor[leads], -1)
+    best_position = np.where(strong, position[leads], 0)
+    return Proposals(
+        rows=unique[order], scores=scores, proposed=proposed, ranks=ranks,
+        anchor=best_anchor, anchor_rank=best_position, first=proposed.argmax(axis=1),
+    )  # fmt: skip
 
-    def propose(source: str, rows, scores, anchor: int, weight: float, position: int) -> None:
-        for rank, (row, score) in enumerate(zip(rows.tolist(), scores.tolist(), strict=True)):
-            if row in seen:
-                continue
-            proposal = proposals.get(row)
-            if proposal is None:
-                proposal = proposals[row] = Proposal(row, first=source)
-            proposal.scores[source] = proposal.scores.get(source, 0.0) + weight * score
-            proposal.ranks[source] = min(rank, proposal.ranks.get(source, rank))
-            strength = weight * (1.0 + score if source in ("same_product", "basket") else score)
-            if strength > best.get(row, -1.0):
-                best[row], proposal.anchor, proposal.anchor_rank = strength, anchor, position
 
+_NO_PROPOSALS = Proposals(
+    _NONE, np.zeros((0, len(SOURCES))), np.zeros((0, len(SOURCES)), dtype=bool),
+    np.zeros((0, len(SOURCES)), dtype=np.int64), _NONE, _NONE, _NONE,
+)  # fmt: skip
+
+
+def _collect(table: ItemTable, anchors: list[int], sizes: ClickSizes, entries: _Entries) -> None:
     sold = table.sold_decayed
     top = float(sold.max()) if len(sold) and sold.max() > 0 else 1.0
     for position, anchor in enumerate(anchors[: sizes.anchors]):
         weight = sizes.decay**position
+
+        def add(source: str, rows, scores) -> None:
+            entries.add(source, rows, scores, anchor, weight, position)  # noqa: B023 (called in this iteration)
+
         group = str(table.group[anchor])
         members = table.members.get(group, _NONE) if group else _NONE
         members = members[members != anchor][: sizes.same_product]
-        propose("same_product", members, sold[members] / top, anchor, weight, position)
+        add("same_product", members, sold[members] / top)
         rows, scores = table.basket(anchor)
-        propose("basket", rows[: sizes.basket], scores[: sizes.basket], anchor, weight, position)
+        add("basket", rows[: sizes.basket], scores[: sizes.basket])
         # What was bought with the anchor's other colours: a colour's baskets are thin, its product's are not.
-        sibling_rows, sibling_scores = [], []
-        for sibling in members[: sizes.siblings]:
-            rows, scores = table.basket(sibling)
-            sibling_rows.append(rows)
-            sibling_scores.append(scores)
-        if sibling_rows:
-            rows, scores = np.concatenate(sibling_rows), np.concatenate(sibling_scores)
-            summed: dict[int, float] = {}
-            for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
-                summed[row] = summed.get(row, 0.0) + score
-            ranked = sorted(summed, key=lambda r: (-summed[r], r))[: sizes.group_basket]
-            propose("group_basket", np.array(ranked, dtype=np.int64), np.array([summed[r] for r in ranked]), anchor,
-                    weight, position)  # fmt: skip
+        siblings = [table.basket(sibling) for sibling in members[: sizes.siblings]]
+        if siblings:
+            rows = np.concatenate([rows for rows, _ in siblings]).astype(np.int64)
+            scores = np.concatenate([scores for _, scores in siblings]).astype(np.float64)
+            unique, inverse = np.unique(rows, return_inverse=True)
+            summed = np.zeros(len(unique))
+            np.add.at(summed, inverse, scores)
+            ranked = np.lexsort((unique, -summed))[: sizes.group_basket]
+            add("group_basket", unique[ranked], summed[ranked])
         rows, _ = table.looks_like_selling(anchor, sizes.visual)
-        propose("visual", rows, sold[rows] / top, anchor, weight, position)
+        add("visual", rows, sold[rows] / top)
         same_type = table.popular_by_type.get(str(table.article_type[anchor]), _NONE)[: sizes.same_type]
-        propose("same_type", same_type, sold[same_type] / top, anchor, weight, position)
+        add("same_type", same_type, sold[same_type] / top)
         department = table.popular_by_department.get(str(table.department[anchor]), _NONE)
         department = department[table.gender[department] == table.gender[anchor]][: sizes.same_department]
-        propose("same_department", department, sold[department] / top, anchor, weight, position)
-        rows, scores = _goes_with_type(table, anchor, sizes, top)
-        propose("goes_with_type", rows, scores, anchor, weight, position)
+        add("same_department", department, sold[department] / top)
+        add("goes_with_type", *_goes_with_type(table, anchor, sizes, top))
     popular = table.popular[: sizes.popular]
-    propose("popular", popular, sold[popular] / top, anchors[0], 1.0, 0)
-    for proposal in proposals.values():  # the first source in SOURCES order, not in the order met
-        proposal.first = next(source for source in SOURCES if source in proposal.scores)
+    entries.add("popular", popular, sold[popular] / top, anchors[0], 1.0, 0)
+
+
+def click_proposals(table: ItemTable, anchors: list[int], sizes: ClickSizes | None = None) -> dict[int, Proposal]:
+    """proposal_arrays as Proposal records keyed by row (the heuristic's and one source's lists)."""
+    found = proposal_arrays(table, anchors, sizes)
+    proposals = {}
+    for i, row in enumerate(found.rows.tolist()):
+        said = np.flatnonzero(found.proposed[i]).tolist()
+        scores = {SOURCES[j]: float(found.scores[i, j]) for j in said}
+        ranks = {SOURCES[j]: int(found.ranks[i, j]) for j in said}
+        first = SOURCES[int(found.first[i])]
+        proposals[row] = Proposal(row, scores, ranks, int(found.anchor[i]), int(found.anchor_rank[i]), first)
     return proposals
 
 
@@ -187,7 +267,6 @@ _STRATEGY = {
     "same_product": "same_product", "basket": "also_bought", "group_basket": "also_bought", "visual": "visual",
     "same_type": "trending", "same_department": "trending", "goes_with_type": "trending", "popular": "trending",
 }  # fmt: skip
-_NONE = np.zeros(0, dtype=np.int64)
 
 
 CLICK_FEATURES = (
@@ -207,38 +286,40 @@ _COLUMN = {name: number for number, name in enumerate(CLICK_FEATURES)}
 class ClickPool:
     rows: np.ndarray  # (m,) candidate rows of the item table
     features: np.ndarray  # (m, len(CLICK_FEATURES)) float32, NaN where a source says nothing
-    proposals: list[Proposal]
+    anchors: np.ndarray  # (m,) the anchor row that proposed each most strongly (empty: not kept)
+    first: np.ndarray  # (m,) index in SOURCES of each one's first source (empty: not kept)
 
     def candidates(self, table: ItemTable, scores: np.ndarray) -> list[Candidate]:
         """Best first by ``scores``; each card's strategy is its strongest source's."""
         order = np.lexsort((self.rows, -scores))
-        out = []
-        for i in order:
-            p = self.proposals[i]
-            anchor = int(table.ids[p.anchor]) if p.anchor >= 0 else None
-            out.append(Candidate(int(table.ids[p.row]), float(scores[i]), _STRATEGY[p.first], anchor))
-        return out
+        ids, anchors = table.ids[self.rows], table.ids[self.anchors]
+        return [
+            Candidate(int(ids[i]), float(scores[i]), _STRATEGY[SOURCES[self.first[i]]],
+                      int(anchors[i]) if self.anchors[i] >= 0 else None)
+            for i in order.tolist()
+        ]  # fmt: skip
 
 
 def click_pool(table: ItemTable, anchors: list[int], sizes: ClickSizes | None = None) -> ClickPool:
     """Every source's candidates for these anchors with the features of each (anchor, candidate)
     pair, the anchor being the history's product that proposed it most strongly."""
-    proposals = list(click_proposals(table, anchors, sizes).values())
-    m = len(proposals)
+    found = proposal_arrays(table, anchors, sizes)
+    m = len(found)
     x = np.full((m, len(CLICK_FEATURES)), np.nan, dtype=np.float32)
     if not m:
-        return ClickPool(_NONE, x, [])
-    rows = np.array([p.row for p in proposals], dtype=np.int64)
-    anchor = np.array([p.anchor if p.anchor >= 0 else anchors[0] for p in proposals], dtype=np.int64)
+        return ClickPool(_NONE, x, _NONE, _NONE)
+    rows = found.rows
+    anchor = np.where(found.anchor >= 0, found.anchor, anchors[0])
 
     def column(name: str, values) -> None:
         x[:, _COLUMN[name]] = values
 
     for source in ("same_product", "basket", "group_basket", "goes_with_type"):
-        column(f"{source}_score", [p.scores.get(source, np.nan) for p in proposals])
-    for source in SOURCES:
-        column(f"{source}_rank", [p.ranks.get(source, np.nan) for p in proposals])
-    column("sources", [len(p.scores) for p in proposals])
+        j = _SOURCE[source]
+        column(f"{source}_score", np.where(found.proposed[:, j], found.scores[:, j], np.nan))
+    for j, source in enumerate(SOURCES):
+        column(f"{source}_rank", np.where(found.proposed[:, j], found.ranks[:, j], np.nan))
+    column("sources", found.proposed.sum(axis=1))
     pairs = list(zip(anchor.tolist(), rows.tolist(), strict=True))
     co_bought, co_basket = _pair_scores(table.co_bought, anchor), _pair_scores(table.basket, anchor)
     column("co_bought", [co_bought.get(pair, 0.0) for pair in pairs])
@@ -257,7 +338,7 @@ def click_pool(table: ItemTable, anchors: list[int], sizes: ClickSizes | None = 
         column(name, getattr(table, name)[rows])
     column("anchor_sold", table.sold_decayed[anchor])
     column("anchor_baskets", table.basket_ptr[anchor + 1] - table.basket_ptr[anchor])
-    column("anchor_rank", [p.anchor_rank for p in proposals])
+    column("anchor_rank", found.anchor_rank)
     # Counts behind P(candidate | anchor), so that the model can trust 2 of 2 less than 40 of 80;
     # and the lift, P(candidate | anchor) / P(candidate): what goes with this, not what sells anyway.
     held, total = table.in_baskets, max(float(table.in_baskets.sum()), 1.0)
@@ -267,7 +348,7 @@ def click_pool(table: ItemTable, anchors: list[int], sizes: ClickSizes | None = 
     column("pair_baskets", probability * held[anchor])
     column("lift", np.where(held[rows] > 0, probability * total / np.maximum(held[rows], 1), np.nan))
     column("anchors", len(anchors))
-    return ClickPool(rows, x, proposals)
+    return ClickPool(rows, x, found.anchor, found.first)
 
 
 def _pair_scores(neighbours_of, anchors: np.ndarray) -> dict[tuple[int, int], float]:
