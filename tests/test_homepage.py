@@ -261,8 +261,10 @@ def assert_rows_obey(rows, visitor, products, *, ranker, repurchases, size):
     ranked = bool(ranker and shopper.recent and "home.recommended" in keys)
     if ranked:  # the ranker served it: first, and only from its own sources
         assert keys[0] == "home.recommended"
+        # After a click the model's sources include the viewed product's look-alikes among what sells
+        # ("visual"); a card takes its strongest source's strategy (ranker.clicks.ClickPool.candidates).
         assert {card.strategy for card in rows[0].cards} <= {
-            "buy_again", "same_product", "also_bought", "trending", "explore"
+            "buy_again", "same_product", "also_bought", "visual", "trending", "explore"
         }  # fmt: skip
     genders = shopper.allowed_genders()
     seen = set(shopper.recent_product_ids) | shopper.purchased
