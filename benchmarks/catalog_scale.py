@@ -146,23 +146,24 @@ def _build(real, count: int, *, rebuild: bool) -> dict:
             "AND indexdef LIKE '%%hnsw%%' AND indexdef LIKE %s",
             [f"%{key}%"],
         )
-        index_name, index_def = cursor.fetchone()
-        cursor.execute(f"DROP INDEX {index_name}")
+        index_defs = dict(cursor.fetchall())  # one per gender (recommendations.vector_index)
+        for index_name in index_defs:
+            cursor.execute(f"DROP INDEX {index_name}")
     n = len(real["vectors"])
     started = time.perf_counter()
     raw = connection.connection
     with raw.cursor() as cursor:
         with cursor.copy(
             "COPY catalog_product (external_id, name, description, gender, category, subcategory, article_type, "
-            "colour, product_group, price, stock_quantity, is_active, edited_by_staff, created_at, updated_at, "
-            "photo_version) FROM STDIN"
+            "colour, product_group, department, price, stock_quantity, is_active, edited_by_staff, created_at, "
+            "updated_at, photo_version) FROM STDIN"
         ) as copy:
             for start in tqdm(range(0, count, CHUNK), desc="products (x10k)", mininterval=2):
                 lines = []
                 for i in range(start, min(start + CHUNK, count)):
                     j = i % n
                     lines.append(f"s{i:07d}\tSynthetic {i}\t\t{real['gender'][j]}\tApparel\t\t{real['article_type'][j]}"
-                                 f"\t\t\t{real['price'][j]:.2f}\t{real['stock'][j]}\tt\tf\tnow\tnow\t0\n")  # fmt: skip
+                                 f"\t\t\t\t{real['price'][j]:.2f}\t{real['stock'][j]}\tt\tf\tnow\tnow\t0\n")  # fmt: skip
                 copy.write("".join(lines))
         cursor.execute("SELECT id FROM catalog_product ORDER BY id")
         ids = np.array([row[0] for row in cursor.fetchall()], dtype=np.int64)
@@ -200,12 +201,15 @@ def _build(real, count: int, *, rebuild: bool) -> dict:
             copy.write(struct.pack(">h", -1))
     raw.commit()
     loaded = time.perf_counter() - started
-    print(f"Loaded {count:,} products and embeddings in {loaded:.0f} s; building the HNSW index ...", flush=True)
+    print(f"Loaded {count:,} products and embeddings in {loaded:.0f} s; building the HNSW indexes ...", flush=True)
     with connection.cursor() as cursor:
         cursor.execute("SET maintenance_work_mem = '8GB'")
         cursor.execute("SET max_parallel_maintenance_workers = 1")  # two cores: the leader and one worker
         started = time.perf_counter()
-        cursor.execute(index_def)
+        for index_name, index_def in index_defs.items():
+            began = time.perf_counter()
+            cursor.execute(index_def)
+            print(f"  {index_name}: {time.perf_counter() - began:.0f} s", flush=True)
         built = time.perf_counter() - started
         cursor.execute("ANALYZE catalog_product")
         cursor.execute("ANALYZE recommendations_productembedding")

@@ -22,7 +22,7 @@ class ProductEmbedding(models.Model):
     requested for): a vector is stored only while the product's version is still that one, and the
     sweep re-queues products whose row is missing or behind. The vector column has no fixed
     dimension so that encoders of different sizes can coexist during a switch; each encoder has its
-    own partial HNSW index on a cast to its dimension (recommendations/vector_index.py).
+    own partial HNSW indexes, one per gender, on a cast to its dimension (recommendations/vector_index.py).
     """
 
     product = models.OneToOneField(Product, on_delete=models.CASCADE, primary_key=True, related_name="embedding")
@@ -33,6 +33,11 @@ class ProductEmbedding(models.Model):
     photo_version = models.PositiveIntegerField(default=0)
     requested_at = models.DateTimeField(null=True, blank=True)
     embedded_at = models.DateTimeField(null=True, blank=True)
+    # Written by database triggers only (migration 0010 says why): the search walks this gender's index.
+    gender = models.CharField(
+        max_length=8, blank=True, default="", editable=False,
+        help_text="The product's gender, copied by database triggers; it selects the HNSW index a search walks.",
+    )  # fmt: skip
 
     class Meta:
         indexes = [models.Index(fields=["status", "requested_at"])]

@@ -121,17 +121,19 @@ def test_the_query_can_walk_the_hnsw_index_and_iterative_scans_fill_k(large_cata
             return plan, len(cursor.fetchall())
 
     plan, found = run("relaxed_order")
-    assert "Index Scan using productembedding_hnsw_efficientnet_lite0_v1" in plan, plan
+    # One walk per gender asked for (men, unisex), each on that gender's own index.
+    assert "Index Scan using productembedding_hnsw_efficientnet_lite0_v1_men" in plan, plan
+    assert "Index Scan using productembedding_hnsw_efficientnet_lite0_v1_unisex" in plan, plan
     assert found == 40
     _, found_without = run("off")
     assert found_without < 40  # without iterative scans the filters starve the list
 
 
-def test_every_encoder_has_its_hnsw_index():
-    """Migrations create each encoder's partial index as frozen SQL: a new encoder (or version) in
-    the registry needs a migration, and this test fails until it exists."""
+def test_every_encoder_has_its_hnsw_index_for_each_gender():
+    """Migrations create each encoder's partial indexes (one per gender) as frozen SQL: a new encoder
+    (or version) in the registry needs a migration, and this test fails until it exists."""
     from recommendations.encoders import REGISTRY
-    from recommendations.vector_index import hnsw_index_name
+    from recommendations.vector_index import hnsw_index_names
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -139,5 +141,58 @@ def test_every_encoder_has_its_hnsw_index():
         )
         indexes = dict(cursor.fetchall())
     for encoder in REGISTRY.values():
-        definition = indexes[hnsw_index_name(encoder)]
-        assert f"halfvec({encoder.dim})" in definition and encoder.model_key() in definition
+        for gender, name in hnsw_index_names(encoder).items():
+            definition = indexes[name]
+            assert f"halfvec({encoder.dim})" in definition and encoder.model_key() in definition
+            assert f"gender)::text = '{gender}'::text" in definition, definition
+    # The whole-catalog index of each encoder is gone: the per-gender ones replace it.
+    assert not [name for name in indexes if name.endswith(("lite0_v1", "resnet50_v1"))]
+
+
+def test_the_embeddings_gender_follows_its_products_so_a_search_finds_it_under_the_new_one(large_catalog):
+    """The copy of the gender that routes a search to an index is the database's to keep: set from
+    the product when an embedding is written (whatever the application sends), moved when the
+    product's gender changes, by an ORM save or a bulk UPDATE alike."""
+    boy = large_catalog
+    embedding = ProductEmbedding.objects.get(product=boy)
+    assert embedding.gender == Gender.BOYS
+    embedding.gender = Gender.WOMEN  # the application cannot set it: the trigger puts it back
+    embedding.save()
+    assert ProductEmbedding.objects.get(product=boy).gender == Gender.BOYS
+
+    twin = Product.objects.filter(gender=Gender.WOMEN, stock_quantity__gt=0).first()
+    ProductEmbedding.objects.filter(product=twin).update(
+        vector=unit(boy.embedding.vector.to_numpy().astype(np.float32))
+    )
+    assert twin.pk not in {p.pk for p in products_similar_to_product(product=boy, k=5)}
+
+    Product.objects.filter(pk=twin.pk).update(gender=Gender.BOYS)  # a bulk UPDATE, as the importer's
+    assert ProductEmbedding.objects.get(product=twin).gender == Gender.BOYS
+    assert products_similar_to_product(product=boy, k=5)[0].pk == twin.pk
+
+    twin.refresh_from_db()
+    twin.gender = Gender.MEN  # an ORM save, as the admin's
+    twin.save()
+    assert ProductEmbedding.objects.get(product=twin).gender == Gender.MEN
+    assert twin.pk not in {p.pk for p in products_similar_to_product(product=boy, k=5)}
+
+
+def test_every_gender_searched_at_once_is_the_nearest_of_the_whole_catalog(large_catalog):
+    """genders=None merges one walk per gender into the catalog's nearest k, in order. The walks are
+    exact here (index scans off), so the test is of the merge, not of HNSW's approximation: these
+    near-equidistant random vectors are the hardest case for it (13 of 15 found in one run)."""
+    from recommendations.selectors import products_similar_to_vector
+
+    query = large_catalog.embedding.vector.to_numpy().astype(np.float32)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        found = products_similar_to_vector(
+            vector=query, genders=None, exclude_ids=(large_catalog.pk,), k=15, ids_only=True
+        )
+    eligible = (
+        ProductEmbedding.objects.filter(product__stock_quantity__gt=0).exclude(product=large_catalog)
+        .values_list("product_id", "vector")
+    )  # fmt: skip
+    exact = sorted(eligible, key=lambda row: -float(row[1].to_numpy().astype(np.float32) @ query))[:15]
+    assert [pid for pid, _ in found] == [pid for pid, _ in exact]
+    assert {Product.objects.get(pk=pid).gender for pid, _ in found} >= {Gender.WOMEN, Gender.MEN}

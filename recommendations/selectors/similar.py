@@ -13,7 +13,7 @@ from pgvector.django import CosineDistance, HalfVectorField
 
 from catalog.cards import ProductCard, card_version, product_cards
 from catalog.gender import compatible_genders
-from catalog.models import Product
+from catalog.models import Gender, Product
 from catalog.selectors import on_sale
 from recommendations.encoders import encoder_class
 from recommendations.models import EmbeddingStatus, ProductEmbedding, ProductNeighbours
@@ -40,38 +40,44 @@ def products_similar_to_vector(
 ) -> list:
     """The k nearest products to ``vector`` that pass the hard filters.
 
-    The ORDER BY matches the encoder's partial HNSW index expression, so PostgreSQL walks the
-    index and joins each row to its product for the filters; iterative scans (pgvector 0.8) keep
-    walking until k rows pass, so a selective filter still fills the list. relaxed_order may return
-    rows slightly out of order, so they are re-sorted here. Each product gets a ``distance``
-    attribute (cosine); with ``ids_only`` the result is (product id, distance) pairs, no photos.
+    One search per gender asked for (all of them for None), each matching that gender's partial
+    HNSW index (recommendations.vector_index), merged into the nearest k: a search for men's and
+    unisex products walks only those, however small their share of the catalog. Each walk joins its
+    rows to their products for the filters (the product's own gender among them); iterative scans
+    (pgvector 0.8) keep walking until k rows pass, so a sold-out stretch still fills the list.
+    relaxed_order may return rows slightly out of order, so the merge sorts them. Each product gets
+    a ``distance`` attribute (cosine); with ``ids_only`` the result is (product id, distance) pairs.
     """
     k = k or settings.SIMILAR_PRODUCTS_K
+    wanted = list(dict.fromkeys(Gender.values if genders is None else genders))
+    if not wanted:
+        return []
     encoder = encoder_class()
     query_vector = Value(vector_literal(vector.to_numpy() if hasattr(vector, "to_numpy") else vector))
     distance = CosineDistance(Cast("vector", HalfVectorField(dimensions=encoder.dim)), query_vector)
     rows = embedded_products(model_key=encoder.model_key()).filter(
         hard_filters(genders=genders, exclude=exclude_ids, prefix="product__")
     )
-    query = rows.annotate(distance=distance).order_by("distance")
+    nearest_first = rows.annotate(distance=distance).order_by("distance").values_list("product_id", "distance")
+    walks = [nearest_first.filter(gender=gender)[:k] for gender in wanted]
+    query = walks[0] if len(walks) == 1 else walks[0].union(*walks[1:], all=True).order_by("distance")[:k]
     if k > settings.HNSW_EF_SEARCH:
         # Every connection runs with HNSW_EF_SEARCH and iterative scans (settings.DATABASES);
         # a larger k needs a wider search, for this transaction only.
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(k)])
-            return _evaluate(query, k, ids_only)
-    return _evaluate(query, k, ids_only)
-
-
-def _evaluate(query: QuerySet[ProductEmbedding], k: int, ids_only: bool) -> list:
+            nearest = sorted(query, key=lambda row: row[1])
+    else:
+        nearest = sorted(query, key=lambda row: row[1])
     if ids_only:
-        return sorted(query.values_list("product_id", "distance")[:k], key=lambda row: row[1])
-    found = query.select_related("product").prefetch_related("product__images").only("product", "pk")[:k]
-    products = []
-    for embedding in found:
-        embedding.product.distance = embedding.distance
-        products.append(embedding.product)
-    return sorted(products, key=lambda product: product.distance)
+        return nearest
+    products = Product.objects.prefetch_related("images").in_bulk([pid for pid, _ in nearest])
+    found = []
+    for pid, dist in nearest:
+        if pid in products:  # deleted since the search
+            products[pid].distance = dist
+            found.append(products[pid])
+    return found
 
 
 @dataclass
