@@ -6,10 +6,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet, Value
-from django.db.models.functions import Cast
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
-from pgvector.django import CosineDistance, HalfVectorField
 
 from catalog.cards import ProductCard, card_version, product_cards
 from catalog.gender import compatible_genders
@@ -40,10 +38,10 @@ def products_similar_to_vector(
 ) -> list:
     """The k nearest products to ``vector`` that pass the hard filters.
 
-    One search per gender asked for (all of them for None), each matching that gender's partial
-    HNSW index (recommendations.vector_index), merged into the nearest k: a search for men's and
-    unisex products walks only those, however small their share of the catalog. Each walk joins its
-    rows to their products for the filters (the product's own gender among them); iterative scans
+    One walk per gender asked for (all of them for None), each matching that gender's partial HNSW
+    index (recommendations.vector_index), merged into the nearest k: a search for men's and unisex
+    products walks only those, however small their share of the catalog. Each walk joins its rows to
+    their products for the hard filters (the product's own gender among them); iterative scans
     (pgvector 0.8) keep walking until k rows pass, so a sold-out stretch still fills the list.
     relaxed_order may return rows slightly out of order, so the merge sorts them. Each product gets
     a ``distance`` attribute (cosine); with ``ids_only`` the result is (product id, distance) pairs.
@@ -52,23 +50,19 @@ def products_similar_to_vector(
     wanted = list(dict.fromkeys(Gender.values if genders is None else genders))
     if not wanted:
         return []
-    encoder = encoder_class()
-    query_vector = Value(vector_literal(vector.to_numpy() if hasattr(vector, "to_numpy") else vector))
-    distance = CosineDistance(Cast("vector", HalfVectorField(dimensions=encoder.dim)), query_vector)
-    rows = embedded_products(model_key=encoder.model_key()).filter(
-        hard_filters(genders=genders, exclude=exclude_ids, prefix="product__")
-    )
-    nearest_first = rows.annotate(distance=distance).order_by("distance").values_list("product_id", "distance")
-    walks = [nearest_first.filter(gender=gender)[:k] for gender in wanted]
-    query = walks[0] if len(walks) == 1 else walks[0].union(*walks[1:], all=True).order_by("distance")[:k]
+    sql, params = _nearest_sql(vector, wanted, hard_filters(genders=genders, exclude=exclude_ids), k)
     if k > settings.HNSW_EF_SEARCH:
         # Every connection runs with HNSW_EF_SEARCH and iterative scans (settings.DATABASES);
         # a larger k needs a wider search, for this transaction only.
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(k)])
-            nearest = sorted(query, key=lambda row: row[1])
+            cursor.execute(sql, params)
+            nearest = cursor.fetchall()
     else:
-        nearest = sorted(query, key=lambda row: row[1])
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            nearest = cursor.fetchall()
+    nearest.sort(key=lambda row: row[1])
     if ids_only:
         return nearest
     products = Product.objects.prefetch_related("images").in_bulk([pid for pid, _ in nearest])
@@ -78,6 +72,29 @@ def products_similar_to_vector(
             products[pid].distance = dist
             found.append(products[pid])
     return found
+
+
+def _nearest_sql(vector, genders: list[str], filters: Q, k: int) -> tuple[str, list]:
+    """One statement: a walk per gender, merged. Written as SQL because the ORM cannot send the
+    query vector once for several walks: its union repeated the 1280 numbers in each branch and cost
+    2.5 times this statement's time at a million products (10 ms against 4). The product's filters
+    are still ``hard_filters``, compiled by the ORM, so they are written in one place."""
+    encoder = encoder_class()
+    query = Product.objects.filter(filters).query
+    where, where_params = query.where.as_sql(query.get_compiler(connection=connection), connection)
+    table = Product._meta.db_table
+    walk = (
+        f"(SELECT e.product_id, e.vector::halfvec({encoder.dim}) <=> (SELECT v FROM query) AS distance "
+        f"FROM {ProductEmbedding._meta.db_table} e JOIN {table} ON {table}.id = e.product_id "
+        f"WHERE e.model = %s AND e.status = %s AND e.gender = %s AND {where} ORDER BY distance LIMIT %s)"
+    )
+    sql = f"WITH query AS MATERIALIZED (SELECT %s::halfvec({encoder.dim}) AS v) "
+    params: list = [vector_literal(vector.to_numpy() if hasattr(vector, "to_numpy") else vector)]
+    sql += " UNION ALL ".join([walk] * len(genders)) + " ORDER BY distance LIMIT %s"
+    for gender in genders:
+        # Literals once bound (client-side binding), so the planner matches each partial index.
+        params += [encoder.model_key(), EmbeddingStatus.DONE, gender, *where_params, k]
+    return sql, [*params, k]
 
 
 @dataclass
