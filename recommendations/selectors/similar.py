@@ -1,6 +1,7 @@
 """Visually similar products through the HNSW index on ProductEmbedding, and the hard filters
 every recommendation obeys, written once (``hard_filters``)."""
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -51,17 +52,14 @@ def products_similar_to_vector(
     if not wanted:
         return []
     sql, params = _nearest_sql(vector, wanted, hard_filters(genders=genders, exclude=exclude_ids), k)
-    if k > settings.HNSW_EF_SEARCH:
-        # Every connection runs with HNSW_EF_SEARCH and iterative scans (settings.DATABASES);
-        # a larger k needs a wider search, for this transaction only.
-        with transaction.atomic(), connection.cursor() as cursor:
+    # Every connection runs with HNSW_EF_SEARCH and iterative scans (settings.DATABASES); a larger
+    # k needs a wider search, for this transaction only.
+    wider = k > settings.HNSW_EF_SEARCH
+    with transaction.atomic() if wider else nullcontext(), connection.cursor() as cursor:
+        if wider:
             cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(k)])
-            cursor.execute(sql, params)
-            nearest = cursor.fetchall()
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            nearest = cursor.fetchall()
+        cursor.execute(sql, params)
+        nearest = cursor.fetchall()
     nearest.sort(key=lambda row: row[1])
     if ids_only:
         return nearest
