@@ -93,6 +93,8 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated cells (default: all)")
     parser.add_argument("--label", default="", help="a name for the results file")
     parser.add_argument("--warmup", type=int, default=4, help="seconds of unmeasured load before each cell")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (the demo's: 2)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (the demo's: 4)")
     args = parser.parse_args()
     if bool(args.data) == bool(args.url):
         raise SystemExit("Give either --data (start the store) or --url (a running one).")
@@ -101,7 +103,7 @@ def main() -> None:
     url = args.url or f"http://127.0.0.1:{PORT}"
     if urlparse(url).hostname not in ("127.0.0.1", "localhost"):
         raise SystemExit("Load only a store on this machine (127.0.0.1 or localhost).")
-    server = _start_store(Path(args.data).resolve()) if args.data else None
+    server = _start_store(Path(args.data).resolve(), args.workers, args.threads) if args.data else None
     try:
         _wait_until_up(url)
         shoppers = _prepare_shoppers(url)
@@ -117,7 +119,7 @@ def main() -> None:
     print(f"Figures: {out.relative_to(ROOT)}")
 
 
-def _start_store(data: Path) -> subprocess.Popen:
+def _start_store(data: Path, workers: int, threads: int) -> subprocess.Popen:
     """A `manage.py shell` holds the data folder's embedded servers while gunicorn serves from them."""
     if not (data / "postgres").exists():
         raise SystemExit(f"No database in {data}: run `make demo` or `make evaluate` first.")
@@ -128,7 +130,8 @@ from django.conf import settings
 env = {{**os.environ, "DATABASE_URL": settings.DATABASE_URL, "REDIS_URL": settings.REDIS_URL,
        "SECRET_KEY": settings.SECRET_KEY, "API_THROTTLE_ANON": "1000000/min", "API_THROTTLE_USER": "1000000/min"}}
 gunicorn = subprocess.Popen([{str(Path(sys.executable).parent / "gunicorn")!r}, "storefront.wsgi",
-    "--bind", "127.0.0.1:{PORT}", "--workers", "2", "--threads", "4", "--log-level", "warning"], env=env)
+    "--bind", "127.0.0.1:{PORT}", "--workers", "{workers}", "--threads", "{threads}",
+    "--log-level", "warning"], env=env)
 try:
     gunicorn.wait()
 finally:

@@ -16,7 +16,7 @@ from django.utils.http import urlencode
 from catalog.cards import VersionedCache, product_cards
 from catalog.categories import CategoryFilter, catalog_counts, catalog_version
 from recommendations.selectors.categories import LISTING_KEPT, category_listing, category_slice, scoped_row
-from recommendations.selectors.page_cache import serving_generation
+from recommendations.selectors.generation import serving_generation
 from storefront.templatetags.cards import product_card
 
 PAGE_SIZE = 48

@@ -3,6 +3,7 @@ neighbours) never outlives what it was computed from, and never lets a hard filt
 against each change that must show on the very next page."""
 
 import random
+import time
 from datetime import timedelta
 
 import numpy as np
@@ -118,6 +119,49 @@ def test_stored_neighbours_are_recomputed_after_a_new_embedding_and_when_old(sho
     assert newcomer.pk not in [pid for pid, _ in visual_neighbours(product_id=product.pk, vector=twin)]
     ProductNeighbours.objects.filter(pk=product.pk).update(computed_at=timezone.now() - timedelta(days=1))
     assert newcomer.pk in [pid for pid, _ in visual_neighbours(product_id=product.pk, vector=twin)][:2]
+
+
+def test_the_neighbours_each_process_keeps_follow_a_new_embedding_on_the_very_next_page(
+    shop, client, django_assert_num_queries
+):
+    """A product page and the similar-products API keep a product's neighbours in the process under
+    the ServingGeneration: no embedding read, no neighbours read. A new embedding bumps the generation
+    (a trigger, in its own transaction), so the very next page and API answer show the new look."""
+    product = shop[0]
+    url = reverse("product-detail", args=[product.pk])
+    client.get(url)
+    # Kept: the generation and one hard-filter query with the card versions; no embedding, no neighbours.
+    with django_assert_num_queries(2):
+        kept = looks_similar(product=product)
+    assert shop[29].pk not in [card.pk for card in kept.products][:1]
+    twin = ProductEmbedding.objects.get(pk=shop[29].pk).vector
+    ProductEmbedding.objects.filter(pk=product.pk).update(vector=twin, photo_version=1)
+    similar = client.get(url).context["similar"]
+    assert similar.products[0].pk == shop[29].pk and similar.distances[0] < 1e-3
+    body = client.get(f"/api/v1/products/{product.pk}/similar/").json()
+    assert body[0]["id"] == shop[29].pk
+
+
+def test_a_generation_memo_reads_once_per_generation_and_age_and_keeps_the_most_recent():
+    from recommendations.selectors.generation import GenerationMemo
+
+    reads = []
+
+    def read(value):
+        reads.append(value)
+        return value
+
+    memo = GenerationMemo(maxsize=2, max_age_s=0.2)
+    assert memo.get(1, 10, lambda: read("a")) == "a"
+    assert memo.get(1, 10, lambda: read("b")) == "a"  # kept under generation 10
+    assert memo.get(1, 11, lambda: read("c")) == "c"  # another generation: read again
+    assert memo.get(1, None, lambda: read("d")) == "d"  # no generation known: always read
+    memo.get(2, 11, lambda: read("x"))
+    memo.get(3, 11, lambda: read("y"))  # over maxsize: the least recently used (1) goes
+    assert memo.get(1, 11, lambda: read("e")) == "e"
+    time.sleep(0.25)
+    assert memo.get(1, 11, lambda: read("f")) == "f"  # older than max_age_s
+    assert reads == ["a", "c", "d", "x", "y", "e", "f"]
 
 
 def test_looks_similar_applies_the_hard_filters_to_stored_neighbours(shop, client):

@@ -1,15 +1,28 @@
-"""Reads that only change with the ServingGeneration (the active models' ids, the trending list),
-kept in each process per generation value: a page that knows the generation (the page cache reads it
-first) skips their queries. Database triggers bump the generation in the same transaction as any
-change to those tables (recommendations.models.ServingGeneration), so a value kept under generation
-N is never older than N; without a generation (None), the value is read every time."""
+"""Reads that only change with the ServingGeneration (the active models' ids, the trending list, a
+product's stored neighbours), kept in each process per generation value: a page that knows the
+generation (the page cache reads it first) skips their queries. Database triggers bump the generation
+in the same transaction as any change to those tables (recommendations.models.ServingGeneration), so
+a value kept under generation N is never older than N; without a generation (None), the value is
+read every time."""
 
-from collections.abc import Callable
-from typing import TypeVar
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+from django.db import connection
 
 T = TypeVar("T")
 
 _memo: dict[str, tuple[int, object]] = {}
+
+
+def serving_generation() -> int:
+    """The ServingGeneration alone (a page without a shopper, such as the product page's lists)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COALESCE((SELECT value FROM recommendations_servinggeneration WHERE id = 1), 0)")
+        return cursor.fetchone()[0]
 
 
 def per_generation(name: str, generation: int | None, read: Callable[[], T]) -> T:
@@ -24,6 +37,45 @@ def per_generation(name: str, generation: int | None, read: Callable[[], T]) -> 
     return value
 
 
+_memos: list["GenerationMemo"] = []  # forget() clears them
+
+
+class GenerationMemo(Generic[T]):
+    """Values per key (a product id), each read once per generation value in this process and kept
+    at most ``max_age_s`` (for what also ages without a write: stored neighbours are recomputed
+    after VISUAL_NEIGHBOURS_MAX_AGE_S), the ``maxsize`` most recently used. Shared by the threads of
+    the process; values are shared too: never change one."""
+
+    def __init__(self, maxsize: int, max_age_s: float) -> None:
+        self._items: OrderedDict[Hashable, tuple[int, float, T]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._maxsize, self._max_age_s = maxsize, max_age_s
+        _memos.append(self)
+
+    def get(self, key: Hashable, generation: int | None, read: Callable[[], T]) -> T:
+        if generation is None:
+            return read()
+        now = time.monotonic()
+        with self._lock:
+            held = self._items.get(key)
+            if held is not None and held[0] == generation and held[1] > now:
+                self._items.move_to_end(key)
+                return held[2]
+        value = read()  # outside the lock: a read may query the database or search the index
+        with self._lock:
+            self._items[key] = (generation, now + self._max_age_s, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self._maxsize:
+                self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
 def forget() -> None:
     """Drop every kept value (the tests roll generations back with their transactions)."""
     _memo.clear()
+    for memo in _memos:
+        memo.clear()

@@ -68,13 +68,6 @@ class CachedPage:
 _redis = {"down_until": 0.0}
 
 
-def serving_generation() -> int:
-    """The ServingGeneration alone (a page without a shopper, such as the product page's lists)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT COALESCE((SELECT value FROM recommendations_servinggeneration WHERE id = 1), 0)")
-        return cursor.fetchone()[0]
-
-
 def serving_state(*, user_id: int | None, visitor: Visitor | None) -> ServingState:
     """The generation and the shopper's history count and newest id, in one round trip."""
     if user_id is not None:

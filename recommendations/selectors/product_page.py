@@ -13,7 +13,7 @@ from catalog.cards import ProductCard, card_version, product_cards
 from catalog.gender import compatible_genders
 from catalog.models import Product
 from recommendations.selectors.collaborative import also_bought_ids, serving_model
-from recommendations.selectors.page_cache import serving_generation
+from recommendations.selectors.generation import serving_generation
 from recommendations.selectors.ranked import active_ranker, goes_with_ids
 from recommendations.selectors.similar import LooksSimilar, hard_filters, similar_candidates, similar_from
 from recommendations.vectors import id_array
@@ -38,7 +38,7 @@ def product_page_lists(*, product: Product, k: int | None = None) -> ProductPage
     also = also_bought_ids(model, product.pk) if model is not None else ()
     ranker = active_ranker(generation) if settings.RANKER_ENABLED else None
     goes = goes_with_ids(ranker, product.pk)[: k * 4] if ranker is not None else []
-    neighbours, photo_failed = similar_candidates(product)
+    neighbours, photo_failed = similar_candidates(product, generation=generation)
     rows = (
         Product.objects.filter(hard_filters(genders=compatible_genders(product.gender), exclude=(product.pk,)))
         .filter(pk__in=_candidates_and_group({*also, *goes, *(pid for pid, _ in neighbours or ())}, product))

@@ -30,8 +30,8 @@ from recommendations.domain import Shopper
 from recommendations.models import Visitor
 from recommendations.ranker.items import ItemTable
 from recommendations.selectors.categories import best_sellers
-from recommendations.selectors.generation import per_generation
-from recommendations.selectors.page_cache import cache_call, serving_generation, serving_state, shopper_key
+from recommendations.selectors.generation import per_generation, serving_generation
+from recommendations.selectors.page_cache import cache_call, serving_state, shopper_key
 from recommendations.selectors.ranked import active_ranker
 from recommendations.selectors.shopper import shopper_load
 from recommendations.selectors.similar import hard_filters

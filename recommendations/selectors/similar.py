@@ -16,6 +16,7 @@ from catalog.models import Gender, Product
 from catalog.selectors import on_sale
 from recommendations.encoders import encoder_class
 from recommendations.models import EmbeddingStatus, ProductEmbedding, ProductNeighbours
+from recommendations.selectors.generation import GenerationMemo, serving_generation
 from recommendations.vectors import id_array, vector_literal
 
 
@@ -157,8 +158,9 @@ def visual_neighbours(*, product_id: int, vector=None) -> list[tuple[int, float]
 def looks_similar(*, product: Product, k: int | None = None) -> LooksSimilar:
     """Products that look like ``product``, as cards: in stock, of a compatible gender, never itself;
     the API's list (the product page gets the same through selectors.product_page). From its stored
-    neighbours and one hard-filter query; the HNSW index only when too few pass."""
-    neighbours, photo_failed = similar_candidates(product)
+    neighbours and one hard-filter query; the HNSW index only when too few pass. The neighbours come
+    from this process's memory under the current ServingGeneration (one small query, not two)."""
+    neighbours, photo_failed = similar_candidates(product, generation=serving_generation())
     if neighbours is None:
         return LooksSimilar(photo_failed=photo_failed)
     genders = compatible_genders(product.gender)
@@ -170,10 +172,25 @@ def looks_similar(*, product: Product, k: int | None = None) -> LooksSimilar:
     return similar_from(product, neighbours, passing, k=k)
 
 
-def similar_candidates(product: Product) -> tuple[list[tuple[int, float]] | None, bool]:
+# A product's stored neighbours, kept per process under the ServingGeneration (a new embedding of any
+# product bumps it) and for at most NEIGHBOURS_MEMO_S on top of their own VISUAL_NEIGHBOURS_MAX_AGE_S:
+# a product page or the similar-products API then reads no embedding and no neighbours, only the
+# hard filters, which are applied fresh on every request. About 2 kB a product.
+NEIGHBOURS_MEMO_S = 300
+_neighbours_memo: GenerationMemo[tuple[list[tuple[int, float]] | None, bool]] = GenerationMemo(4096, NEIGHBOURS_MEMO_S)
+
+
+def similar_candidates(
+    product: Product, *, generation: int | None = None
+) -> tuple[list[tuple[int, float]] | None, bool]:
     """(the product's stored neighbours, or None when its photo has no current embedding; whether
     its photo could not be analysed). The 2.5 kB vector is read only when the neighbours must be
-    computed (visual_neighbours reads it then)."""
+    computed (visual_neighbours reads it then). With the ServingGeneration, from this process's
+    memory when it read them under that generation (no query)."""
+    return _neighbours_memo.get(product.pk, generation, lambda: _similar_candidates(product))
+
+
+def _similar_candidates(product: Product) -> tuple[list[tuple[int, float]] | None, bool]:
     own = ProductEmbedding.objects.filter(product=product).values_list("status", "model").first()
     if own is None:
         return None, False
