@@ -365,10 +365,38 @@ def test_the_api_keeps_serving_when_the_throttle_cache_is_down(api, monkeypatch,
     """Redis unreachable (simulated fault): requests pass unthrottled, with a warning."""
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    monkeypatch.setattr("django.core.cache.backends.redis.RedisCacheClient.get",
+    monkeypatch.setattr("redis.client.Pipeline.execute",
                         lambda *a, **k: (_ for _ in ()).throw(RedisConnectionError("Redis down")))  # fmt: skip
     assert api.get("/api/v1/products/").status_code == 200
     assert "Rate limiting skipped" in caplog.text
+
+
+def test_the_throttle_counts_requests_at_once_exactly_and_says_when_to_retry(api, monkeypatch):
+    """Each request is one atomic increment: 40 requests from 8 threads at once, against a limit
+    of 25 a minute, let exactly 25 through (a count read and written back by each request, as DRF's
+    own throttle does, can let more pass); the refused ones say how long until the window ends."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.contrib.auth.models import AnonymousUser
+    from rest_framework.test import APIRequestFactory
+    from rest_framework.throttling import SimpleRateThrottle
+
+    from storefront.throttling import AnonRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "25/min", "user": "100/min"})
+
+    def check(_):
+        request = APIRequestFactory().get("/api/v1/products/", REMOTE_ADDR="10.9.8.7")
+        request.user = AnonymousUser()
+        throttle = AnonRateThrottle()
+        return throttle.allow_request(request, None), throttle.wait()
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(check, range(40)))
+    assert sum(allowed for allowed, _ in answers) == 25
+    assert all(0 < wait <= 60 for allowed, wait in answers if not allowed)
+    refused = api.get("/api/v1/products/", REMOTE_ADDR="10.9.8.7")
+    assert refused.status_code == 429 and 0 < int(refused["Retry-After"]) <= 60
 
 
 @pytest.mark.django_db(transaction=True)
