@@ -1,9 +1,11 @@
 """Visually similar products through the HNSW index on ProductEmbedding, and the hard filters
 every recommendation obeys, written once (``hard_filters``)."""
 
+import re
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -48,15 +50,20 @@ def products_similar_to_vector(
     relaxed_order may return rows slightly out of order, so the merge sorts them. Each product gets
     a ``distance`` attribute (cosine); with ``ids_only`` the result is (product id, distance) pairs.
     """
-    k = k or settings.SIMILAR_PRODUCTS_K
-    wanted = list(dict.fromkeys(Gender.values if genders is None else genders))
+    k = int(k or settings.SIMILAR_PRODUCTS_K)
+    wanted = tuple(dict.fromkeys(Gender.values if genders is None else genders))
     if not wanted:
         return []
-    sql, params = _nearest_sql(vector, wanted, hard_filters(genders=genders, exclude=exclude_ids), k)
+    encoder = encoder_class()
+    sql, where_params = _nearest_sql(encoder.model_key(), encoder.dim, wanted, genders and tuple(genders), k)
+    excluded = [int(pk) for pk in exclude_ids]
+    params = [vector_literal(vector.to_numpy() if hasattr(vector, "to_numpy") else vector)]
+    for _ in wanted:
+        params += [excluded, *where_params]
     # Every connection runs with HNSW_EF_SEARCH and iterative scans (settings.DATABASES); a larger
     # k needs a wider search, for this transaction only.
     wider = k > settings.HNSW_EF_SEARCH
-    with transaction.atomic() if wider else nullcontext(), connection.cursor() as cursor:
+    with transaction.atomic() if wider else nullcontext(), connection.prepared_cursor() as cursor:
         if wider:
             cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(k)])
         cursor.execute(sql, params)
@@ -73,27 +80,37 @@ def products_similar_to_vector(
     return found
 
 
-def _nearest_sql(vector, genders: list[str], filters: Q, k: int) -> tuple[str, list]:
-    """One statement: a walk per gender, merged. Written as SQL because the ORM cannot send the
-    query vector once for several walks: its union repeated the 1280 numbers in each branch and cost
-    2.5 times this statement's time at a million products (10 ms against 4). The product's filters
-    are still ``hard_filters``, compiled by the ORM, so they are written in one place."""
-    encoder = encoder_class()
-    query = Product.objects.filter(filters).query
+_LITERAL = re.compile(r"[a-z0-9_./-]+")
+
+
+@lru_cache(maxsize=256)
+def _nearest_sql(
+    model_key: str, dim: int, walks: tuple[str, ...], genders: tuple[str, ...] | None, k: int
+) -> tuple[str, tuple]:
+    """One statement: a walk per gender in ``walks``, merged; and the product filters' parameters.
+    Its parameters per call are the query vector (once) and, per walk, the excluded ids then the
+    filters' parameters. Written as SQL because the ORM cannot send the vector once for several walks:
+    its union repeated the 1280 numbers in each branch and cost 2.5 times this statement's time at a
+    million products (10 ms against 4). The product filters are still ``hard_filters``, compiled by
+    the ORM, so they are written in one place; compiled once per gender filter here, since a search
+    runs on every page that misses a cache. The encoder, status and gender are literals in the text,
+    not parameters, so that the statement's plan, prepared once per connection
+    (storefront.database, prepared_cursor), still matches each walk with its partial HNSW index."""
+    literals = (model_key, EmbeddingStatus.DONE, *walks)
+    if not all(_LITERAL.fullmatch(value) for value in literals):  # only ever the code's own names
+        raise ValueError(f"Unexpected name in a similarity search: {literals!r}")
+    query = Product.objects.filter(hard_filters(genders=genders)).query
     where, where_params = query.where.as_sql(query.get_compiler(connection=connection), connection)
-    table = Product._meta.db_table
+    table, embeddings = Product._meta.db_table, ProductEmbedding._meta.db_table
     walk = (
-        f"(SELECT e.product_id, e.vector::halfvec({encoder.dim}) <=> (SELECT v FROM query) AS distance "
-        f"FROM {ProductEmbedding._meta.db_table} e JOIN {table} ON {table}.id = e.product_id "
-        f"WHERE e.model = %s AND e.status = %s AND e.gender = %s AND {where} ORDER BY distance LIMIT %s)"
+        f"(SELECT e.product_id, e.vector::halfvec({dim}) <=> (SELECT v FROM query) AS distance "
+        f"FROM {embeddings} e JOIN {table} ON {table}.id = e.product_id "
+        f"WHERE e.model = '{model_key}' AND e.status = '{EmbeddingStatus.DONE}' AND e.gender = '{{gender}}' "
+        f"AND NOT (e.product_id = ANY(%s::bigint[])) AND {where} ORDER BY distance LIMIT {k})"
     )
-    sql = f"WITH query AS MATERIALIZED (SELECT %s::halfvec({encoder.dim}) AS v) "
-    params: list = [vector_literal(vector.to_numpy() if hasattr(vector, "to_numpy") else vector)]
-    sql += " UNION ALL ".join([walk] * len(genders)) + " ORDER BY distance LIMIT %s"
-    for gender in genders:
-        # Literals once bound (client-side binding), so the planner matches each partial index.
-        params += [encoder.model_key(), EmbeddingStatus.DONE, gender, *where_params, k]
-    return sql, [*params, k]
+    sql = f"WITH query AS MATERIALIZED (SELECT %s::halfvec({dim}) AS v) "
+    sql += " UNION ALL ".join(walk.replace("{gender}", gender) for gender in walks) + f" ORDER BY distance LIMIT {k}"
+    return sql, tuple(where_params)
 
 
 @dataclass

@@ -27,6 +27,7 @@ import threading
 import time
 
 import psycopg
+from django.conf import settings
 from django.db.backends.postgresql import base
 from psycopg import waiting
 
@@ -170,3 +171,34 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self.connection is not None and self.connection.closed and not self.in_atomic_block:
             self.close()  # a wait gave up and closed it: open a new one rather than fail again
         return super()._cursor(name)
+
+    def prepared_cursor(self):
+        """A cursor whose statements are prepared on the server (once per connection) and take their
+        parameters bound there, for a hot statement of fixed text: PostgreSQL then parses and plans it
+        once per connection, not on every execution. Django's cursors bind on the client (one text per
+        call, parsed and planned each time) and prepare nothing, so that connection poolers in
+        transaction mode keep working; set PREPARED_STATEMENTS off behind such a pooler. Wrapped as
+        Django wraps its own, so the statements count in connection.queries and the query-count tests."""
+        if not settings.PREPARED_STATEMENTS:
+            return self.cursor()
+        if self.connection is not None and self.connection.closed and not self.in_atomic_block:
+            self.close()
+        self.ensure_connection()
+        if self.connection.prepare_threshold is None:
+            # Django turns psycopg's preparing off (None) unless OPTIONS set it; a number turns it on,
+            # and so large that only statements that ask (this cursor's) are ever prepared. Django's
+            # own cursors are client-side (ClientCursor), which never prepare whatever the threshold.
+            self.connection.prepare_threshold = _ONLY_WHEN_ASKED
+        with self.wrap_database_errors:
+            return self._prepare_cursor(_PreparingCursor(self.connection))
+
+
+_ONLY_WHEN_ASKED = 2**31 - 1
+
+
+class _PreparingCursor(psycopg.Cursor):
+    """Server-side binding, and every statement prepared (psycopg keeps them per connection, the
+    most recent 100)."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)

@@ -95,6 +95,10 @@ _options["options"] = (
 # storefront/wsgi.py) any one statement. The server cancels a slow statement at that bound; a server
 # that does not answer at all is given up one second later. Then the request answers 503.
 DATABASES["default"]["ENGINE"] = "storefront.database"
+# The similarity search is prepared on the server once per connection (storefront.database.base,
+# prepared_cursor): no parse and no plan per search. Off behind a connection pooler in transaction
+# mode that does not track prepared statements (PgBouncer before 1.21, or without max_prepared_statements).
+PREPARED_STATEMENTS = env_bool("PREPARED_STATEMENTS", True)
 DATABASE_CONNECT_TIMEOUT_S = env_int("DATABASE_CONNECT_TIMEOUT_S", 3)
 DATABASE_QUERY_TIMEOUT_S = float(env_str("DATABASE_QUERY_TIMEOUT_S", "0"))
 _options["connect_timeout"] = DATABASE_CONNECT_TIMEOUT_S
