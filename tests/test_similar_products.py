@@ -226,5 +226,5 @@ def test_the_prepared_search_finds_what_the_unprepared_one_does_and_is_planned_o
     prepared = {genders: search(genders) for genders in [(Gender.BOYS, Gender.UNISEX), None]}
     assert prepared == plain
     assert prepared_searches() == 2  # one statement per gender filter, whatever the vector and exclusions
-    for (_, excluded), found in zip(queries, prepared[None]):
+    for (_, excluded), found in zip(queries, prepared[None], strict=True):
         assert len(found) == 12 and not set(excluded) & {pid for pid, _ in found}
