@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Gender, Product
 from recommendations.models import ProductEmbedding
@@ -228,3 +229,6 @@ def test_the_prepared_search_finds_what_the_unprepared_one_does_and_is_planned_o
     assert prepared_searches() == 2  # one statement per gender filter, whatever the vector and exclusions
     for (_, excluded), found in zip(queries, prepared[None], strict=True):
         assert len(found) == 12 and not set(excluded) & {pid for pid, _ in found}
+    with CaptureQueriesContext(connection) as recorded:  # the debug log and query-count tests read it
+        search(None)
+    assert all("<=>" in query["sql"] and "%s" not in query["sql"] for query in recorded.captured_queries)

@@ -29,6 +29,7 @@ import time
 import psycopg
 from django.conf import settings
 from django.db.backends.postgresql import base
+from django.db.backends.postgresql.operations import DatabaseOperations
 from psycopg import waiting
 
 # psycopg sends READY_NONE into a wait's generator each time this many seconds pass with nothing to
@@ -137,7 +138,22 @@ def wait_bound(seconds: float):
         _override.timeout = previous
 
 
+class _Operations(DatabaseOperations):
+    def last_executed_query(self, cursor, sql, params):
+        # Django reads a client-side cursor's own text; a prepared statement's execution leaves none,
+        # so the debug log and the query-count tests would record None. Compose it as Django does
+        # for server-side binding (only when queries are recorded).
+        if isinstance(cursor, _PreparingCursor):
+            try:
+                return self.compose_sql(sql, params)
+            except psycopg.errors.DataError:
+                return sql
+        return super().last_executed_query(cursor, sql, params)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = _Operations
+
     def get_connection_params(self):
         params = super().get_connection_params()
         params.pop("wait_timeout", None)  # ours, not a libpq parameter
