@@ -128,3 +128,28 @@ def test_customers_who_bought_an_even_item_also_bought_even_items(checkerboard, 
     assert len(found) == 8 and {p.pk for p in found} <= evens
     page = client.get(f"/products/{products[0].pk}/").content.decode()
     assert "Customers who bought this also bought" in page
+
+
+def test_the_served_item_factors_are_the_stored_ones_read_in_ranges_of_ids(checkerboard):
+    """serving_model reads the factors as arrays (recommendations.vectors.read_vectors), a range of
+    product ids at a time: whatever the range, each product keeps its own stored vector."""
+    from recommendations.vectors import read_vectors
+
+    active = collaborative_train()
+    stored = dict(ItemFactor.objects.filter(model=active).values_list("product_id", "vector"))
+    model = serving_model()
+    assert sorted(model.product_ids.tolist()) == sorted(stored)
+    for product_id, row in model.index.items():
+        np.testing.assert_array_equal(model.item_factors[row], np.asarray(stored[product_id], dtype=np.float32))
+    # Ranges of one id, of two, and wider than the ids: the same rows.
+    for span in (1, 2, 10**6):
+        ids, vectors = read_vectors(
+            ItemFactor._meta.db_table, "model_id = %s", [active.pk], dim=active.factors, span=span
+        )
+        assert sorted(ids.tolist()) == sorted(stored) and vectors.dtype == np.float32
+        for product_id, vector in zip(ids.tolist(), vectors, strict=True):
+            np.testing.assert_array_equal(vector, np.asarray(stored[product_id], dtype=np.float32))
+    assert read_vectors(ItemFactor._meta.db_table, "model_id = %s", [-1], dim=active.factors)[1].shape == (
+        0,
+        active.factors,
+    )
