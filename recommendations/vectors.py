@@ -33,15 +33,18 @@ def read_vectors(table: str, where: str, params: list, *, dim: int, key: str = "
     row = np.dtype([("key", ">i8"), ("dim", ">i2"), ("unused", ">i2"), ("vector", ">f4", (dim,))])
     ids, vectors = [], []
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT min({key}), max({key}) FROM {table} WHERE {where}", params)
-        low, high = cursor.fetchone()
-        for start in range(low or 0, (high or -1) + 1, span):
+        first = f"SELECT min({key}) FROM {table} WHERE ({where}) AND {key} >= %s"
+        cursor.execute(first, [*params, -(2**63)])
+        start = cursor.fetchone()[0]
+        while start is not None:
             cursor.execute(
                 f"SELECT count(*), string_agg(int8send({key}) || vector_send(vector), ''::bytea) FROM {table} "
                 f"WHERE ({where}) AND {key} >= %s AND {key} < %s",
                 [*params, start, start + span],
             )
             count, data = cursor.fetchone()
+            cursor.execute(first, [*params, start + span])  # the next range starts at the next key: gaps cost nothing
+            start = cursor.fetchone()[0]
             if not count:
                 continue
             rows = np.frombuffer(bytes(data), dtype=row)
