@@ -72,7 +72,11 @@ def serving_model(generation: int | None = None) -> ServingModel | None:
     if cached is not None and cached.model_id == active["pk"]:
         return cached
     with _lock:
-        product_ids, item_factors = _item_factors(active["pk"], active["factors"])
+        # As arrays: at a million products the ORM took 34 s and 2.2 GB at its peak to read them, in the
+        # first request a process served after a retrain.
+        product_ids, item_factors = read_vectors(
+            ItemFactor._meta.db_table, "model_id = %s", [active["pk"]], dim=active["factors"]
+        )
         from implicit.cpu.als import AlternatingLeastSquares
 
         with threadpool_limits(1, "blas"):  # implicit warns about BLAS threads at construction
@@ -89,12 +93,6 @@ def serving_model(generation: int | None = None) -> ServingModel | None:
         )  # fmt: skip
         _cache["model"] = model
         return model
-
-
-def _item_factors(model_id: int, factors: int) -> tuple[np.ndarray, np.ndarray]:
-    """The model's product ids and item factors, read as arrays (recommendations.vectors): at a million
-    products the ORM took 34 s and 2.2 GB at its peak, in the first request a process served after a retrain."""
-    return read_vectors(ItemFactor._meta.db_table, "model_id = %s", [model_id], dim=factors)
 
 
 def shopper_vector(model: ServingModel, shopper: Shopper) -> np.ndarray | None:

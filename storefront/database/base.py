@@ -184,9 +184,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return connection
 
     def _cursor(self, name=None):
+        self._reopen_if_given_up()
+        return super()._cursor(name)
+
+    def _reopen_if_given_up(self):
         if self.connection is not None and self.connection.closed and not self.in_atomic_block:
             self.close()  # a wait gave up and closed it: open a new one rather than fail again
-        return super()._cursor(name)
 
     def prepared_cursor(self):
         """A cursor whose statements are prepared on the server (once per connection) and take their
@@ -197,8 +200,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         Django wraps its own, so the statements count in connection.queries and the query-count tests."""
         if not settings.PREPARED_STATEMENTS:
             return self.cursor()
-        if self.connection is not None and self.connection.closed and not self.in_atomic_block:
-            self.close()
+        self._reopen_if_given_up()
         self.ensure_connection()
         if self.connection.prepare_threshold is None:
             # Django turns psycopg's preparing off (None) unless OPTIONS set it; a number turns it on,
