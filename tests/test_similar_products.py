@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Gender, Product
 from recommendations.models import ProductEmbedding
@@ -197,38 +196,3 @@ def test_every_gender_searched_at_once_is_the_nearest_of_the_whole_catalog(large
     exact = sorted(eligible, key=lambda row: -float(row[1].to_numpy().astype(np.float32) @ query))[:15]
     assert [pid for pid, _ in found] == [pid for pid, _ in exact]
     assert {Product.objects.get(pk=pid).gender for pid, _ in found} >= {Gender.WOMEN, Gender.MEN}
-
-
-def test_the_prepared_search_finds_what_the_unprepared_one_does_and_is_planned_once(large_catalog, settings):
-    """The search is prepared on the server once per connection (PREPARED_STATEMENTS, on by default):
-    its literals (model, status, gender, k) are in the text so the one plan still takes each gender's
-    partial index; its parameters (vector, excluded ids, filters) are bound on the server. Off, as
-    behind a transaction-mode pooler, it answers the same."""
-    from recommendations.selectors import products_similar_to_vector
-
-    boys = list(Product.objects.filter(gender=Gender.BOYS, stock_quantity__gt=0).select_related("embedding")[:6])
-    queries = [(p.embedding.vector.to_numpy().astype(np.float32), (p.pk, boys[0].pk)) for p in boys]
-
-    def search(genders):
-        return [
-            products_similar_to_vector(vector=vector, genders=genders, exclude_ids=excluded, k=12, ids_only=True)
-            for vector, excluded in queries
-        ]
-
-    def prepared_searches() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%<=>%%'")
-            return cursor.fetchone()[0]
-
-    settings.PREPARED_STATEMENTS = False
-    plain = {genders: search(genders) for genders in [(Gender.BOYS, Gender.UNISEX), None]}
-    assert prepared_searches() == 0
-    settings.PREPARED_STATEMENTS = True
-    prepared = {genders: search(genders) for genders in [(Gender.BOYS, Gender.UNISEX), None]}
-    assert prepared == plain
-    assert prepared_searches() == 2  # one statement per gender filter, whatever the vector and exclusions
-    for (_, excluded), found in zip(queries, prepared[None], strict=True):
-        assert len(found) == 12 and not set(excluded) & {pid for pid, _ in found}
-    with CaptureQueriesContext(connection) as recorded:  # the debug log and query-count tests read it
-        search(None)
-    assert all("<=>" in query["sql"] and "%s" not in query["sql"] for query in recorded.captured_queries)

@@ -63,7 +63,7 @@ def products_similar_to_vector(
     # Every connection runs with HNSW_EF_SEARCH and iterative scans (settings.DATABASES); a larger
     # k needs a wider search, for this transaction only.
     wider = k > settings.HNSW_EF_SEARCH
-    with transaction.atomic() if wider else nullcontext(), connection.prepared_cursor() as cursor:
+    with transaction.atomic() if wider else nullcontext(), connection.cursor() as cursor:
         if wider:
             cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(k)])
         cursor.execute(sql, params)
@@ -94,8 +94,8 @@ def _nearest_sql(
     million products (10 ms against 4). The product filters are still ``hard_filters``, compiled by
     the ORM, so they are written in one place; compiled once per gender filter here, since a search
     runs on every page that misses a cache. The encoder, status and gender are literals in the text,
-    not parameters, so that the statement's plan, prepared once per connection
-    (storefront.database, prepared_cursor), still matches each walk with its partial HNSW index."""
+    not parameters, so that the planner matches each walk with its partial HNSW index whatever
+    the driver binds."""
     literals = (model_key, EmbeddingStatus.DONE, *walks)
     if not all(_LITERAL.fullmatch(value) for value in literals):  # only ever the code's own names
         raise ValueError(f"Unexpected name in a similarity search: {literals!r}")

@@ -27,9 +27,7 @@ import threading
 import time
 
 import psycopg
-from django.conf import settings
 from django.db.backends.postgresql import base
-from django.db.backends.postgresql.operations import DatabaseOperations
 from psycopg import waiting
 
 # psycopg sends READY_NONE into a wait's generator each time this many seconds pass with nothing to
@@ -138,22 +136,7 @@ def wait_bound(seconds: float):
         _override.timeout = previous
 
 
-class _Operations(DatabaseOperations):
-    def last_executed_query(self, cursor, sql, params):
-        # Django reads a client-side cursor's own text; a prepared statement's execution leaves none,
-        # so the debug log and the query-count tests would record None. Compose it as Django does
-        # for server-side binding (only when queries are recorded).
-        if isinstance(cursor, _PreparingCursor):
-            try:
-                return self.compose_sql(sql, params)
-            except psycopg.errors.DataError:
-                return sql
-        return super().last_executed_query(cursor, sql, params)
-
-
 class DatabaseWrapper(base.DatabaseWrapper):
-    ops_class = _Operations
-
     def get_connection_params(self):
         params = super().get_connection_params()
         params.pop("wait_timeout", None)  # ours, not a libpq parameter
@@ -190,33 +173,3 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _reopen_if_given_up(self):
         if self.connection is not None and self.connection.closed and not self.in_atomic_block:
             self.close()  # a wait gave up and closed it: open a new one rather than fail again
-
-    def prepared_cursor(self):
-        """A cursor whose statements are prepared on the server (once per connection) and take their
-        parameters bound there, for a hot statement of fixed text: PostgreSQL then parses and plans it
-        once per connection, not on every execution. Django's cursors bind on the client (one text per
-        call, parsed and planned each time) and prepare nothing, so that connection poolers in
-        transaction mode keep working; set PREPARED_STATEMENTS off behind such a pooler. Wrapped as
-        Django wraps its own, so the statements count in connection.queries and the query-count tests."""
-        if not settings.PREPARED_STATEMENTS:
-            return self.cursor()
-        self._reopen_if_given_up()
-        self.ensure_connection()
-        if self.connection.prepare_threshold is None:
-            # Django turns psycopg's preparing off (None) unless OPTIONS set it; a number turns it on,
-            # and so large that only statements that ask (this cursor's) are ever prepared. Django's
-            # own cursors are client-side (ClientCursor), which never prepare whatever the threshold.
-            self.connection.prepare_threshold = _ONLY_WHEN_ASKED
-        with self.wrap_database_errors:
-            return self._prepare_cursor(_PreparingCursor(self.connection))
-
-
-_ONLY_WHEN_ASKED = 2**31 - 1
-
-
-class _PreparingCursor(psycopg.Cursor):
-    """Server-side binding, and every statement prepared (psycopg keeps them per connection, the
-    most recent 100)."""
-
-    def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)

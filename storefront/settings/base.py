@@ -88,24 +88,13 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, con
 HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 100)
 _options = DATABASES["default"].setdefault("OPTIONS", {})
 _options["options"] = (
-    _options.get("options", "")
-    + f" -c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search={HNSW_EF_SEARCH}"
-    # A prepared statement (only the similarity search is prepared) is planned for each execution's
-    # own parameters, as an unprepared one is: after five executions PostgreSQL may switch to one
-    # generic plan, and that plan walked a tiny table's HNSW index where the custom plan reads the
-    # rows, and missed two of three neighbours in a test.
-    + " -c plan_cache_mode=force_custom_plan"
+    _options.get("options", "") + f" -c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search={HNSW_EF_SEARCH}"
 ).strip()
 # How long a process waits for PostgreSQL (storefront/database/base.py says why both are needed):
 # opening a connection, and (DATABASE_QUERY_TIMEOUT_S, off unless set; the web processes set it in
 # storefront/wsgi.py) any one statement. The server cancels a slow statement at that bound; a server
 # that does not answer at all is given up one second later. Then the request answers 503.
 DATABASES["default"]["ENGINE"] = "storefront.database"
-# The similarity search is prepared on the server once per connection (storefront.database.base,
-# prepared_cursor): no parse per search (each is still planned for its own parameters). Off behind
-# a connection pooler in transaction mode that does not track prepared statements (PgBouncer before
-# 1.21, or without max_prepared_statements).
-PREPARED_STATEMENTS = env_bool("PREPARED_STATEMENTS", True)
 DATABASE_CONNECT_TIMEOUT_S = env_int("DATABASE_CONNECT_TIMEOUT_S", 3)
 DATABASE_QUERY_TIMEOUT_S = float(env_str("DATABASE_QUERY_TIMEOUT_S", "0"))
 _options["connect_timeout"] = DATABASE_CONNECT_TIMEOUT_S
