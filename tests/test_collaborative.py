@@ -1,5 +1,6 @@
 """Known answers for the ALS path: interactions in PostgreSQL -> implicit -> factors in PostgreSQL -> serving."""
 
+import uuid
 from datetime import timedelta
 
 import numpy as np
@@ -153,3 +154,64 @@ def test_the_served_item_factors_are_the_stored_ones_read_in_ranges_of_ids(check
         0,
         active.factors,
     )
+
+
+def test_the_log_read_as_arrays_is_the_matrix_of_its_events_and_every_factor_is_stored_as_fitted(settings, monkeypatch):
+    """interaction_matrix reads the log as arrays (common.copying.read_arrays, kinds weighted in SQL),
+    and the factors go back by binary COPY (copy_arrays): the matrix equals matrix_from_events over the
+    same events (a visitor merged into a user counts as the user, repeats sum their kinds' weights),
+    and each shopper's and product's stored vector is the one ALS fitted, signed in or not."""
+    from recommendations.models import Visitor
+    from recommendations.services import collaborative
+    from recommendations.services.collaborative import interaction_matrix, matrix_from_events
+
+    settings.ALS_FACTORS, settings.ALS_ITERATIONS = 3, 2
+    products = ProductFactory.create_batch(5)
+    ann, bob = (get_user_model().objects.create(username=name) for name in ("ann", "bob"))
+    merged, anonymous = Visitor.objects.create(user=ann), Visitor.objects.create()
+    now = timezone.now()
+    log = [  # (user, visitor, product, kind)
+        (ann, None, 0, "purchase"), (ann, merged, 0, "view"), (ann, merged, 1, "add_to_cart"),
+        (bob, None, 2, "view"), (bob, None, 2, "view"), (bob, None, 4, "click"),
+        (None, anonymous, 1, "view"), (None, anonymous, 3, "purchase"), (None, merged, 3, "click"),
+    ]  # fmt: skip
+    Interaction.objects.bulk_create(
+        Interaction(user=user, visitor=visitor, product=products[index], kind=kind, created_at=now)
+        for user, visitor, index, kind in log
+    )
+    data = interaction_matrix()
+    expected = matrix_from_events(
+        ((user.pk, None) if user else (None, str(visitor.pk)), products[index].pk, kind)
+        for user, visitor, index, kind in log
+    )
+    keys = [(int(user) or None, None if user else str(uuid.UUID(bytes=bytes(visitor))))
+            for user, visitor in zip(data.user_ids, data.visitor_ids, strict=True)]  # fmt: skip
+    assert sorted(keys, key=str) == sorted(expected.shoppers, key=str) and len(keys) == 4  # ann, bob, two visitors
+    got = {(keys[row], int(data.product_ids[col])): value for row, col, value in _entries(data.user_items)}
+    want = {
+        (expected.shoppers[row], int(expected.product_ids[col])): value
+        for row, col, value in _entries(expected.user_items)
+    }
+    assert got.keys() == want.keys() and all(got[key] == pytest.approx(want[key]) for key in want)
+
+    fitted = []  # a spy: the model ALS fitted, passed on unchanged
+    real_fit = collaborative.als_fit
+    monkeypatch.setattr(
+        collaborative, "als_fit", lambda *args, **kwargs: fitted.append(real_fit(*args, **kwargs)) or fitted[-1]
+    )
+    stored = collaborative_train()
+    assert stored.users == 4 and stored.items == 5
+    users = dict(zip(keys, np.asarray(fitted[0].user_factors, dtype=np.float32), strict=True))
+    items = dict(zip(data.product_ids.tolist(), np.asarray(fitted[0].item_factors, dtype=np.float32), strict=True))
+    assert UserFactor.objects.filter(model=stored).count() == 4
+    for factor in UserFactor.objects.filter(model=stored):
+        key = (factor.user_id, None) if factor.user_id else (None, str(factor.visitor_id))
+        np.testing.assert_array_equal(np.asarray(factor.vector, dtype=np.float32), users[key])
+    assert sorted(ItemFactor.objects.filter(model=stored).values_list("product_id", flat=True)) == sorted(items)
+    for factor in ItemFactor.objects.filter(model=stored):
+        np.testing.assert_array_equal(np.asarray(factor.vector, dtype=np.float32), items[factor.product_id])
+
+
+def _entries(matrix):
+    coo = matrix.tocoo()
+    return zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True)
