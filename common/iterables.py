@@ -1,4 +1,5 @@
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from typing import TypeVar
 
@@ -10,3 +11,16 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+def read_ahead(items: Iterable[T]) -> Iterator[T]:
+    """``items``, each next one computed in a thread while the caller works on the current one: a
+    producer of Python work (parsing a file) then overlaps a consumer that mostly waits on a server
+    (PostgreSQL inserting the previous chunk), which releases the GIL meanwhile. Exceptions from the
+    producer reach the caller in order; a caller that stops early waits for the one item in flight."""
+    iterator, done = iter(items), object()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
+        pending = pool.submit(next, iterator, done)
+        while (item := pending.result()) is not done:
+            pending = pool.submit(next, iterator, done)
+            yield item

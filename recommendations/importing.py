@@ -19,7 +19,7 @@ from catalog.importers import RowError
 from catalog.importers.hm import CENT, PRICE_SCALE
 from catalog.models import Product
 from common.copying import copy_rows
-from common.iterables import chunked
+from common.iterables import chunked, read_ahead
 from recommendations.models import InteractionKind
 
 # Event ids derive from the row's content, so importing the same file twice adds nothing.
@@ -62,9 +62,9 @@ def transactions_import(
     *, path: Path, summary: InteractionImportSummary, on_progress: Callable[[int], None] = lambda n: None
 ) -> None:
     """transactions_train.csv -> purchases, idempotent (each row's event id derives from its
-    content), written with COPY through a staging table and INSERT ... ON CONFLICT DO NOTHING,
-    COPY_CHUNK rows a transaction. A purchase already there keeps its row; only a missing price
-    is filled in (logs imported before prices were kept)."""
+    content), written with COPY through a staging table and INSERT ... ON CONFLICT, COPY_CHUNK rows a
+    transaction. A purchase already there keeps its row; only a missing price is filled in (logs
+    imported before prices were kept)."""
     user_model = get_user_model()
     users = dict(user_model.objects.values_list("username", "pk"))
     products = dict(Product.objects.values_list("external_id", "pk"))
@@ -75,40 +75,43 @@ def transactions_import(
         if missing:
             raise ValueError(f"{path} lacks the columns {', '.join(sorted(missing))}.")
         rows = ((reader.line_num, row) for row in reader)
-        for chunk in chunked(rows, COPY_CHUNK):
-            events = [_purchase(line, row, users, products, repeats, summary) for line, row in chunk]
+        # Each chunk is parsed in a thread while PostgreSQL inserts the one before (read_ahead).
+        parsed = (
+            ([_purchase(line, row, users, products, repeats, summary) for line, row in chunk], len(chunk))
+            for chunk in chunked(rows, COPY_CHUNK)
+        )
+        for events, read in read_ahead(parsed):
             events = [event for event in events if event is not None]
             with transaction.atomic():
+                # One pass over the unique index: a row already there (a re-import) only gets a price
+                # it lacks; a separate UPDATE looked every staged row up again. xmax is 0 on an
+                # inserted row, not on an updated one, so only the inserted are counted.
                 created = _copy_insert(
-                    "INSERT INTO recommendations_interaction (event_id, user_id, product_id, kind, created_at, "
-                    "price, source_row, source_strategy) SELECT event_id, user_id, product_id, "
-                    f"'{InteractionKind.PURCHASE}', created_at, price, 'import.hm', '' FROM import_staging "
-                    "ON CONFLICT (event_id) DO NOTHING",
+                    "WITH written AS (INSERT INTO recommendations_interaction AS i (event_id, user_id, product_id, "
+                    "kind, created_at, price, source_row, source_strategy) SELECT DISTINCT ON (event_id) event_id, "
+                    f"user_id, product_id, '{InteractionKind.PURCHASE}', created_at, price, 'import.hm', '' "
+                    "FROM import_staging ON CONFLICT (event_id) DO UPDATE SET price = EXCLUDED.price "
+                    "WHERE i.price IS NULL AND EXCLUDED.price IS NOT NULL RETURNING i.xmax = 0 AS inserted) "
+                    "SELECT count(*) FILTER (WHERE inserted) FROM written",
                     "event_id uuid, user_id integer, product_id bigint, created_at timestamptz, price numeric",
                     events,
-                    then=(
-                        "UPDATE recommendations_interaction i SET price = s.price FROM import_staging s "
-                        "WHERE i.event_id = s.event_id AND i.price IS NULL AND s.price IS NOT NULL"
-                    ),
                 )
             summary.purchases_created += created
             summary.purchases_existing += len(events) - created
-            on_progress(len(chunk))
+            on_progress(read)
 
 
 COPY_CHUNK = 50_000
 
 
-def _copy_insert(insert: str, columns: str, rows: Iterable[tuple], *, then: str = "") -> int:
-    """COPY ``rows`` into a temporary staging table of ``columns``, run ``insert`` (which reads
-    import_staging) and ``then``; the rows ``insert`` wrote. Inside the caller's transaction."""
+def _copy_insert(insert: str, columns: str, rows: Iterable[tuple]) -> int:
+    """COPY ``rows`` into a temporary staging table of ``columns`` and run ``insert`` (which reads
+    import_staging); the rows it wrote, or the count it selects. Inside the caller's transaction."""
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS import_staging ({columns}) ON COMMIT DROP")
         copy_rows(f"COPY import_staging ({_names(columns)}) FROM STDIN", rows, cursor=cursor)
         cursor.execute(insert)
-        written = cursor.rowcount
-        if then:
-            cursor.execute(then)
+        written = cursor.fetchone()[0] if cursor.description else cursor.rowcount
         cursor.execute("DROP TABLE import_staging")
     return written
 

@@ -148,6 +148,30 @@ def _ensure_database(admin_uri: str, name: str) -> None:
         conn.execute("SELECT pg_advisory_lock(hashtext('storefront-create-database'))")
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        _tune(conn)
+
+
+# Checkpoints further apart than initdb's 1 GB of WAL or 5 minutes: after each checkpoint the first
+# change to every page writes the whole page to the WAL, and a bulk write to indexes with random keys
+# (an import's event ids and shoppers) changes a different page almost every row. While importing 10M
+# purchases the server had written 17 GB of WAL, 12 GB of it whole pages, in 61 checkpoints. A setting
+# someone made with ALTER SYSTEM is left as it is. A real server should be tuned the same way
+# (docs/deployment.md).
+EMBEDDED_POSTGRES_SETTINGS = {"max_wal_size": "4GB", "checkpoint_timeout": "15min"}
+
+
+def _tune(conn) -> None:
+    from psycopg import sql
+
+    changed = False
+    for name, value in EMBEDDED_POSTGRES_SETTINGS.items():
+        source = conn.execute("SELECT sourcefile FROM pg_settings WHERE name = %s", [name]).fetchone()
+        if source and (source[0] or "").endswith("postgresql.auto.conf"):
+            continue  # set with ALTER SYSTEM, by someone or by an earlier start
+        conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+        changed = True
+    if changed:
+        conn.execute("SELECT pg_reload_conf()")
 
 
 # --- Redis ------------------------------------------------------------------------------------

@@ -201,3 +201,30 @@ def test_a_manage_py_stopped_with_sigterm_stops_the_servers_it_started(tmp_path)
     holder.wait(30)
     assert not postmaster_running(tmp_path / "postgres")
     assert not Path(embedded_redis_socket(tmp_path)).exists()
+
+
+def test_the_embedded_postgres_checkpoints_less_often_unless_someone_set_it_otherwise(tmp_path):
+    """A fresh folder's server gets EMBEDDED_POSTGRES_SETTINGS (checkpoints 4 GB of WAL or 15 minutes
+    apart, for bulk writes); a value set with ALTER SYSTEM survives the next start."""
+    from storefront.embedded import EMBEDDED_POSTGRES_SETTINGS
+
+    first = start(tmp_path, 600)
+    try:
+        pg, _ = urls(first)
+        with psycopg.connect(pg, autocommit=True) as conn:
+            assert conn.execute("SHOW max_wal_size").fetchone()[0] == EMBEDDED_POSTGRES_SETTINGS["max_wal_size"]
+            assert conn.execute("SHOW checkpoint_timeout").fetchone()[0] == "15min"
+            conn.execute("ALTER SYSTEM SET max_wal_size = '2GB'")  # an operator's own choice
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(timeout=60)
+    assert not postmaster_running(tmp_path / "postgres")
+    second = start(tmp_path, 600)
+    try:
+        pg, _ = urls(second)
+        with psycopg.connect(pg, autocommit=True) as conn:
+            assert conn.execute("SHOW max_wal_size").fetchone()[0] == "2GB"
+            assert conn.execute("SHOW checkpoint_timeout").fetchone()[0] == "15min"
+    finally:
+        second.send_signal(signal.SIGINT)
+        second.wait(timeout=60)

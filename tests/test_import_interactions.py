@@ -12,7 +12,10 @@ from tests.factories import ProductFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_imports_customers_and_purchases_idempotently(hm_folder, tmp_path):
+@pytest.mark.parametrize("chunk", [7, 50_000], ids=["chunks-of-7", "one-chunk"])
+def test_imports_customers_and_purchases_idempotently(hm_folder, tmp_path, chunk, monkeypatch):
+    """In chunks of 7 rows (each parsed in a thread while the one before is inserted), or in one."""
+    monkeypatch.setattr("recommendations.importing.COPY_CHUNK", chunk)
     folder = tmp_path / "hm"
     folder.mkdir()
     lines = (hm_folder / "transactions_train.csv").read_text().splitlines()
@@ -76,3 +79,21 @@ def test_a_purchase_repeated_on_one_day_is_two_events_whatever_the_files_order(t
     call_command("import_interactions", str(tmp_path), stdout=out, verbosity=0)
     assert f"0 customers added as users; 0 purchases added, {len(rows)} already there" in out.getvalue()
     assert Interaction.objects.count() == len(rows)
+
+
+def test_read_ahead_keeps_the_order_and_raises_where_the_producer_failed():
+    from common.iterables import read_ahead
+
+    def produce():
+        yield from range(5)
+        raise ValueError("row 5 is bad")
+
+    seen = []
+    with pytest.raises(ValueError, match="row 5 is bad"):
+        for item in read_ahead(produce()):
+            seen.append(item)
+    assert seen == [0, 1, 2, 3, 4]
+    assert list(read_ahead(iter([]))) == []
+    started = []
+    taken = next(iter(read_ahead(started.append(n) or n for n in range(100))))
+    assert taken == 0 and len(started) <= 2  # one item ahead, no more
