@@ -41,7 +41,8 @@ STEPS = {
     "migrate": ["migrate", "--verbosity", "0"],  # a catalog built by an older version of the code
     # The log and its customers are this folder's own: each run imports them into an empty log.
     "reset": ["shell", "-c", "from django.db import connection; c = connection.cursor(); "
-              "c.execute('TRUNCATE recommendations_interaction'); "
+              "c.execute('TRUNCATE recommendations_interaction, recommendations_userfactor, "
+              "recommendations_itemfactor, recommendations_collaborativemodel'); "
               "c.execute(\"DELETE FROM auth_user WHERE username ~ '^s[0-9]{8}$'\"); print('log emptied')"],
     "import": ["import_interactions", "{folder}"],
     "trending": ["shell", "-c", "from recommendations.services.trending import trending_refresh; "

@@ -141,9 +141,18 @@ class CollaborativeModel(models.Model):
         return f"ALS model {self.pk} ({self.factors} factors, {self.trained_at:%Y-%m-%d %H:%M})"
 
 
+# A model's factors are derived data, written millions of rows at a time by a training (COPY) and
+# deleted with their model version: no foreign-key constraints (Django's are deferred to the commit,
+# and a training of 3.4M shoppers then spent minutes checking 8.5M keys that came from the log) and
+# no index but the unique ones, whose leading model_id serves reading and deleting a version. Django
+# still deletes a product's, user's or visitor's factors with them (on_delete); PostgreSQL 18 finds
+# them through the unique index with a skip scan.
+_DERIVED = {"on_delete": models.CASCADE, "db_constraint": False, "db_index": False}
+
+
 class ItemFactor(models.Model):
-    model = models.ForeignKey(CollaborativeModel, on_delete=models.CASCADE, related_name="item_factors")
-    product = models.ForeignKey(Product, on_delete=models.CASCADE)
+    model = models.ForeignKey(CollaborativeModel, related_name="item_factors", **_DERIVED)
+    product = models.ForeignKey(Product, **_DERIVED)
     vector = VectorField()
 
     class Meta:
@@ -154,15 +163,20 @@ class ItemFactor(models.Model):
 
 
 class UserFactor(models.Model):
-    model = models.ForeignKey(CollaborativeModel, on_delete=models.CASCADE, related_name="user_factors")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE)
-    visitor = models.ForeignKey(Visitor, null=True, on_delete=models.CASCADE)
+    model = models.ForeignKey(CollaborativeModel, related_name="user_factors", **_DERIVED)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, **_DERIVED)
+    visitor = models.ForeignKey(Visitor, null=True, **_DERIVED)
     vector = VectorField()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["model", "user"], name="one_user_factor_per_model"),
-            models.UniqueConstraint(fields=["model", "visitor"], name="one_visitor_factor_per_model"),
+            # Partial: a shopper is a user or a visitor, and the other column's NULLs need no entries.
+            models.UniqueConstraint(
+                fields=["model", "user"], condition=Q(user__isnull=False), name="one_user_factor_per_model"
+            ),
+            models.UniqueConstraint(
+                fields=["model", "visitor"], condition=Q(visitor__isnull=False), name="one_visitor_factor_per_model"
+            ),
         ]
 
     def __str__(self) -> str:

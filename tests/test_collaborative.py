@@ -215,3 +215,29 @@ def test_the_log_read_as_arrays_is_the_matrix_of_its_events_and_every_factor_is_
 def _entries(matrix):
     coo = matrix.tocoo()
     return zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True)
+
+
+def test_a_deleted_shopper_or_product_takes_its_factors_along_without_database_constraints(checkerboard):
+    """Factor tables carry no foreign-key constraints (a training writes millions of rows; the
+    checks at commit took minutes): Django's on_delete still removes a user's, visitor's or
+    product's factors with them, and a model version's with the version."""
+    from recommendations.models import Visitor
+
+    products, users = checkerboard
+    visitor = Visitor.objects.create()
+    Interaction.objects.create(visitor=visitor, product=products[1], kind="view", created_at=timezone.now())
+    first = collaborative_train()
+    assert UserFactor.objects.filter(user=users[0]).exists() and UserFactor.objects.filter(visitor=visitor).exists()
+    gone = {"user": users[0].pk, "visitor": visitor.pk, "product": products[2].pk}  # delete() forgets them
+    users[0].delete()
+    visitor.delete()
+    products[2].delete()
+    assert not UserFactor.objects.filter(user_id=gone["user"]).exists()
+    assert not UserFactor.objects.filter(visitor_id=gone["visitor"]).exists()
+    assert not ItemFactor.objects.filter(product_id=gone["product"]).exists()
+    assert UserFactor.objects.filter(model=first).count() == N - 1
+    second, third = collaborative_train(), collaborative_train()  # two versions are kept
+    assert not CollaborativeModel.objects.filter(pk=first.pk).exists()
+    assert not ItemFactor.objects.filter(model_id=first.pk).exists()
+    assert not UserFactor.objects.filter(model_id=first.pk).exists()
+    assert ItemFactor.objects.filter(model=third).count() == N - 1 and second.pk != third.pk

@@ -17,8 +17,9 @@ class Command(BaseCommand):
         started = time.monotonic()
         model = collaborative_train(
             factors=factors, iterations=iterations, show_progress=verbosity > 0,
-            on_stage=lambda stage: self.stdout.write(f"==> {stage}"),
+            on_stage=lambda stage: self.stdout.write(f"==> [{time.monotonic() - started:6.1f} s] {stage}"),
         )  # fmt: skip
+        self.stdout.write(f"==> [{time.monotonic() - started:6.1f} s] refreshing trending")
         trending = trending_refresh()
         if model is None:
             self.stdout.write(self.style.WARNING("No interactions to train on yet."))
