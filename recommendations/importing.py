@@ -75,13 +75,15 @@ def transactions_import(
         if missing:
             raise ValueError(f"{path} lacks the columns {', '.join(sorted(missing))}.")
         rows = ((reader.line_num, row) for row in reader)
-        # Each chunk is parsed in a thread while PostgreSQL inserts the one before (read_ahead).
+        # Each chunk is parsed, and written as COPY's text, in a thread while PostgreSQL inserts the
+        # one before (read_ahead). psycopg's write_row formatted each row in Python on the main thread,
+        # which then competed with the parser for the GIL.
         parsed = (
-            ([_purchase(line, row, users, products, repeats, summary) for line, row in chunk], len(chunk))
+            [_purchase(line, row, users, products, repeats, summary) for line, row in chunk]
             for chunk in chunked(rows, COPY_CHUNK)
         )
-        for events, read in read_ahead(parsed):
-            events = [event for event in events if event is not None]
+        for lines in read_ahead(parsed):
+            events = [line for line in lines if line is not None]
             with transaction.atomic():
                 # One pass over the unique index: a row already there (a re-import) only gets a price
                 # it lacks; a separate UPDATE looked every staged row up again. xmax is 0 on an
@@ -94,22 +96,28 @@ def transactions_import(
                     "WHERE i.price IS NULL AND EXCLUDED.price IS NOT NULL RETURNING i.xmax = 0 AS inserted) "
                     "SELECT count(*) FILTER (WHERE inserted) FROM written",
                     "event_id uuid, user_id integer, product_id bigint, created_at timestamptz, price numeric",
-                    events,
+                    "".join(events),
                 )
             summary.purchases_created += created
             summary.purchases_existing += len(events) - created
-            on_progress(read)
+            on_progress(len(lines))
 
 
 COPY_CHUNK = 50_000
 
 
-def _copy_insert(insert: str, columns: str, rows: Iterable[tuple]) -> int:
-    """COPY ``rows`` into a temporary staging table of ``columns`` and run ``insert`` (which reads
-    import_staging); the rows it wrote, or the count it selects. Inside the caller's transaction."""
+def _copy_insert(insert: str, columns: str, rows: Iterable[tuple] | str) -> int:
+    """COPY ``rows`` (tuples, or already COPY's text format) into a temporary staging table of
+    ``columns`` and run ``insert`` (which reads import_staging); the rows it wrote, or the count it
+    selects. Inside the caller's transaction."""
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS import_staging ({columns}) ON COMMIT DROP")
-        copy_rows(f"COPY import_staging ({_names(columns)}) FROM STDIN", rows, cursor=cursor)
+        statement = f"COPY import_staging ({_names(columns)}) FROM STDIN"
+        if isinstance(rows, str):
+            with cursor.cursor.copy(statement) as copy:
+                copy.write(rows)
+        else:
+            copy_rows(statement, rows, cursor=cursor)
         cursor.execute(insert)
         written = cursor.fetchone()[0] if cursor.description else cursor.rowcount
         cursor.execute("DROP TABLE import_staging")
@@ -157,17 +165,21 @@ def _price(row) -> Decimal | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _noon(day: str) -> datetime | None:
-    """Noon UTC of a t_dat; None if it is not a date. Cached: a log has a few hundred days and
-    millions of rows, and strptime was half of an import's Python time."""
+def _noon(day: str) -> str | None:
+    """Noon UTC of a t_dat, as COPY's text; None if it is not a date. Cached: a log has a few hundred
+    days and millions of rows, and strptime was half of an import's Python time."""
     try:
-        return datetime.strptime(day, "%Y-%m-%d").replace(hour=12, tzinfo=UTC)
+        return datetime.strptime(day, "%Y-%m-%d").replace(hour=12, tzinfo=UTC).isoformat()
     except ValueError:
         return None
 
 
-def _purchase(line, row, users, products, repeats: _Repeats, summary) -> tuple | None:
-    """The staging row of one purchase (event id, user, product, time, price), or None (a bad row,
+_NULL = "\\N"  # COPY's text for NULL
+
+
+def _purchase(line, row, users, products, repeats: _Repeats, summary) -> str | None:
+    """The staging row of one purchase (event id, user, product, time, price) as a line of COPY's
+    text format (none of its values can hold a tab, a newline or a backslash), or None (a bad row,
     reported in ``summary``)."""
     customer, article, day = row["customer_id"].strip(), row["article_id"].strip(), row["t_dat"].strip()
     created_at = _noon(day)
@@ -181,4 +193,8 @@ def _purchase(line, row, users, products, repeats: _Repeats, summary) -> tuple |
         summary.bad_rows.append(RowError(line, f"unknown article {article}"))
         return None
     key = f"hm:{day}:{customer}:{article}:{repeats.number(day, customer, article)}"
-    return (uuid.uuid5(NAMESPACE, key), users[customer], products[article], created_at, _price(row))
+    price = _price(row)
+    return (
+        f"{uuid.uuid5(NAMESPACE, key)}\t{users[customer]}\t{products[article]}\t{created_at}\t"
+        f"{_NULL if price is None else price}\n"
+    )

@@ -91,9 +91,12 @@ class Interaction(models.Model):
 
     # Idempotency key: supplied by clients (API) or derived from the source row (imports).
     event_id = models.UUIDField(null=True, blank=True, unique=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
-    visitor = models.ForeignKey(Visitor, null=True, blank=True, on_delete=models.CASCADE)
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="interactions")
+    # No single-column indexes on the keys: each is the first column of an index below, which serves
+    # its look-ups and deletes as well. Every index costs each event written (an import writes
+    # millions); a purchase imported from H&M has no visitor, so the shopper indexes are partial.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, db_index=False)
+    visitor = models.ForeignKey(Visitor, null=True, blank=True, on_delete=models.CASCADE, db_index=False)
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="interactions", db_index=False)
     kind = models.CharField(max_length=16, choices=InteractionKind.choices)
     created_at = models.DateTimeField(db_index=True)
     # Where the shopper found the product, so click-through can be measured per strategy.
@@ -106,8 +109,12 @@ class Interaction(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["user", "-created_at"]),
-            models.Index(fields=["visitor", "-created_at"]),
+            models.Index(
+                fields=["user", "-created_at"], condition=Q(user__isnull=False), name="interaction_user_newest"
+            ),
+            models.Index(
+                fields=["visitor", "-created_at"], condition=Q(visitor__isnull=False), name="interaction_visitor_newest"
+            ),
             models.Index(fields=["product", "kind"]),
         ]
         constraints = [

@@ -63,6 +63,7 @@ def test_a_purchase_repeated_on_one_day_is_two_events_whatever_the_files_order(t
         "2020-09-18,c1,0108775015,0.01,1",  # the same again, the same day
         "2020-09-19,c1,0108775044,0.02,2",
         "2020-09-19,c2,0108775015,0.01,2",
+        "2020-09-20,c2,0108775044,,2",  # no price: stored as unknown
     ]
     if day_order == "unsorted":
         rows.append("2020-09-18,c1,0108775015,0.01,1")  # a third one, after a later day
@@ -74,6 +75,8 @@ def test_a_purchase_repeated_on_one_day_is_two_events_whatever_the_files_order(t
     repeats = 3 if day_order == "unsorted" else 2
     assert Interaction.objects.filter(user__username="c1", product__external_id="0108775015").count() == repeats
     assert Interaction.objects.count() == len(rows)
+    assert Interaction.objects.get(user__username="c2", product__external_id="0108775044").price is None
+    assert Interaction.objects.filter(price=Decimal("10.00")).count() == len(rows) - 2
     assert not get_user_model().objects.get(username="c2").has_usable_password()
     out = StringIO()
     call_command("import_interactions", str(tmp_path), stdout=out, verbosity=0)
