@@ -5,6 +5,8 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from hypothesis import given
+from hypothesis import strategies as st
 
 from recommendations.models import Interaction, TrendingScore
 from tests.factories import ProductFactory
@@ -23,16 +25,17 @@ def test_imports_customers_and_purchases_idempotently(hm_folder, tmp_path, chunk
     articles = {row.split(",")[2] for row in rows}
     for article in articles:
         ProductFactory(external_id=article)
-    bad = ["2020-13-01," + rows[0].split(",", 1)[1], "2020-09-01,deadbeef,0108775015,0.01,1"]
+    bad = ["2020-13-01," + rows[0].split(",", 1)[1], "2020-09-01,deadbeef,0108775015,0.01,1", "2020-09-01,x"]
     (folder / "transactions_train.csv").write_text("\n".join([header, *rows, *bad]) + "\n")
     shutil.copy(hm_folder / "customers.csv", folder / "customers.csv")
 
     out = StringIO()
     call_command("import_interactions", str(folder), stdout=out, verbosity=0)
     text = out.getvalue()
-    assert "40 purchases added, 0 already there; 2 bad rows skipped" in text
+    assert "40 purchases added, 0 already there; 3 bad rows skipped" in text
     assert "line 42: t_dat '2020-13-01' is not a date" in text
     assert "line 43: unknown customer deadbeef" in text
+    assert "line 44: 2 fields, fewer than the header's" in text
     assert get_user_model().objects.count() == 1364
     assert Interaction.objects.filter(kind="purchase", user__isnull=False).count() == 40
     assert TrendingScore.objects.exists()
@@ -100,3 +103,14 @@ def test_read_ahead_keeps_the_order_and_raises_where_the_producer_failed():
     started = []
     taken = next(iter(read_ahead(started.append(n) or n for n in range(100))))
     assert taken == 0 and len(started) <= 2  # one item ahead, no more
+
+
+@given(st.text(max_size=80))
+def test_an_event_id_is_uuid5_of_its_key_so_logs_imported_before_stay_idempotent(key):
+    """The import writes uuid5(NAMESPACE, key) as hex without building a UUID; a log imported by an
+    older version (str(uuid.uuid5(...))) must get the very same ids, or a re-import would double it."""
+    import uuid
+
+    from recommendations.importing import NAMESPACE, event_id
+
+    assert uuid.UUID(event_id(key)) == uuid.uuid5(NAMESPACE, key)
