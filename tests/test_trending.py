@@ -48,3 +48,22 @@ def test_the_window_ends_at_the_newest_purchase_so_live_clicks_after_a_replayed_
     assert trending_refresh() == 1
     assert dict(TrendingScore.objects.values_list("product_id", "score")) == {bought.pk: 8.0}
     assert {c.product_id: c.score for c in trending_at(events_load())} == {bought.pk: 8.0}
+
+
+def test_the_window_is_whole_days_to_the_second_at_both_ends(settings):
+    """The window is read as a range of created_at (so its index serves it): the first second of its
+    first day counts, the last second of the day before does not, nor anything after the newest
+    purchase's day; the evaluation's mirror agrees."""
+    settings.TRENDING_DAYS = 7
+    first_second, last_second_before, newest_day_end, newest = ProductFactory.create_batch(4)
+    user = get_user_model().objects.create_user("w")
+    day = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=10)
+    start = day - timedelta(days=6)  # the window: the newest purchase's day and the 6 days before
+    for product, at in ((first_second, start), (last_second_before, start - timedelta(seconds=1)),
+                        (newest, day + timedelta(hours=12)), (newest_day_end, day + timedelta(hours=12))):  # fmt: skip
+        Interaction.objects.create(user=user, product=product, kind="purchase", created_at=at)
+    Interaction.objects.create(user=user, product=newest_day_end, kind="view", created_at=day + timedelta(days=1))
+    assert trending_refresh() == 3
+    stored = dict(TrendingScore.objects.values_list("product_id", "score"))
+    assert stored == {first_second.pk: pytest.approx(8 / 7), newest.pk: 8.0, newest_day_end.pk: 8.0}
+    assert {c.product_id: pytest.approx(c.score) for c in trending_at(events_load())} == stored
