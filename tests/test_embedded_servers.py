@@ -30,9 +30,16 @@ SCRIPT = textwrap.dedent(
 )
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    # A shell that runs the tests in the background (``make test &``) starts them with SIGINT
+    # ignored, and Python then never turns it into KeyboardInterrupt: the holder would sleep through
+    # the Ctrl-C these tests send. A terminal's Ctrl-C is what they stand for.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(data_dir: Path, hold: float) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, str(data_dir), str(hold)],
+        [sys.executable, "-c", SCRIPT, str(data_dir), str(hold)], preexec_fn=_ctrl_c_as_in_a_terminal,
         cwd=settings.BASE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
