@@ -13,7 +13,8 @@ from django.urls import reverse
 from recommendations.models import Interaction, RankerModel, Visitor
 from recommendations.ranker import clicks
 from recommendations.ranker.history import Event
-from recommendations.ranker.items import item_table
+from recommendations.ranker.items import TEXT_MIN_SIMILARITY, ItemTable, item_table
+from recommendations.ranker.text import TEXT_TERMS, text_vectors
 from recommendations.ranker.training import ranker_fit
 from tests.test_ranker import DAY0, POPULAR, synthetic_log
 
@@ -93,6 +94,60 @@ def test_the_sources_propose_colours_baskets_and_best_sellers_and_the_heuristic_
     ids = [int(pid) for pid in products.ids]
     assert set(heuristic[:2]) == {ids[4], ids[5]} and heuristic[2] == ids[row + PAIRS]
     assert clicks.click_heuristic(table, []) == []  # nothing looked at: nothing goes with it
+
+
+def test_text_vectors_are_unit_rows_of_a_few_shared_words():
+    names = ["Idro bikini top", "Idro bikini bottom", "Basic tee", "Basic tee", "Zz9"]
+    descriptions = ["Lined triangle top in recycled nylon", "Lined briefs in recycled nylon", "", "", ""]
+    text = text_vectors(names, descriptions)
+    assert text.shape[0] == 5 and text.nnz
+    norms = np.sqrt(np.asarray(text.multiply(text).sum(axis=1)).ravel())
+    assert norms[:4] == pytest.approx(1.0) and norms[4] == 0  # no word shared with another product
+    assert (np.diff(text.indptr) <= TEXT_TERMS).all()
+    assert (text[0] @ text[1].T).toarray()[0, 0] > (text[0] @ text[2].T).toarray()[0, 0] == 0
+    assert text_vectors(["a", "b"], ["", ""]).shape == (2, 0)  # no word in two products: no vectors
+    many = text_vectors([" ".join(f"word{i}" for i in range(40))] * 2, ["", ""])
+    assert (np.diff(many.indptr) == TEXT_TERMS).all()  # the heaviest terms only
+
+
+def test_a_product_of_the_same_line_in_another_group_is_proposed_by_its_words_and_survives_storage():
+    """Row 0 and row 20 are never bought together and belong to different groups, but their names
+    and descriptions share a line's words: the text source proposes row 20 first after a view of row
+    0, never row 0's own colours (their source), and a stored table keeps its words."""
+    products, events = basket_log("random")
+    products.name[0], products.description[0] = "Idro bikini top", "Lined triangle top, recycled nylon"
+    products.name[20], products.description[20] = "Idro bikini bottom", "Lined briefs, recycled nylon"
+    table = item_table(products, events)
+    assert table.sold_decayed[20] > 0 and row_pair_bought(events, products, 0, 20) is False
+    rows, similarity = table.reads_like_selling(0, 10)
+    assert rows[0] == 20 and similarity[0] >= similarity[-1] and similarity[-1] >= TEXT_MIN_SIMILARITY
+    assert not set(rows.tolist()) & {0, 1, 2}  # itself and its other colours (group g0)
+    proposals = clicks.click_proposals(table, [0])
+    assert "text" in proposals[20].scores and proposals[20].ranks["text"] == 0
+    pool = clicks.click_pool(table, [0])
+    position = pool.rows.tolist().index(20)
+    assert pool.features[position, clicks.CLICK_FEATURES.index("text_similarity")] == pytest.approx(similarity[0])
+    stored = ItemTable.from_bytes(table.to_bytes())
+    assert stored.reads_like_selling(0, 10)[0].tolist() == rows.tolist()
+    assert stored.text_similarity(np.array([0]), np.array([20]))[0] == pytest.approx(similarity[0])
+
+
+def test_a_table_stored_before_words_were_kept_loads_without_them():
+    products, events = basket_log("random")
+    table = item_table(products, events)
+    arrays = {name: getattr(table, name) for name in ItemTable._ARRAYS if not name.startswith("text_")}
+    old = ItemTable(as_of=table.as_of, popular_by_gender=table.popular_by_gender, **arrays)
+    assert old.text.nnz == 0 and old.reads_like_selling(0, 10)[0].tolist() == []
+    assert old.text_similarity(np.array([0]), np.array([30])).tolist() == [0.0]
+    assert len(clicks.click_pool(old, [0]).rows)  # the other sources still propose
+
+
+def row_pair_bought(events, products, a: int, b: int) -> bool:
+    days: dict = {}
+    for event in events:
+        days.setdefault((event.shopper, event.at.date()), set()).add(event.product_id)
+    ids = {int(products.ids[a]), int(products.ids[b])}
+    return any(ids <= held for held in days.values())
 
 
 def test_the_evaluation_trains_the_after_a_click_ranker_on_events_before_the_test_cutoff_only(monkeypatch):

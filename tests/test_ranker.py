@@ -24,7 +24,7 @@ def catalog(n: int = 60) -> CatalogRows:
     ids = np.arange(1000, 1000 + n, dtype=np.int64)
     return CatalogRows(
         ids=ids, index={int(pid): row for row, pid in enumerate(ids)}, gender=np.array(["women"] * n),
-        name=[f"product {pid}" for pid in ids], group=[f"g{row // 3}" for row in range(n)],
+        name=[f"product {pid}" for pid in ids], description=[""] * n, group=[f"g{row // 3}" for row in range(n)],
         article_type=[("Dress", "Sweater", "Trousers", "Socks")[row % 4] for row in range(n)],
         subcategory=["Jersey"] * n, department=[("Womens", "Divided")[row % 2] for row in range(n)],
         colour=[("Black", "White", "Red")[row % 3] for row in range(n)],

@@ -23,6 +23,7 @@ class Catalog:
     category: list[str]
     article_type: list[str]
     name: list[str]
+    description: list[str]
     group: list[str]  # product_group; "" for a product that is a group of its own
     subcategory: list[str]
     department: list[str]
@@ -58,6 +59,7 @@ def catalog_load(*, model_key: str | None = None, all_in_stock: bool = False) ->
             "colour",
             "price",
             "department",
+            "description",
         )
     )
     ids = np.array([row[0] for row in rows], dtype=np.int64)
@@ -66,7 +68,8 @@ def catalog_load(*, model_key: str | None = None, all_in_stock: bool = False) ->
     return Catalog(
         ids=ids, index=index,
         gender=np.array([row[1] for row in rows], dtype=str), category=[row[2] for row in rows],
-        article_type=[row[3] for row in rows], name=[row[4] for row in rows], group=[row[7] for row in rows],
+        article_type=[row[3] for row in rows], name=[row[4] for row in rows],
+        description=[row[12] for row in rows], group=[row[7] for row in rows],
         available=np.array([row[5] and (all_in_stock or row[6] > 0) for row in rows], dtype=bool),
         subcategory=[row[8] for row in rows], colour=[row[9] for row in rows], department=[row[11] for row in rows],
         price=np.array([float(row[10]) if row[10] else np.nan for row in rows], dtype=np.float32),

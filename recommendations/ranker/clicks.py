@@ -4,7 +4,12 @@ Item-to-item sources over an ItemTable (all in memory, no query), for the newest
 short history (the *anchors*, newest first):
 * ``same_product``: the anchor's other colours and variants (its product group), best-selling first;
 * ``basket``: what was bought in the same shopper-day as the anchor, P(other | anchor) first;
+* ``group_basket``: what was bought with the anchor's other colours;
+* ``text``: the products whose name and description read like the anchor's (another product group
+  of the same line: a bikini's briefs, a poncho's beanie), the most alike and best-selling first;
 * ``visual``: the anchor's nearest photos among what sells, best-selling first;
+* ``same_department`` and ``goes_with_type``: the best sellers of its department, and of the article
+  types most bought with its type;
 * ``same_type``: the best sellers of the anchor's article type;
 * ``popular``: the best sellers.
 
@@ -21,7 +26,8 @@ from recommendations.domain import Candidate, Shopper
 from recommendations.ranker.items import ItemTable
 
 SOURCES = (
-    "same_product", "basket", "group_basket", "visual", "same_type", "same_department", "goes_with_type", "popular",
+    "same_product", "basket", "group_basket", "text", "visual", "same_type", "same_department", "goes_with_type",
+    "popular",
 )  # fmt: skip
 _NONE = np.zeros(0, dtype=np.int64)
 
@@ -33,6 +39,7 @@ class ClickSizes:
     basket: int = 40
     group_basket: int = 40
     siblings: int = 6  # the anchor's best-selling other colours whose baskets count as its own
+    text: int = 40  # products whose name and description read like the anchor's
     visual: int = 30
     same_type: int = 20
     same_department: int = 30
@@ -183,6 +190,7 @@ def _collect(table: ItemTable, anchors: list[int], sizes: ClickSizes, entries: _
             np.add.at(summed, inverse, scores)
             ranked = np.lexsort((unique, -summed))[: sizes.group_basket]
             add("group_basket", unique[ranked], summed[ranked])
+        add("text", *table.reads_like_selling(anchor, sizes.text))
         rows, _ = table.looks_like_selling(anchor, sizes.visual)
         add("visual", rows, sold[rows] / top)
         same_type = table.popular_by_type.get(str(table.article_type[anchor]), _NONE)[: sizes.same_type]
@@ -265,16 +273,18 @@ def source_list(table: ItemTable, anchors: list[int], source: str, sizes: ClickS
 # The strategies the cards show (selectors.rows.reason_for): a basket is "Customers who bought X also bought this".
 _STRATEGY = {
     "same_product": "same_product", "basket": "also_bought", "group_basket": "also_bought", "visual": "visual",
-    "same_type": "trending", "same_department": "trending", "goes_with_type": "trending", "popular": "trending",
+    "text": "visual", "same_type": "trending", "same_department": "trending", "goes_with_type": "trending",
+    "popular": "trending",
 }  # fmt: skip
 
 
 CLICK_FEATURES = (
     "same_product_score", "same_product_rank", "basket_score", "basket_rank", "group_basket_score",
-    "group_basket_rank", "visual_rank", "same_type_rank", "same_department_rank", "goes_with_type_score",
-    "goes_with_type_rank",
+    "group_basket_rank", "text_rank", "visual_rank", "same_type_rank", "same_department_rank",
+    "goes_with_type_score", "goes_with_type_rank",
     "popular_rank", "sources", "co_bought",
-    "visual_similarity", "same_group", "same_type", "same_subcategory", "same_department", "same_colour", "same_gender",
+    "visual_similarity", "text_similarity", "same_group", "same_type", "same_subcategory", "same_department",
+    "same_colour", "same_gender",
     "price_ratio", "sold_1d", "sold_3d", "sold_decayed", "buyers", "days_on_sale", "type_rank", "rebuy_rate",
     "anchor_sold", "anchor_baskets", "anchor_rank", "anchors",
     "anchor_in_baskets", "in_baskets", "pair_baskets", "lift",
@@ -325,6 +335,7 @@ def click_pool(table: ItemTable, anchors: list[int], sizes: ClickSizes | None = 
     column("co_bought", [co_bought.get(pair, 0.0) for pair in pairs])
     has_photo = table.visual[rows].any(axis=1) & table.visual[anchor].any(axis=1)
     column("visual_similarity", np.where(has_photo, (table.visual[rows] * table.visual[anchor]).sum(axis=1), np.nan))
+    column("text_similarity", table.text_similarity(anchor, rows))
     column("same_group", (table.group[rows] == table.group[anchor]) & (table.group[rows] != ""))
     column("same_type", table.article_type[rows] == table.article_type[anchor])
     column("same_subcategory", table.subcategory[rows] == table.subcategory[anchor])

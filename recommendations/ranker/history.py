@@ -29,6 +29,7 @@ class Products(Protocol):
     index: dict[int, int]
     gender: np.ndarray
     name: Sequence[str]
+    description: Sequence[str]  # "" where the catalog has none
     group: Sequence[str]
     article_type: Sequence[str]
     subcategory: Sequence[str]

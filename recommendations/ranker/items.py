@@ -15,6 +15,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from recommendations.ranker.history import Event, Products
+from recommendations.ranker.text import text_vectors
 
 POPULAR_KEEP = 200  # the popular lists' length
 TYPE_KEEP = 60  # the popular list of each article type
@@ -25,6 +26,7 @@ CO_BOUGHT_KEEP = 20  # neighbours kept per product
 CO_BOUGHT_BASKET = 30  # a shopper's newest purchases that count as one basket (caps the pairs per shopper)
 BASKET_KEEP = 40  # neighbours kept per product in the shopper-day baskets
 BASKET_MAX = 50  # a shopper-day with more distinct products counts its first BASKET_MAX (bulk orders)
+TEXT_MIN_SIMILARITY = 0.1  # below it two products share little but a common word (0.2: MAP@12 -0.0001)
 _DAY = 86400.0
 
 
@@ -66,12 +68,19 @@ class ItemTable:
     type_pair_from: np.ndarray  # str
     type_pair_to: np.ndarray  # str
     type_pair_score: np.ndarray
+    # Each product's words (recommendations.ranker.text), as a CSR matrix's arrays; no rows: none known.
+    text_ptr: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    text_terms: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    text_weight: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     index: dict[int, int] = field(init=False, repr=False)  # product id -> row
     members: dict[str, np.ndarray] = field(init=False, repr=False)  # group -> rows, best-selling first
     popular_by_type: dict[str, np.ndarray] = field(init=False, repr=False)  # article type -> rows, best first
     selling: np.ndarray = field(init=False, repr=False)  # rows sold in the last 7 days with a photo embedding
     popular_by_department: dict[str, np.ndarray] = field(init=False, repr=False)  # department -> rows, best first
     goes_with_type: dict[str, list[tuple[str, float]]] = field(init=False, repr=False)  # type -> (type, P), best first
+    text: csr_matrix = field(init=False, repr=False)  # (n, terms) unit rows; empty rows where no words
+    text_selling: np.ndarray = field(init=False, repr=False)  # rows sold in the last 7 days with words
+    _text_of_selling: csr_matrix = field(init=False, repr=False)  # their rows of ``text``
 
     def __post_init__(self) -> None:
         self.index = {int(pid): row for row, pid in enumerate(self.ids)}
@@ -93,6 +102,13 @@ class ItemTable:
             if len(by_department[str(self.department[row])]) < TYPE_KEEP:
                 by_department[str(self.department[row])].append(int(row))
         self.popular_by_department = {name: np.array(rows, dtype=np.int64) for name, rows in by_department.items()}
+        n = len(self.ids)
+        if len(self.text_ptr) != n + 1:  # a table stored without words
+            self.text_ptr = np.zeros(n + 1, np.int64)
+        width = int(self.text_terms.max()) + 1 if len(self.text_terms) else 0
+        self.text = csr_matrix((self.text_weight, self.text_terms, self.text_ptr), shape=(n, width))
+        self.text_selling = np.flatnonzero((self.sold_decayed > 0) & (np.diff(self.text_ptr) > 0))
+        self._text_of_selling = self.text[self.text_selling]
         self.goes_with_type = defaultdict(list)
         for kind, other, score in zip(self.type_pair_from, self.type_pair_to, self.type_pair_score, strict=True):
             self.goes_with_type[str(kind)].append((str(other), float(score)))
@@ -122,13 +138,33 @@ class ItemTable:
         order = np.lexsort((rows, -self.sold_decayed[rows]))
         return rows[order], similarity[order]
 
+    def reads_like_selling(self, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` products whose words are most like ``row``'s among those that sold in the last
+        7 days, other than its own colours (a source of their own): by similarity in steps of 0.01,
+        then best-selling first. Empty without words."""
+        if self.text_ptr[row + 1] == self.text_ptr[row] or not len(self.text_selling):
+            return _NO_ROWS, np.zeros(0, np.float32)
+        similarity = (self._text_of_selling @ self.text[row].T).toarray().ravel()
+        keep = (similarity >= TEXT_MIN_SIMILARITY) & (self.text_selling != row)
+        if self.group[row]:
+            keep &= self.group[self.text_selling] != self.group[row]
+        rows, similarity = self.text_selling[keep], similarity[keep]
+        order = np.lexsort((rows, -self.sold_decayed[rows], -np.round(similarity, 2)))[:k]
+        return rows[order], similarity[order].astype(np.float32)
+
+    def text_similarity(self, rows: np.ndarray, others: np.ndarray) -> np.ndarray:
+        """The cosine of each pair's words (rows[i], others[i]); 0 where either has none."""
+        if not self.text.shape[1]:
+            return np.zeros(len(rows), np.float32)
+        return np.asarray(self.text[rows].multiply(self.text[others]).sum(axis=1), dtype=np.float32).ravel()
+
     # Stored with the model as one .npz (no pickle: the bytes come from the database).
     _ARRAYS = (
         "ids", "gender", "article_type", "group", "subcategory", "department", "colour", "price", "paid", "sold_1d",
         "sold_3d",
         "sold_decayed", "type_rank", "visual", "days_on_sale", "buyers", "rebuy_rate", "popular", "co_bought_ptr",
         "co_bought_rows", "co_bought_score", "basket_ptr", "basket_rows", "basket_score", "in_baskets",
-        "type_pair_from", "type_pair_to", "type_pair_score",
+        "type_pair_from", "type_pair_to", "type_pair_score", "text_ptr", "text_terms", "text_weight",
     )  # fmt: skip
 
     def to_bytes(self) -> bytes:
@@ -181,11 +217,20 @@ def visual_projection(vectors: np.ndarray) -> np.ndarray:
     return out
 
 
-def item_table(products: Products, events: Iterable[Event], *, visual: np.ndarray | None = None) -> ItemTable:
+def product_text(products: Products) -> csr_matrix:
+    """text_vectors of the products' names and descriptions (none: names alone)."""
+    descriptions = getattr(products, "description", None) or [""] * len(products.ids)
+    return text_vectors(products.name, descriptions)
+
+
+def item_table(
+    products: Products, events: Iterable[Event], *, visual: np.ndarray | None = None, text: csr_matrix | None = None
+) -> ItemTable:
     """The table as of the newest of ``events``. Ages are whole 24-hour periods before it: on a log
     of dates (H&M's) they are calendar days, and a table made at 06:00 counts the 24 hours before,
     not six hours of "today", as the folds (cut at midnight) do. ``visual``: visual_projection of
-    the products' vectors, when the caller has it already (it depends on the photos only)."""
+    the products' vectors, ``text``: product_text, when the caller has them already (they depend on
+    the catalog only)."""
     n = len(products.ids)
     index = products.index
     events = [event for event in events if event.product_id in index]
@@ -240,6 +285,7 @@ def item_table(products: Products, events: Iterable[Event], *, visual: np.ndarra
         in_baskets[basket] += 1
     article_type = np.array(products.article_type, dtype=str)
     type_from, type_to, type_score = type_pairs(article_type, basket_lists)
+    text = product_text(products) if text is None else text
     return ItemTable(
         as_of=as_of, ids=np.asarray(products.ids, dtype=np.int64), gender=genders.astype(str),
         article_type=article_type, group=np.array(products.group, dtype=str),
@@ -256,6 +302,8 @@ def item_table(products: Products, events: Iterable[Event], *, visual: np.ndarra
         co_bought_ptr=ptr, co_bought_rows=rows, co_bought_score=scores,
         basket_ptr=basket_ptr, basket_rows=basket_rows, basket_score=basket_score, in_baskets=in_baskets,
         type_pair_from=type_from, type_pair_to=type_to, type_pair_score=type_score,
+        text_ptr=text.indptr.astype(np.int64), text_terms=text.indices.astype(np.int32),
+        text_weight=text.data.astype(np.float32),
     )  # fmt: skip
 
 

@@ -25,7 +25,7 @@ from recommendations.ranker.clicks import ClickSizes, anchor_rows, click_heurist
 from recommendations.ranker.ensemble import TREES, Ensemble, ensemble_train
 from recommendations.ranker.features import FEATURES, Pool, PoolSizes, candidate_pool, item_features, pool_sizes
 from recommendations.ranker.history import Event, Products, shoppers_from_events
-from recommendations.ranker.items import ItemTable, item_table, visual_projection
+from recommendations.ranker.items import ItemTable, item_table, product_text, visual_projection
 
 K = 12
 LABEL_WINDOWS = (1, 3, 7, 14, 28)  # days; the first that gives MIN_SHOPPERS labelled shoppers is used
@@ -116,7 +116,7 @@ def day_start(at: datetime) -> datetime:
 
 def fold_build(
     products: Products, events: list[Event], cutoff: datetime, *, label_days: int, sizes: PoolSizes | None = None,
-    visual: np.ndarray | None = None,
+    visual: np.ndarray | None = None, text=None,
 ) -> Fold:  # fmt: skip
     """Shoppers with history before ``cutoff`` who bought in the ``label_days`` from it."""
     before = [event for event in events if event.at < cutoff]
@@ -125,7 +125,7 @@ def fold_build(
     for event in events:
         if event.kind == "purchase" and cutoff <= event.at < until:
             bought.setdefault(event.shopper, set()).add(event.product_id)
-    table = item_table(products, before, visual=visual)
+    table = item_table(products, before, visual=visual, text=text)
     shoppers = shoppers_from_events(products, before)
     keys = [key for key in bought if key in shoppers]
     repurchases = settings.RECOMMEND_REPURCHASES  # as serving: off, purchases are never candidates
@@ -179,13 +179,14 @@ def ranker_fit(
         newest_day = day_start(complete_before - timedelta(days=1))  # the newest complete day
     label_days = label_days or label_window(events, newest_day)
     visual = visual_projection(products.vectors)  # once: it depends on the photos, not the log
+    text = product_text(products)  # and the words
     built = []
     for number in range(folds):
         cutoff = newest_day - timedelta(days=label_days * number + label_days - 1)
         on_step(f"Fold {number + 1}: features before {cutoff:%Y-%m-%d}, labels of {label_days} day(s) from it")
         if not any(event.at < cutoff for event in events):
             break  # no history before it, nor before any older fold
-        fold = fold_build(products, events, cutoff, label_days=label_days, sizes=sizes, visual=visual)
+        fold = fold_build(products, events, cutoff, label_days=label_days, sizes=sizes, visual=visual, text=text)
         if fold.keys:
             built.append(fold)
     trainable = [fold for fold in built if _positives(fold)]
@@ -208,7 +209,7 @@ def ranker_fit(
     on_step(f"Training on {len(x):,} candidate rows of {len(groups):,} shoppers ({int(y.sum()):,} purchases)")
     booster = _train(x, y, groups)
     on_step("Item table as of the newest purchase, for serving")
-    table = item_table(products, events, visual=visual)
+    table = item_table(products, events, visual=visual, text=text)
     gains = booster.feature_gains()
     total = float(gains.sum()) or 1.0
     figures.update(

@@ -31,6 +31,7 @@ class CatalogRows:
     index: dict[int, int]
     gender: np.ndarray
     name: list[str]
+    description: list[str]
     group: list[str]
     article_type: list[str]
     subcategory: list[str]
@@ -57,7 +58,10 @@ def embedding_matrix(index: dict[int, int], *, model_key: str) -> tuple[np.ndarr
 
 
 def catalog_rows() -> CatalogRows:
-    fields = ("pk", "gender", "name", "product_group", "article_type", "subcategory", "colour", "price", "department")
+    fields = (
+        "pk", "gender", "name", "product_group", "article_type", "subcategory", "colour", "price", "department",
+        "description",
+    )  # fmt: skip
     rows = list(Product.objects.order_by("pk").values_list(*fields))
     ids = np.array([row[0] for row in rows], dtype=np.int64)
     index = {int(pid): i for i, pid in enumerate(ids)}
@@ -66,7 +70,8 @@ def catalog_rows() -> CatalogRows:
     vectors, _ = embedding_matrix(index, model_key=encoder_class().model_key())
     return CatalogRows(
         ids=ids, index=index, gender=np.array([row[1] for row in rows], dtype=str), vectors=vectors,
-        name=[row[2] for row in rows], group=[row[3] for row in rows], article_type=[row[4] for row in rows],
+        name=[row[2] for row in rows], description=[row[9] for row in rows], group=[row[3] for row in rows],
+        article_type=[row[4] for row in rows],
         subcategory=[row[5] for row in rows], colour=[row[6] for row in rows], department=[row[8] for row in rows],
         price=np.array([float(row[7]) if row[7] else np.nan for row in rows], dtype=np.float32),  # 0: unknown
     )  # fmt: skip
