@@ -132,6 +132,18 @@ def test_a_product_of_the_same_line_in_another_group_is_proposed_by_its_words_an
     assert stored.text_similarity(np.array([0]), np.array([20]))[0] == pytest.approx(similarity[0])
 
 
+def test_the_text_source_looks_among_the_best_sellers_only(monkeypatch):
+    """A request's cost is bounded by TEXT_POOL, whatever the catalog's size."""
+    from recommendations.ranker import items
+
+    products, events = basket_log("random")
+    monkeypatch.setattr(items, "TEXT_POOL", 4)
+    table = item_table(products, events)
+    best = table.popular[:4]  # every product has words here ("product"), so the four best sellers
+    assert sorted(table.text_selling.tolist()) == sorted(best.tolist())
+    assert set(table.reads_like_selling(int(table.popular[10]), 10)[0].tolist()) <= set(best.tolist())
+
+
 def test_a_table_stored_before_words_were_kept_loads_without_them():
     products, events = basket_log("random")
     table = item_table(products, events)
