@@ -149,7 +149,9 @@ class ItemTable:
         of 0.01, then best-selling first. Empty without words."""
         if self.text_ptr[row + 1] == self.text_ptr[row] or not len(self.text_selling):
             return _NO_ROWS, np.zeros(0, np.float32)
-        similarity = (self._text_of_selling @ self.text[row].T).toarray().ravel()
+        # A sparse matrix times a dense vector: one pass over the pool's words in C (the sparse
+        # product of two sparse matrices built a result matrix per call, 25% of an evaluation's time).
+        similarity = self._text_of_selling @ self._text_row(row)
         keep = (similarity >= TEXT_MIN_SIMILARITY) & (self.text_selling != row)
         if self.group[row]:
             keep &= self.group[self.text_selling] != self.group[row]
@@ -159,9 +161,21 @@ class ItemTable:
 
     def text_similarity(self, rows: np.ndarray, others: np.ndarray) -> np.ndarray:
         """The cosine of each pair's words (rows[i], others[i]); 0 where either has none."""
+        rows, others = np.asarray(rows), np.asarray(others)
+        similarity = np.zeros(len(rows), np.float32)
         if not self.text.shape[1]:
-            return np.zeros(len(rows), np.float32)
-        return np.asarray(self.text[rows].multiply(self.text[others]).sum(axis=1), dtype=np.float32).ravel()
+            return similarity
+        for row in np.unique(rows).tolist():  # a page's few anchors
+            mine = rows == row
+            similarity[mine] = self.text[others[mine]] @ self._text_row(row)
+        return similarity
+
+    def _text_row(self, row: int) -> np.ndarray:
+        """``row``'s words as a dense vector over the vocabulary."""
+        vector = np.zeros(self.text.shape[1], np.float32)
+        start, end = self.text_ptr[row], self.text_ptr[row + 1]
+        vector[self.text_terms[start:end]] = self.text_weight[start:end]
+        return vector
 
     # Stored with the model as one .npz (no pickle: the bytes come from the database).
     _ARRAYS = (
