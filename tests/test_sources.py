@@ -35,9 +35,11 @@ pytestmark = pytest.mark.django_db
 def shop(settings):
     settings.ALS_FACTORS = 4
     rng = random.Random(7)
-    # 70: the photo axes of the after-a-click table need 64 embedded products.
-    kinds = ("Dress", "Top", "Shoes")
+    # 70: the photo axes of the after-a-click table need 64 embedded products. Seven lines of
+    # products across the five groups, named as such, for the text source.
+    kinds, lines = ("Dress", "Top", "Shoes"), ("Idro", "Lana", "Vega", "Oslo", "Tilda", "Mira", "Juno")
     products = [EmbeddedProductFactory(product_group=f"g{i % 5}", article_type=kinds[i % 3],
+                                       name=f"{lines[i % 7]} {kinds[i % 3].lower()}",
                                        department=("Womens", "Divided")[i % 2]) for i in range(70)]  # fmt: skip
     users = [get_user_model().objects.create_user(f"u{i}") for i in range(8)]
     now = timezone.now()
