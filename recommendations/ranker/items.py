@@ -237,9 +237,8 @@ def visual_projection(vectors: np.ndarray) -> np.ndarray:
 
 
 def product_text(products: Products) -> csr_matrix:
-    """text_vectors of the products' names and descriptions (none: names alone)."""
-    descriptions = getattr(products, "description", None) or [""] * len(products.ids)
-    return text_vectors(products.name, descriptions)
+    """text_vectors of the products' names and descriptions."""
+    return text_vectors(products.name, products.description)
 
 
 def item_table(

@@ -17,6 +17,7 @@ from datetime import time as clock
 
 import numpy as np
 from django.conf import settings
+from scipy.sparse import csr_matrix
 
 from common.metrics import average_precision_at_k, recall_at_k
 from recommendations.domain import Candidate, Shopper
@@ -116,7 +117,7 @@ def day_start(at: datetime) -> datetime:
 
 def fold_build(
     products: Products, events: list[Event], cutoff: datetime, *, label_days: int, sizes: PoolSizes | None = None,
-    visual: np.ndarray | None = None, text=None,
+    visual: np.ndarray | None = None, text: csr_matrix | None = None,
 ) -> Fold:  # fmt: skip
     """Shoppers with history before ``cutoff`` who bought in the ``label_days`` from it."""
     before = [event for event in events if event.at < cutoff]
