@@ -346,3 +346,52 @@ def test_click_features_are_finite_or_missing_and_named():
     pool = clicks.click_pool(table, [2, 1])
     assert pool.features.shape == (len(pool.rows), len(clicks.CLICK_FEATURES))
     assert not np.isinf(pool.features).any()
+
+
+def test_an_anchors_lists_are_made_once_per_table_and_give_the_same_ranking(monkeypatch):
+    products, events = basket_log("pairs")
+    fitted = ranker_fit(products, events)
+    table = fitted.table
+    first = fitted.clicks.rank_anchors(table, [3, 9, 30])
+    made = []
+    real = clicks._anchor_lists_made
+    monkeypatch.setattr(clicks, "_anchor_lists_made", lambda *args: made.append(args[1]) or real(*args))
+    again = fitted.clicks.rank_anchors(table, [9, 3, 40])
+    assert made == [40]  # 3 and 9 were kept from the first ranking
+    # The kept lists are the ones a fresh table makes: the same ranking as without them.
+    fresh = ItemTable.from_bytes(table.to_bytes())
+    assert [(c.product_id, c.source, c.anchor) for c in fitted.clicks.rank_anchors(fresh, [9, 3, 40])] == [
+        (c.product_id, c.source, c.anchor) for c in again
+    ]
+    assert [c.product_id for c in first] != [c.product_id for c in again]  # other anchors, another list
+    lists = clicks._anchor_lists(table, 3, fitted.clicks.sizes)
+    assert all(not rows.flags.writeable for _, rows, _ in lists)  # shared by every request: read-only
+
+
+@pytest.mark.django_db
+def test_a_ranker_compiles_its_trees_in_the_background_and_ranks_the_same(settings):
+    """The store compiles the active ranker's trees (lleaves) off the request path; LightGBM scores
+    until then, and the compiled trees give the same scores and the same lists."""
+    from recommendations.selectors import ranked
+
+    _baskets_in_database("pairs")
+    settings.RANKER_COMPILE = False
+    ranked._cache.clear()
+    plain = ranked.active_ranker()
+    table = plain.fit.table
+    pool = clicks.click_pool(table, [7, 30, 2], plain.fit.clicks.sizes)
+    by_lightgbm = plain.fit.clicks.booster.predict(pool.features, num_threads=1)
+    lists = [[c.product_id for c in plain.fit.clicks.rank_anchors(table, [row])] for row in range(PAIRS)]
+    assert not plain.compiled.is_set() and not plain.fit.booster.compiled
+
+    settings.RANKER_COMPILE = True
+    ranked._cache.clear()
+    compiling = ranked.active_ranker()
+    assert compiling.compiled.wait(120), "the trees were not compiled within two minutes"
+    assert compiling.fit.booster.compiled and compiling.fit.clicks.booster.compiled
+    by_machine_code = compiling.fit.clicks.booster.predict(pool.features)
+    assert np.isnan(pool.features).any()  # missing values take LightGBM's default branches there too
+    np.testing.assert_allclose(by_machine_code, by_lightgbm, rtol=0, atol=1e-9)
+    table = compiling.fit.table
+    assert [[c.product_id for c in compiling.fit.clicks.rank_anchors(table, [row])] for row in range(PAIRS)] == lists
+    ranked._cache.clear()

@@ -18,6 +18,9 @@ click": other colours, then co-purchases, then best sellers, MAP@12 0.079 on the
 times the best sellers); serving and the evaluation both call it, so what is measured is what is served.
 """
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -166,41 +169,93 @@ _NO_PROPOSALS = Proposals(
 
 
 def _collect(table: ItemTable, anchors: list[int], sizes: ClickSizes, entries: _Entries) -> None:
-    sold = table.sold_decayed
-    top = float(sold.max()) if len(sold) and sold.max() > 0 else 1.0
     for position, anchor in enumerate(anchors[: sizes.anchors]):
         weight = sizes.decay**position
-
-        def add(source: str, rows, scores) -> None:
-            entries.add(source, rows, scores, anchor, weight, position)  # noqa: B023 (called in this iteration)
-
-        group = str(table.group[anchor])
-        members = table.members.get(group, _NONE) if group else _NONE
-        members = members[members != anchor][: sizes.same_product]
-        add("same_product", members, sold[members] / top)
-        rows, scores = table.basket(anchor)
-        add("basket", rows[: sizes.basket], scores[: sizes.basket])
-        # What was bought with the anchor's other colours: a colour's baskets are thin, its product's are not.
-        siblings = [table.basket(sibling) for sibling in members[: sizes.siblings]]
-        if siblings:
-            rows = np.concatenate([rows for rows, _ in siblings]).astype(np.int64)
-            scores = np.concatenate([scores for _, scores in siblings]).astype(np.float64)
-            unique, inverse = np.unique(rows, return_inverse=True)
-            summed = np.zeros(len(unique))
-            np.add.at(summed, inverse, scores)
-            ranked = np.lexsort((unique, -summed))[: sizes.group_basket]
-            add("group_basket", unique[ranked], summed[ranked])
-        add("text", *table.reads_like_selling(anchor, sizes.text))
-        rows, _ = table.looks_like_selling(anchor, sizes.visual)
-        add("visual", rows, sold[rows] / top)
-        same_type = table.popular_by_type.get(str(table.article_type[anchor]), _NONE)[: sizes.same_type]
-        add("same_type", same_type, sold[same_type] / top)
-        department = table.popular_by_department.get(str(table.department[anchor]), _NONE)
-        department = department[table.gender[department] == table.gender[anchor]][: sizes.same_department]
-        add("same_department", department, sold[department] / top)
-        add("goes_with_type", *_goes_with_type(table, anchor, sizes, top))
+        for source, rows, scores in _anchor_lists(table, anchor, sizes):
+            entries.add(source, rows, scores, anchor, weight, position)
+    sold = table.sold_decayed
     popular = table.popular[: sizes.popular]
-    entries.add("popular", popular, sold[popular] / top, anchors[0], 1.0, 0)
+    entries.add("popular", popular, sold[popular] / _top_seller(table), anchors[0], 1.0, 0)
+
+
+def _top_seller(table: ItemTable) -> float:
+    sold = table.sold_decayed
+    return float(sold.max()) if len(sold) and sold.max() > 0 else 1.0
+
+
+class _AnchorMemo:
+    """Each anchor's lists, kept with the table (they are the same for every shopper who looked at
+    it): a homepage after three views asks for three of them, and they cost about 3 ms each to make."""
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[tuple[int, ClickSizes], tuple] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, ClickSizes], make: Callable[[], tuple]) -> tuple:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        value = make()  # outside the lock; two threads may make the same value, once each
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.SIZE:
+                self._items.popitem(last=False)
+        return value
+
+
+_memo_lock = threading.Lock()
+
+
+def _anchor_lists(table: ItemTable, anchor: int, sizes: ClickSizes) -> tuple:
+    """(source, rows, scores) of every source but the best sellers for one anchor, in SOURCES order;
+    read-only arrays, shared by every caller."""
+    memo = table.__dict__.get("_anchor_memo")
+    if memo is None:
+        with _memo_lock:
+            memo = table.__dict__.setdefault("_anchor_memo", _AnchorMemo())  # not a field: never stored
+    return memo.get((anchor, sizes), lambda: _anchor_lists_made(table, anchor, sizes))
+
+
+def _anchor_lists_made(table: ItemTable, anchor: int, sizes: ClickSizes) -> tuple:
+    sold, top = table.sold_decayed, _top_seller(table)
+    lists = []
+
+    def add(source: str, rows, scores) -> None:
+        rows, scores = np.asarray(rows, dtype=np.int64), np.asarray(scores, dtype=np.float64)
+        if len(rows):
+            rows.flags.writeable = scores.flags.writeable = False
+            lists.append((source, rows, scores))
+
+    group = str(table.group[anchor])
+    members = table.members.get(group, _NONE) if group else _NONE
+    members = members[members != anchor][: sizes.same_product]
+    add("same_product", members, sold[members] / top)
+    rows, scores = table.basket(anchor)
+    add("basket", rows[: sizes.basket], scores[: sizes.basket])
+    # What was bought with the anchor's other colours: a colour's baskets are thin, its product's are not.
+    siblings = [table.basket(sibling) for sibling in members[: sizes.siblings]]
+    if siblings:
+        rows = np.concatenate([rows for rows, _ in siblings]).astype(np.int64)
+        scores = np.concatenate([scores for _, scores in siblings]).astype(np.float64)
+        unique, inverse = np.unique(rows, return_inverse=True)
+        summed = np.zeros(len(unique))
+        np.add.at(summed, inverse, scores)
+        ranked = np.lexsort((unique, -summed))[: sizes.group_basket]
+        add("group_basket", unique[ranked], summed[ranked])
+    add("text", *table.reads_like_selling(anchor, sizes.text))
+    rows, _ = table.looks_like_selling(anchor, sizes.visual)
+    add("visual", rows, sold[rows] / top)
+    same_type = table.popular_by_type.get(str(table.article_type[anchor]), _NONE)[: sizes.same_type]
+    add("same_type", same_type, sold[same_type] / top)
+    department = table.popular_by_department.get(str(table.department[anchor]), _NONE)
+    department = department[table.gender[department] == table.gender[anchor]][: sizes.same_department]
+    add("same_department", department, sold[department] / top)
+    add("goes_with_type", *_goes_with_type(table, anchor, sizes, top))
+    return tuple(lists)
 
 
 def click_proposals(table: ItemTable, anchors: list[int], sizes: ClickSizes | None = None) -> dict[int, Proposal]:

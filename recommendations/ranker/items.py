@@ -127,6 +127,12 @@ class ItemTable:
         start, end = self.basket_ptr[row], self.basket_ptr[row + 1]
         return self.basket_rows[start:end], self.basket_score[start:end]
 
+    def __getstate__(self) -> dict:
+        """Pickled without what is kept per process (the after-a-click lists of clicks._anchor_lists)."""
+        state = dict(self.__dict__)
+        state.pop("_anchor_memo", None)
+        return state
+
     def looks_like_selling(self, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` products nearest to ``row``'s photo among those that sold in the last 7 days
         (the VISUAL_DIM projection's cosine), then best-selling first: on the H&M week, a visual

@@ -3,7 +3,10 @@ another model becomes active (one small query per call, as the ALS model)."""
 
 import logging
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
 
 from catalog.cards import VersionedCache
 from recommendations.domain import Candidate, Shopper
@@ -22,6 +25,11 @@ logger = logging.getLogger(__name__)
 class ActiveRanker:
     model_id: int
     fit: RankerFit  # the model, its item table and the figures it was trained with
+    compiled: threading.Event = field(default_factory=threading.Event)  # set when its trees are machine code
+
+    def ensembles(self) -> list[Ensemble]:
+        clicks = self.fit.clicks
+        return [self.fit.booster] + ([clicks.booster] if clicks is not None else [])
 
 
 _cache: dict[str, ActiveRanker] = {}
@@ -56,7 +64,23 @@ def active_ranker(generation: int | None = None) -> ActiveRanker | None:
             _refused.add(model_id)
             return None
         _cache["ranker"] = ranker
+        if settings.RANKER_COMPILE:
+            threading.Thread(target=_compile, args=(ranker,), name=f"compile-ranker-{model_id}", daemon=True).start()
         return ranker
+
+
+def _compile(ranker: ActiveRanker) -> None:
+    """Compile the ranker's trees (Ensemble.compile) while LightGBM serves: a request's scoring then
+    costs a fifth. A failure leaves LightGBM serving, as before."""
+    started = time.monotonic()
+    try:
+        for ensemble in ranker.ensembles():
+            ensemble.compile()
+    except Exception:
+        logger.exception("Ranker %s's trees could not be compiled; LightGBM scores them.", ranker.model_id)
+        return
+    ranker.compiled.set()
+    logger.info("Ranker %s's trees compiled in %.1f s.", ranker.model_id, time.monotonic() - started)
 
 
 def _load(model_id: int) -> ActiveRanker | None:

@@ -285,6 +285,9 @@ BUY_AGAIN_HALF_LIFE_DAYS = float(env_str("BUY_AGAIN_HALF_LIFE_DAYS", "14"))
 # Off, or before the first training, the fixed blend below serves.
 RANKER_ENABLED = env_bool("RANKER_ENABLED", True)
 RANKER_TRAIN_EVERY_S = env_int("RANKER_TRAIN_EVERY_S", 6 * 3600)
+# Each web process compiles the active rankers' trees to machine code (lleaves) in a background
+# thread when it loads them, seconds of one core; LightGBM scores until that is done.
+RANKER_COMPILE = env_bool("RANKER_COMPILE", True)
 # How many candidates each source gives the ranker, e.g. "co_bought=80,popular=50" (the names and
 # defaults are recommendations.ranker.features.PoolSizes'); retrain after changing them.
 RANKER_POOL_SIZES = {

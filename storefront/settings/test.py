@@ -23,6 +23,8 @@ if not env_str("REDIS_URL"):
 
 DEMO_LOGIN_ENABLED = True  # the demo's pages are tested too; production switches them off (tested)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Compiling a ranker's trees takes seconds of a core: the tests that mean it turn it on.
+RANKER_COMPILE = False
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "test-media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
