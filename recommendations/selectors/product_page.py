@@ -16,7 +16,7 @@ from recommendations.selectors.collaborative import also_bought_ids, serving_mod
 from recommendations.selectors.generation import serving_generation
 from recommendations.selectors.ranked import active_ranker, goes_with_ids
 from recommendations.selectors.similar import LooksSimilar, hard_filters, similar_candidates, similar_from
-from recommendations.vectors import id_array
+from recommendations.vectors import id_array, id_literal
 
 
 @dataclass
@@ -83,7 +83,7 @@ def _candidates_and_group(ids: set[int], product: Product) -> RawSQL:
     if not product.product_group:
         return id_array(ids)
     group = f"SELECT id FROM {Product._meta.db_table} WHERE product_group = %s"
-    return RawSQL(f"SELECT unnest(%s::bigint[]) UNION ALL {group}", ([int(pk) for pk in ids], product.product_group))
+    return RawSQL(f"SELECT unnest(%s::bigint[]) UNION ALL {group}", (id_literal(ids), product.product_group))
 
 
 def goes_well_with(*, product: Product, k: int | None = None) -> list[ProductCard]:

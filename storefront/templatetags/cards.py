@@ -5,12 +5,13 @@ immutable and stands for one version of the product); only the link, the reason 
 which depend on the shopper and the row, are added per page."""
 
 from functools import lru_cache
+from html import escape
 from typing import NamedTuple
+from urllib.parse import urlencode
 
 from django import template
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import slugify
 
@@ -43,16 +44,19 @@ def product_card(product: ProductCard | Product, card=None):
     its row, strategy and slot, so the click is logged against the strategy that earned it."""
     record = product if isinstance(product, ProductCard) else ProductCard.of(product)
     url, head, tail = _own_parts(record)
+    # Formatted with the standard library's escape (Django's escape is the same function, plus a
+    # SafeString per value): a homepage formats 48 cards, and format_html cost 0.2 ms a card.
     if card is None:
         reason = strategy = ""
     else:
         url += "?" + urlencode({"row": card.row, "strategy": card.strategy, "slot": card.slot})
-        reason = format_html('<div class="reason">{}</div>', card.reason)
-        strategy = format_html(' data-strategy="{}"', card.strategy)
-    return format_html(
-        '<a class="card{}" href="{}" data-product-id="{}"{}>{}{}{}</a>',
-        "" if record.in_stock else " sold-out", url, record.pk, strategy, head, reason, tail,
-    )  # fmt: skip
+        reason = f'<div class="reason">{escape(str(card.reason))}</div>'
+        strategy = f' data-strategy="{escape(str(card.strategy))}"'
+    sold_out = "" if record.in_stock else " sold-out"
+    return mark_safe(  # noqa: S308 (every value in it is escaped above or by _own_parts)
+        f'<a class="card{sold_out}" href="{escape(url)}" data-product-id="{int(record.pk)}"{strategy}>'
+        f"{head}{reason}{tail}</a>"
+    )
 
 
 class _Shown(NamedTuple):
