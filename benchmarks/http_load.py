@@ -10,7 +10,8 @@ on 127.0.0.1:8765. Then it prepares shoppers over HTTP, as a browser would: 40 v
 only). wrk (Debian's package; `make bench-http` installs it) then loads each kind of request at each
 number of connections, a Lua script rotating the shoppers' cookies, after --warmup seconds (4) of the
 same load unmeasured (each process loads its models and fills its caches, as in a store that has been
-running), and the script prints requests/s, p50/p95/p99 and errors per cell (JSON of every figure in
+running), and the script prints requests/s, p50/p95/p99, errors and the server CPU a request took
+(gunicorn, PostgreSQL, Redis: steadier than requests/s here) per cell (JSON of every figure in
 benchmarks/results/).
 
 The cells:
@@ -249,7 +250,9 @@ def _run_cells(url: str, shoppers: dict, args) -> dict:
                 threads = min(2, connections)
                 command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{args.seconds}s", "--timeout", "10s",
                            "-s", str(script), url]  # fmt: skip
+                cpu_before, ticks_before = _server_cpu(), _cpu_ticks()
                 output = subprocess.run(command, capture_output=True, text=True, timeout=args.seconds + 60).stdout
+                cpu_after, ticks_after = _server_cpu(), _cpu_ticks()
                 line = next((line for line in output.splitlines() if line.startswith("WRK_JSON ")), None)
                 if line is None:
                     raise SystemExit(f"wrk said:\n{output}")
@@ -258,11 +261,64 @@ def _run_cells(url: str, shoppers: dict, args) -> dict:
                 figures["errors"] = sum(
                     figures[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx")
                 )
+                served = max(figures["requests"], 1)
+                spent = _cpu_spent(cpu_before, cpu_after)
+                figures["cpu_ms"] = {kind: seconds * 1000 / served for kind, seconds in spent.items()}
+                elapsed = [after - before for before, after in zip(ticks_before, ticks_after, strict=True)]
+                figures["steal_share"] = elapsed[7] / max(sum(elapsed), 1)  # the machine's host took it
                 results.setdefault(name, {})[str(connections)] = figures
+                cpu = figures["cpu_ms"]
                 print(f"{name:20s} {connections:3d} conn: {figures['rps']:8.1f} req/s  p50 {figures['p50_ms']:7.1f} "
-                      f"p95 {figures['p95_ms']:7.1f} p99 {figures['p99_ms']:7.1f} ms  errors {figures['errors']}",
+                      f"p95 {figures['p95_ms']:7.1f} p99 {figures['p99_ms']:7.1f} ms  errors {figures['errors']}  "
+                      f"CPU a request: web {cpu['web']:.1f}, PostgreSQL {cpu['postgres']:.1f}, "
+                      f"Redis {cpu['redis']:.1f} ms; stolen by the host {figures['steal_share']:.0%}",
                       flush=True)  # fmt: skip
     return results
+
+
+def _server_cpu() -> dict[int, tuple[str, float]]:
+    """pid -> (kind, CPU seconds so far) of this machine's gunicorn, PostgreSQL and Redis processes
+    (user and system, from /proc). What they spend over a cell, per request, is what a request costs
+    the server: steadier than requests/s on a machine whose speed drifts and whose cores the load
+    generator shares."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    spent = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = (entry / "stat").read_text()
+        except OSError:  # exited meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()  # from stat(5)'s third field, the state
+        seconds = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        if "gunicorn" in command and "storefront.wsgi" in command:
+            spent[int(entry.name)] = ("web", seconds)
+        elif name == "postgres" or command.startswith("postgres"):
+            spent[int(entry.name)] = ("postgres", seconds)
+        elif "redis-server" in name or "redis-server" in command:
+            spent[int(entry.name)] = ("redis", seconds)
+    return spent
+
+
+def _cpu_ticks() -> list[int]:
+    """This machine's CPU time so far by state (user, nice, system, idle, iowait, irq, softirq,
+    steal, ...: /proc/stat's first line). On a virtual machine "steal" is time its host gave another
+    guest: a cell with much of it ran on a slower machine than one without."""
+    return [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+
+
+def _cpu_spent(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds by kind between two _server_cpu readings: each process's growth, a process started
+    in between counted whole. A process that exited in between (a PostgreSQL backend whose connection
+    reached CONN_MAX_AGE) took its share with it: a lower bound, by little."""
+    spent = {"web": 0.0, "postgres": 0.0, "redis": 0.0}
+    for pid, (kind, seconds) in after.items():
+        earlier = before.get(pid)
+        spent[kind] += seconds - (earlier[1] if earlier is not None and earlier[0] == kind else 0.0)
+    return spent
 
 
 def _print_table(results: dict, connections: list[int]) -> None:
@@ -287,6 +343,14 @@ def _print_table(results: dict, connections: list[int]) -> None:
     mix = results.get("mix", {}).get("10")
     if mix:
         print(f"Realistic mix at 10 connections: {mix['rps'] / 2:.0f} homepages/s (and as many logged views).")
+    print("\nServer CPU a request (ms; gunicorn's workers, PostgreSQL, Redis), by cell and connections:")
+    for name, by_connections in results.items():
+        parts = [f"{c}: {f['cpu_ms']['web']:.1f} + {f['cpu_ms']['postgres']:.1f} + {f['cpu_ms']['redis']:.1f}"
+                 for c, f in by_connections.items()]  # fmt: skip
+        print(f"  {name}: " + "; ".join(parts))
+    stolen = [f["steal_share"] for by_connections in results.values() for f in by_connections.values()]
+    if stolen:
+        print(f"The host took {min(stolen):.0%} to {max(stolen):.0%} of this machine's CPU time during the cells.")
 
 
 if __name__ == "__main__":
