@@ -334,6 +334,7 @@ from rest_framework.test import APIRequestFactory
 from rest_framework.throttling import SimpleRateThrottle
 from storefront.throttling import AnonRateThrottle
 SimpleRateThrottle.THROTTLE_RATES = {"anon": "3/min", "user": "100/min"}
+SimpleRateThrottle.timer = lambda self: float(sys.argv[1])  # the first process's moment: the same window
 from django.contrib.auth.models import AnonymousUser
 request = APIRequestFactory().get("/api/v1/products/", REMOTE_ADDR="127.0.0.1")
 request.user = AnonymousUser()
@@ -347,16 +348,21 @@ def test_the_throttle_is_one_limit_for_all_processes(api, monkeypatch, settings)
     import os
     import subprocess
     import sys
+    import time
 
     from django.core.cache import cache
     from rest_framework.throttling import SimpleRateThrottle
 
     cache.clear()
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "3/min", "user": "100/min"})
+    # Both processes count at one moment: the windows are fixed minutes, and the other process takes
+    # seconds to start, so on the real clock it could meet the next minute's fresh counter.
+    moment = time.time()
+    monkeypatch.setattr(SimpleRateThrottle, "timer", lambda self: moment)
     assert [api.get("/api/v1/products/").status_code for _ in range(3)] == [200, 200, 200]
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "storefront.settings.test", "REDIS_URL": settings.REDIS_URL}
-    other = subprocess.run([sys.executable, "-c", THROTTLE_IN_ANOTHER_PROCESS], cwd=settings.BASE_DIR, env=env,
-                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    other = subprocess.run([sys.executable, "-c", THROTTLE_IN_ANOTHER_PROCESS, repr(moment)], cwd=settings.BASE_DIR,
+                           env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert other.stdout.strip() == "False", other.stderr
     cache.clear()
 
