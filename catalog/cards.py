@@ -9,14 +9,17 @@ photo_version bump) makes a new version with a new ctid, and a committed transac
 reused, so a stale card can never be served. (xmin alone is not enough: a transaction that writes
 a row twice leaves the same xmin on both versions.) A caller that already runs a query over the
 products (the homepage's hard filters do) reads the version there at no cost and gets the cards
-without a query of its own. The hard filters themselves are always applied fresh, in the
-database, before any card is looked up.
+without a query of its own. A record read for a version older than the row's current one is kept
+under both (it is newer than what was asked for, never older), so a caller that keeps versions
+(a cached page, a product page's kept lists) reads it once. The hard filters are applied in the
+database, fresh or under the serving values (recommendations.selectors.generation.ServingValues),
+before any card is looked up.
 """
 
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
@@ -50,6 +53,9 @@ class ProductCard:
     price: Decimal
     in_stock: bool
     image_url: str | None  # the primary photo's URL under MEDIA_URL, or None
+    # The row version this record was read at ("" when built from a Product); not compared, so two
+    # versions that show the same (a sale that leaves stock above 0) are equal records.
+    version: str = field(default="", compare=False)
 
     @property
     def id(self) -> int:
@@ -113,7 +119,12 @@ def product_cards(*, versions: dict[int, str], unversioned: Iterable[int] = ()) 
         storage = ProductImage._meta.get_field("image").storage
         fresh = {}
         for *fields, active, stock, version, image_name in rows:
-            card = ProductCard(*fields, active and stock > 0, storage.url(image_name) if image_name else None)
+            card = ProductCard(*fields, active and stock > 0, storage.url(image_name) if image_name else None, version)
             fresh[(card.pk, version)] = cards[card.pk] = card
+            if versions.get(card.pk, version) != version:
+                # Also under the version asked for, which this record is newer than (a version is
+                # read before it is asked for): a caller that keeps versions (a cached page, kept
+                # lists) asks for that one again, and must not read the card on every request.
+                fresh[(card.pk, versions[card.pk])] = card
         _cache.put_many(fresh)
     return cards

@@ -3,6 +3,7 @@ neighbours) never outlives what it was computed from, and never lets a hard filt
 against each change that must show on the very next page."""
 
 import random
+import re
 import time
 from datetime import timedelta
 
@@ -194,25 +195,42 @@ def generation() -> int:
     return ServingGeneration.objects.filter(pk=1).values_list("value", flat=True).first() or 0
 
 
-def test_a_returning_shoppers_page_is_served_from_the_cache_in_three_queries(
+def test_a_returning_shoppers_page_is_served_from_the_cache_in_two_queries(
     shop, client, settings, django_assert_num_queries
 ):
+    off_sale = EmbeddedProductFactory(name="Off sale", is_active=False)  # on no page
     visitor = Visitor.objects.create()
     Interaction.objects.create(visitor=visitor, product=shop[29], kind="view", created_at=timezone.now())
     client.cookies["visitor_id"] = visitor_token(visitor)
     first = client.get("/").content.decode()
-    # The visitor, the generation with their history's count and newest id, the cards' hard filters
-    # and versions. No history, no sources, no model, no card query.
-    with django_assert_num_queries(3):
+    # The visitor; the generation, the shown-products value and their history's count and newest id.
+    # No history, no sources, no model, no hard-filter query, no card query.
+    with django_assert_num_queries(2):
         again = client.get("/").content.decode()
     assert rows_of(again) == rows_of(first)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         assert client.get("/api/v1/recommendations/").status_code == 200
+    # A product renamed, even one on no page: the cards pass the hard filters again (and their
+    # versions are read) once, then the page is kept under the new value.
+    product_update(product=off_sale, name="Renamed")
+    with django_assert_num_queries(3):
+        assert rows_of(client.get("/").content.decode()) == rows_of(first)
+    with django_assert_num_queries(2):
+        assert rows_of(client.get("/").content.decode()) == rows_of(first)
+    # A sale that leaves stock above 0 changes nothing a card shows: still two.
+    on_page = next(pid for pid in ids_of(again) if Product.objects.get(pk=pid).stock_quantity > 1)
+    product_stock_take(product_id=on_page)
+    with django_assert_num_queries(2):
+        assert rows_of(client.get("/").content.decode()) == rows_of(first)
     # New visitors (no cookie, so no visitor to read) share PAGE_CACHE_VARIANTS pages.
     settings.PAGE_CACHE_VARIANTS = 1
     Client().get("/")
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         assert Client().get("/").status_code == 200
+
+
+def ids_of(page: str) -> list[int]:
+    return [int(pid) for pid in re.findall(r'data-product-id="(\d+)"', page)]
 
 
 def test_a_shoppers_own_view_changes_their_very_next_page(shop):
@@ -370,3 +388,96 @@ def test_a_computed_page_reads_trending_and_the_models_once_per_generation(shop)
     assert computed_page_reads() == set()
     trending_refresh()
     assert computed_page_reads() == set(watched)
+
+
+def shown_value() -> int:
+    return ServingGeneration.objects.filter(pk=2).values_list("value", flat=True).first() or 0
+
+
+def test_the_shown_products_value_moves_with_what_a_card_shows_or_a_filter_reads_and_not_with_a_sale(shop):
+    """Migration 0013's triggers: a cached page is served without a hard-filter query while this
+    value stands, so every change a card shows or a filter reads must move it, and a sale that leaves
+    stock above 0 (most checkouts) must not."""
+    product = shop[0]
+    start = shown_value()
+    assert product_stock_take(product_id=product.pk)  # 5 -> 4
+    Product.objects.filter(pk=product.pk).update(stock_set_at=timezone.now(), edited_by_staff=True)
+    assert shown_value() == start
+    for what, change in {
+        "sold out": lambda: Product.objects.filter(pk=product.pk).update(stock_quantity=0),
+        "back in stock": lambda: Product.objects.filter(pk=product.pk).update(stock_quantity=3),
+        "deactivated": lambda: Product.objects.filter(pk=product.pk).update(is_active=False),
+        "reactivated": lambda: Product.objects.filter(pk=product.pk).update(is_active=True),
+        "another gender": lambda: Product.objects.filter(pk=product.pk).update(gender=Gender.MEN),
+        "a new price": lambda: product_update(product=Product.objects.get(pk=product.pk), price=99),
+        "a new name": lambda: product_update(product=Product.objects.get(pk=product.pk), name="Renamed"),
+        "a new photo": lambda: product_primary_image_changed(product_ids=[product.pk]),
+        "deleted": lambda: Product.objects.filter(pk=shop[1].pk).delete(),
+    }.items():
+        before = shown_value()
+        change()
+        assert shown_value() > before, what
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sell_out_moves_the_shown_value_at_its_commit_and_leaves_the_next_page(shop):
+    """Deferred to the commit (so two writers never deadlock on the value's row): while the sell-out
+    is uncommitted the product is still for sale and the cached page stands; the first page after
+    the commit no longer shows it."""
+    import threading
+
+    from django.db import connection, transaction
+
+    visitor = Visitor.objects.create()
+    Interaction.objects.create(visitor=visitor, product=shop[29], kind="view", created_at=timezone.now())
+    before = served(visitor)
+    on_page = before["home.recommended"][0]
+    start = shown_value()
+    written, commit = threading.Event(), threading.Event()
+
+    def writer():
+        try:
+            with transaction.atomic():
+                Product.objects.filter(pk=on_page).update(stock_quantity=0)
+                written.set()
+                commit.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert written.wait(10)
+    assert shown_value() == start and served(visitor) == before  # not committed: still for sale
+    commit.set()
+    thread.join(10)
+    assert shown_value() > start
+    assert on_page not in {pid for ids in served(visitor).values() for pid in ids}
+
+
+def test_a_product_pages_kept_lists_lose_a_product_sold_out_deactivated_or_of_another_gender_at_once(
+    shop, client, django_assert_num_queries
+):
+    """The product page and the similar-products API keep which of their products pass the hard
+    filters under the serving values: read once, then no hard-filter query until a product changes,
+    and a change leaves both on the very next request."""
+    url = reverse("product-detail", args=[shop[0].pk])
+    api = f"/api/v1/products/{shop[0].pk}/similar/"
+
+    def listed() -> tuple[set[int], set[int]]:
+        page = client.get(url).context
+        on_page = {card.pk for name in ("goes_with", "colours", "also_bought") for card in page[name]}
+        on_page |= {card.pk for card in page["similar"].products}
+        return on_page, {item["id"] for item in client.get(api).json()}
+
+    first, from_api = listed()
+    assert len(first) >= 6 and len(from_api) >= 6
+    with django_assert_num_queries(5):  # product, photos, visitor, view, serving values
+        client.get(url)
+    sold_out, inactive, mens = sorted(first & from_api)[:3]
+    while product_stock_take(product_id=sold_out):
+        pass
+    Product.objects.filter(pk=inactive).update(is_active=False)
+    Product.objects.filter(pk=mens).update(gender=Gender.MEN)
+    after, after_api = listed()
+    assert not {sold_out, inactive, mens} & (after | after_api)
+    assert first - {sold_out, inactive, mens} <= after  # the others stay

@@ -45,10 +45,10 @@ def test_the_product_page_lists_similar_in_stock_products(
     # HNSW search, store, hard filters, cards.
     with django_assert_max_num_queries(14):
         client.get(url)
-    # Every later view: product, photos, the visitor, view event, the generation, then one hard-filter
-    # query with card versions for all the lists. The neighbours (stored where the HNSW search was)
-    # and the cards are in this process's memory, under the generation and the cards' versions.
-    with django_assert_num_queries(6):
+    # Every later view: product, photos, the visitor, view event, the serving values. The neighbours
+    # (stored where the HNSW search was), which of the lists' products pass the hard filters, and the
+    # cards are in this process's memory, under the serving values and the cards' versions.
+    with django_assert_num_queries(5):
         response = client.get(url)
     page = response.content.decode()
     assert response.status_code == 200

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from django.db import connection
@@ -19,10 +20,31 @@ _memo: dict[str, tuple[int, object]] = {}
 
 
 def serving_generation() -> int:
-    """The ServingGeneration alone (a page without a shopper, such as the product page's lists)."""
+    """The ServingGeneration alone (a page without a shopper, such as a category page)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT COALESCE((SELECT value FROM recommendations_servinggeneration WHERE id = 1), 0)")
         return cursor.fetchone()[0]
+
+
+@dataclass(frozen=True, slots=True)
+class ServingValues:
+    """The ServingGeneration and the "shown products" value (migration 0013: it moves, at the
+    commit, with any change to a product that a card shows or a hard filter reads, and not with a
+    sale that leaves stock above 0). A list that passed the hard filters under both values may be
+    kept under them: read first, a change committed after the read moves one of them on."""
+
+    generation: int
+    shown: int
+
+
+def serving_values() -> ServingValues:
+    """Both values in one query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COALESCE((SELECT value FROM recommendations_servinggeneration WHERE id = 1), 0),"
+            " COALESCE((SELECT value FROM recommendations_servinggeneration WHERE id = 2), 0)"
+        )
+        return ServingValues(*cursor.fetchone())
 
 
 def per_generation(name: str, generation: int | None, read: Callable[[], T]) -> T:
@@ -47,12 +69,13 @@ class GenerationMemo(Generic[T]):
     the process; values are shared too: never change one."""
 
     def __init__(self, maxsize: int, max_age_s: float) -> None:
-        self._items: OrderedDict[Hashable, tuple[int, float, T]] = OrderedDict()
+        self._items: OrderedDict[Hashable, tuple[Hashable, float, T]] = OrderedDict()
         self._lock = threading.Lock()
         self._maxsize, self._max_age_s = maxsize, max_age_s
         _memos.append(self)
 
-    def get(self, key: Hashable, generation: int | None, read: Callable[[], T]) -> T:
+    def get(self, key: Hashable, generation: Hashable | None, read: Callable[[], T]) -> T:
+        """``read()``, or what it gave under this ``generation`` (a value or ServingValues)."""
         if generation is None:
             return read()
         now = time.monotonic()

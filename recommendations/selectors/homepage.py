@@ -63,18 +63,18 @@ def homepage_rows_served(
     *, user_id: int | None, visitor: Visitor | None, rng: random.Random | None = None
 ) -> list[Row]:
     """The homepage as the store and the API serve it: homepage_rows through the page cache
-    (selectors.page_cache), which costs a returning shopper who did nothing since two small queries;
+    (selectors.page_cache), which costs a returning shopper who did nothing since one small query;
     the shopper's history is loaded only when their page is computed."""
     rng = rng or random.Random()
     if settings.HOME_PAGE_CACHE_S <= 0:
         return homepage_rows(shopper=shopper_load(user_id=user_id, visitor=visitor), rng=rng)
     state = serving_state(user_id=user_id, visitor=visitor)
     key = page_key(state=state, user_id=user_id, visitor=visitor, variant=rng.randrange(settings.PAGE_CACHE_VARIANTS))
-    rows = cached_page_rows(key)
+    rows = cached_page_rows(key, state)
     if rows is None:
         shopper = shopper_load(user_id=user_id, visitor=visitor)
         rows = homepage_rows(shopper=shopper, rng=rng, generation=state.generation)
-        page_store(key, rows, genders=shopper.allowed_genders())
+        page_store(key, rows, genders=shopper.allowed_genders(), shown=state.shown)
     return rows
 
 

@@ -1,6 +1,6 @@
 """Homepages kept in the shared cache (Redis, every web process and host) until something they
 depend on changes, so a shopper who comes back to the homepage without having done anything
-costs two small queries instead of the sources, the ranker and the blend.
+costs one small query instead of the sources, the ranker and the blend.
 
 A page's key names everything its rows were computed from:
 * the shopper's history: the number of their events and the newest id, read fresh on every
@@ -13,8 +13,14 @@ A page's key names everything its rows were computed from:
   new visitors share a few pages instead of each computing the same one.
 
 What a key cannot see (a product sold out, deactivated or given another gender a moment ago) is
-checked on every request: the cards of a cached page pass the hard filters again, fresh, in the
-same query that reads their card versions; a page with a card that fails is computed again.
+told by the ServingGeneration's "shown products" row (migration 0013), read in the same query as the
+key's parts: its value changes, at the commit of the change, whenever a product changes in a way a
+card shows or a hard filter reads (stock reaching or leaving 0, deactivation, gender, name, price,
+photo, deletion), and not when a sale leaves stock above 0. A page kept under the current value is
+served with its cards' records from this process's memory (catalog.cards), without a query; under an
+older one its cards pass the hard filters again, fresh, in one query that reads their card versions,
+and the page is kept again under the value read before that query. A page with a card that fails is
+computed again.
 
 Redis is an optimisation here, never a dependency: when it fails or stalls, pages are computed
 without it, and it is left alone for CACHE_FAIL_FAST_S before it is tried again.
@@ -47,7 +53,7 @@ ROW_SETTINGS = (
     "RANKER_ENABLED", "RANKER_POOL_SIZES", "RECOMMENDER_KIND_WEIGHTS", "RECOMMEND_REPURCHASES",
     "ROW_EXPLORATION_SLOTS", "ROW_MAX_PER_ARTICLE_TYPE", "SIMILAR_PRODUCTS_K", "VISUAL_NEIGHBOURS_K",
 )  # fmt: skip
-FORMAT = 1  # bump when CachedPage or Row changes shape
+FORMAT = 2  # bump when CachedPage or Row changes shape
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,7 @@ class ServingState:
     """What a shopper's cached page must match, read in one query."""
 
     generation: int
+    shown: int  # the "shown products" row: what cards show and the hard filters read (see above)
     events: int  # how many events the shopper has
     newest_event_id: int
 
@@ -62,14 +69,18 @@ class ServingState:
 @dataclass(frozen=True)
 class CachedPage:
     genders: tuple[str, ...] | None  # the hard filter the rows were computed with
-    rows: list[Row]  # cards without their products (attached fresh from catalog.cards)
+    rows: list[Row]  # cards without their products (attached from catalog.cards)
+    shown: int  # the "shown products" value read before the cards last passed the hard filters
+    versions: dict[int, str]  # each card's product version then (catalog.cards)
+    expires_at: float  # time.time() when HOME_PAGE_CACHE_S from its computation has passed
 
 
 _redis = {"down_until": 0.0}
 
 
 def serving_state(*, user_id: int | None, visitor: Visitor | None) -> ServingState:
-    """The generation and the shopper's history count and newest id, in one round trip."""
+    """The generation, the shown-products value and the shopper's history count and newest id, in one
+    round trip."""
     if user_id is not None:
         owner, params = "user_id = %s", [user_id]
     elif visitor is not None and not visitor._state.adding:
@@ -80,11 +91,12 @@ def serving_state(*, user_id: int | None, visitor: Visitor | None) -> ServingSta
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT COALESCE((SELECT value FROM recommendations_servinggeneration WHERE id = 1), 0),"
+            " COALESCE((SELECT value FROM recommendations_servinggeneration WHERE id = 2), 0),"
             f" count(*), COALESCE(max(id), 0) FROM recommendations_interaction WHERE {owner}",
             params,
         )
-        generation, events, newest = cursor.fetchone()
-    return ServingState(generation, events, newest)
+        generation, shown, events, newest = cursor.fetchone()
+    return ServingState(generation, shown, events, newest)
 
 
 def shopper_key(*, state: ServingState, user_id: int | None, visitor: Visitor | None) -> str:
@@ -107,30 +119,46 @@ def page_key(*, state: ServingState, user_id: int | None, visitor: Visitor | Non
     return f"home:{_settings_digest()}:{variant if state.events == 0 else ''}{shopper}"
 
 
-def cached_page_rows(key: str) -> list[Row] | None:
-    """The rows of the page cached under ``key``, each card with its current product record, when
-    every card still passes the hard filters; None when there is no such page or one fails."""
+def cached_page_rows(key: str, state: ServingState) -> list[Row] | None:
+    """The rows of the page cached under ``key``, each card with its product's record, when every
+    card still passes the hard filters; None when there is no such page or one fails. No query when
+    no product was changed in a way a card shows or a filter reads since the page was kept."""
     page = cache_call(cache.get, key)
     if page is None:
         return None
     shown = {card.product_id for row in page.rows for card in row.cards}
-    passing = eligible(genders=page.genders, exclude=set()).filter(pk__in=id_array(shown))
-    versions = dict(passing.annotate(v=card_version()).values_list("pk", "v"))
-    if len(versions) != len(shown):
-        return None  # something sold out, was switched off or changed gender: compute the page again
+    versions = page.versions
+    if page.shown != state.shown:
+        # A product changed: the cards pass the hard filters again, fresh, and the page is kept
+        # again under the value this request read before this query (a change committed after
+        # that read has moved the value on, so the next request checks again).
+        passing = eligible(genders=page.genders, exclude=set()).filter(pk__in=id_array(shown))
+        versions = dict(passing.annotate(v=card_version()).values_list("pk", "v"))
+        if len(versions) != len(shown):
+            return None  # something sold out, was switched off or changed gender: compute the page again
     products = product_cards(versions=versions, unversioned=set())
     if len(products) != len(shown):
         return None  # deleted since the filters read it
+    if page.shown != state.shown:
+        # Kept again, under the value this request read before its query (a change committed after
+        # that read has moved the value on, so the next request checks again), and never longer
+        # than from its computation.
+        left = page.expires_at - time.time()
+        if left >= 1:
+            cache_call(cache.set, key, dataclasses.replace(page, shown=state.shown, versions=versions), int(left))
     for row in page.rows:  # unpickled for this request alone: no other request holds these cards
         for card in row.cards:
             card.product = products[card.product_id]
     return page.rows
 
 
-def page_store(key: str, rows: list[Row], *, genders: tuple[str, ...] | None) -> None:
-    """Keep a page for HOME_PAGE_CACHE_S (its key changes sooner when anything it shows does)."""
+def page_store(key: str, rows: list[Row], *, genders: tuple[str, ...] | None, shown: int) -> None:
+    """Keep a page for HOME_PAGE_CACHE_S (its key changes sooner when anything it shows does), with
+    the shown-products value read before it was computed."""
     bare = [Row(row.key, row.title, [dataclasses.replace(card, product=None) for card in row.cards]) for row in rows]
-    cache_call(cache.set, key, CachedPage(genders, bare), settings.HOME_PAGE_CACHE_S)
+    versions = {card.product_id: card.product.version for row in rows for card in row.cards}
+    expires_at = time.time() + settings.HOME_PAGE_CACHE_S
+    cache_call(cache.set, key, CachedPage(genders, bare, shown, versions, expires_at), settings.HOME_PAGE_CACHE_S)
 
 
 def cache_call(method, *args):

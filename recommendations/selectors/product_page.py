@@ -13,7 +13,7 @@ from catalog.cards import ProductCard, card_version, product_cards
 from catalog.gender import compatible_genders
 from catalog.models import Product
 from recommendations.selectors.collaborative import also_bought_ids, serving_model
-from recommendations.selectors.generation import serving_generation
+from recommendations.selectors.generation import GenerationMemo, serving_generation, serving_values
 from recommendations.selectors.ranked import active_ranker, goes_with_ids
 from recommendations.selectors.similar import LooksSimilar, hard_filters, similar_candidates, similar_from
 from recommendations.vectors import id_array, id_literal
@@ -32,25 +32,17 @@ def product_page_lists(*, product: Product, k: int | None = None) -> ProductPage
     the same lists as other_colours, customers_also_bought and looks_similar less what a list above
     shows; each product in stock, of a compatible gender and never the product itself."""
     k = k or settings.SIMILAR_PRODUCTS_K
-    # One query for the generation; the active models' ids come from this process's memory under it.
-    generation = serving_generation()
+    # One query for the serving values; the active models' ids come from this process's memory under
+    # the generation, and which candidates pass the hard filters under both values.
+    values = serving_values()
+    generation = values.generation
     model = serving_model(generation)
     also = also_bought_ids(model, product.pk) if model is not None else ()
     ranker = active_ranker(generation) if settings.RANKER_ENABLED else None
     goes = goes_with_ids(ranker, product.pk)[: k * 4] if ranker is not None else []
     neighbours, photo_failed = similar_candidates(product, generation=generation)
-    rows = (
-        Product.objects.filter(hard_filters(genders=compatible_genders(product.gender), exclude=(product.pk,)))
-        .filter(pk__in=_candidates_and_group({*also, *goes, *(pid for pid, _ in neighbours or ())}, product))
-        .annotate(version=card_version())
-        .values_list("pk", "product_group", "version")
-    )
-    passing: dict[int, str] = {}
-    group: list[int] = []
-    for pk, product_group, version in rows:
-        passing[pk] = version
-        if product.product_group and product_group == product.product_group:
-            group.append(pk)
+    candidates = frozenset({*also, *goes, *(pid for pid, _ in neighbours or ())})
+    passing, group = _passing_memo.get((product.pk, candidates), values, lambda: _passing(product, candidates))
     goes_with = [pid for pid in goes if pid in passing][:k]
     shown = set(goes_with)
     colours = [pid for pid in sorted(group) if pid not in shown][:k]
@@ -73,6 +65,30 @@ def product_page_lists(*, product: Product, k: int | None = None) -> ProductPage
         also_bought=[cards[pid] for pid in bought if pid in cards],
         similar=similar,
     )
+
+
+# Which of a product page's candidates pass the hard filters, with their card versions, per product
+# and candidate set, under the serving values they were read after (see ServingValues). The hour
+# bounds how long a value no write changes may stay (none should).
+_passing_memo: GenerationMemo[tuple[dict[int, str], list[int]]] = GenerationMemo(4096, 3600)
+
+
+def _passing(product: Product, candidates: frozenset[int]) -> tuple[dict[int, str], list[int]]:
+    """(the candidates and members of the product's group that pass the hard filters, with their card
+    versions; the members, in id order), in one query."""
+    rows = (
+        Product.objects.filter(hard_filters(genders=compatible_genders(product.gender), exclude=(product.pk,)))
+        .filter(pk__in=_candidates_and_group(set(candidates), product))
+        .annotate(version=card_version())
+        .values_list("pk", "product_group", "version")
+    )
+    passing: dict[int, str] = {}
+    group: list[int] = []
+    for pk, product_group, version in rows:
+        passing[pk] = version
+        if product.product_group and product_group == product.product_group:
+            group.append(pk)
+    return passing, group
 
 
 def _candidates_and_group(ids: set[int], product: Product) -> RawSQL:

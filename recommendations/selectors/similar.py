@@ -18,7 +18,7 @@ from catalog.models import Gender, Product
 from catalog.selectors import on_sale
 from recommendations.encoders import encoder_class
 from recommendations.models import EmbeddingStatus, ProductEmbedding, ProductNeighbours
-from recommendations.selectors.generation import GenerationMemo, serving_generation
+from recommendations.selectors.generation import GenerationMemo, serving_values
 from recommendations.vectors import id_array, vector_literal
 
 
@@ -176,17 +176,28 @@ def looks_similar(*, product: Product, k: int | None = None) -> LooksSimilar:
     """Products that look like ``product``, as cards: in stock, of a compatible gender, never itself;
     the API's list (the product page gets the same through selectors.product_page). From its stored
     neighbours and one hard-filter query; the HNSW index only when too few pass. The neighbours come
-    from this process's memory under the current ServingGeneration (one small query, not two)."""
-    neighbours, photo_failed = similar_candidates(product, generation=serving_generation())
+    from this process's memory under the current ServingGeneration (one small query, not two), and
+    which of them pass the hard filters too, under the serving values (ServingValues)."""
+    values = serving_values()
+    neighbours, photo_failed = similar_candidates(product, generation=values.generation)
     if neighbours is None:
         return LooksSimilar(photo_failed=photo_failed)
+    ids = tuple(pid for pid, _ in neighbours)
+    passing = _passing_memo.get((product.pk, ids), values, lambda: _passing(product, ids))
+    return similar_from(product, neighbours, passing, k=k)
+
+
+def _passing(product: Product, ids: tuple[int, ...]) -> dict[int, str]:
+    """Which of ``ids`` pass the hard filters for ``product``'s page, with their card versions."""
     genders = compatible_genders(product.gender)
-    passing = dict(
-        Product.objects.filter(hard_filters(genders=genders), pk__in=id_array([pid for pid, _ in neighbours]))
+    return dict(
+        Product.objects.filter(hard_filters(genders=genders), pk__in=id_array(ids))
         .annotate(version=card_version())
         .values_list("pk", "version")
     )
-    return similar_from(product, neighbours, passing, k=k)
+
+
+_passing_memo: GenerationMemo[dict[int, str]] = GenerationMemo(4096, 3600)
 
 
 # A product's stored neighbours, kept per process under the ServingGeneration (a new embedding of any
