@@ -481,3 +481,33 @@ def test_a_product_pages_kept_lists_lose_a_product_sold_out_deactivated_or_of_an
     after, after_api = listed()
     assert not {sold_out, inactive, mens} & (after | after_api)
     assert first - {sold_out, inactive, mens} <= after  # the others stay
+
+
+def test_a_computed_page_reads_its_candidates_filters_once_per_serving_values_and_drops_a_sold_out_one(shop):
+    """A homepage computed after each view (so never from the page cache) reads what the hard filters
+    need of its candidates once per serving values in a process: the next one asks nothing of the
+    products it already asked about; a sell-out moves the values and leaves the very next page."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from recommendations.selectors import sources
+
+    visitor = Visitor.objects.create()
+
+    def view_then_page(product):
+        product_view_record(product_id=product.pk, user=AnonymousUser(), visitor=visitor, row="", strategy="", slot="")
+        with CaptureQueriesContext(connection) as queries:
+            page = served(visitor)
+        return page, len(queries)
+
+    view_then_page(shop[29])
+    _, warm = view_then_page(shop[28])
+    sources._facts.update(values=None, items={})  # as if this process had asked about none of them
+    page, cold = view_then_page(shop[27])
+    assert cold == warm + 1
+    sold_out = page["home.recommended"][0]
+    while product_stock_take(product_id=sold_out):
+        pass
+    after, _ = view_then_page(shop[26])
+    assert sold_out not in {pid for ids in after.values() for pid in ids}
+    assert len(after["home.recommended"]) == 12

@@ -97,8 +97,18 @@ class GenerationMemo(Generic[T]):
             self._items.clear()
 
 
+_also_forget: list[Callable[[], None]] = []
+
+
+def on_forget(clear: Callable[[], None]) -> None:
+    """Have forget() call ``clear`` too (a module that keeps values under the serving values)."""
+    _also_forget.append(clear)
+
+
 def forget() -> None:
     """Drop every kept value (the tests roll generations back with their transactions)."""
     _memo.clear()
     for memo in _memos:
         memo.clear()
+    for clear in _also_forget:
+        clear()

@@ -28,11 +28,11 @@ import random
 
 from django.conf import settings
 
-from catalog.cards import card_version, product_cards
+from catalog.cards import product_cards
 from recommendations.domain import Candidate, Shopper
 from recommendations.models import Visitor
 from recommendations.selectors.collaborative import collaborative_candidates, serving_model
-from recommendations.selectors.generation import per_generation
+from recommendations.selectors.generation import ServingValues, per_generation
 from recommendations.selectors.page_cache import cached_page_rows, page_key, page_store, serving_state
 from recommendations.selectors.ranked import active_ranker, goes_with, ranked_candidates
 from recommendations.selectors.rows import (
@@ -50,13 +50,13 @@ from recommendations.selectors.shopper import shopper_load
 from recommendations.selectors.similar import embedding_vector, products_similar_to_vector, visual_neighbours
 from recommendations.selectors.sources import (
     buy_again_candidates,
-    eligible,
+    passes,
+    product_facts,
     recent_embeddings,
     same_product_candidates,
     trending_candidates,
     visual_candidates,
 )
-from recommendations.vectors import id_array
 
 
 def homepage_rows_served(
@@ -73,16 +73,20 @@ def homepage_rows_served(
     rows = cached_page_rows(key, state)
     if rows is None:
         shopper = shopper_load(user_id=user_id, visitor=visitor)
-        rows = homepage_rows(shopper=shopper, rng=rng, generation=state.generation)
+        rows = homepage_rows(shopper=shopper, rng=rng, values=ServingValues(state.generation, state.shown))
         page_store(key, rows, genders=shopper.allowed_genders(), shown=state.shown)
     return rows
 
 
-def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None, generation: int | None = None) -> list[Row]:
+def homepage_rows(
+    *, shopper: Shopper, rng: random.Random | None = None, values: ServingValues | None = None
+) -> list[Row]:
     """The rows of the homepage for this shopper, each full when enough eligible products exist.
-    With the ServingGeneration (the page cache read it), the trending list and the active models'
-    ids come from this process's memory when it read them under that generation."""
+    With the serving values (the page cache read them first), the trending list and the active
+    models' ids come from this process's memory when it read them under that generation, and what
+    the hard filters read of each candidate when it read that under both values."""
     rng = rng or random.Random()
+    generation = values.generation if values is not None else None
     size = settings.HOME_ROW_SIZE
     genders = shopper.allowed_genders()
     purchased = set(shopper.purchased)
@@ -120,11 +124,11 @@ def homepage_rows(*, shopper: Shopper, rng: random.Random | None = None, generat
     # shown are fetched as products, with their photos, at the end. Purchases stay eligible when
     # repurchases are allowed: the blend's rows leave out everything recently seen anyway.
     not_again = set() if settings.RECOMMEND_REPURCHASES else purchased
-    # The same query reads each product's card version, so the cards shown need no query of their own.
-    passing = eligible(genders=genders, exclude=not_again).filter(pk__in=id_array(wanted))
+    # The same facts hold each product's card version, so the cards shown need no query of their own.
     article_types, versions = {}, {}
-    for pk, article_type, version in passing.annotate(v=card_version()).values_list("pk", "article_type", "v"):
-        article_types[pk], versions[pk] = article_type, version
+    for pk, facts in product_facts(wanted, values).items():
+        if passes(pk, facts, genders=genders, exclude=not_again):
+            article_types[pk], versions[pk] = facts.article_type, facts.version
     names = anchors_of(shopper)
     explore = [pid for pid in drawn if pid in article_types][:explore_count]  # through this page's filters
     if len(explore) < explore_count:

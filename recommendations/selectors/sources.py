@@ -3,18 +3,23 @@
 The hard filters live here too (``eligible``), so that every source and every row applies the same ones.
 """
 
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, QuerySet
 
-from catalog.cards import VersionedCache, row_version
+from catalog.cards import VersionedCache, card_version, row_version
 from catalog.models import Product
+from catalog.selectors import on_sale
 from recommendations.domain import Candidate, Shopper
 from recommendations.encoders import encoder_class
 from recommendations.models import ProductEmbedding, TrendingScore
+from recommendations.selectors.generation import ServingValues, on_forget
 from recommendations.selectors.similar import embedded_products, hard_filters, products_similar_to_vector
+from recommendations.vectors import id_array
 
 # What a card shows and the filters check; the 2.5 kB embedding stays in the database.
 
@@ -22,6 +27,60 @@ from recommendations.selectors.similar import embedded_products, hard_filters, p
 def eligible(*, genders: tuple[str, ...] | None, exclude: set[int]) -> QuerySet[Product]:
     """Products that pass the hard filters (selectors.similar.hard_filters, the one definition)."""
     return Product.objects.filter(hard_filters(genders=genders, exclude=exclude))
+
+
+@dataclass(frozen=True, slots=True)
+class ProductFacts:
+    """What the hard filters read of a product, its article type (the rows' diversity) and its card
+    version, as read under one set of serving values."""
+
+    on_sale: bool  # catalog.selectors.on_sale, computed by the database
+    gender: str
+    article_type: str
+    version: str
+
+
+def passes(pk: int, facts: ProductFacts, *, genders: tuple[str, ...] | None, exclude: set[int]) -> bool:
+    """hard_filters over facts already read: on sale, a gender among ``genders`` (None: any), not
+    excluded. tests/test_homepage.py's property test holds pages built with it to the filters."""
+    return facts.on_sale and (genders is None or facts.gender in genders) and pk not in exclude
+
+
+# Facts of the products this process's computed homepages asked about, under the serving values
+# they were read after (ServingValues: a product change a filter reads moves them, at its commit, and
+# then this map starts again). Bounded: emptied when it passes this many products.
+FACTS_KEPT = 100_000
+_facts: dict = {"values": None, "items": {}}
+_facts_lock = threading.Lock()
+on_forget(lambda: _facts.update(values=None, items={}))
+
+
+def product_facts(ids: set[int], values: ServingValues | None) -> dict[int, ProductFacts]:
+    """The facts of ``ids`` (a deleted product has none): those this process read under ``values``
+    from its memory, the others in one query. Without values, all of them read fresh."""
+    known: dict[int, ProductFacts] = {}
+    if values is not None:
+        with _facts_lock:
+            if _facts["values"] != values:
+                _facts["values"], _facts["items"] = values, {}
+            items = _facts["items"]
+            known = {pk: items[pk] for pk in ids if pk in items}
+    missing = [pk for pk in ids if pk not in known]
+    if missing:
+        rows = (
+            Product.objects.filter(pk__in=id_array(missing))
+            .annotate(sale=ExpressionWrapper(on_sale(), output_field=BooleanField()), v=card_version())
+            .values_list("pk", "sale", "gender", "article_type", "v")
+        )
+        fresh = {pk: ProductFacts(sale, gender, kind, version) for pk, sale, gender, kind, version in rows}
+        if values is not None:
+            with _facts_lock:
+                if _facts["values"] == values:
+                    if len(_facts["items"]) + len(fresh) > FACTS_KEPT:
+                        _facts["items"] = {}
+                    _facts["items"].update(fresh)
+        known.update(fresh)
+    return known
 
 
 # Embeddings of recently seen products, per row version (5 kB each): parsing 20 vectors' text cost a
