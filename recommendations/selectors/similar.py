@@ -24,7 +24,9 @@ from recommendations.vectors import id_array, vector_literal
 
 def hard_filters(*, genders: tuple[str, ...] | None, exclude=(), prefix: str = "") -> Q:
     """The hard filters, in one place: active, in stock, a compatible gender (None: any), not
-    excluded. ``prefix`` applies them through a relation (``"product__"`` from an embedding)."""
+    excluded. ``prefix`` applies them through a relation (``"product__"`` from an embedding).
+    selectors.sources.passes applies them to facts a process keeps (computed homepages): a new hard
+    filter goes into both, and into ProductFacts and the triggers of migration 0013."""
     condition = on_sale(prefix)
     if genders is not None:
         condition &= Q(**{f"{prefix}gender__in": genders})
