@@ -164,3 +164,23 @@ def test_the_router_follows_the_settings_of_this_run():
     assert on == (os.environ.get("TEST_WITH_REPLICA_ROUTER") == "1")
     assert (ROUTER in django_settings.DATABASE_ROUTERS) is on
     random.seed(0)
+
+
+def test_under_lag_what_is_kept_under_the_serving_values_is_read_on_the_primary(routed, catalog, client):
+    """The serving values are read on the primary, so what a process keeps under them (which of the
+    similar products pass the hard filters; the same for product pages and homepages) is read there
+    too: read on a lagging replica, a product sold out on the primary would stay listed until the
+    next change. (The product page itself writes a view first, which pins its reads to the primary.)"""
+    url = f"/api/v1/products/{catalog[0].pk}/similar/"
+
+    def listed() -> list[int]:
+        return [item["id"] for item in client.get(url).json()]
+
+    first = listed()
+    sold_out = first[0]
+    with stale_replica():
+        Product.objects.using("default").filter(pk=sold_out).update(stock_quantity=0)
+        assert Product.objects.using(REPLICA).get(pk=sold_out).stock_quantity > 0  # the replica lags
+        after = listed()
+    assert sold_out not in after and after
+    assert sold_out not in listed()  # and not kept from the lag either

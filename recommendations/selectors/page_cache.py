@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS as PRIMARY
 from django.db import connection
 from redis.exceptions import RedisError
 
@@ -132,7 +133,8 @@ def cached_page_rows(key: str, state: ServingState) -> list[Row] | None:
         # A product changed: the cards pass the hard filters again, fresh, and the page is kept
         # again under the value this request read before this query (a change committed after
         # that read has moved the value on, so the next request checks again).
-        passing = eligible(genders=page.genders, exclude=set()).filter(pk__in=id_array(shown))
+        # On the primary, where the values were read: a lagging replica's rows would be kept under them.
+        passing = eligible(genders=page.genders, exclude=set()).using(PRIMARY).filter(pk__in=id_array(shown))
         versions = dict(passing.annotate(v=card_version()).values_list("pk", "v"))
         if len(versions) != len(shown):
             return None  # something sold out, was switched off or changed gender: compute the page again

@@ -7,6 +7,7 @@ card versions. A product shows in the first list that has it, never again lower 
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS as PRIMARY
 from django.db.models.expressions import RawSQL
 
 from catalog.cards import ProductCard, card_version, product_cards
@@ -77,7 +78,8 @@ def _passing(product: Product, candidates: frozenset[int]) -> tuple[dict[int, st
     """(the candidates and members of the product's group that pass the hard filters, with their card
     versions; the members, in id order), in one query."""
     rows = (
-        Product.objects.filter(hard_filters(genders=compatible_genders(product.gender), exclude=(product.pk,)))
+        Product.objects.using(PRIMARY)  # as the values were: a lagging replica's rows would be kept under them
+        .filter(hard_filters(genders=compatible_genders(product.gender), exclude=(product.pk,)))
         .filter(pk__in=_candidates_and_group(set(candidates), product))
         .annotate(version=card_version())
         .values_list("pk", "product_group", "version")

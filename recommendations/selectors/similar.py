@@ -8,6 +8,7 @@ from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS as PRIMARY
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
@@ -193,7 +194,8 @@ def _passing(product: Product, ids: tuple[int, ...]) -> dict[int, str]:
     """Which of ``ids`` pass the hard filters for ``product``'s page, with their card versions."""
     genders = compatible_genders(product.gender)
     return dict(
-        Product.objects.filter(hard_filters(genders=genders), pk__in=id_array(ids))
+        Product.objects.using(PRIMARY)  # as the values were: a lagging replica's rows would be kept under them
+        .filter(hard_filters(genders=genders), pk__in=id_array(ids))
         .annotate(version=card_version())
         .values_list("pk", "version")
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS as PRIMARY
 from django.db.models import BooleanField, ExpressionWrapper, QuerySet
 
 from catalog.cards import VersionedCache, card_version, row_version
@@ -68,7 +69,8 @@ def product_facts(ids: set[int], values: ServingValues | None) -> dict[int, Prod
     missing = [pk for pk in ids if pk not in known]
     if missing:
         rows = (
-            Product.objects.filter(pk__in=id_array(missing))
+            Product.objects.using(PRIMARY)  # as the values were: a lagging replica's rows would be kept under them
+            .filter(pk__in=id_array(missing))
             .annotate(sale=ExpressionWrapper(on_sale(), output_field=BooleanField()), v=card_version())
             .values_list("pk", "sale", "gender", "article_type", "v")
         )

@@ -18,7 +18,10 @@ category pages, the evaluation's loads) go to a replica, and these go to the pri
   hold that commit yet when the task starts (an embedding task would find no product and return).
 
 Raw SQL through ``django.db.connection`` always runs on the primary (the router is never asked):
-the serving state (the history's count and newest id, the ServingGeneration) and the event inserts.
+the serving state (the history's count and newest id, the serving values) and the event inserts. So
+do the reads a process keeps under the serving values (which products pass the hard filters, their
+facts, product cards): kept under values read on the primary, a lagging replica's older rows would
+stand until the next change. They are few once kept.
 """
 
 import random
