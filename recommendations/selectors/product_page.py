@@ -14,7 +14,7 @@ from catalog.cards import ProductCard, card_version, product_cards
 from catalog.gender import compatible_genders
 from catalog.models import Product
 from recommendations.selectors.collaborative import also_bought_ids, serving_model
-from recommendations.selectors.generation import GenerationMemo, serving_generation, serving_values
+from recommendations.selectors.generation import GenerationMemo, serving_values
 from recommendations.selectors.ranked import active_ranker, goes_with_ids
 from recommendations.selectors.similar import LooksSimilar, hard_filters, similar_candidates, similar_from
 from recommendations.vectors import id_array, id_literal
@@ -107,18 +107,29 @@ def _candidates_and_group(ids: set[int], product: Product) -> RawSQL:
 def goes_well_with(*, product: Product, k: int | None = None) -> list[ProductCard]:
     """The product page's first list alone, as cards (the API's): what is bought with the product,
     from the active ranker's after-a-click model, through the hard filters; empty before a ranker is
-    trained. Two queries once the models are in this process: the generation, the hard filters."""
+    trained. One query once the models are in this process and it has read which of the product's
+    partners pass the filters under the current serving values."""
     k = k or settings.SIMILAR_PRODUCTS_K
-    ranker = active_ranker(serving_generation()) if settings.RANKER_ENABLED else None
+    values = serving_values()
+    ranker = active_ranker(values.generation) if settings.RANKER_ENABLED else None
     goes = goes_with_ids(ranker, product.pk)[: k * 4] if ranker is not None else []
     if not goes:
         return []
-    passing = dict(
-        Product.objects.filter(hard_filters(genders=compatible_genders(product.gender), exclude=(product.pk,)))
-        .filter(pk__in=id_array(goes))
-        .annotate(version=card_version())
-        .values_list("pk", "version")
-    )
+    ids = tuple(goes)
+    passing = _goes_memo.get((product.pk, ids), values, lambda: _partners_passing(product, ids))
     chosen = [pid for pid in goes if pid in passing][:k]
     cards = product_cards(versions={pid: passing[pid] for pid in chosen})
     return [cards[pid] for pid in chosen if pid in cards]
+
+
+_goes_memo: GenerationMemo[dict[int, str]] = GenerationMemo(4096, 3600)
+
+
+def _partners_passing(product: Product, ids: tuple[int, ...]) -> dict[int, str]:
+    return dict(
+        Product.objects.using(PRIMARY)  # as the values were: a lagging replica's rows would be kept under them
+        .filter(hard_filters(genders=compatible_genders(product.gender), exclude=(product.pk,)))
+        .filter(pk__in=id_array(ids))
+        .annotate(version=card_version())
+        .values_list("pk", "version")
+    )
