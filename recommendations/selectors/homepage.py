@@ -73,7 +73,7 @@ def homepage_rows_served(
     rows = cached_page_rows(key, state)
     if rows is None:
         shopper = shopper_load(user_id=user_id, visitor=visitor)
-        rows = homepage_rows(shopper=shopper, rng=rng, values=ServingValues(state.generation, state.shown))
+        rows = homepage_rows(shopper=shopper, rng=rng, values=state.values)
         page_store(key, rows, genders=shopper.allowed_genders(), shown=state.shown)
     return rows
 

@@ -40,6 +40,7 @@ from redis.exceptions import RedisError
 
 from catalog.cards import card_version, product_cards
 from recommendations.models import Visitor
+from recommendations.selectors.generation import ServingValues
 from recommendations.selectors.rows import Row
 from recommendations.selectors.sources import eligible
 from recommendations.vectors import id_array
@@ -65,6 +66,10 @@ class ServingState:
     shown: int  # the "shown products" row: what cards show and the hard filters read (see above)
     events: int  # how many events the shopper has
     newest_event_id: int
+
+    @property
+    def values(self) -> ServingValues:
+        return ServingValues(self.generation, self.shown)
 
 
 @dataclass(frozen=True)

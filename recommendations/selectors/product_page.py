@@ -16,7 +16,13 @@ from catalog.models import Product
 from recommendations.selectors.collaborative import also_bought_ids, serving_model
 from recommendations.selectors.generation import GenerationMemo, serving_values
 from recommendations.selectors.ranked import active_ranker, goes_with_ids
-from recommendations.selectors.similar import LooksSimilar, hard_filters, similar_candidates, similar_from
+from recommendations.selectors.similar import (
+    LooksSimilar,
+    hard_filters,
+    passing_versions,
+    similar_candidates,
+    similar_from,
+)
 from recommendations.vectors import id_array, id_literal
 
 
@@ -115,21 +121,7 @@ def goes_well_with(*, product: Product, k: int | None = None) -> list[ProductCar
     goes = goes_with_ids(ranker, product.pk)[: k * 4] if ranker is not None else []
     if not goes:
         return []
-    ids = tuple(goes)
-    passing = _goes_memo.get((product.pk, ids), values, lambda: _partners_passing(product, ids))
+    passing = passing_versions(product, goes, values=values, exclude_self=True)
     chosen = [pid for pid in goes if pid in passing][:k]
     cards = product_cards(versions={pid: passing[pid] for pid in chosen})
     return [cards[pid] for pid in chosen if pid in cards]
-
-
-_goes_memo: GenerationMemo[dict[int, str]] = GenerationMemo(4096, 3600)
-
-
-def _partners_passing(product: Product, ids: tuple[int, ...]) -> dict[int, str]:
-    return dict(
-        Product.objects.using(PRIMARY)  # as the values were: a lagging replica's rows would be kept under them
-        .filter(hard_filters(genders=compatible_genders(product.gender), exclude=(product.pk,)))
-        .filter(pk__in=id_array(ids))
-        .annotate(version=card_version())
-        .values_list("pk", "version")
-    )

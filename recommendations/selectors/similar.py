@@ -19,7 +19,7 @@ from catalog.models import Gender, Product
 from catalog.selectors import on_sale
 from recommendations.encoders import encoder_class
 from recommendations.models import EmbeddingStatus, ProductEmbedding, ProductNeighbours
-from recommendations.selectors.generation import GenerationMemo, serving_values
+from recommendations.selectors.generation import GenerationMemo, ServingValues, serving_values
 from recommendations.vectors import id_array, vector_literal
 
 
@@ -185,23 +185,30 @@ def looks_similar(*, product: Product, k: int | None = None) -> LooksSimilar:
     neighbours, photo_failed = similar_candidates(product, generation=values.generation)
     if neighbours is None:
         return LooksSimilar(photo_failed=photo_failed)
-    ids = tuple(pid for pid, _ in neighbours)
-    passing = _passing_memo.get((product.pk, ids), values, lambda: _passing(product, ids))
+    passing = passing_versions(product, [pid for pid, _ in neighbours], values=values)
     return similar_from(product, neighbours, passing, k=k)
 
 
-def _passing(product: Product, ids: tuple[int, ...]) -> dict[int, str]:
-    """Which of ``ids`` pass the hard filters for ``product``'s page, with their card versions."""
-    genders = compatible_genders(product.gender)
-    return dict(
-        Product.objects.using(PRIMARY)  # as the values were: a lagging replica's rows would be kept under them
-        .filter(hard_filters(genders=genders), pk__in=id_array(ids))
-        .annotate(version=card_version())
-        .values_list("pk", "version")
-    )
-
-
 _passing_memo: GenerationMemo[dict[int, str]] = GenerationMemo(4096, 3600)
+
+
+def passing_versions(
+    product: Product, ids: list[int], *, values: ServingValues, exclude_self: bool = False
+) -> dict[int, str]:
+    """Which of ``ids`` pass the hard filters for ``product``'s page (less the product itself with
+    ``exclude_self``), with their card versions: read once per serving values in this process, on
+    the primary, where the values are read (a lagging replica's rows would be kept under them)."""
+    exclude = (product.pk,) if exclude_self else ()
+
+    def read() -> dict[int, str]:
+        return dict(
+            Product.objects.using(PRIMARY)
+            .filter(hard_filters(genders=compatible_genders(product.gender), exclude=exclude), pk__in=id_array(ids))
+            .annotate(version=card_version())
+            .values_list("pk", "version")
+        )
+
+    return _passing_memo.get((product.pk, exclude_self, tuple(ids)), values, read)
 
 
 # A product's stored neighbours, kept per process under the ServingGeneration (a new embedding of any
