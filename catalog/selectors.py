@@ -1,8 +1,8 @@
 """Reads of the catalog for the storefront."""
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
-from catalog.models import Gender, Product
+from catalog.models import Gender, Product, ProductImage
 
 
 def products_browsable(*, gender: str | None = None) -> QuerySet[Product]:
@@ -13,8 +13,10 @@ def products_browsable(*, gender: str | None = None) -> QuerySet[Product]:
     return products.order_by("id")
 
 
-def product_get(*, pk: int) -> Product | None:
-    return Product.objects.prefetch_related("images").filter(pk=pk).first()
+def product_get(*, pk: int, using: str | None = None) -> Product | None:
+    """The product with its photos; ``using`` a database alias for both reads (None: the router's)."""
+    images = Prefetch("images", queryset=ProductImage.objects.using(using))
+    return Product.objects.using(using).prefetch_related(images).filter(pk=pk).first()
 
 
 def on_sale(prefix: str = "") -> Q:

@@ -8,9 +8,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from catalog.models import Gender
-from catalog.selectors import product_get, products_browsable
+from catalog.selectors import products_browsable
 from recommendations.selectors.homepage import homepage_rows_served
-from recommendations.selectors.product_page import product_page_lists
+from recommendations.selectors.product_page import product_page
 from recommendations.services.interactions import product_view_record
 from recommendations.services.visitors import visitor_gender_set
 from storefront.database.base import wait_bound
@@ -30,15 +30,15 @@ def browse(request: HttpRequest) -> HttpResponse:
 
 
 def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    product = product_get(pk=pk)
-    if product is None or not product.is_active:
+    page = product_page(pk=pk)
+    if page is None:
         raise Http404("No such product.")
     product_view_record(
-        product_id=product.pk, user=request.user, visitor=request.visitor,
+        product_id=pk, user=request.user, visitor=request.visitor,
         row=request.GET.get("row", ""), strategy=request.GET.get("strategy", ""), slot=request.GET.get("slot", ""),
     )  # fmt: skip
-    lists = product_page_lists(product=product)
-    context = {"product": product, "goes_with": lists.goes_with, "colours": lists.colours,
+    lists = page.lists
+    context = {"product": page.product, "goes_with": lists.goes_with, "colours": lists.colours,
                "also_bought": lists.also_bought, "similar": lists.similar}  # fmt: skip
     return render(request, "storefront/product_detail.html", context)
 

@@ -70,7 +70,7 @@ def _empty_cache():
 
 @pytest.fixture(autouse=True)
 def _shown_products_at_once(request):
-    """The "shown products" value (migration 0013) moves at a change's commit, and a test's changes
+    """The "shown products" value (migrations 0013 and 0014) moves at a change's commit, and a test's changes
     are never committed (the test's transaction is rolled back): inside that transaction the triggers
     fire at each statement instead, as each of a request's autocommitted statements does in the store.
     Tests that commit (transactional_db) keep them at commit."""
@@ -82,7 +82,10 @@ def _shown_products_at_once(request):
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS recommendations_shown_update, recommendations_shown_delete IMMEDIATE")
+        cursor.execute(
+            "SET CONSTRAINTS recommendations_shown_update, recommendations_shown_delete,"
+            " recommendations_shown_photo IMMEDIATE"
+        )
 
 
 def database_url_for_children() -> str:

@@ -471,7 +471,7 @@ def test_a_product_pages_kept_lists_lose_a_product_sold_out_deactivated_or_of_an
 
     first, from_api = listed()
     assert len(first) >= 6 and len(from_api) >= 6
-    with django_assert_num_queries(5):  # product, photos, visitor, view, serving values
+    with django_assert_num_queries(3):  # the visitor, the view, the serving values
         client.get(url)
     sold_out, inactive, mens = sorted(first & from_api)[:3]
     while product_stock_take(product_id=sold_out):
@@ -481,6 +481,33 @@ def test_a_product_pages_kept_lists_lose_a_product_sold_out_deactivated_or_of_an
     after, after_api = listed()
     assert not {sold_out, inactive, mens} & (after | after_api)
     assert first - {sold_out, inactive, mens} <= after  # the others stay
+
+
+def test_a_product_page_is_kept_under_the_serving_values_and_shows_a_change_of_its_product_at_once(
+    shop, client, django_assert_num_queries
+):
+    """The product page keeps its product, its photos and its lists per process under the serving
+    values: a sale that leaves stock reads nothing more, and a rename, a second photo, a removed photo
+    or a deactivation shows on the very next request."""
+    product = shop[0]
+    url = reverse("product-detail", args=[product.pk])
+
+    def gallery() -> list[str]:
+        return re.findall(r'<img src="([^"]+)" alt="[^"]*"(?: class="secondary")?>', client.get(url).content.decode())
+
+    first = gallery()
+    assert len(first) == 1
+    assert product_stock_take(product_id=product.pk)
+    with django_assert_num_queries(3):  # the visitor, the view, the serving values
+        assert client.get(url).status_code == 200
+    product_update(product=product, name="Top 0, ribbed")
+    assert "<h1>Top 0, ribbed</h1>" in client.get(url).content.decode()
+    second = ProductImageFactory(product=product, is_primary=False)  # a second photo, as an admin inline adds it
+    assert gallery() == [*first, second.image.url]
+    product.images.filter(is_primary=True).delete()
+    assert gallery() == [second.image.url]
+    Product.objects.filter(pk=product.pk).update(is_active=False)
+    assert client.get(url).status_code == 404
 
 
 def test_a_computed_page_reads_its_candidates_filters_once_per_serving_values_and_drops_a_sold_out_one(shop):

@@ -39,16 +39,16 @@ def test_the_product_page_lists_similar_in_stock_products(
 ):
     catalog = look_alike_catalog()
     url = reverse("product-detail", args=[catalog["query"].pk])
-    # The first view finds and stores the product's neighbours: product, photos, new visitor, view
-    # event, the ServingGeneration, the active ALS model (also bought) and ranker (Goes well with), read
+    # The first view finds and stores the product's neighbours: the serving values, product, photos,
+    # new visitor, view event, the active ALS model (also bought) and ranker (Goes well with), read
     # once per generation in a process, its embedding, stored neighbours (none), embedding version,
     # HNSW search, store, hard filters, cards.
     with django_assert_max_num_queries(14):
         client.get(url)
-    # Every later view: product, photos, the visitor, view event, the serving values. The neighbours
-    # (stored where the HNSW search was), which of the lists' products pass the hard filters, and the
-    # cards are in this process's memory, under the serving values and the cards' versions.
-    with django_assert_num_queries(5):
+    # Every later view: the serving values, the visitor, the view event. The product with its photos
+    # and the page's lists are in this process's memory under the serving values (built from the
+    # neighbours, stored where the HNSW search was, which of them pass the hard filters, the cards).
+    with django_assert_num_queries(3):
         response = client.get(url)
     page = response.content.decode()
     assert response.status_code == 200

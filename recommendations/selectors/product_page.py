@@ -13,10 +13,12 @@ from django.db.models.expressions import RawSQL
 from catalog.cards import ProductCard, card_version, product_cards
 from catalog.gender import compatible_genders
 from catalog.models import Product
+from catalog.selectors import product_get
 from recommendations.selectors.collaborative import also_bought_ids, serving_model
-from recommendations.selectors.generation import GenerationMemo, serving_values
+from recommendations.selectors.generation import GenerationMemo, ServingValues, serving_values
 from recommendations.selectors.ranked import active_ranker, goes_with_ids
 from recommendations.selectors.similar import (
+    NEIGHBOURS_MEMO_S,
     LooksSimilar,
     hard_filters,
     passing_versions,
@@ -34,14 +36,46 @@ class ProductPageLists:
     similar: LooksSimilar = field(default_factory=LooksSimilar)
 
 
-def product_page_lists(*, product: Product, k: int | None = None) -> ProductPageLists:
+@dataclass(frozen=True, eq=False)
+class ProductPage:
+    """What a product page shows, the same for every shopper under one pair of serving values."""
+
+    product: Product  # with its photos
+    lists: ProductPageLists
+
+
+def product_page(*, pk: int) -> ProductPage | None:
+    """The active product ``pk`` with its photos and its page's lists; None if there is no such active
+    product. Kept per product and process under the serving values, so a page read before costs one
+    query (the values): the shown value moves with every change of a product or of its photos that
+    the page shows (migrations 0013 and 0014), the generation with new products, models and
+    embeddings, and stored visual neighbours age out as in looks_similar."""
+    values = serving_values()
+    return _page_memo.get(pk, values, lambda: _page(pk, values))
+
+
+# A miss is kept too: a product created later moves the generation (its INSERT trigger).
+_page_memo: GenerationMemo[ProductPage | None] = GenerationMemo(4096, NEIGHBOURS_MEMO_S)
+
+
+def _page(pk: int, values: ServingValues) -> ProductPage | None:
+    # On the primary, where the values were read: a lagging replica's product would be kept under them.
+    product = product_get(pk=pk, using=PRIMARY)
+    if product is None or not product.is_active:
+        return None
+    return ProductPage(product, product_page_lists(product=product, values=values))
+
+
+def product_page_lists(
+    *, product: Product, k: int | None = None, values: ServingValues | None = None
+) -> ProductPageLists:
     """ "Goes well with" (what is bought with it, from the active ranker's after-a-click model), then
     the same lists as other_colours, customers_also_bought and looks_similar less what a list above
     shows; each product in stock, of a compatible gender and never the product itself."""
     k = k or settings.SIMILAR_PRODUCTS_K
-    # One query for the serving values; the active models' ids come from this process's memory under
-    # the generation, and which candidates pass the hard filters under both values.
-    values = serving_values()
+    # One query for the serving values (unless given); the active models' ids come from this
+    # process's memory under the generation, and which candidates pass the hard filters under both.
+    values = values or serving_values()
     generation = values.generation
     model = serving_model(generation)
     also = also_bought_ids(model, product.pk) if model is not None else ()

@@ -59,6 +59,20 @@ def product_card(product: ProductCard | Product, card=None):
     )
 
 
+@register.simple_tag
+def cards_grid(products) -> SafeString:
+    """A grid of plain cards (a product page's lists, a cart): the markup is kept per process for the
+    same records in the same order, so a product page served from its kept lists renders none."""
+    # Keyed by records, never by Product instances (equal by id alone, whatever they show).
+    return _grid_markup(tuple(p if isinstance(p, ProductCard) else ProductCard.of(p) for p in products))
+
+
+@lru_cache(maxsize=8192)  # lists of about 12 cards, about 6 kB each
+def _grid_markup(products: tuple[ProductCard, ...]) -> SafeString:
+    cards = "".join(product_card(product) for product in products)
+    return mark_safe(f'<div class="grid">{cards}</div>')  # noqa: S308 (each card is escaped by product_card)
+
+
 class _Shown(NamedTuple):
     """What product_card reads of a recommendation card (recommendations.selectors.rows.Card)."""
 
