@@ -3,7 +3,7 @@ acknowledged event is stored exactly once.
 
     python benchmarks/event_ingest.py --data .data/hm-week          (make bench-ingest)
 
-The store runs as the demo runs it (gunicorn, 2 workers x 4 threads; see http_load.py). wrk posts
+The store runs as the demo runs it (gunicorn, 3 workers x 3 threads; see http_load.py). wrk posts
 batches of --batch view events (each with its own client event_id) for --seconds from each number
 of --connections; every fifth request re-sends the previous batch, as a phone that lost the answer
 does, so retries race the original. A Lua hook adds up what the server acknowledged ("accepted" and

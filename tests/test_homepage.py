@@ -268,7 +268,6 @@ def assert_rows_obey(rows, visitor, products, *, ranker, repurchases, size):
         }  # fmt: skip
     genders = shopper.allowed_genders()
     seen = set(shopper.recent_product_ids) | shopper.purchased
-    ranked_own = {card.product_id for card in rows[0].cards if card.strategy != "explore"} if ranked else set()
     eligible = [
         p for p in products if p.is_active and p.stock_quantity > 0 and (genders is None or p.gender in genders)
     ]
@@ -279,9 +278,12 @@ def assert_rows_obey(rows, visitor, products, *, ranker, repurchases, size):
     )
     if not ranked:  # with a ranker, "Buy again" shows only what the ranked row did not
         assert ("home.buy_again" in keys) == bool(expect_again)
+    above: set[int] = set()  # what the rows above show: a product shows in one row of a page
+    on_page = {card.product_id for row in rows for card in row.cards}
     for row in rows:
         ids = [card.product.pk for card in row.cards]
         assert len(ids) == len(set(ids)), "a product twice in one row"
+        assert not above & set(ids), "a product in two rows of the page"
         current = Product.objects.in_bulk(ids)  # the database's truth, not the card's
         for card in row.cards:
             product = current[card.product_id]
@@ -293,8 +295,10 @@ def assert_rows_obey(rows, visitor, products, *, ranker, repurchases, size):
                 assert product.pk in kept or product.product_group in kept_groups
             elif not (ranked and row.key == "home.recommended" and repurchases):  # the ranker may rebuy
                 assert product.pk not in shopper.purchased
-        # No other row repeats what the ranker chose for its row, so those are not available to them.
-        taken = ranked_own if row is not rows[0] else set()
-        available = [p for p in eligible if p.pk not in seen and p.pk not in taken]
+        # A product shows in one row of a page, so what another row shows is not available to this
+        # one: a row is short only when no product the page leaves unshown could fill it.
+        elsewhere = on_page - set(ids)
+        available = [p for p in eligible if p.pk not in seen and p.pk not in elsewhere]
         if row.key != "home.buy_again" and len(available) >= size:
             assert len(row.cards) == size, row.key
+        above |= set(ids)

@@ -229,6 +229,33 @@ def test_a_returning_shoppers_page_is_served_from_the_cache_in_two_queries(
         assert Client().get("/").status_code == 200
 
 
+def test_a_page_this_process_served_is_served_again_without_redis_until_a_card_changes(
+    shop, client, settings, monkeypatch
+):
+    """Each process keeps the pages it served under their key and shown value, in front of Redis: the
+    same page again asks Redis nothing, for a returning shopper and for new visitors (who share a few
+    pages); a sell-out on the page moves the shown value, and the next page asks Redis and drops it."""
+    from django.core.cache import cache
+
+    asked = []
+    redis_get = cache.get
+    monkeypatch.setattr(cache, "get", lambda key, *args: asked.append(key) or redis_get(key, *args))
+    visitor = Visitor.objects.create()
+    Interaction.objects.create(visitor=visitor, product=shop[29], kind="view", created_at=timezone.now())
+    first = served(visitor)
+    asked.clear()
+    assert served(visitor) == first and asked == []
+    settings.PAGE_CACHE_VARIANTS = 1  # new visitors share one page (of 8 by default)
+    client.get("/")  # a new visitor
+    asked.clear()
+    assert client.get("/").status_code == 200 and asked == []
+    on_page = first["home.recommended"][0]
+    while product_stock_take(product_id=on_page):
+        pass
+    after = served(visitor)
+    assert asked and on_page not in {pid for ids in after.values() for pid in ids}
+
+
 def ids_of(page: str) -> list[int]:
     return [int(pid) for pid in re.findall(r'data-product-id="(\d+)"', page)]
 

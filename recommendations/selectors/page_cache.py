@@ -22,6 +22,12 @@ older one its cards pass the hard filters again, fresh, in one query that reads 
 and the page is kept again under the value read before that query. A page with a card that fails is
 computed again.
 
+In front of Redis, each process keeps the pages it served last (``_served``), under their key and the
+shown value they passed the filters under, as long as Redis keeps them: a key names everything a
+page was computed from and the shown value everything its cards show, so the copy is the page Redis
+holds, without the round trip, the unpickling and the cards' look-up. New visitors share a few pages,
+so nearly every one of them is served from it.
+
 Redis is an optimisation here, never a dependency: when it fails or stalls, pages are computed
 without it, and it is left alone for CACHE_FAIL_FAST_S before it is tried again.
 """
@@ -29,7 +35,9 @@ without it, and it is left alone for CACHE_FAIL_FAST_S before it is tried again.
 import dataclasses
 import hashlib
 import logging
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -40,7 +48,7 @@ from redis.exceptions import RedisError
 
 from catalog.cards import card_version, product_cards
 from recommendations.models import Visitor
-from recommendations.selectors.generation import ServingValues
+from recommendations.selectors.generation import ServingValues, on_forget
 from recommendations.selectors.rows import Row
 from recommendations.selectors.sources import eligible
 from recommendations.vectors import id_array
@@ -128,7 +136,11 @@ def page_key(*, state: ServingState, user_id: int | None, visitor: Visitor | Non
 def cached_page_rows(key: str, state: ServingState) -> list[Row] | None:
     """The rows of the page cached under ``key``, each card with its product's record, when every
     card still passes the hard filters; None when there is no such page or one fails. No query when
-    no product was changed in a way a card shows or a filter reads since the page was kept."""
+    no product was changed in a way a card shows or a filter reads since the page was kept; from
+    this process's memory when it served the page under the same shown value."""
+    rows = _served.get(key, state.shown)
+    if rows is not None:
+        return rows
     page = cache_call(cache.get, key)
     if page is None:
         return None
@@ -153,9 +165,10 @@ def cached_page_rows(key: str, state: ServingState) -> list[Row] | None:
         left = page.expires_at - time.time()
         if left >= 1:
             cache_call(cache.set, key, dataclasses.replace(page, shown=state.shown, versions=versions), int(left))
-    for row in page.rows:  # unpickled for this request alone: no other request holds these cards
+    for row in page.rows:  # unpickled for this request alone: no other request holds these cards yet
         for card in row.cards:
             card.product = products[card.product_id]
+    _served.put(key, state.shown, page.rows, page.expires_at)
     return page.rows
 
 
@@ -166,6 +179,43 @@ def page_store(key: str, rows: list[Row], *, genders: tuple[str, ...] | None, sh
     versions = {card.product_id: card.product.version for row in rows for card in row.cards}
     expires_at = time.time() + settings.HOME_PAGE_CACHE_S
     cache_call(cache.set, key, CachedPage(genders, bare, shown, versions, expires_at), settings.HOME_PAGE_CACHE_S)
+    _served.put(key, shown, rows, expires_at)
+
+
+class ServedPages:
+    """This process's copies of pages it served: (key, shown value) -> rows with their cards'
+    records, until the page's own expiry, the ``maxsize`` most recently used. Shared by the threads
+    and the requests of the process: the page's rows are read, never changed (the template and the
+    API only read them)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: OrderedDict[str, tuple[int, float, list[Row]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._maxsize = maxsize
+
+    def get(self, key: str, shown: int) -> list[Row] | None:
+        with self._lock:
+            held = self._items.get(key)
+            if held is None or held[0] != shown or held[1] <= time.time():
+                return None
+            self._items.move_to_end(key)
+            return held[2]
+
+    def put(self, key: str, shown: int, rows: list[Row], expires_at: float) -> None:
+        with self._lock:
+            self._items[key] = (shown, expires_at, rows)
+            self._items.move_to_end(key)
+            while len(self._items) > self._maxsize:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+# About 15 kB a page (48 cards whose records are shared with catalog.cards).
+_served = ServedPages(maxsize=2048)
+on_forget(_served.clear)
 
 
 def cache_call(method, *args):

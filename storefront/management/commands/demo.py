@@ -114,9 +114,13 @@ class Command(BaseCommand):
                     "--schedule", str(data / "celerybeat-schedule"), "--pidfile", "")  # fmt: skip
 
     def _serve(self, host: str, port: int) -> None:
+        # Three processes of three threads on two cores: a thread holds its process's GIL while it
+        # ranks or renders, so two processes of four served signed-in customers' homepages at 95 to
+        # 156 a second and three of three at 171 to 180 (docs/benchmarks.md); each process holds
+        # the models (about 350 MB on the H&M week).
         bin_dir = Path(sys.executable).parent
         self._spawn(str(bin_dir / "gunicorn"), "storefront.wsgi", "--bind", f"{host}:{port}",
-                    "--workers", "2", "--threads", "4", "--log-level", "warning")  # fmt: skip
+                    "--workers", "3", "--threads", "3", "--log-level", "warning")  # fmt: skip
 
     def _embedding_counts(self) -> tuple[int, int, int]:
         """(embedded, failed, active products): a product with no embedding row yet is pending."""
