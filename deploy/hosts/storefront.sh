@@ -19,9 +19,11 @@ case "${1:?role: migrate | web | worker-embeddings | worker-serving | beat}" in
   migrate)
     "$BIN/python" manage.py migrate --noinput && "$BIN/python" manage.py collectstatic --noinput ;;
   web)
-    # Threads, not more processes: pages wait on PostgreSQL more than they compute.
+    # One process more than cores, three threads each: a thread holds its process's GIL while it
+    # ranks or renders, and on 2 cores 3 x 3 served customers' homepages faster than 2 x 4
+    # (docs/benchmarks.md). Each process holds the models (about 350 MB on the H&M week).
     exec "$BIN/gunicorn" storefront.wsgi --bind "${BIND:-0.0.0.0:8000}" \
-      --workers "${WEB_WORKERS:-$(nproc)}" --threads "${WEB_THREADS:-4}" \
+      --workers "${WEB_WORKERS:-$(( $(nproc) + 1 ))}" --threads "${WEB_THREADS:-3}" \
       --limit-request-line 8190 --timeout 30 --graceful-timeout 20 --log-level warning ;;
   worker-embeddings)
     # One process per core and one torch thread each (EMBEDDING_TORCH_THREADS); on a GPU host, 1-2.
