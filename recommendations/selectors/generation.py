@@ -85,12 +85,25 @@ class GenerationMemo(Generic[T]):
                 self._items.move_to_end(key)
                 return held[2]
         value = read()  # outside the lock: a read may query the database or search the index
+        self.put(key, generation, value, max_age_s=self._max_age_s, now=now)
+        return value
+
+    def peek(self, key: Hashable, generation: Hashable) -> T | None:
+        """What is kept for ``key`` under this ``generation``, or None."""
         with self._lock:
-            self._items[key] = (generation, now + self._max_age_s, value)
+            held = self._items.get(key)
+            if held is None or held[0] != generation or held[1] <= time.monotonic():
+                return None
+            self._items.move_to_end(key)
+            return held[2]
+
+    def put(self, key: Hashable, generation: Hashable, value: T, *, max_age_s: float, now: float | None = None) -> None:
+        """Keep ``value`` for ``key`` under ``generation`` for ``max_age_s`` from ``now`` (monotonic)."""
+        with self._lock:
+            self._items[key] = (generation, (time.monotonic() if now is None else now) + max_age_s, value)
             self._items.move_to_end(key)
             while len(self._items) > self._maxsize:
                 self._items.popitem(last=False)
-        return value
 
     def clear(self) -> None:
         with self._lock:

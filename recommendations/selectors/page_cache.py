@@ -35,9 +35,7 @@ without it, and it is left alone for CACHE_FAIL_FAST_S before it is tried again.
 import dataclasses
 import hashlib
 import logging
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -48,7 +46,7 @@ from redis.exceptions import RedisError
 
 from catalog.cards import card_version, product_cards
 from recommendations.models import Visitor
-from recommendations.selectors.generation import ServingValues, on_forget
+from recommendations.selectors.generation import GenerationMemo, ServingValues
 from recommendations.selectors.rows import Row
 from recommendations.selectors.sources import eligible
 from recommendations.vectors import id_array
@@ -138,7 +136,7 @@ def cached_page_rows(key: str, state: ServingState) -> list[Row] | None:
     card still passes the hard filters; None when there is no such page or one fails. No query when
     no product was changed in a way a card shows or a filter reads since the page was kept; from
     this process's memory when it served the page under the same shown value."""
-    rows = _served.get(key, state.shown)
+    rows = _served.peek(key, state.shown)
     if rows is not None:
         return rows
     page = cache_call(cache.get, key)
@@ -168,7 +166,7 @@ def cached_page_rows(key: str, state: ServingState) -> list[Row] | None:
     for row in page.rows:  # unpickled for this request alone: no other request holds these cards yet
         for card in row.cards:
             card.product = products[card.product_id]
-    _served.put(key, state.shown, page.rows, page.expires_at)
+    _served_keep(key, state.shown, page.rows, page.expires_at)
     return page.rows
 
 
@@ -179,43 +177,18 @@ def page_store(key: str, rows: list[Row], *, genders: tuple[str, ...] | None, sh
     versions = {card.product_id: card.product.version for row in rows for card in row.cards}
     expires_at = time.time() + settings.HOME_PAGE_CACHE_S
     cache_call(cache.set, key, CachedPage(genders, bare, shown, versions, expires_at), settings.HOME_PAGE_CACHE_S)
-    _served.put(key, shown, rows, expires_at)
+    _served_keep(key, shown, rows, expires_at)
 
 
-class ServedPages:
-    """This process's copies of pages it served: (key, shown value) -> rows with their cards'
-    records, until the page's own expiry, the ``maxsize`` most recently used. Shared by the threads
-    and the requests of the process: the page's rows are read, never changed (the template and the
-    API only read them)."""
-
-    def __init__(self, maxsize: int) -> None:
-        self._items: OrderedDict[str, tuple[int, float, list[Row]]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._maxsize = maxsize
-
-    def get(self, key: str, shown: int) -> list[Row] | None:
-        with self._lock:
-            held = self._items.get(key)
-            if held is None or held[0] != shown or held[1] <= time.time():
-                return None
-            self._items.move_to_end(key)
-            return held[2]
-
-    def put(self, key: str, shown: int, rows: list[Row], expires_at: float) -> None:
-        with self._lock:
-            self._items[key] = (shown, expires_at, rows)
-            self._items.move_to_end(key)
-            while len(self._items) > self._maxsize:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+# This process's copies of the pages it served: key -> rows with their cards' records, under the shown
+# value, until the page's own expiry; about 15 kB a page (the records are shared with catalog.cards).
+# Shared by the threads and requests of the process: rows are read, never changed (the template and
+# the API only read them).
+_served: GenerationMemo[list[Row]] = GenerationMemo(2048, 0)
 
 
-# About 15 kB a page (48 cards whose records are shared with catalog.cards).
-_served = ServedPages(maxsize=2048)
-on_forget(_served.clear)
+def _served_keep(key: str, shown: int, rows: list[Row], expires_at: float) -> None:
+    _served.put(key, shown, rows, max_age_s=expires_at - time.time())
 
 
 def cache_call(method, *args):

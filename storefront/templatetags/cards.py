@@ -61,7 +61,7 @@ def product_card(product: ProductCard | Product, card=None):
 
 @register.simple_tag
 def cards_grid(products) -> SafeString:
-    """A grid of plain cards (a product page's lists, a cart): the markup is kept per process for the
+    """A grid of plain cards (a product page's lists): the markup is kept per process for the
     same records in the same order, so a product page served from its kept lists renders none."""
     # Keyed by records, never by Product instances (equal by id alone, whatever they show).
     return _grid_markup(tuple(p if isinstance(p, ProductCard) else ProductCard.of(p) for p in products))
