@@ -28,6 +28,7 @@ from django.db.models import OuterRef, Subquery
 from django.db.models.expressions import RawSQL
 
 from catalog.models import Product, ProductImage
+from common.compiled import IDS, CompiledQuery, id_literal, ids_in
 
 
 def row_version(model) -> RawSQL:
@@ -104,6 +105,20 @@ _FIELDS = ("pk", "external_id", "name", "gender", "category", "subcategory", "ar
            "is_active", "stock_quantity")  # fmt: skip
 
 
+def _cards_query(ids: str):
+    primary = ProductImage.objects.filter(product=OuterRef("pk")).order_by("-is_primary", "position", "id")
+    return (
+        Product.objects.filter(pk__in=ids_in(ids))
+        .annotate(card_version=card_version(), image_name=Subquery(primary.values("image")[:1]))
+        .values_list(*_FIELDS, "card_version", "image_name")
+    )
+
+
+# A computed homepage's exploration cards are mostly products this process has not shown: compiling
+# this query each time cost 1.3 ms against 0.6 ms of running it (common.compiled).
+_CARDS = CompiledQuery(_cards_query, ids=IDS)
+
+
 def product_cards(*, versions: dict[int, str], unversioned: Iterable[int] = ()) -> dict[int, ProductCard]:
     """The cards of these products: those in ``versions`` (product id -> card_version) from this
     process's cache when it holds that version, the rest (and ``unversioned``, whose versions the
@@ -111,15 +126,9 @@ def product_cards(*, versions: dict[int, str], unversioned: Iterable[int] = ()) 
     cards = _cache.get_many(list(versions.items()))
     wanted = {pk for pk in versions if pk not in cards} | {pk for pk in unversioned if pk not in cards}
     if wanted:
-        primary = ProductImage.objects.filter(product=OuterRef("pk")).order_by("-is_primary", "position", "id")
-        rows = (
-            # The primary: a record is kept under the version asked for too, so it must be newer
-            # than that version, which a lagging replica's row may not be. (Misses only: a few a page.)
-            Product.objects.using(PRIMARY)
-            .filter(pk__in=list(wanted))
-            .annotate(card_version=card_version(), image_name=Subquery(primary.values("image")[:1]))
-            .values_list(*_FIELDS, "card_version", "image_name")
-        )
+        # The primary: a record is kept under the version asked for too, so it must be newer
+        # than that version, which a lagging replica's row may not be. (Misses only: a few a page.)
+        rows = _CARDS.rows(PRIMARY, ids=id_literal(wanted))
         storage = ProductImage._meta.get_field("image").storage
         fresh = {}
         for *fields, active, stock, version, image_name in rows:

@@ -12,21 +12,6 @@ def vector_literal(vector) -> str:
     return "[" + ",".join(map(repr, values)) + "]"
 
 
-def id_array(ids):
-    """``pk__in=id_array(ids)``: one array parameter instead of one placeholder per id, which
-    keeps the SQL short to build, send and parse when hundreds of candidates are filtered."""
-    from django.db.models.expressions import RawSQL
-
-    return RawSQL("SELECT unnest(%s::bigint[])", (id_literal(ids),))
-
-
-def id_literal(ids) -> str:
-    """Ids as PostgreSQL's array text ('{1,2,3}'), for a ``%s::bigint[]`` parameter: psycopg quotes
-    one string in microseconds, where a list of 400 ints cost 1.5 ms more a query to adapt one by one.
-    int() first, so nothing but digits and a sign can reach the text."""
-    return "{" + ",".join([str(int(pk)) for pk in ids]) + "}"
-
-
 def read_vectors(table: str, where: str, params: list, *, dim: int, key: str = "product_id", span: int = 20_000):
     """The rows of ``table`` that match ``where`` as (int64 ids of ``key``, float32 (n, dim) array of
     its ``vector`` column), in no particular order; read as arrays (``common.copying.read_arrays``)."""

@@ -247,7 +247,7 @@ def test_with_redis_down_signing_in_answers_503_not_a_free_guess(settings):
     so it is refused with a 503 and Retry-After (not a 500, and not an unlimited guess)."""
     shopper()
     settings.CACHES = {"default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
+        "BACKEND": "storefront.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
         "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
     }}  # fmt: skip
     browser = Client(raise_request_exception=False)

@@ -167,14 +167,20 @@ class ItemTable:
 
     def text_similarity(self, rows: np.ndarray, others: np.ndarray) -> np.ndarray:
         """The cosine of each pair's words (rows[i], others[i]); 0 where either has none."""
-        rows, others = np.asarray(rows), np.asarray(others)
-        similarity = np.zeros(len(rows), np.float32)
-        if not self.text.shape[1]:
-            return similarity
-        for row in np.unique(rows).tolist():  # a page's few anchors
-            mine = rows == row
-            similarity[mine] = self.text[others[mine]] @ self._text_row(row)
-        return similarity
+        rows, others = np.asarray(rows, dtype=np.int64), np.asarray(others, dtype=np.int64)
+        if not self.text.shape[1] or not len(rows):
+            return np.zeros(len(rows), np.float32)
+        # From the CSR arrays, not scipy's row selection (0.15 ms a call: 0.9 of a request's 3.2 ms of
+        # after-a-click ranking): each pair's terms of ``others`` gathered at once, weighted by the
+        # dense vector of its anchor (a page's few), and summed per pair.
+        anchors, which = np.unique(rows, return_inverse=True)
+        dense = np.stack([self._text_row(row) for row in anchors.tolist()])
+        start = self.text_ptr[others]
+        lengths = self.text_ptr[others + 1] - start
+        pair = np.repeat(np.arange(len(others)), lengths)
+        flat = np.arange(int(lengths.sum())) + np.repeat(start - (np.cumsum(lengths) - lengths), lengths)
+        products = self.text_weight[flat] * dense[which[pair], self.text_terms[flat]]
+        return np.bincount(pair, weights=products, minlength=len(others)).astype(np.float32)
 
     def _text_row(self, row: int) -> np.ndarray:
         """``row``'s words as a dense vector over the vocabulary."""

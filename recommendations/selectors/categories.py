@@ -21,6 +21,7 @@ from django.db.models import F, Q
 from catalog.cards import VersionedCache, card_version, product_cards
 from catalog.categories import CategoryFilter, catalog_version
 from catalog.models import Product
+from common.compiled import id_array
 from recommendations.domain import Candidate, Shopper
 from recommendations.models import Visitor
 from recommendations.selectors.page_cache import cache_call, serving_state, shopper_key
@@ -28,7 +29,6 @@ from recommendations.selectors.ranked import active_ranker, ranked_candidates
 from recommendations.selectors.rows import Card, Row, anchors_of, reason_for
 from recommendations.selectors.shopper import shopper_load
 from recommendations.selectors.similar import hard_filters
-from recommendations.vectors import id_array
 
 SCOPED_CANDIDATES = 300
 

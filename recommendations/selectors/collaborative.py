@@ -13,12 +13,13 @@ from threadpoolctl import threadpool_limits
 from catalog.cards import ProductCard, card_version, product_cards
 from catalog.gender import compatible_genders
 from catalog.models import Product
+from common.compiled import id_array
 from recommendations.domain import Candidate, Shopper
 from recommendations.models import CollaborativeModel, ItemFactor, UserFactor
 from recommendations.selectors.generation import per_generation
 from recommendations.selectors.similar import hard_filters
 from recommendations.services.collaborative import confidence
-from recommendations.vectors import id_array, read_vectors
+from recommendations.vectors import read_vectors
 
 
 @dataclass

@@ -45,11 +45,11 @@ from django.db import connection
 from redis.exceptions import RedisError
 
 from catalog.cards import card_version, product_cards
+from common.compiled import id_array
 from recommendations.models import Visitor
 from recommendations.selectors.generation import GenerationMemo, ServingValues
 from recommendations.selectors.rows import Row
 from recommendations.selectors.sources import eligible
-from recommendations.vectors import id_array
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from catalog.cards import ProductCard, card_version, product_cards
 from catalog.gender import compatible_genders
 from catalog.models import Product
 from catalog.selectors import product_get
+from common.compiled import id_array, id_literal
 from recommendations.selectors.collaborative import also_bought_ids, serving_model
 from recommendations.selectors.generation import GenerationMemo, ServingValues, serving_values
 from recommendations.selectors.ranked import active_ranker, goes_with_ids
@@ -25,7 +26,6 @@ from recommendations.selectors.similar import (
     similar_candidates,
     similar_from,
 )
-from recommendations.vectors import id_array, id_literal
 
 
 @dataclass

@@ -11,9 +11,9 @@ from django.db.models import Max, Min
 
 from catalog.cards import ProductCard
 from catalog.models import Product
+from common.compiled import id_array
 from recommendations.domain import Candidate, Shopper
 from recommendations.selectors.sources import eligible
-from recommendations.vectors import id_array
 
 BUY_AGAIN_ROW = "home.buy_again"
 RECOMMENDED_ROW = "home.recommended"

@@ -26,6 +26,7 @@ from scipy.stats import rankdata
 from catalog.gender import compatible_genders
 from catalog.models import Product
 from catalog.search import TextResults, nearest_category, normalise, text_search
+from common.compiled import id_array
 from recommendations.domain import Shopper
 from recommendations.models import Visitor
 from recommendations.ranker.items import ItemTable
@@ -36,7 +37,6 @@ from recommendations.selectors.ranked import active_ranker
 from recommendations.selectors.shopper import shopper_load
 from recommendations.selectors.similar import hard_filters
 from recommendations.selectors.sources import trending_candidates
-from recommendations.vectors import id_array
 
 
 @dataclass

@@ -17,10 +17,11 @@ from catalog.cards import ProductCard, card_version, product_cards
 from catalog.gender import compatible_genders
 from catalog.models import Gender, Product
 from catalog.selectors import on_sale
+from common.compiled import id_array
 from recommendations.encoders import encoder_class
 from recommendations.models import EmbeddingStatus, ProductEmbedding, ProductNeighbours
 from recommendations.selectors.generation import GenerationMemo, ServingValues, serving_values
-from recommendations.vectors import id_array, vector_literal
+from recommendations.vectors import vector_literal
 
 
 def hard_filters(*, genders: tuple[str, ...] | None, exclude=(), prefix: str = "") -> Q:

@@ -15,12 +15,12 @@ from django.db.models import BooleanField, ExpressionWrapper, QuerySet
 from catalog.cards import VersionedCache, card_version, row_version
 from catalog.models import Product
 from catalog.selectors import on_sale
+from common.compiled import IDS, CompiledQuery, id_literal, ids_in
 from recommendations.domain import Candidate, Shopper
 from recommendations.encoders import encoder_class
 from recommendations.models import ProductEmbedding, TrendingScore
 from recommendations.selectors.generation import ServingValues, on_forget
 from recommendations.selectors.similar import embedded_products, hard_filters, products_similar_to_vector
-from recommendations.vectors import id_array
 
 # What a card shows and the filters check; the 2.5 kB embedding stays in the database.
 
@@ -56,6 +56,15 @@ _facts_lock = threading.Lock()
 on_forget(lambda: _facts.update(values=None, items={}))
 
 
+# Asked on most computed homepages, for their few candidates not asked about yet (common.compiled).
+_FACTS = CompiledQuery(
+    lambda ids: Product.objects.filter(pk__in=ids_in(ids))
+    .annotate(sale=ExpressionWrapper(on_sale(), output_field=BooleanField()), v=card_version())
+    .values_list("pk", "sale", "gender", "article_type", "v"),
+    ids=IDS,
+)
+
+
 def product_facts(ids: set[int], values: ServingValues | None) -> dict[int, ProductFacts]:
     """The facts of ``ids`` (a deleted product has none): those this process read under ``values``
     from its memory, the others in one query. Without values, all of them read fresh."""
@@ -68,12 +77,8 @@ def product_facts(ids: set[int], values: ServingValues | None) -> dict[int, Prod
             known = {pk: items[pk] for pk in ids if pk in items}
     missing = [pk for pk in ids if pk not in known]
     if missing:
-        rows = (
-            Product.objects.using(PRIMARY)  # as the values were: a lagging replica's rows would be kept under them
-            .filter(pk__in=id_array(missing))
-            .annotate(sale=ExpressionWrapper(on_sale(), output_field=BooleanField()), v=card_version())
-            .values_list("pk", "sale", "gender", "article_type", "v")
-        )
+        # On the primary, as the values were: a lagging replica's rows would be kept under them.
+        rows = _FACTS.rows(PRIMARY, ids=id_literal(missing))
         fresh = {pk: ProductFacts(sale, gender, kind, version) for pk, sale, gender, kind, version in rows}
         if values is not None:
             with _facts_lock:

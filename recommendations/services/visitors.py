@@ -12,10 +12,23 @@ import uuid
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
+from django.db import router
 
+from common.compiled import CompiledQuery
 from recommendations.models import Visitor
 
 _SIGNER = signing.Signer(salt="storefront.visitor")
+_FIELDS = [field.attname for field in Visitor._meta.concrete_fields]
+# Read on nearly every request: compiled once per process (common.compiled).
+_VISITOR = CompiledQuery(
+    lambda pk: Visitor.objects.filter(pk=pk).values_list(*_FIELDS), pk=uuid.UUID("00000000-7340-4033-8000-000000000001")
+)
+
+
+def _visitor_get(pk: uuid.UUID) -> Visitor | None:
+    using = router.db_for_read(Visitor)
+    rows = _VISITOR.rows(using, pk=pk)
+    return Visitor.from_db(using, _FIELDS, rows[0]) if rows else None
 
 
 def visitor_token(visitor: Visitor) -> str:
@@ -33,7 +46,7 @@ def visitor_from_token(*, token: str | None, user_id: int | None) -> tuple[Visit
         key = None
     if key is None:
         return Visitor(), True
-    visitor = Visitor.objects.filter(pk=key).first()
+    visitor = _visitor_get(key)
     if visitor is None:
         return Visitor(pk=key), False  # issued earlier, nothing written yet
     if visitor.user_id is not None and visitor.user_id != user_id:

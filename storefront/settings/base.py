@@ -130,7 +130,7 @@ def redis_caches(url: str) -> dict:
     the URL names one, so clearing the cache never touches Celery's queues in database 0."""
     return {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "storefront.cache.RedisCache",
             "LOCATION": url,
             "KEY_PREFIX": "storefront",
             "OPTIONS": {"db": 1, "socket_timeout": 1, "socket_connect_timeout": 1},

@@ -38,6 +38,12 @@ def _own_parts(product: ProductCard) -> tuple[str, SafeString, SafeString]:
     return reverse("product-detail", args=[product.pk]), head, tail
 
 
+@lru_cache(maxsize=1024)
+def _card_query(row: str, strategy: str) -> str:
+    """A card link's query string up to its slot: a page has a few rows and strategies."""
+    return "?" + urlencode({"row": row, "strategy": strategy}) + "&slot="
+
+
 @register.simple_tag
 def product_card(product: ProductCard | Product, card=None):
     """A card linking to the product; a recommendation ``card`` adds its reason and, in the link,
@@ -49,7 +55,7 @@ def product_card(product: ProductCard | Product, card=None):
     if card is None:
         reason = strategy = ""
     else:
-        url += "?" + urlencode({"row": card.row, "strategy": card.strategy, "slot": card.slot})
+        url += _card_query(card.row, card.strategy) + str(int(card.slot))
         reason = f'<div class="reason">{escape(str(card.reason))}</div>'
         strategy = f' data-strategy="{escape(str(card.strategy))}"'
     sold_out = "" if record.in_stock else " sold-out"
