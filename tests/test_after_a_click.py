@@ -368,6 +368,32 @@ def test_an_anchors_lists_are_made_once_per_table_and_give_the_same_ranking(monk
     assert all(not rows.flags.writeable for _, rows, _ in lists)  # shared by every request: read-only
 
 
+def test_an_anchors_pair_features_are_kept_and_are_the_ones_computed_for_each_pair():
+    """click_pool gathers each (anchor, candidate) pair's features from a block kept per anchor:
+    bit for bit what computing them for the pool's own pairs gives, whatever the other anchors."""
+    products, events = basket_log("pairs")
+    table = item_table(products, events)
+    sizes = clicks.ClickSizes()
+    rng = np.random.default_rng(0)
+    for anchors in [
+        [2],
+        [2, 1],
+        [30, 2, 7],
+        *(rng.choice(len(products.ids), 3, replace=False).tolist() for _ in range(20)),
+    ]:
+        pool = clicks.click_pool(table, anchors, sizes)
+        found = clicks.proposal_arrays(table, anchors, sizes)
+        anchor = np.where(found.anchor >= 0, found.anchor, anchors[0])
+        direct = clicks._pair_features(table, anchor, found.rows)
+        assert np.array_equal(pool.features[:, clicks._PAIR_COLUMNS], direct, equal_nan=True)
+    kept = table.__dict__["_pairs_memo"]._items
+    assert (2, sizes) in kept and all(not block.flags.writeable for _, block in kept.values())
+    # A pair outside the anchor's block (none is proposed so) is computed, not left empty.
+    outside = np.array([r for r in range(len(products.ids)) if r not in set(kept[(2, sizes)][0].tolist())][:3])
+    mixed = clicks._pairs_of(table, np.full(len(outside), 2), outside, sizes)
+    assert np.array_equal(mixed, clicks._pair_features(table, np.full(len(outside), 2), outside), equal_nan=True)
+
+
 @pytest.mark.django_db
 def test_a_ranker_compiles_its_trees_in_the_background_and_ranks_the_same(settings):
     """The store compiles the active ranker's trees (lleaves) off the request path; LightGBM scores
