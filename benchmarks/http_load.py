@@ -45,12 +45,19 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = 8765
-WORKERS, THREADS = 3, 3  # the demo's layout (storefront/management/commands/demo.py)
+# The demo's layout (storefront/management/commands/demo.py): three processes of three threads, and a
+# connection per request (gunicorn's --keep-alive 0), so that each request goes to a worker that is
+# free to accept it. wrk keeps its connections open, and each stays with the worker that accepted
+# it: with gunicorn's default keep-alive the mix's 10 connections were all held by one of the three
+# workers (busiest worker 100% of the web's CPU) and it served 48 homepages a second; with a
+# connection per request, 105 (docs/benchmarks.md).
+WORKERS, THREADS, KEEP_ALIVE = 3, 3, 0
 VISITORS = CUSTOMERS = 40
 VIEWS_PER_VISITOR = 4
 
@@ -99,6 +106,10 @@ def main() -> None:
         "--workers", type=int, default=WORKERS, help=f"gunicorn worker processes (the demo's: {WORKERS})"
     )
     parser.add_argument("--threads", type=int, default=THREADS, help=f"threads per worker (the demo's: {THREADS})")
+    parser.add_argument("--warm-passes", type=int, default=6,
+                        help="requests of each product page and similar-products answer before the cells")  # fmt: skip
+    parser.add_argument("--keep-alive", type=int, default=KEEP_ALIVE,
+                        help=f"gunicorn's --keep-alive seconds (the demo's: {KEEP_ALIVE}: none)")  # fmt: skip
     args = parser.parse_args()
     if bool(args.data) == bool(args.url):
         raise SystemExit("Give either --data (start the store) or --url (a running one).")
@@ -107,12 +118,14 @@ def main() -> None:
     url = args.url or f"http://127.0.0.1:{PORT}"
     if urlparse(url).hostname not in ("127.0.0.1", "localhost"):
         raise SystemExit("Load only a store on this machine (127.0.0.1 or localhost).")
-    server = _start_store(Path(args.data).resolve(), args.workers, args.threads) if args.data else None
+    server = _start_store(Path(args.data).resolve(), args.workers, args.threads, args.keep_alive) if args.data else None
     try:
         _wait_until_up(url)
         shoppers = _prepare_shoppers(url)
         if server is not None:
             _settle()
+        if args.warm_passes:
+            _warm(url, shoppers, args.warm_passes)
         results = _run_cells(url, shoppers, args)
     finally:
         if server is not None:
@@ -143,7 +156,9 @@ def _web_cpu_s() -> float:
     return sum(seconds for kind, seconds in _server_cpu().values() if kind == "web")
 
 
-def _start_store(data: Path, workers: int = WORKERS, threads: int = THREADS) -> subprocess.Popen:
+def _start_store(
+    data: Path, workers: int = WORKERS, threads: int = THREADS, keep_alive: int = KEEP_ALIVE
+) -> subprocess.Popen:
     """A `manage.py shell` holds the data folder's embedded servers while gunicorn serves from them."""
     if not (data / "postgres").exists():
         raise SystemExit(f"No database in {data}: run `make demo` or `make evaluate` first.")
@@ -155,7 +170,7 @@ env = {{**os.environ, "DATABASE_URL": settings.DATABASE_URL, "REDIS_URL": settin
        "SECRET_KEY": settings.SECRET_KEY, "API_THROTTLE_ANON": "1000000/min", "API_THROTTLE_USER": "1000000/min"}}
 gunicorn = subprocess.Popen([{str(Path(sys.executable).parent / "gunicorn")!r}, "storefront.wsgi",
     "--bind", "127.0.0.1:{PORT}", "--workers", "{workers}", "--threads", "{threads}",
-    "--log-level", "warning"], env=env)
+    "--keep-alive", "{int(keep_alive)}", "--log-level", "warning"], env=env)
 try:
     gunicorn.wait()
 finally:
@@ -183,6 +198,31 @@ def _opener():
 
 def _cookie_header(jar) -> str:
     return "; ".join(f"{c.name}={c.value}" for c in jar if c.name in ("visitor_id", "sessionid"))
+
+
+def _warm(url: str, shoppers: dict, passes: int) -> None:
+    """Each product page and similar-products answer ``passes`` times, each over a new connection, as
+    one visitor of its own. Each gunicorn process keeps what it served (a product page's lists, an
+    anchor's after-a-click lists, cards) as a live store's processes have after hours of traffic;
+    wrk's short warm-up before a cell reached only some products in each of the three processes,
+    and the misses it left (22 to 40 ms each) made the first cell's CPU a request swing from 8 to
+    14 ms. With a connection per request, each of three processes gets a given product about once in
+    three requests: six passes reach it in each with a probability of 0.91."""
+    started = time.monotonic()
+    opener, jar = _opener()
+    opener.open(f"{url}/").read()
+    cookie = _cookie_header(jar)
+    paths = [f"/products/{pid}/" for pid in shoppers["products"]] + [
+        f"/api/v1/products/{pid}/similar/" for pid in shoppers["products"]
+    ]
+
+    def fetch(path: str) -> None:
+        headers = {"Cookie": cookie} if path.startswith("/products/") else {}
+        urllib.request.urlopen(urllib.request.Request(url + path, headers=headers), timeout=30).read()
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(fetch, paths * passes))
+    print(f"Warmed: {len(paths) * passes:,} requests in {time.monotonic() - started:.0f} s", flush=True)
 
 
 def _prepare_shoppers(url: str) -> dict:
@@ -286,6 +326,7 @@ def _run_cells(url: str, shoppers: dict, args) -> dict:
                 )
                 served = max(figures["requests"], 1)
                 spent = _cpu_spent(cpu_before, cpu_after)
+                figures["busiest_worker_share"] = _busiest_worker_share(cpu_before, cpu_after)
                 figures["cpu_ms"] = {kind: seconds * 1000 / served for kind, seconds in spent.items()}
                 elapsed = [after - before for before, after in zip(ticks_before, ticks_after, strict=True)]
                 figures["steal_share"] = elapsed[7] / max(sum(elapsed), 1)  # the machine's host took it
@@ -294,7 +335,8 @@ def _run_cells(url: str, shoppers: dict, args) -> dict:
                 print(f"{name:20s} {connections:3d} conn: {figures['rps']:8.1f} req/s  p50 {figures['p50_ms']:7.1f} "
                       f"p95 {figures['p95_ms']:7.1f} p99 {figures['p99_ms']:7.1f} ms  errors {figures['errors']}  "
                       f"CPU a request: web {cpu['web']:.1f}, PostgreSQL {cpu['postgres']:.1f}, "
-                      f"Redis {cpu['redis']:.1f} ms; stolen by the host {figures['steal_share']:.0%}",
+                      f"Redis {cpu['redis']:.1f} ms; busiest worker {figures['busiest_worker_share']:.0%}; "
+                      f"stolen by the host {figures['steal_share']:.0%}",
                       flush=True)  # fmt: skip
     return results
 
@@ -342,6 +384,14 @@ def _cpu_spent(before: dict[int, tuple[str, float]], after: dict[int, tuple[str,
         earlier = before.get(pid)
         spent[kind] += seconds - (earlier[1] if earlier is not None and earlier[0] == kind else 0.0)
     return spent
+
+
+def _busiest_worker_share(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> float:
+    """The busiest gunicorn process's share of the web's CPU over a cell. wrk keeps its connections
+    open, and each stays with the worker that accepted it: with 10 connections over 3 workers, one
+    worker may hold 5 and be bound by its GIL while the others idle (a third each is even)."""
+    grown = [seconds - before[pid][1] for pid, (kind, seconds) in after.items() if kind == "web" and pid in before]
+    return max(grown) / sum(grown) if grown and sum(grown) > 0 else 0.0
 
 
 def _print_table(results: dict, connections: list[int]) -> None:

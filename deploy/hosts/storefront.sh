@@ -22,8 +22,11 @@ case "${1:?role: migrate | web | worker-embeddings | worker-serving | beat}" in
     # One process more than cores, three threads each: a thread holds its process's GIL while it
     # ranks or renders, and on 2 cores 3 x 3 served customers' homepages faster than 2 x 4
     # (docs/benchmarks.md). Each process holds the models (about 350 MB on the H&M week).
+    # A connection per request (--keep-alive 0): a kept connection, the load balancer's included,
+    # stays with the worker that accepted it, and one worker could hold most of them while the
+    # others idled; closed, each request goes to a worker free to accept it.
     exec "$BIN/gunicorn" storefront.wsgi --bind "${BIND:-0.0.0.0:8000}" \
-      --workers "${WEB_WORKERS:-$(( $(nproc) + 1 ))}" --threads "${WEB_THREADS:-3}" \
+      --workers "${WEB_WORKERS:-$(( $(nproc) + 1 ))}" --threads "${WEB_THREADS:-3}" --keep-alive "${WEB_KEEP_ALIVE:-0}" \
       --limit-request-line 8190 --timeout 30 --graceful-timeout 20 --log-level warning ;;
   worker-embeddings)
     # One process per core and one torch thread each (EMBEDDING_TORCH_THREADS); on a GPU host, 1-2.

@@ -117,10 +117,12 @@ class Command(BaseCommand):
         # Three processes of three threads on two cores: a thread holds its process's GIL while it
         # ranks or renders, so two processes of four served signed-in customers' homepages at 95 to
         # 156 a second and three of three at 171 to 180 (docs/benchmarks.md); each process holds
-        # the models (about 350 MB on the H&M week).
+        # the models (about 350 MB on the H&M week). A connection per request (--keep-alive 0): a kept
+        # connection stays with the worker that accepted it, and one worker could hold most of them
+        # while the others idled (the benchmark's realistic mix: 48 homepages/s kept, 105 not).
         bin_dir = Path(sys.executable).parent
         self._spawn(str(bin_dir / "gunicorn"), "storefront.wsgi", "--bind", f"{host}:{port}",
-                    "--workers", "3", "--threads", "3", "--log-level", "warning")  # fmt: skip
+                    "--workers", "3", "--threads", "3", "--keep-alive", "0", "--log-level", "warning")  # fmt: skip
 
     def _embedding_counts(self) -> tuple[int, int, int]:
         """(embedded, failed, active products): a product with no embedding row yet is pending."""
