@@ -216,13 +216,19 @@ def _warm(url: str, shoppers: dict, passes: int) -> None:
         f"/api/v1/products/{pid}/similar/" for pid in shoppers["products"]
     ]
 
-    def fetch(path: str) -> None:
+    def fetch(path: str) -> bool:
         headers = {"Cookie": cookie} if path.startswith("/products/") else {}
-        urllib.request.urlopen(urllib.request.Request(url + path, headers=headers), timeout=30).read()
+        try:
+            urllib.request.urlopen(urllib.request.Request(url + path, headers=headers), timeout=30).read()
+        except OSError:  # a store given by --url may throttle (429) or stall: warm what answers
+            return False
+        return True
 
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(fetch, paths * passes))
-    print(f"Warmed: {len(paths) * passes:,} requests in {time.monotonic() - started:.0f} s", flush=True)
+        answered = sum(pool.map(fetch, paths * passes))
+    failed = len(paths) * passes - answered
+    print(f"Warmed: {len(paths) * passes:,} requests in {time.monotonic() - started:.0f} s"
+          + (f", {failed:,} unanswered" if failed else ""), flush=True)  # fmt: skip
 
 
 def _prepare_shoppers(url: str) -> dict:

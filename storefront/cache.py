@@ -2,8 +2,8 @@
 
 Django's RedisCacheClient builds a ``redis.Redis`` around its pool for every get and set, and
 redis-py copies its table of response callbacks into each: 86 µs a client here (``timeit``), four
-on a homepage computed after a view. A client only wraps its pool and redis-py's clients are safe to
-share between threads, so one per pool serves every thread of the process the same way.
+on a homepage computed after a view. A client only wraps its pool, so it is kept with the pool:
+Django gives each thread its own cache backend, pools and, now, clients.
 """
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
@@ -16,11 +16,14 @@ class RedisCacheClient(DjangoRedisCacheClient):
         self._clients = {}
 
     def get_client(self, key=None, *, write=False):
+        # The server is drawn once: Django's _get_connection_pool draws its own index again, and with
+        # several read servers the client kept under one could have wrapped another's pool.
         index = self._get_connection_pool_index(write)
         client = self._clients.get(index)
         if client is None:
-            # Two threads may both make one at first; either serves.
-            client = self._clients[index] = self._client(connection_pool=self._get_connection_pool(write))
+            if index not in self._pools:
+                self._pools[index] = self._pool_class.from_url(self._servers[index], **self._pool_options)
+            client = self._clients[index] = self._client(connection_pool=self._pools[index])
         return client
 
 

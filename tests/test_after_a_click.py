@@ -2,6 +2,7 @@
 the store serves with it (the homepage, the product page, in Chromium), one row per product on a
 page, the evaluation's one-click task, and proof that nothing of it reads the test days."""
 
+import pickle
 import random
 from datetime import timedelta
 
@@ -388,6 +389,7 @@ def test_an_anchors_pair_features_are_kept_and_are_the_ones_computed_for_each_pa
         assert np.array_equal(pool.features[:, clicks._PAIR_COLUMNS], direct, equal_nan=True)
     kept = table.__dict__["_pairs_memo"]._items
     assert (2, sizes) in kept and all(not block.flags.writeable for _, block in kept.values())
+    assert "_pairs_memo" not in pickle.loads(pickle.dumps(table)).__dict__  # kept per process, never stored
     # A pair outside the anchor's block (none is proposed so) is computed, not left empty.
     outside = np.array([r for r in range(len(products.ids)) if r not in set(kept[(2, sizes)][0].tolist())][:3])
     mixed = clicks._pairs_of(table, np.full(len(outside), 2), outside, sizes)

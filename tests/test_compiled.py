@@ -14,9 +14,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from pgvector import HalfVector
 
+from catalog.cards import card_version
+from catalog.models import Gender, Product
 from common.compiled import IDS, CompiledQuery, id_literal, ids_in
 from recommendations.models import Interaction, ProductEmbedding, Visitor
 from recommendations.selectors.shopper import shopper_load
+from recommendations.selectors.sources import ProductFacts, product_facts
 from recommendations.services.visitors import visitor_from_token, visitor_token
 from tests.factories import EmbeddedProductFactory, ProductFactory
 
@@ -138,6 +141,18 @@ def test_the_visitor_and_their_history_are_read_in_one_query_each_and_as_the_orm
         Decimal("9.99"),
     )
     assert shopper.purchased == {product.pk}
+
+
+def test_the_filter_facts_read_through_a_compiled_query_are_each_products_own():
+    """Annotated and plain columns in one values_list: the compiled SQL's columns are in the asked order."""
+    on = ProductFactory(gender=Gender.MEN, article_type="Sweater", stock_quantity=3)
+    off = ProductFactory(gender=Gender.WOMEN, article_type="T-shirt", stock_quantity=0)
+    facts = product_facts({on.pk, off.pk, 10**9}, None)  # the last: no such product
+    versions = dict(Product.objects.annotate(v=card_version()).values_list("pk", "v"))
+    assert facts == {
+        on.pk: ProductFacts(True, Gender.MEN, "Sweater", versions[on.pk]),
+        off.pk: ProductFacts(False, Gender.WOMEN, "T-shirt", versions[off.pk]),
+    }
 
 
 def test_the_cache_keeps_one_redis_client_per_pool_and_still_reads_and_writes():

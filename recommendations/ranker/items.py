@@ -128,9 +128,11 @@ class ItemTable:
         return self.basket_rows[start:end], self.basket_score[start:end]
 
     def __getstate__(self) -> dict:
-        """Pickled without what is kept per process (the after-a-click lists of clicks._anchor_lists)."""
+        """Pickled without what is kept per process (the after-a-click lists and pair features of
+        clicks._anchor_lists and clicks._pairs_of)."""
         state = dict(self.__dict__)
-        state.pop("_anchor_memo", None)
+        for name in ("_anchor_memo", "_pairs_memo"):
+            state.pop(name, None)
         return state
 
     def looks_like_selling(self, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
