@@ -52,8 +52,11 @@ class CompiledQuery:
 
     def _compile(self, using: str):
         compiled = self._compiled.get(using)
-        if compiled is None:
-            with self._lock:
+        if compiled is not None:
+            return compiled
+        with self._lock:
+            compiled = self._compiled.get(using)  # another thread may have compiled it meanwhile
+            if compiled is None:
                 queryset = self._build(**self._placeholders)
                 compiler = queryset.query.get_compiler(using)
                 sql, params = compiler.as_sql()
