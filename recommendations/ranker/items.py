@@ -6,7 +6,7 @@ model), and kept with the model: serving reads it from memory, with no query per
 """
 
 import io
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +14,7 @@ from datetime import datetime
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from recommendations.ranker.history import Event, Products
+from recommendations.ranker.history import Event, LogArrays, Products
 from recommendations.ranker.text import text_vectors
 
 POPULAR_KEEP = 200  # the popular lists' length
@@ -256,70 +256,58 @@ def product_text(products: Products) -> csr_matrix:
 
 
 def item_table(
-    products: Products, events: Iterable[Event], *, visual: np.ndarray | None = None, text: csr_matrix | None = None
-) -> ItemTable:
-    """The table as of the newest of ``events``. Ages are whole 24-hour periods before it: on a log
-    of dates (H&M's) they are calendar days, and a table made at 06:00 counts the 24 hours before,
-    not six hours of "today", as the folds (cut at midnight) do. ``visual``: visual_projection of
-    the products' vectors, ``text``: product_text, when the caller has them already (they depend on
-    the catalog only)."""
+    products: Products, events: Iterable[Event] | LogArrays, *, visual: np.ndarray | None = None,
+    text: csr_matrix | None = None,
+) -> ItemTable:  # fmt: skip
+    """The table as of the newest of ``events`` (Events, or the log as columns). Ages are whole
+    24-hour periods before it: on a log of dates (H&M's) they are calendar days, and a table made at
+    06:00 counts the 24 hours before, not six hours of "today", as the folds (cut at midnight) do.
+    ``visual``: visual_projection of the products' vectors, ``text``: product_text, when the caller
+    has them already (they depend on the catalog only).
+
+    Built with array operations over the columns, not an event at a time: at ten million events the
+    per-event sets and dicts took more than 10 GB. tests/test_item_table.py holds the event-by-event
+    definition it must agree with."""
     n = len(products.ids)
-    index = products.index
-    events = [event for event in events if event.product_id in index]
-    if not events:
+    log = events if isinstance(events, LogArrays) else LogArrays.from_events(events, products.index)
+    if not len(log):
         raise ValueError("No events: a ranker needs a log to learn from.")
     # "Now" for the sales is the newest purchase (the newest event in a log without any): on a live
     # shop that is minutes ago, and a replayed log followed by a few live clicks (the demo's) keeps
     # its best sellers instead of finding that nothing sold in the days before the clicks.
-    purchases = [event.at for event in events if event.kind == "purchase"]
-    as_of = max(purchases) if purchases else max(event.at for event in events)
+    bought = log.purchase
+    as_of_us = int(log.at_us[bought].max() if bought.any() else log.at_us.max())
+    age_s = np.maximum((as_of_us - log.at_us) / 1e6, 0.0)  # an event after the newest purchase is "now"
     oldest = np.full(n, -np.inf)  # seconds since the first event on each product
-    sales: set[tuple[object, int, int]] = set()  # (shopper, row, age in days): one sale each
-    bought: dict[object, dict[int, set[int]]] = defaultdict(dict)  # shopper -> row -> the days they bought it
-    newest_purchase: dict[object, dict[int, datetime]] = defaultdict(dict)
-    paid_sum, paid_count = np.zeros(n), np.zeros(n)
-    baskets: dict[tuple[object, object], dict[int, None]] = defaultdict(dict)  # (shopper, day) -> rows, in order
-    for event in events:
-        shopper, row, at = event.shopper, index[event.product_id], event.at
-        age_s = max((as_of - at).total_seconds(), 0.0)  # an event after the newest purchase is "now"
-        oldest[row] = max(oldest[row], age_s)
-        if event.kind != "purchase":
-            continue
-        age_days = int(age_s // _DAY)
-        if event.price is not None and age_days < 7:
-            paid_sum[row] += event.price
-            paid_count[row] += 1
-        sales.add((shopper, row, age_days))
-        baskets[shopper, at.date()][row] = None
-        bought[shopper].setdefault(row, set()).add(age_days)
-        newest_purchase[shopper][row] = max(at, newest_purchase[shopper].get(row, at))
-    # Sales of the last week counted per (product, age in days) first: integers add up the same in
-    # any order, and a set's order changes with Python's hash seed. Adding the decayed floats in the
-    # set's order made them differ in the last bit from one process to the next, and with them the
-    # ties of the rankings built on them (a test failed under one hash seed in eight).
-    week = np.array([(row, age_days) for _, row, age_days in sales if age_days < 7], dtype=np.int64).reshape(-1, 2)
-    counts = np.bincount(week[:, 0] * 7 + week[:, 1], minlength=n * 7).reshape(n, 7)
+    np.maximum.at(oldest, log.row, age_s)
+    shopper, row, day, price = log.shopper[bought], log.row[bought], log.day[bought], log.price[bought]
+    age_days = np.floor_divide(age_s[bought], _DAY).astype(np.int64)
+    # The mean price paid in the last week, summed in the log's order.
+    priced = (age_days < 7) & ~np.isnan(price)
+    paid_sum = np.bincount(row[priced], weights=price[priced], minlength=n)
+    paid_count = np.bincount(row[priced], minlength=n)
+    # A sale is a (shopper, product, day): a shopper buying five of one product in one basket is one.
+    sales = _first_of_each(shopper, row, age_days)
+    week = sales[age_days[sales] < 7]
+    counts = np.bincount(row[week] * 7 + age_days[week], minlength=n * 7).reshape(n, 7)
     sold_1d = counts[:, 0].astype(np.float32)
     sold_3d = counts[:, :3].sum(axis=1).astype(np.float32)
     sold_decayed = (counts @ (1.0 / (1 + np.arange(7)))).astype(np.float32)
-    buyers, rebuyers = np.zeros(n, np.float32), np.zeros(n, np.float32)
-    for days in bought.values():
-        for row, on in days.items():
-            buyers[row] += 1
-            rebuyers[row] += len(on) > 1  # bought again another day: five in one basket are one sale
+    # Buyers, and those who bought a product again another day (five in one basket are one sale).
+    pairs, days_bought = _run_sizes(shopper[sales], row[sales])
+    buyers = np.bincount(row[sales][pairs], minlength=n).astype(np.float32)
+    rebuyers = np.bincount(row[sales][pairs], weights=days_bought > 1, minlength=n).astype(np.float32)
     popular = _top(sold_decayed, np.ones(n, dtype=bool))
     genders = np.asarray(products.gender)
-    ptr, rows, scores = _co_bought(n, newest_purchase, buyers)
-    basket_lists = [list(rows)[:BASKET_MAX] for rows in baskets.values()]
-    basket_ptr, basket_rows, basket_score = basket_pairs(n, basket_lists, sold_decayed)
-    in_baskets = np.zeros(n, np.float32)
-    for basket in basket_lists:
-        in_baskets[basket] += 1
+    ptr, rows, scores = _co_bought(n, *_newest_purchases(shopper, row, log.at_us[bought]), buyers)
+    basket, basket_row = _baskets(shopper, day, row)
+    basket_ptr, basket_rows, basket_score = basket_pairs(n, basket, basket_row, sold_decayed)
+    in_baskets = np.bincount(basket_row, minlength=n).astype(np.float32)
     article_type = np.array(products.article_type, dtype=str)
-    type_from, type_to, type_score = type_pairs(article_type, basket_lists)
+    type_from, type_to, type_score = type_pairs(article_type, basket, basket_row)
     text = product_text(products) if text is None else text
     return ItemTable(
-        as_of=as_of, ids=np.asarray(products.ids, dtype=np.int64), gender=genders.astype(str),
+        as_of=log.moment(as_of_us), ids=np.asarray(products.ids, dtype=np.int64), gender=genders.astype(str),
         article_type=article_type, group=np.array(products.group, dtype=str),
         subcategory=np.array(products.subcategory, dtype=str), department=np.array(products.department, dtype=str),
         colour=np.array(products.colour, dtype=str),
@@ -337,6 +325,70 @@ def item_table(
         text_ptr=text.indptr.astype(np.int64), text_terms=text.indices.astype(np.int32),
         text_weight=text.data.astype(np.float32),
     )  # fmt: skip
+
+
+def _sorted_runs(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the positions sorted by ``keys``, then by position; where each run of equal keys starts)."""
+    if not len(keys[0]):
+        return _NO_ROWS, np.zeros(0, dtype=bool)
+    low = [int(key.min()) for key in keys]
+    dims = [int(key.max()) - start + 1 for key, start in zip(keys, low, strict=True)]
+    if float(np.prod(np.array(dims, dtype=np.float64))) < 2.0**62:
+        # One int64 key and a stable sort: several times faster than lexsort over the columns.
+        combined = np.ravel_multi_index([key - start for key, start in zip(keys, low, strict=True)], dims)
+        order = np.argsort(combined, kind="stable")
+        ordered = combined[order]
+        return order, np.r_[True, ordered[1:] != ordered[:-1]]
+    order = np.lexsort((np.arange(len(keys[0])), *reversed(keys)))
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = np.any([key[order][1:] != key[order][:-1] for key in keys], axis=0)
+    return order, new
+
+
+def _first_of_each(*keys: np.ndarray) -> np.ndarray:
+    """The position of the first entry of each distinct combination of ``keys``, in position order."""
+    order, new = _sorted_runs(*keys)
+    return np.sort(order[new])
+
+
+def _run_sizes(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the first position of each distinct combination of ``keys``, how many entries it has), in
+    the order of the keys."""
+    order, new = _sorted_runs(*keys)
+    starts = np.flatnonzero(new)
+    return order[starts], np.diff(np.r_[starts, len(order)])
+
+
+def _rank_in_runs(new: np.ndarray) -> np.ndarray:
+    """Each entry's position within its run (``new`` marks where each run starts)."""
+    start_of = np.flatnonzero(new)[np.cumsum(new) - 1]
+    return np.arange(len(new)) - start_of
+
+
+def _newest_purchases(shopper: np.ndarray, row: np.ndarray, at_us: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(shopper, row) of each shopper's newest CO_BOUGHT_BASKET distinct products, by the time of
+    their newest purchase of each (on a tie, the product they bought first comes first)."""
+    order, new = _sorted_runs(shopper, row)
+    first = order[new]  # each pair's first purchase
+    pair = np.cumsum(new) - 1  # each purchase's pair, in sorted order
+    newest = np.full(len(first), np.iinfo(np.int64).min)
+    np.maximum.at(newest, pair, at_us[order])
+    buyer = shopper[first]
+    ranked = np.lexsort((first, -newest, buyer))
+    within = _rank_in_runs(np.r_[True, buyer[ranked][1:] != buyer[ranked][:-1]] if len(ranked) else np.zeros(0, bool))
+    keep = ranked[within < CO_BOUGHT_BASKET]
+    return buyer[keep], row[first][keep]
+
+
+def _baskets(shopper: np.ndarray, day: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(basket number, row) of each shopper-day's distinct purchased products: the first BASKET_MAX
+    of each basket, in the order first bought (bulk orders count no more)."""
+    first = _first_of_each(shopper, day, row)
+    order, new = _sorted_runs(shopper[first], day[first])  # by basket, then in the order bought
+    keep = order[_rank_in_runs(new) < BASKET_MAX]
+    number = np.empty(len(first), np.int64)
+    number[order] = np.cumsum(new) - 1
+    return number[keep], row[first][keep]
 
 
 def _best_first(rows: list[int], scores: np.ndarray) -> np.ndarray:
@@ -365,89 +417,79 @@ def _top(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 
 
-def basket_pairs(n: int, baskets: list[list[int]], sold: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Item to item from baskets (each a list of distinct rows): for each product, the BASKET_KEEP
-    others most often in a basket with it, scored P(other | this) = baskets with both / baskets
-    with this. For one product the order is the raw count's (the one-click heuristic of
-    ../shared/RANKING.md); over several, the probabilities add up as comparable numbers. Ties go
-    to what sells (``sold``), then the row."""
-    item_rows = [row for basket in baskets if len(basket) > 1 for row in basket]
-    basket_ids = [number for number, basket in enumerate(b for b in baskets if len(b) > 1) for _ in basket]
-    count = (basket_ids[-1] + 1) if basket_ids else 0
-    matrix = csr_matrix((np.ones(len(item_rows), np.float32), (basket_ids, item_rows)), shape=(count, n))
+def basket_pairs(
+    n: int, basket: np.ndarray, row: np.ndarray, sold: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Item to item from baskets (``basket[i]`` holds ``row[i]``; a basket's rows distinct): for
+    each product, the BASKET_KEEP others most often in a basket with it, scored P(other | this) =
+    baskets with both / baskets with this. For one product the order is the raw count's (the
+    one-click heuristic of ../shared/RANKING.md); over several, the probabilities add up as
+    comparable numbers. Ties go to what sells (``sold``), then the row."""
+    shared = np.bincount(basket)[basket] > 1 if len(basket) else np.zeros(0, dtype=bool)
+    count = int(basket.max()) + 1 if len(basket) else 0
+    matrix = csr_matrix((np.ones(int(shared.sum()), np.float32), (basket[shared], row[shared])), shape=(count, n))
     both = (matrix.T @ matrix).tocsr()
-    holding = np.zeros(n, np.float32)
-    for basket in baskets:
-        holding[basket] += 1
+    holding = np.bincount(row, minlength=n).astype(np.float32)
     both.setdiag(0)
     both.eliminate_zeros()
-    ptr, rows, scores = np.zeros(n + 1, np.int64), [], []
-    for row in range(n):
-        start, end = both.indptr[row], both.indptr[row + 1]
-        if end > start:
-            others = both.indices[start:end]
-            score = both.data[start:end] / holding[row]
-            best = np.lexsort((others, -sold[others], -score))[:BASKET_KEEP]
-            rows.append(others[best])
-            scores.append(score[best])
-        ptr[row + 1] = ptr[row] + min(end - start, BASKET_KEEP)
-    return (
-        ptr,
-        np.concatenate(rows).astype(np.int64) if rows else _NO_ROWS,
-        np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32),
-    )
+    both.sum_duplicates()
+    this = np.repeat(np.arange(n), np.diff(both.indptr))
+    score = both.data / holding[this]
+    return _best_per_row(n, this, both.indices, score, (-sold[both.indices],), BASKET_KEEP)
 
 
-def type_pairs(article_type: np.ndarray, baskets: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _best_per_row(
+    n: int, this: np.ndarray, other: np.ndarray, score: np.ndarray, ties: tuple, keep: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each row, its ``keep`` best entries as CSR arrays (ptr, others, scores): entry i pairs
+    ``this[i]`` with ``other[i]``; best by ``score``, then by each of ``ties`` (smaller first), then
+    by the other row. All rows at once: a loop over a million products took most of the build."""
+    order = np.lexsort((other, *reversed(ties), -score, this))
+    kept = order[_rank_in_runs(np.r_[True, this[order][1:] != this[order][:-1]] if len(order) else
+                               np.zeros(0, dtype=bool)) < keep]  # fmt: skip
+    ptr = np.zeros(n + 1, np.int64)
+    ptr[1:] = np.cumsum(np.bincount(this[kept], minlength=n))
+    return ptr, other[kept].astype(np.int64), score[kept].astype(np.float32)
+
+
+def type_pairs(
+    article_type: np.ndarray, basket: np.ndarray, row: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each article type, the TYPE_PAIRS_KEEP other types most often bought in the same basket,
-    P(other type | this type) over the baskets holding this type."""
-    holding: Counter = Counter()
-    both: Counter = Counter()
-    for basket in baskets:
-        kinds = sorted({str(article_type[row]) for row in basket})
-        holding.update(kinds)
-        both.update((a, b) for a in kinds for b in kinds if a != b)
-    best: dict[str, list[tuple[float, str]]] = defaultdict(list)
-    for (kind, other), count in both.items():
-        best[kind].append((count / holding[kind], other))
-    out = [(kind, other, p) for kind in sorted(best) for p, other in sorted(best[kind], key=lambda t: (-t[0], t[1]))[
-        :TYPE_PAIRS_KEEP]]  # fmt: skip
-    return (
-        np.array([t[0] for t in out], dtype=str),
-        np.array([t[1] for t in out], dtype=str),
-        np.array([t[2] for t in out], dtype=np.float32),
+    P(other type | this type) over the baskets holding this type (``basket[i]`` holds ``row[i]``)."""
+    kinds, kind_of_row = np.unique(article_type, return_inverse=True)
+    if not len(basket):
+        return np.zeros(0, dtype=str), np.zeros(0, dtype=str), np.zeros(0, np.float32)
+    held = _first_of_each(basket, kind_of_row[row])
+    matrix = csr_matrix(
+        (np.ones(len(held), np.float32), (basket[held], kind_of_row[row[held]])),
+        shape=(int(basket.max()) + 1, len(kinds)),
     )
+    holding = np.bincount(kind_of_row[row[held]], minlength=len(kinds)).astype(np.float64)
+    both = (matrix.T @ matrix).tocoo()
+    other = both.row != both.col
+    kind, partner, together = both.row[other], both.col[other], both.data[other].astype(np.float64)
+    probability = together / holding[kind]
+    # By type (the names' order), then most likely first, then the other type's name.
+    order = np.lexsort((partner, -probability, kind))
+    kind, partner, probability = kind[order], partner[order], probability[order]
+    keep = _rank_in_runs(np.r_[True, kind[1:] != kind[:-1]] if len(kind) else np.zeros(0, bool)) < TYPE_PAIRS_KEEP
+    return kinds[kind[keep]].astype(str), kinds[partner[keep]].astype(str), probability[keep].astype(np.float32)
 
 
 def _co_bought(
-    n: int, newest_purchase: dict[object, dict[int, datetime]], buyers: np.ndarray
+    n: int, shopper: np.ndarray, row: np.ndarray, buyers: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Item to item: how many shoppers bought both (their newest CO_BOUGHT_BASKET purchases), over
-    the square root of each product's buyers, so that best-sellers do not neighbour everything."""
-    shopper_rows, item_rows = [], []
-    for number, newest in enumerate(newest_purchase.values()):
-        basket = sorted(newest, key=newest.get, reverse=True)[:CO_BOUGHT_BASKET]
-        shopper_rows += [number] * len(basket)
-        item_rows += basket
-    baskets = csr_matrix(
-        (np.ones(len(item_rows), np.float32), (shopper_rows, item_rows)), shape=(len(newest_purchase), n)
-    )
+    """Item to item: how many shoppers bought both (``shopper[i]`` bought ``row[i]``: their newest
+    CO_BOUGHT_BASKET products), over the square root of each product's buyers, so that best-sellers
+    do not neighbour everything."""
+    shoppers = int(shopper.max()) + 1 if len(shopper) else 0
+    baskets = csr_matrix((np.ones(len(row), np.float32), (shopper, row)), shape=(shoppers, n))
     both = (baskets.T @ baskets).tocsr()
     both.setdiag(0)
     both.eliminate_zeros()
-    ptr, rows, scores = [0], [], []
+    both.sum_duplicates()
     norm = np.sqrt(np.maximum(buyers, 1))
-    for row in range(n):
-        start, end = both.indptr[row], both.indptr[row + 1]
-        if end > start:
-            neighbours = both.indices[start:end]
-            score = both.data[start:end] / (norm[row] * norm[neighbours])
-            best = np.lexsort((neighbours, -score))[:CO_BOUGHT_KEEP]
-            rows.append(neighbours[best])
-            scores.append(score[best])
-        ptr.append(ptr[-1] + (min(end - start, CO_BOUGHT_KEEP)))
-    return (
-        np.array(ptr, dtype=np.int64),
-        np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64),
-        np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32),
-    )
+    this = np.repeat(np.arange(n), np.diff(both.indptr))
+    score = both.data / (norm[this] * norm[both.indices])
+    return _best_per_row(n, this, both.indices, score, (), CO_BOUGHT_KEEP)
