@@ -149,7 +149,32 @@ def external_ids(data: Path) -> np.ndarray:
 
 def generate(folder: Path, shape: dict, articles: np.ndarray, *, events: int, days: int) -> dict:
     """transactions_train.csv and customers.csv of about ``events`` purchases with the week's shape."""
+    log = synthetic_log(shape, len(articles), events=events, days=days)
+    day, owner, items, prices, shoppers = log["day"], log["shopper"], log["product"], log["price"], log["shoppers"]
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "customers.csv", "w") as handle:
+        handle.write("customer_id\n")
+        handle.writelines(f"s{shopper:08d}\n" for shopper in range(shoppers))
+    stamps = [(LAST_DAY - timedelta(days=days - 1 - d)).isoformat() for d in range(days)]
+    with open(folder / "transactions_train.csv", "w") as handle:
+        handle.write("t_dat,customer_id,article_id,price,sales_channel_id\n")
+        for begin in range(0, len(items), 1_000_000):
+            chunk = slice(begin, begin + 1_000_000)
+            handle.writelines(
+                f"{stamps[d]},s{o:08d},{articles[i]},0.0{p},2\n"
+                for d, o, i, p in zip(day[chunk].tolist(), owner[chunk].tolist(), items[chunk].tolist(),
+                                      prices[chunk].tolist(), strict=True)
+            )  # fmt: skip
+    print(f"Generated {len(items):,} purchases by {shoppers:,} shoppers over {days} days in {folder}", flush=True)
+    return {"purchases": int(len(items)), "shoppers": shoppers, "repeat_chance_on_later_days": log["repeat_chance"]}
+
+
+def synthetic_log(shape: dict, products: int, *, events: int, days: int) -> dict:
+    """About ``events`` purchases with the week's shape over ``products`` products, as columns sorted
+    by day: ``day`` (0 to days - 1), ``shopper``, ``product`` (0 to products - 1), ``price`` (cents
+    10 to 98), one row per distinct product of a shopper-day; and ``shoppers``, ``repeat_chance``."""
     rng = np.random.default_rng(11)
+    articles = np.arange(products)
     # The week's curve over its sold articles, stretched over the catalog: rank r of N gets the
     # count of rank r * (articles sold / N), so the top 1% keeps the top 1%'s share.
     curve = shape["curve"]
@@ -180,23 +205,10 @@ def generate(folder: Path, shape: dict, articles: np.ndarray, *, events: int, da
     basket, items = pairs // len(articles), pairs % len(articles)
     by_day = np.argsort(day[basket], kind="stable")
     basket, items = basket[by_day], items[by_day]
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "customers.csv", "w") as handle:
-        handle.write("customer_id\n")
-        handle.writelines(f"s{shopper:08d}\n" for shopper in range(shoppers))
-    stamps = [(LAST_DAY - timedelta(days=days - 1 - d)).isoformat() for d in range(days)]
-    prices = rng.integers(10, 99, size=len(items))
-    with open(folder / "transactions_train.csv", "w") as handle:
-        handle.write("t_dat,customer_id,article_id,price,sales_channel_id\n")
-        for begin in range(0, len(items), 1_000_000):
-            chunk = slice(begin, begin + 1_000_000)
-            handle.writelines(
-                f"{stamps[d]},s{o:08d},{articles[i]},0.0{p},2\n"
-                for d, o, i, p in zip(day[basket[chunk]].tolist(), owner[basket[chunk]].tolist(),
-                                      items[chunk].tolist(), prices[chunk].tolist(), strict=True)
-            )  # fmt: skip
-    print(f"Generated {len(items):,} purchases by {shoppers:,} shoppers over {days} days in {folder}", flush=True)
-    return {"purchases": int(len(items)), "shoppers": shoppers, "repeat_chance_on_later_days": round(chance, 4)}
+    return {
+        "day": day[basket], "shopper": owner[basket], "product": items, "price": rng.integers(10, 99, size=len(items)),
+        "shoppers": shoppers, "repeat_chance": round(chance, 4),
+    }  # fmt: skip
 
 
 def step(name: str, command: list[str], data: Path, *, timeout: int) -> dict:
