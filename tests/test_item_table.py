@@ -24,7 +24,8 @@ CAPS = {"BASKET_MAX": 3, "CO_BOUGHT_BASKET": 2, "BASKET_KEEP": 3, "CO_BOUGHT_KEE
 def catalog() -> CatalogRows:
     ids = np.arange(500, 500 + N, dtype=np.int64)
     return CatalogRows(
-        ids=ids, index={int(pid): row for row, pid in enumerate(ids)}, gender=np.array(["women", "men"] * 3 + ["unisex"]),
+        ids=ids, index={int(pid): row for row, pid in enumerate(ids)},
+        gender=np.array(["women", "men"] * 3 + ["unisex"]),
         name=[f"p{row}" for row in range(N)], description=[""] * N, group=[f"g{row // 2}" for row in range(N)],
         article_type=[("Dress", "Socks", "Bra", "Top", "Hat")[row % 5] for row in range(N)], subcategory=["Jersey"] * N,
         department=["Womens"] * N, colour=["Black"] * N, price=np.full(N, 9.99, np.float32),
@@ -82,7 +83,9 @@ def by_events(products: CatalogRows, events: list[Event]) -> dict:
         "rebuy_rate": np.divide(rebuyers, buyers, out=np.zeros(N, np.float32), where=buyers > 0),
         "in_baskets": np.array([sum(row in basket for basket in lists) for row in range(N)], np.float32),
         "baskets": lists,
-        "co_bought_lists": [sorted(rows, key=rows.get, reverse=True)[: CAPS["CO_BOUGHT_BASKET"]] for rows in newest.values()],
+        "co_bought_lists": [
+            sorted(rows, key=rows.get, reverse=True)[: CAPS["CO_BOUGHT_BASKET"]] for rows in newest.values()
+        ],
     }  # fmt: skip
 
 
@@ -153,7 +156,9 @@ def test_the_table_built_from_columns_is_the_one_the_events_define(raw):
         assert _neighbours(table.basket_ptr, table.basket_rows, table.basket_score, row) == baskets[row]
         assert _neighbours(table.co_bought_ptr, table.co_bought_rows, table.co_bought_score, row) == co_bought[row]
     types = type_pairs_by_definition(table.article_type, expected["baskets"], CAPS["TYPE_PAIRS_KEEP"])
-    got = list(zip(table.type_pair_from.tolist(), table.type_pair_to.tolist(), table.type_pair_score.tolist()))
+    got = list(
+        zip(table.type_pair_from.tolist(), table.type_pair_to.tolist(), table.type_pair_score.tolist(), strict=False)
+    )
     assert got == [(a, b, float(p)) for a, b, p in types]
 
 
