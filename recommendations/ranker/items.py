@@ -432,24 +432,33 @@ def basket_pairs(
     holding = np.bincount(row, minlength=n).astype(np.float32)
     both.setdiag(0)
     both.eliminate_zeros()
-    both.sum_duplicates()
-    this = np.repeat(np.arange(n), np.diff(both.indptr))
-    score = both.data / holding[this]
-    return _best_per_row(n, this, both.indices, score, (-sold[both.indices],), BASKET_KEEP)
+    both.sum_duplicates()  # canonical: each row's columns in order
+    score = both.data / holding[np.repeat(np.arange(n), np.diff(both.indptr))]
+    # Ties go to what sells, then the row: each product's place in that order.
+    selling_rank = np.empty(n, np.int64)
+    selling_rank[np.lexsort((np.arange(n), -sold))] = np.arange(n)
+    return _best_per_row(n, both, score, BASKET_KEEP, tie_rank=selling_rank)
 
 
 def _best_per_row(
-    n: int, this: np.ndarray, other: np.ndarray, score: np.ndarray, ties: tuple, keep: int
+    n: int, both: csr_matrix, score: np.ndarray, keep: int, *, tie_rank: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each row, its ``keep`` best entries as CSR arrays (ptr, others, scores): entry i pairs
-    ``this[i]`` with ``other[i]``; best by ``score``, then by each of ``ties`` (smaller first), then
-    by the other row. All rows at once: a loop over a million products took most of the build."""
-    order = np.lexsort((other, *reversed(ties), -score, this))
-    kept = order[_rank_in_runs(np.r_[True, this[order][1:] != this[order][:-1]] if len(order) else
-                               np.zeros(0, dtype=bool)) < keep]  # fmt: skip
+    """For each row of ``both`` (canonical: each row's columns in order), its ``keep`` best columns
+    as CSR arrays (ptr, columns, scores): best by ``score`` (one per stored entry, never negative),
+    then by ``tie_rank`` of the column (smaller first; None: no such tie-break), then the column.
+    All rows at once: a loop over a million products took most of the build. Two stable sorts of
+    one int64 key each (the rank of the tie-break, then the row and the score's bits, which order
+    as the score does) instead of a lexsort of four columns: about half the time at ten million."""
+    this = np.repeat(np.arange(n, dtype=np.int64), np.diff(both.indptr))
+    other = both.indices.astype(np.int64)
+    order = np.arange(len(other)) if tie_rank is None else np.argsort(tie_rank[other], kind="stable")
+    descending = np.int64(np.iinfo(np.int32).max) - score.astype(np.float32).view(np.int32)[order].astype(np.int64)
+    order = order[np.argsort((this[order] << 32) | descending, kind="stable")]
+    first = np.r_[True, this[order][1:] != this[order][:-1]] if len(order) else np.zeros(0, dtype=bool)
+    kept = order[_rank_in_runs(first) < keep]
     ptr = np.zeros(n + 1, np.int64)
     ptr[1:] = np.cumsum(np.bincount(this[kept], minlength=n))
-    return ptr, other[kept].astype(np.int64), score[kept].astype(np.float32)
+    return ptr, other[kept], score[kept].astype(np.float32)
 
 
 def type_pairs(
@@ -488,8 +497,7 @@ def _co_bought(
     both = (baskets.T @ baskets).tocsr()
     both.setdiag(0)
     both.eliminate_zeros()
-    both.sum_duplicates()
+    both.sum_duplicates()  # canonical: each row's columns in order
     norm = np.sqrt(np.maximum(buyers, 1))
-    this = np.repeat(np.arange(n), np.diff(both.indptr))
-    score = both.data / (norm[this] * norm[both.indices])
-    return _best_per_row(n, this, both.indices, score, (), CO_BOUGHT_KEEP)
+    score = both.data / (norm[np.repeat(np.arange(n), np.diff(both.indptr))] * norm[both.indices])
+    return _best_per_row(n, both, score, CO_BOUGHT_KEEP)
