@@ -1,3 +1,4 @@
+import random
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
@@ -24,3 +25,10 @@ def read_ahead(items: Iterable[T]) -> Iterator[T]:
         while (item := pending.result()) is not done:
             pending = pool.submit(next, iterator, done)
             yield item
+
+
+def sample_in_order(items: list, count: int, *, seed: int = 0) -> list:
+    """``count`` of ``items`` drawn with a fixed seed, kept in their order; all of them if no more."""
+    if len(items) <= count:
+        return items
+    return [items[i] for i in sorted(random.Random(seed).sample(range(len(items)), count))]

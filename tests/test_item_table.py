@@ -178,4 +178,5 @@ def test_the_log_as_columns_keeps_the_events_order_and_their_moments():
     assert [log.moment(us) for us in log.at_us.tolist()] == [at, at + timedelta(days=1), at]
     assert log.day.tolist() == [at.date().toordinal(), at.date().toordinal() + 1, at.date().toordinal()]
     assert np.isnan(log.price[0]) and log.price[1] == 12.5
+    assert log.before(at + timedelta(hours=1)).row.tolist() == [1, 0] and not len(log.before(at))
     assert item_table(products, log).as_of == item_table(products, events).as_of == at + timedelta(days=1)

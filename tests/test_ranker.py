@@ -137,6 +137,26 @@ def test_a_fold_reads_features_before_its_cutoff_and_labels_only_from_its_label_
     assert groups2 == groups and y2.sum() > y.sum()
 
 
+def test_a_fold_learns_from_a_fixed_sample_of_its_shoppers_and_baskets_when_it_has_more(monkeypatch):
+    from recommendations.ranker import click_training, training
+    from recommendations.ranker.clicks import ClickSizes
+
+    products, train, _ = synthetic_log("co_bought")
+    cutoff, end = DAY0 + timedelta(days=3), DAY0 + timedelta(days=4)
+    whole = fold_build(products, train, cutoff, label_days=1)
+    baskets = click_training.click_fold(whole.table, train, cutoff, end, ClickSizes())
+    monkeypatch.setattr(training, "MAX_FOLD_SHOPPERS", 5)
+    monkeypatch.setattr(click_training, "MAX_FOLD_BASKETS", 4)
+    capped, again = (fold_build(products, train, cutoff, label_days=1) for _ in range(2))
+    assert len(whole.keys) > 5 and len(capped.keys) == 5 and capped.keys == again.keys  # the same sample each time
+    places = [whole.keys.index(key) for key in capped.keys]
+    assert places == sorted(places)  # in the fold's order
+    for key, pool in zip(capped.keys, capped.pools, strict=True):  # each the pool the whole fold built
+        np.testing.assert_array_equal(pool.features, whole.pools[whole.keys.index(key)].features)
+    few = click_training.click_fold(whole.table, train, cutoff, end, ClickSizes())
+    assert len(baskets.tasks) > 4 and len(few.tasks) == 4 and set(few.tasks) <= set(baskets.tasks)
+
+
 def test_the_item_table_survives_its_round_trip_through_bytes():
     products, train, _ = synthetic_log("co_bought")
     table = item_table(products, train)

@@ -1,7 +1,7 @@
 """The interaction log as the ranker and the evaluation read it, and shoppers rebuilt from it."""
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import NamedTuple, Protocol
@@ -48,7 +48,7 @@ class LogArrays:
         """The events whose product is in ``index`` (product id -> row), in their order."""
         kept = [event for event in events if event.product_id in index]
         tz = kept[0].at.tzinfo if kept else UTC
-        epoch = datetime(1970, 1, 1, tzinfo=UTC if tz is not None else None)
+        epoch = _epoch(tz)
         numbers: dict[object, int] = {}
         return cls(
             shopper=np.array([numbers.setdefault(event.shopper, len(numbers)) for event in kept], dtype=np.int64),
@@ -60,11 +60,21 @@ class LogArrays:
             tz=tz,
         )  # fmt: skip
 
+    def before(self, at: datetime) -> "LogArrays":
+        """The events before ``at``, in their order."""
+        keep = self.at_us < (at - _epoch(self.tz)) // _MICROSECOND
+        return LogArrays(*(column[keep] for column in (self.shopper, self.row, self.purchase, self.at_us, self.day,
+                                                        self.price)), tz=self.tz)  # fmt: skip
+
     def moment(self, at_us: int) -> datetime:
         """The datetime of a value of ``at_us``, in the events' time zone."""
         if self.tz is None:
             return datetime(1970, 1, 1) + timedelta(microseconds=int(at_us))
         return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(at_us))).astimezone(self.tz)
+
+
+def _epoch(tz: tzinfo | None) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC if tz is not None else None)
 
 
 class Products(Protocol):
@@ -84,12 +94,15 @@ class Products(Protocol):
     vectors: np.ndarray  # (n, dim) unit photo embeddings; zero rows where a product has none
 
 
-def shoppers_from_events(products: Products, events: Iterable[Event]) -> dict[object, Shopper]:
-    """Every shopper's history as shopper_load would read it from the database at the time of the
+def shoppers_from_events(
+    products: Products, events: Iterable[Event], *, keys: Collection | None = None
+) -> dict[object, Shopper]:
+    """Every shopper's history (or only these ``keys``' ones: at ten million events, every shopper's
+    is millions of objects) as shopper_load would read it from the database at the time of the
     newest event given: newest first, the newest HISTORY events, and all their purchases."""
     history: dict[object, list[Event]] = defaultdict(list)
     for event in events:
-        if event.product_id in products.index:
+        if event.product_id in products.index and (keys is None or event.shopper in keys):
             history[event.shopper].append(event)
     shoppers = {}
     for key, mine in history.items():

@@ -19,18 +19,23 @@ import numpy as np
 from django.conf import settings
 from scipy.sparse import csr_matrix
 
+from common.iterables import sample_in_order
 from common.metrics import average_precision_at_k, recall_at_k
 from recommendations.domain import Candidate, Shopper
 from recommendations.ranker.click_training import ClickModel, click_fit
 from recommendations.ranker.clicks import ClickSizes, anchor_rows, click_heuristic
 from recommendations.ranker.ensemble import TREES, Ensemble, ensemble_train
 from recommendations.ranker.features import FEATURES, Pool, PoolSizes, candidate_pool, item_features, pool_sizes
-from recommendations.ranker.history import Event, Products, shoppers_from_events
+from recommendations.ranker.history import Event, LogArrays, Products, shoppers_from_events
 from recommendations.ranker.items import ItemTable, item_table, product_text, visual_projection
 
 K = 12
 LABEL_WINDOWS = (1, 3, 7, 14, 28)  # days; the first that gives MIN_SHOPPERS labelled shoppers is used
 MIN_SHOPPERS = 200
+# The labelled shoppers a fold learns from at most: beyond, a sample with a fixed seed. The H&M week
+# has 1,554 a fold; a shop with ten million purchases a month has about 50,000 a day, and a pool
+# and its features for each would take most of a training's time for little more to learn.
+MAX_FOLD_SHOPPERS = 10_000
 
 
 @dataclass
@@ -117,18 +122,19 @@ def day_start(at: datetime) -> datetime:
 
 def fold_build(
     products: Products, events: list[Event], cutoff: datetime, *, label_days: int, sizes: PoolSizes | None = None,
-    visual: np.ndarray | None = None, text: csr_matrix | None = None,
+    visual: np.ndarray | None = None, text: csr_matrix | None = None, log: LogArrays | None = None,
 ) -> Fold:  # fmt: skip
-    """Shoppers with history before ``cutoff`` who bought in the ``label_days`` from it."""
+    """Shoppers with history before ``cutoff`` who bought in the ``label_days`` from it (at most
+    MAX_FOLD_SHOPPERS of them, sampled). ``log``: the same events as columns, when the caller has them."""
     before = [event for event in events if event.at < cutoff]
     until = cutoff + timedelta(days=label_days)
     bought: dict[object, set[int]] = {}
     for event in events:
         if event.kind == "purchase" and cutoff <= event.at < until:
             bought.setdefault(event.shopper, set()).add(event.product_id)
-    table = item_table(products, before, visual=visual, text=text)
-    shoppers = shoppers_from_events(products, before)
-    keys = [key for key in bought if key in shoppers]
+    table = item_table(products, before if log is None else log.before(cutoff), visual=visual, text=text)
+    shoppers = shoppers_from_events(products, before, keys=bought.keys())
+    keys = sample_in_order([key for key in bought if key in shoppers], MAX_FOLD_SHOPPERS)
     repurchases = settings.RECOMMEND_REPURCHASES  # as serving: off, purchases are never candidates
     pools = [candidate_pool(shoppers[key], table, repurchases=repurchases, sizes=sizes) for key in keys]
     kinds = {event.kind for key in keys for event in shoppers[key].recent}
@@ -181,13 +187,16 @@ def ranker_fit(
     label_days = label_days or label_window(events, newest_day)
     visual = visual_projection(products.vectors)  # once: it depends on the photos, not the log
     text = product_text(products)  # and the words
+    log = LogArrays.from_events(events, products.index)  # the log as columns once, for every item table
     built = []
     for number in range(folds):
         cutoff = newest_day - timedelta(days=label_days * number + label_days - 1)
         on_step(f"Fold {number + 1}: features before {cutoff:%Y-%m-%d}, labels of {label_days} day(s) from it")
         if not any(event.at < cutoff for event in events):
             break  # no history before it, nor before any older fold
-        fold = fold_build(products, events, cutoff, label_days=label_days, sizes=sizes, visual=visual, text=text)
+        fold = fold_build(
+            products, events, cutoff, label_days=label_days, sizes=sizes, visual=visual, text=text, log=log
+        )
         if fold.keys:
             built.append(fold)
     trainable = [fold for fold in built if _positives(fold)]
@@ -210,7 +219,7 @@ def ranker_fit(
     on_step(f"Training on {len(x):,} candidate rows of {len(groups):,} shoppers ({int(y.sum()):,} purchases)")
     booster = _train(x, y, groups)
     on_step("Item table as of the newest purchase, for serving")
-    table = item_table(products, events, visual=visual, text=text)
+    table = item_table(products, log, visual=visual, text=text)
     gains = booster.feature_gains()
     total = float(gains.sum()) or 1.0
     figures.update(
