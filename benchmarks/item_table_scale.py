@@ -24,6 +24,38 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "storefront.settings.local")
 
 
+def synthetic_shop(*, events: int, products: int, days: int) -> tuple:
+    """(the log as LogArrays, a catalog of ``products`` with types, groups and names, the week's shape)."""
+    from event_scale import LAST_DAY, synthetic_log, week_shape
+
+    from recommendations.ranker.history import LogArrays
+    from recommendations.services.ranker import CatalogRows
+
+    shape = week_shape()
+    log = synthetic_log(shape, products, events=events, days=days)
+    first = datetime.combine(LAST_DAY, datetime.min.time(), tzinfo=UTC).timestamp() - (days - 1) * 86400
+    columns = LogArrays(
+        shopper=log["shopper"].astype(np.int64), row=log["product"].astype(np.int64),
+        purchase=np.ones(len(log["product"]), dtype=bool),
+        at_us=((first + log["day"] * 86400) * 1_000_000).astype(np.int64),
+        day=LAST_DAY.toordinal() - (days - 1) + log["day"].astype(np.int64),
+        price=log["price"] / 1000.0, tz=UTC,
+    )  # fmt: skip
+    n = products
+    kinds = np.array([f"type{k}" for k in range(120)])
+    colours = np.array(["Black", "White", "Red", "Blue", "Beige", "Grey", "Green", "Pink"])
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    catalog = CatalogRows(
+        ids=ids, index={int(pid): row for row, pid in enumerate(ids.tolist())},
+        gender=np.array(["women", "men", "kids", "unisex"])[ids % 4],
+        name=[f"{kind} {colour}" for kind, colour in zip(kinds[ids % 120], colours[ids % 8], strict=True)],
+        description=[""] * n, group=[f"g{row // 3}" for row in range(n)], article_type=kinds[ids % 120],
+        subcategory=kinds[ids % 40], department=kinds[ids % 60], colour=colours[ids % 8],
+        price=np.full(n, 19.99, np.float32), vectors=np.zeros((n, 1), np.float32),
+    )  # fmt: skip
+    return columns, catalog, shape
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10_000_000)
@@ -34,33 +66,11 @@ def main() -> None:
     import django
 
     django.setup()  # settings only: nothing here opens a connection
-    from event_scale import LAST_DAY, synthetic_log, week_shape
-
-    from recommendations.ranker.history import LogArrays
     from recommendations.ranker.items import VISUAL_DIM, item_table
-    from recommendations.services.ranker import CatalogRows
 
     started = time.monotonic()
-    shape = week_shape()
-    log = synthetic_log(shape, args.products, events=args.events, days=args.days)
-    first = datetime.combine(LAST_DAY, datetime.min.time(), tzinfo=UTC).timestamp() - (args.days - 1) * 86400
-    columns = LogArrays(
-        shopper=log["shopper"].astype(np.int64), row=log["product"].astype(np.int64),
-        purchase=np.ones(len(log["product"]), dtype=bool),
-        at_us=((first + log["day"] * 86400) * 1_000_000).astype(np.int64),
-        day=LAST_DAY.toordinal() - (args.days - 1) + log["day"].astype(np.int64),
-        price=log["price"] / 1000.0, tz=UTC,
-    )  # fmt: skip
+    columns, products, shape = synthetic_shop(events=args.events, products=args.products, days=args.days)
     n = args.products
-    kinds = np.array([f"type {k}" for k in range(120)])
-    ids = np.arange(1, n + 1, dtype=np.int64)
-    products = CatalogRows(
-        ids=ids, index={}, gender=np.array(["women", "men", "kids", "unisex"])[ids % 4], name=[], description=[],
-        group=[f"g{row // 3}" for row in range(n)], article_type=kinds[ids % 120], subcategory=kinds[ids % 40],
-        department=kinds[ids % 60], colour=kinds[ids % 20], price=np.full(n, 19.99, np.float32),
-        vectors=np.zeros((n, 1), np.float32),
-    )  # fmt: skip
-    del log
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"{len(columns):,} purchases by {len(np.unique(columns.shopper)):,} shoppers over {args.days} days, "

@@ -1,0 +1,66 @@
+"""The rankers' training at a large shop's size, in memory only: item_table_scale.py's synthetic
+log (the H&M week's shape, --events purchases over --products products) as the Event tuples the
+rankers read, then ``ranker_fit`` (both rankers: two folds, validation, the after-a-click model and
+the served item table), with each step's time and the process's peak memory.
+
+    python benchmarks/ranker_scale.py --events 10000000 --products 1000000
+"""
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "storefront.settings.local")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--products", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=28)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()  # settings only: nothing here opens a connection
+    from item_table_scale import synthetic_shop
+
+    from recommendations.ranker.history import Event
+    from recommendations.ranker.training import ranker_fit
+
+    started = time.monotonic()
+
+    def step(text: str) -> None:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"[{time.monotonic() - started:6.0f} s, peak {peak:,.0f} MB] {text}", flush=True)
+
+    columns, products, _ = synthetic_shop(events=args.events, products=args.products, days=args.days)
+    ids = products.ids.tolist()
+    events = [
+        Event(("user", shopper), ids[row], "purchase", columns.moment(at), price)
+        for shopper, row, at, price in zip(columns.shopper.tolist(), columns.row.tolist(), columns.at_us.tolist(),
+                                           columns.price.tolist(), strict=True)
+    ]  # fmt: skip
+    step(f"{len(events):,} purchases by {len(np.unique(columns.shopper)):,} shoppers as Event tuples")
+    del columns
+    fit_started = time.monotonic()
+    fitted = ranker_fit(products, events, on_step=step)
+    seconds = time.monotonic() - fit_started
+    figures = fitted.figures
+    validation, clicks = figures.get("validation", {}), figures.get("clicks", {})
+    step(
+        f"ranker_fit: {seconds:.0f} s; {figures['shoppers']:,} labelled shoppers, {figures['rows']:,} rows; "
+        f"validation MAP@12 {validation.get('map', float('nan')):.4f}; after a click {clicks.get('tasks', 0):,} baskets"
+    )
+
+
+if __name__ == "__main__":
+    main()
