@@ -169,8 +169,7 @@ def click_validation(booster, fold: ClickFold) -> dict:
     """MAP@12 and recall@12 of the model and of the heuristic on the fold's baskets (no filters)."""
     model_map, model_recall, plain_map, plain_recall = [], [], [], []
     popular = [int(fold.table.ids[row]) for row in fold.table.popular]
-    for task, pool in zip(fold.tasks, fold.pools, strict=True):
-        scores = booster.predict(pool.features) if len(pool.rows) else np.zeros(0)
+    for task, pool, scores in zip(fold.tasks, fold.pools, scored_pools(booster, fold.pools), strict=True):
         best = fold.table.ids[pool.rows[np.lexsort((pool.rows, -scores))]].tolist()
         ranked = list(dict.fromkeys(best + popular))[:K]
         plain = click_heuristic(fold.table, [fold.table.index[task.shown]])
@@ -186,6 +185,16 @@ def click_validation(booster, fold: ClickFold) -> dict:
         "heuristic_map": float(np.mean(plain_map)),
         "heuristic_recall": float(np.mean(plain_recall)),
     }
+
+
+def scored_pools(booster, pools: list) -> list[np.ndarray]:
+    """The model's scores of each pool's rows, from one call over all of them (a call per pool cost
+    about a millisecond each, 30 s for a fold of 10,000); each row's score is the same either way."""
+    sizes = [len(pool.rows) for pool in pools]
+    if not sum(sizes):
+        return [np.zeros(0) for _ in pools]
+    scores = booster.predict(np.vstack([pool.features for pool in pools if len(pool.rows)]))
+    return np.split(scores, np.cumsum(sizes)[:-1])
 
 
 def fold_windows(cutoffs: list[datetime], label_days: int) -> list[tuple[datetime, datetime]]:

@@ -22,7 +22,7 @@ from scipy.sparse import csr_matrix
 from common.iterables import sample_in_order
 from common.metrics import average_precision_at_k, recall_at_k
 from recommendations.domain import Candidate, Shopper
-from recommendations.ranker.click_training import ClickModel, click_fit
+from recommendations.ranker.click_training import ClickModel, click_fit, scored_pools
 from recommendations.ranker.clicks import ClickSizes, anchor_rows, click_heuristic
 from recommendations.ranker.ensemble import TREES, Ensemble, ensemble_train
 from recommendations.ranker.features import FEATURES, Pool, PoolSizes, candidate_pool, item_features, pool_sizes
@@ -253,8 +253,7 @@ def validation_figures(booster, fold: Fold) -> dict:
     """MAP@12 and recall@12 on the validation fold's shoppers: the ranked pool against the no-model
     heuristic (their purchases newest first, their other colours, then popular) on the same shoppers."""
     ranked_map, ranked_recall, heuristic_map, heuristic_recall = [], [], [], []
-    for pool, bought in zip(fold.pools, fold.bought, strict=True):
-        scores = booster.predict(pool.features) if len(pool.rows) else np.zeros(0)
+    for pool, bought, scores in zip(fold.pools, fold.bought, scored_pools(booster, fold.pools), strict=True):
         ranked = [c.product_id for c in pool.candidates(fold.table, scores)][:K]
         plain = [int(fold.table.ids[row]) for row in pool.rows][:K]  # the sources' own order
         ranked_map.append(average_precision_at_k(ranked, bought, K))
