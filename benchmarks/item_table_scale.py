@@ -56,16 +56,21 @@ def synthetic_shop(*, events: int, products: int, days: int) -> tuple:
     return columns, catalog, shape
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(description: str) -> argparse.Namespace:
+    """The synthetic shop's size from the command line, Django's settings loaded (no connection)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--products", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=28)
     args = parser.parse_args()
-
     import django
 
-    django.setup()  # settings only: nothing here opens a connection
+    django.setup()
+    return args
+
+
+def main() -> None:
+    args = arguments(__doc__)
     from recommendations.ranker.items import VISUAL_DIM, item_table
 
     started = time.monotonic()

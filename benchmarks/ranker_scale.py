@@ -6,7 +6,6 @@ the served item table), with each step's time and the process's peak memory.
     python benchmarks/ranker_scale.py --events 10000000 --products 1000000
 """
 
-import argparse
 import os
 import resource
 import sys
@@ -22,16 +21,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "storefront.settings.local")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--products", type=int, default=1_000_000)
-    parser.add_argument("--days", type=int, default=28)
-    args = parser.parse_args()
+    from item_table_scale import arguments, synthetic_shop
 
-    import django
-
-    django.setup()  # settings only: nothing here opens a connection
-    from item_table_scale import synthetic_shop
+    args = arguments(__doc__)
 
     from recommendations.ranker.history import Event
     from recommendations.ranker.training import ranker_fit
