@@ -337,8 +337,7 @@ def _sorted_runs(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # One int64 key and a stable sort: several times faster than lexsort over the columns.
         combined = np.ravel_multi_index([key - start for key, start in zip(keys, low, strict=True)], dims)
         order = np.argsort(combined, kind="stable")
-        ordered = combined[order]
-        return order, np.r_[True, ordered[1:] != ordered[:-1]]
+        return order, _run_starts(combined[order])
     order = np.lexsort((np.arange(len(keys[0])), *reversed(keys)))
     new = np.ones(len(order), dtype=bool)
     new[1:] = np.any([key[order][1:] != key[order][:-1] for key in keys], axis=0)
@@ -359,6 +358,11 @@ def _run_sizes(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order[starts], np.diff(np.r_[starts, len(order)])
 
 
+def _run_starts(values: np.ndarray) -> np.ndarray:
+    """Where each run of equal ``values`` starts (True at the first entry of each)."""
+    return np.r_[True, values[1:] != values[:-1]] if len(values) else np.zeros(0, dtype=bool)
+
+
 def _rank_in_runs(new: np.ndarray) -> np.ndarray:
     """Each entry's position within its run (``new`` marks where each run starts)."""
     start_of = np.flatnonzero(new)[np.cumsum(new) - 1]
@@ -375,7 +379,7 @@ def _newest_purchases(shopper: np.ndarray, row: np.ndarray, at_us: np.ndarray) -
     np.maximum.at(newest, pair, at_us[order])
     buyer = shopper[first]
     ranked = np.lexsort((first, -newest, buyer))
-    within = _rank_in_runs(np.r_[True, buyer[ranked][1:] != buyer[ranked][:-1]] if len(ranked) else np.zeros(0, bool))
+    within = _rank_in_runs(_run_starts(buyer[ranked]))
     keep = ranked[within < CO_BOUGHT_BASKET]
     return buyer[keep], row[first][keep]
 
@@ -433,31 +437,35 @@ def basket_pairs(
     both.setdiag(0)
     both.eliminate_zeros()
     both.sum_duplicates()  # canonical: each row's columns in order
-    score = both.data / holding[np.repeat(np.arange(n), np.diff(both.indptr))]
+    this = _entry_rows(both)
+    score = both.data / holding[this]
     # Ties go to what sells, then the row: each product's place in that order.
     selling_rank = np.empty(n, np.int64)
     selling_rank[np.lexsort((np.arange(n), -sold))] = np.arange(n)
-    return _best_per_row(n, both, score, BASKET_KEEP, tie_rank=selling_rank)
+    return _best_per_row(n, this, both.indices, score, BASKET_KEEP, tie_rank=selling_rank)
+
+
+def _entry_rows(matrix: csr_matrix) -> np.ndarray:
+    """The row of each stored entry of ``matrix`` (int32: tens of millions of pairs at ten million events)."""
+    return np.repeat(np.arange(matrix.shape[0], dtype=np.int32), np.diff(matrix.indptr))
 
 
 def _best_per_row(
-    n: int, both: csr_matrix, score: np.ndarray, keep: int, *, tie_rank: np.ndarray | None = None
+    n: int, this: np.ndarray, other: np.ndarray, score: np.ndarray, keep: int, *, tie_rank: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each row of ``both`` (canonical: each row's columns in order), its ``keep`` best columns
-    as CSR arrays (ptr, columns, scores): best by ``score`` (one per stored entry, never negative),
+    """For each row, its ``keep`` best columns as CSR arrays (ptr, columns, scores): entry i is
+    (``this[i]``, ``other[i]``), in row order and each row's columns in order (a canonical CSR
+    matrix's _entry_rows and indices); best by ``score`` (one per entry, never negative),
     then by ``tie_rank`` of the column (smaller first; None: no such tie-break), then the column.
     All rows at once: a loop over a million products took most of the build. Two stable sorts of
     one int64 key each (the rank of the tie-break, then the row and the score's bits, which order
     as the score does) instead of a lexsort of four columns: about half the time at ten million."""
-    this = np.repeat(np.arange(n, dtype=np.int32), np.diff(both.indptr))  # int32: tens of millions of pairs
-    other = both.indices
     order = np.arange(len(other)) if tie_rank is None else np.argsort(tie_rank[other], kind="stable")
     key = this[order].astype(np.int64) << 32
     key |= np.int64(np.iinfo(np.int32).max) - score.astype(np.float32).view(np.int32)[order]
     order = order[np.argsort(key, kind="stable")]
     del key
-    first = np.r_[True, this[order][1:] != this[order][:-1]] if len(order) else np.zeros(0, dtype=bool)
-    kept = order[_rank_in_runs(first) < keep]
+    kept = order[_rank_in_runs(_run_starts(this[order])) < keep]
     ptr = np.zeros(n + 1, np.int64)
     ptr[1:] = np.cumsum(np.bincount(this[kept], minlength=n))
     return ptr, other[kept].astype(np.int64), score[kept].astype(np.float32)
@@ -484,7 +492,7 @@ def type_pairs(
     # By type (the names' order), then most likely first, then the other type's name.
     order = np.lexsort((partner, -probability, kind))
     kind, partner, probability = kind[order], partner[order], probability[order]
-    keep = _rank_in_runs(np.r_[True, kind[1:] != kind[:-1]] if len(kind) else np.zeros(0, bool)) < TYPE_PAIRS_KEEP
+    keep = _rank_in_runs(_run_starts(kind)) < TYPE_PAIRS_KEEP
     return kinds[kind[keep]].astype(str), kinds[partner[keep]].astype(str), probability[keep].astype(np.float32)
 
 
@@ -501,5 +509,6 @@ def _co_bought(
     both.eliminate_zeros()
     both.sum_duplicates()  # canonical: each row's columns in order
     norm = np.sqrt(np.maximum(buyers, 1))
-    score = both.data / (norm[np.repeat(np.arange(n), np.diff(both.indptr))] * norm[both.indices])
-    return _best_per_row(n, both, score, CO_BOUGHT_KEEP)
+    this = _entry_rows(both)
+    score = both.data / (norm[this] * norm[both.indices])
+    return _best_per_row(n, this, both.indices, score, CO_BOUGHT_KEEP)
