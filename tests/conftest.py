@@ -68,6 +68,22 @@ def _empty_cache():
     forget()
 
 
+@pytest.fixture
+def exact_vector_search(db):
+    """For a test that expects the exact nearest products of the HNSW index. HNSW is approximate, and
+    more so among dead entries: every earlier test's rolled-back rows stay in the graph until a VACUUM,
+    which a test's transaction cannot run, and CI runs missed products such tests expect (once the
+    farthest, once the nearest) among thousands of them. REINDEX rebuilds the indexes from the live
+    rows (this test's own included, whenever they are written) and, being transactional, is rolled
+    back with the rest of the test."""
+    from django.db import connection
+
+    from recommendations.models import ProductEmbedding
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"REINDEX TABLE {ProductEmbedding._meta.db_table}")
+
+
 @pytest.fixture(autouse=True)
 def _shown_products_at_once(request):
     """The "shown products" value (migrations 0013 and 0014) moves at a change's commit, and a test's changes

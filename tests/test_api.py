@@ -52,7 +52,7 @@ def test_product_detail_has_its_photos_and_an_unknown_product_is_404(api):
     assert api.get("/api/v1/products/999999/").status_code == 404
 
 
-def test_similar_products_use_the_same_filters_as_the_product_page(api):
+def test_similar_products_use_the_same_filters_as_the_product_page(api, exact_vector_search):
     rng = np.random.default_rng(1)
     base = rng.normal(size=1280)
     query = EmbeddedProductFactory(embedding=base / np.linalg.norm(base), gender=Gender.MEN)

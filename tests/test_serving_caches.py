@@ -100,7 +100,9 @@ def test_the_card_cache_serves_without_a_query_once_it_holds_a_version(shop, dja
     assert [cards[p.pk].name for p in shop[:5]] == [f"Top {i}" for i in range(5)]
 
 
-def test_stored_neighbours_are_recomputed_after_a_new_embedding_and_when_old(shop, django_assert_num_queries):
+def test_stored_neighbours_are_recomputed_after_a_new_embedding_and_when_old(
+    shop, django_assert_num_queries, exact_vector_search
+):
     product = shop[0]
     vector = ProductEmbedding.objects.get(pk=product.pk).vector
     first = visual_neighbours(product_id=product.pk, vector=vector)

@@ -22,17 +22,7 @@ def near(base: np.ndarray, noise: float, rng) -> np.ndarray:
     return unit(base + noise * rng.normal(size=DIM))
 
 
-def rebuild_the_vector_indexes():
-    """HNSW is approximate, and more so among dead entries: every earlier test's rolled-back rows stay
-    in the graph until a VACUUM, which a test's transaction cannot run, and two CI runs missed a
-    product this test expects (once the farthest, once the nearest) among thousands of them. An exact
-    answer is asked of an index rebuilt from this test's live rows; REINDEX is transactional, so the
-    rebuilt index is rolled back with the rest of the test."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"REINDEX TABLE {ProductEmbedding._meta.db_table}")
-
-
-def test_returns_the_nearest_in_stock_compatible_products_and_never_itself():
+def test_returns_the_nearest_in_stock_compatible_products_and_never_itself(exact_vector_search):
     rng = np.random.default_rng(7)
     base = unit(rng.normal(size=DIM))
     query = EmbeddedProductFactory(embedding=base, gender=Gender.MEN)
@@ -43,7 +33,6 @@ def test_returns_the_nearest_in_stock_compatible_products_and_never_itself():
     womens = EmbeddedProductFactory(embedding=near(base, 0.005, rng), gender=Gender.WOMEN)
     other_model = EmbeddedProductFactory(embedding=unit(rng.normal(size=2048)), embedding__model="resnet50/v1")
     far = EmbeddedProductFactory(embedding=near(base, 0.08, rng), gender=Gender.MEN)
-    rebuild_the_vector_indexes()
 
     results = products_similar_to_product(product=query, k=10)
 
