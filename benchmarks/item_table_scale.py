@@ -28,7 +28,7 @@ def synthetic_shop(*, events: int, products: int, days: int) -> tuple:
     """(the log as LogArrays, a catalog of ``products`` with types, groups and names, the week's shape)."""
     from event_scale import LAST_DAY, synthetic_log, week_shape
 
-    from recommendations.ranker.history import LogArrays
+    from recommendations.ranker.history import KINDS, LogArrays
     from recommendations.services.ranker import CatalogRows
 
     shape = week_shape()
@@ -39,7 +39,8 @@ def synthetic_shop(*, events: int, products: int, days: int) -> tuple:
         purchase=np.ones(len(log["product"]), dtype=bool),
         at_us=((first + log["day"] * 86400) * 1_000_000).astype(np.int64),
         day=LAST_DAY.toordinal() - (days - 1) + log["day"].astype(np.int64),
-        price=log["price"] / 1000.0, tz=UTC,
+        price=log["price"] / 1000.0, tz=UTC, kind=np.full(len(log["product"]), KINDS.index("purchase"), np.int8),
+        keys=range(int(log["shopper"].max()) + 1),
     )  # fmt: skip
     n = products
     kinds = np.array([f"type{k}" for k in range(120)])

@@ -1,7 +1,7 @@
 """The rankers' training at a large shop's size, in memory only: item_table_scale.py's synthetic
-log (the H&M week's shape, --events purchases over --products products) as the Event tuples the
-rankers read, then ``ranker_fit`` (both rankers: two folds, validation, the after-a-click model and
-the served item table), with each step's time and the process's peak memory.
+log (the H&M week's shape, --events purchases over --products products) as the columns a training
+reads from PostgreSQL (LogArrays), then ``ranker_fit`` (both rankers: two folds, validation, the
+after-a-click model and the served item table), with each step's time and the process's peak memory.
 
     python benchmarks/ranker_scale.py --events 10000000 --products 1000000
 """
@@ -25,7 +25,6 @@ def main() -> None:
 
     args = arguments(__doc__)
 
-    from recommendations.ranker.history import Event
     from recommendations.ranker.training import ranker_fit
 
     started = time.monotonic()
@@ -35,16 +34,9 @@ def main() -> None:
         print(f"[{time.monotonic() - started:6.0f} s, peak {peak:,.0f} MB] {text}", flush=True)
 
     columns, products, _ = synthetic_shop(events=args.events, products=args.products, days=args.days)
-    ids = products.ids.tolist()
-    events = [
-        Event(("user", shopper), ids[row], "purchase", columns.moment(at), price)
-        for shopper, row, at, price in zip(columns.shopper.tolist(), columns.row.tolist(), columns.at_us.tolist(),
-                                           columns.price.tolist(), strict=True)
-    ]  # fmt: skip
-    step(f"{len(events):,} purchases by {len(np.unique(columns.shopper)):,} shoppers as Event tuples")
-    del columns
+    step(f"{len(columns):,} purchases by {len(np.unique(columns.shopper)):,} shoppers as columns (LogArrays)")
     fit_started = time.monotonic()
-    fitted = ranker_fit(products, events, on_step=step)
+    fitted = ranker_fit(products, columns, on_step=step)
     seconds = time.monotonic() - fit_started
     figures = fitted.figures
     validation, clicks = figures.get("validation", {}), figures.get("clicks", {})

@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from recommendations.models import Interaction, RankerModel, Visitor
 from recommendations.ranker.features import FEATURES, candidate_pool
-from recommendations.ranker.history import Event, shoppers_from_events
+from recommendations.ranker.history import Event, LogArrays, shoppers_from_events
 from recommendations.ranker.items import ItemTable, item_table
 from recommendations.ranker.training import fold_build, ranker_fit
 from recommendations.services.ranker import CatalogRows
@@ -144,7 +144,8 @@ def test_a_fold_learns_from_a_fixed_sample_of_its_shoppers_and_baskets_when_it_h
     products, train, _ = synthetic_log("co_bought")
     cutoff, end = DAY0 + timedelta(days=3), DAY0 + timedelta(days=4)
     whole = fold_build(products, train, cutoff, label_days=1)
-    baskets = click_training.click_fold(whole.table, train, cutoff, end, ClickSizes())
+    log = LogArrays.from_events(train, products.index)
+    baskets = click_training.click_fold(whole.table, log, cutoff, end, ClickSizes())
     monkeypatch.setattr(training, "MAX_FOLD_SHOPPERS", 5)
     monkeypatch.setattr(click_training, "MAX_FOLD_BASKETS", 4)
     capped, again = (fold_build(products, train, cutoff, label_days=1) for _ in range(2))
@@ -153,7 +154,7 @@ def test_a_fold_learns_from_a_fixed_sample_of_its_shoppers_and_baskets_when_it_h
     assert places == sorted(places)  # in the fold's order
     for key, pool in zip(capped.keys, capped.pools, strict=True):  # each the pool the whole fold built
         np.testing.assert_array_equal(pool.features, whole.pools[whole.keys.index(key)].features)
-    few = click_training.click_fold(whole.table, train, cutoff, end, ClickSizes())
+    few = click_training.click_fold(whole.table, log, cutoff, end, ClickSizes())
     assert len(baskets.tasks) > 4 and len(few.tasks) == 4 and set(few.tasks) <= set(baskets.tasks)
 
 
@@ -296,13 +297,13 @@ def test_the_label_window_is_one_day_for_a_busy_shop_and_longer_for_a_small_one(
 
     newest_day = DAY0 + timedelta(days=30)
 
-    def log(shoppers: int, every_days: int) -> list[Event]:
+    def log(shoppers: int, every_days: int) -> LogArrays:
         """Each shopper buys once long ago and once more on one of the last days."""
         events = []
         for n in range(shoppers):
             events.append(Event(("s", n), 1000, "purchase", DAY0))
             events.append(Event(("s", n), 1001, "purchase", newest_day - timedelta(days=n % every_days)))
-        return events
+        return LogArrays.from_events(events, {1000: 0, 1001: 1})
 
     assert label_window(log(MIN_SHOPPERS, 1), newest_day) == 1  # all of them bought on the newest day
     assert label_window(log(MIN_SHOPPERS, 7), newest_day) == 7  # spread over a week

@@ -9,9 +9,8 @@ here reads an event the ranker's training did not, and nothing at or after an ev
 import random
 import time
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 
@@ -27,7 +26,7 @@ from recommendations.ranker.clicks import (
     click_pool,
 )
 from recommendations.ranker.ensemble import TREES, Ensemble, ensemble_train
-from recommendations.ranker.history import Event
+from recommendations.ranker.history import LogArrays
 from recommendations.ranker.items import ItemTable
 
 K = 12
@@ -51,16 +50,20 @@ class BasketTask:
     truth: frozenset[int]  # the rest of that shopper-day's products
 
 
-def basket_tasks(events: Iterable[Event], start: datetime, end: datetime, *, seed: int = TASK_SEED) -> list[BasketTask]:
-    """Every shopper-day in [start, end) with two or more distinct purchased products, one revealed."""
+def basket_tasks(log: LogArrays, ids: np.ndarray, start: datetime, end: datetime, *,
+                 seed: int = TASK_SEED) -> list[BasketTask]:  # fmt: skip
+    """Every shopper-day in [start, end) with two or more distinct purchased products, one revealed;
+    ``ids``: the product id of each of the log's rows. Only the window's purchases are visited."""
+    window = np.flatnonzero(log.purchase & (log.at_us >= log.us(start)) & (log.at_us < log.us(end)))
     baskets: dict[tuple, dict[int, None]] = defaultdict(dict)
-    for event in events:
-        if event.kind == "purchase" and start <= event.at < end:
-            baskets[event.shopper, event.at.date()][event.product_id] = None
+    for shopper, day, row in zip(log.shopper[window].tolist(), log.day[window].tolist(), log.row[window].tolist(),
+                                 strict=True):  # fmt: skip
+        baskets[shopper, day][int(ids[row])] = None
+    keyed = {(log.keys[shopper], date.fromordinal(day)): items for (shopper, day), items in baskets.items()}
     rng = random.Random(seed)
     tasks = []
-    for key in sorted(baskets, key=repr):  # a stable order, whatever the log's
-        items = list(baskets[key])
+    for key in sorted(keyed, key=repr):  # a stable order, whatever the log's
+        items = list(keyed[key])
         if len(items) >= 2:
             shown = rng.choice(items)
             tasks.append(BasketTask(key[0], key[1], shown, frozenset(items) - {shown}))
@@ -86,11 +89,11 @@ class ClickFold:
         return np.vstack(xs), np.concatenate(ys), groups
 
 
-def click_fold(table: ItemTable, events: list[Event], start: datetime, end: datetime, sizes: ClickSizes) -> ClickFold:
+def click_fold(table: ItemTable, log: LogArrays, start: datetime, end: datetime, sizes: ClickSizes) -> ClickFold:
     """The tasks of [start, end) against ``table`` (built from events before ``start``). Each pool
     keeps its rows and features only: the proposals behind them (Python objects, 150 a task, before
     they were arrays) took 1.5 GB on the H&M week."""
-    tasks = [task for task in basket_tasks(events, start, end) if task.shown in table.index]
+    tasks = [task for task in basket_tasks(log, table.ids, start, end) if task.shown in table.index]
     tasks = sample_in_order(tasks, MAX_FOLD_BASKETS)
     pools = []
     for task in tasks:
@@ -129,13 +132,13 @@ class ClickModel:
         return pool.candidates(table, self.booster.predict(pool.features, num_threads=1))
 
 
-def click_fit(folds: list[tuple[datetime, datetime, ItemTable]], events: list[Event], *,
+def click_fit(folds: list[tuple[datetime, datetime, ItemTable]], log: LogArrays, *,
               sizes: ClickSizes | None = None) -> ClickModel | None:  # fmt: skip
     """Train on the basket completions of each fold (its label days, features from its table);
     the newest fold first. None when no fold holds a basket whose rest is among its candidates."""
     started = time.monotonic()
     sizes = sizes or ClickSizes()
-    built = [click_fold(table, events, start, end, sizes) for start, end, table in folds]
+    built = [click_fold(table, log, start, end, sizes) for start, end, table in folds]
     trainable = [fold for fold in built if any(task.truth & set(fold.table.ids[pool.rows].tolist())
                                                for task, pool in zip(fold.tasks, fold.pools, strict=True))]  # fmt: skip
     if not trainable:

@@ -269,7 +269,7 @@ def item_table(
     per-event sets and dicts took more than 10 GB. tests/test_item_table.py holds the event-by-event
     definition it must agree with."""
     n = len(products.ids)
-    log = events if isinstance(events, LogArrays) else LogArrays.from_events(events, products.index)
+    log = LogArrays.of(events, products.index)
     if not len(log):
         raise ValueError("No events: a ranker needs a log to learn from.")
     # "Now" for the sales is the newest purchase (the newest event in a log without any): on a live

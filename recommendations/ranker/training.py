@@ -26,7 +26,7 @@ from recommendations.ranker.click_training import ClickModel, click_fit, scored_
 from recommendations.ranker.clicks import ClickSizes, anchor_rows, click_heuristic
 from recommendations.ranker.ensemble import TREES, Ensemble, ensemble_train
 from recommendations.ranker.features import FEATURES, Pool, PoolSizes, candidate_pool, item_features, pool_sizes
-from recommendations.ranker.history import Event, LogArrays, Products, shoppers_from_events
+from recommendations.ranker.history import Event, LogArrays, Products, shoppers_from_log
 from recommendations.ranker.items import ItemTable, item_table, product_text, visual_projection
 
 K = 12
@@ -121,50 +121,54 @@ def day_start(at: datetime) -> datetime:
 
 
 def fold_build(
-    products: Products, events: list[Event], cutoff: datetime, *, label_days: int, sizes: PoolSizes | None = None,
-    visual: np.ndarray | None = None, text: csr_matrix | None = None, log: LogArrays | None = None,
+    products: Products, events: "list[Event] | LogArrays", cutoff: datetime, *, label_days: int,
+    sizes: PoolSizes | None = None, visual: np.ndarray | None = None, text: csr_matrix | None = None,
 ) -> Fold:  # fmt: skip
     """Shoppers with history before ``cutoff`` who bought in the ``label_days`` from it (at most
-    MAX_FOLD_SHOPPERS of them, sampled). ``log``: the same events as columns, when the caller has them."""
-    before = [event for event in events if event.at < cutoff]
-    until = cutoff + timedelta(days=label_days)
-    bought: dict[object, set[int]] = {}
-    for event in events:
-        if event.kind == "purchase" and cutoff <= event.at < until:
-            bought.setdefault(event.shopper, set()).add(event.product_id)
-    table = item_table(products, before if log is None else log.before(cutoff), visual=visual, text=text)
-    shoppers = shoppers_from_events(products, before, keys=bought.keys())
-    keys = sample_in_order([key for key in bought if key in shoppers], MAX_FOLD_SHOPPERS)
+    MAX_FOLD_SHOPPERS of them, sampled), in the order of their first purchase there."""
+    log = LogArrays.of(events, products.index)
+    start, until = log.us(cutoff), log.us(cutoff + timedelta(days=label_days))
+    labels = np.flatnonzero(log.purchase & (log.at_us >= start) & (log.at_us < until))
+    before = log.before(cutoff)
+    table = item_table(products, before, visual=visual, text=text)
+    buyers, first = np.unique(log.shopper[labels], return_index=True)
+    buyers = buyers[np.argsort(first, kind="stable")]  # in the order of their first purchase in the label days
+    with_history = np.isin(buyers, before.shopper)
+    numbers = sample_in_order(buyers[with_history].tolist(), MAX_FOLD_SHOPPERS)
+    shoppers = shoppers_from_log(products, before, numbers)
+    bought: dict[int, set[int]] = {number: set() for number in numbers}
+    for number, row in zip(log.shopper[labels].tolist(), log.row[labels].tolist(), strict=True):
+        if number in bought:
+            bought[number].add(int(products.ids[row]))
     repurchases = settings.RECOMMEND_REPURCHASES  # as serving: off, purchases are never candidates
-    pools = [candidate_pool(shoppers[key], table, repurchases=repurchases, sizes=sizes) for key in keys]
-    kinds = {event.kind for key in keys for event in shoppers[key].recent}
-    return Fold(cutoff, table, keys, pools, [bought[key] for key in keys], kinds)
+    pools = [candidate_pool(shoppers[number], table, repurchases=repurchases, sizes=sizes) for number in numbers]
+    kinds = {event.kind for number in numbers for event in shoppers[number].recent}
+    keys = [log.keys[number] for number in numbers]
+    return Fold(cutoff, table, keys, pools, [bought[number] for number in numbers], kinds)
 
 
-def label_window(events: list[Event], newest_day: datetime) -> int:
+def label_window(log: LogArrays, newest_day: datetime) -> int:
     """Days of labels per fold: one day for a busy shop (a fashion shopper's next purchase comes
     within days, and yesterday's sales are today's), more for a small shop, so that the newest fold
     holds at least MIN_SHOPPERS shoppers with history who bought in it."""
-    first_seen: dict[object, datetime] = {}
-    last_bought: dict[object, datetime] = {}
-    end = newest_day + timedelta(days=1)
-    for event in (event for event in events if event.at < end):
-        shopper, at = event.shopper, event.at
-        if shopper not in first_seen or at < first_seen[shopper]:
-            first_seen[shopper] = at
-        if event.kind == "purchase" and (shopper not in last_bought or at > last_bought[shopper]):
-            last_bought[shopper] = at
+    seen = log.at_us < log.us(newest_day + timedelta(days=1))
+    shoppers = int(log.shopper.max()) + 1 if len(log) else 0
+    first_seen = np.full(shoppers, np.iinfo(np.int64).max)
+    np.minimum.at(first_seen, log.shopper[seen], log.at_us[seen])
+    last_bought = np.full(shoppers, np.iinfo(np.int64).min)
+    bought = seen & log.purchase
+    np.maximum.at(last_bought, log.shopper[bought], log.at_us[bought])
     labelled = {}
     for days in LABEL_WINDOWS:
-        cutoff = newest_day - timedelta(days=days - 1)
-        labelled[days] = sum(1 for key, newest in last_bought.items() if newest >= cutoff and first_seen[key] < cutoff)
+        cutoff = log.us(newest_day - timedelta(days=days - 1))
+        labelled[days] = int(np.count_nonzero((last_bought >= cutoff) & (first_seen < cutoff)))
         if labelled[days] >= MIN_SHOPPERS:
             return days
     return max(LABEL_WINDOWS, key=lambda days: (labelled[days], -days))  # a small log: the most labels
 
 
 def ranker_fit(
-    products: Products, events: list[Event], *, label_days: int | None = None, folds: int = 2,
+    products: Products, events: "list[Event] | LogArrays", *, label_days: int | None = None, folds: int = 2,
     sizes: PoolSizes | None = None, complete_before: datetime | None = None,
     on_step: Callable[[str], None] = lambda _: None,
 ) -> RankerFit:  # fmt: skip
@@ -173,30 +177,26 @@ def ranker_fit(
     way (a live shop's today), whose few hours of purchases must not be a fold's labels."""
     started = time.monotonic()
     sizes = sizes or pool_sizes()
-    events = [event for event in events if event.product_id in products.index]
-    if not events:
+    log = LogArrays.of(events, products.index)  # the log as columns once, for every step
+    if not len(log):
         raise ValueError("The log is empty: there is nothing to learn from.")
-    purchases = [event.at for event in events if event.kind == "purchase"]
-    if not purchases:
+    if not log.purchase.any():
         raise ValueError("The log has no purchases: there is nothing to learn from.")
     # Labels are purchases: the folds end on the newest day with one (a replayed log followed by a
     # few live clicks, as the demo's, still trains on its purchases).
-    newest_day = day_start(max(purchases))
+    newest_day = day_start(log.moment(log.at_us[log.purchase].max()))
     if complete_before is not None and newest_day >= complete_before:
         newest_day = day_start(complete_before - timedelta(days=1))  # the newest complete day
-    label_days = label_days or label_window(events, newest_day)
+    label_days = label_days or label_window(log, newest_day)
     visual = visual_projection(products.vectors)  # once: it depends on the photos, not the log
     text = product_text(products)  # and the words
-    log = LogArrays.from_events(events, products.index)  # the log as columns once, for every item table
     built = []
     for number in range(folds):
         cutoff = newest_day - timedelta(days=label_days * number + label_days - 1)
         on_step(f"Fold {number + 1}: features before {cutoff:%Y-%m-%d}, labels of {label_days} day(s) from it")
-        if not any(event.at < cutoff for event in events):
+        if not (log.at_us < log.us(cutoff)).any():
             break  # no history before it, nor before any older fold
-        fold = fold_build(
-            products, events, cutoff, label_days=label_days, sizes=sizes, visual=visual, text=text, log=log
-        )
+        fold = fold_build(products, log, cutoff, label_days=label_days, sizes=sizes, visual=visual, text=text)
         if fold.keys:
             built.append(fold)
     trainable = [fold for fold in built if _positives(fold)]
@@ -214,7 +214,7 @@ def ranker_fit(
         figures["validation"] = validation_figures(_train(*_stack(older)), validation)
     # The after-a-click ranker learns from the same folds: their label days' baskets, their tables.
     on_step("After a click: basket completions of the same folds")
-    clicks = click_fit([(fold.cutoff, fold.cutoff + timedelta(days=label_days), fold.table) for fold in built], events)
+    clicks = click_fit([(fold.cutoff, fold.cutoff + timedelta(days=label_days), fold.table) for fold in built], log)
     x, y, groups = _stack(trainable)
     on_step(f"Training on {len(x):,} candidate rows of {len(groups):,} shoppers ({int(y.sum()):,} purchases)")
     booster = _train(x, y, groups)
