@@ -10,7 +10,7 @@ test cut-off, and a test proves that the lists do not change when the test days 
 
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as clock
@@ -190,15 +190,45 @@ def ranker_fit(
     label_days = label_days or label_window(log, newest_day)
     visual = visual_projection(products.vectors)  # once: it depends on the photos, not the log
     text = product_text(products)  # and the words
-    built = []
+    built = [fold for fold in _folds(products, log, newest_day, folds, label_days, sizes, visual, text, on_step)
+             if fold.keys]  # fmt: skip
+    booster, clicks, figures = _learn(built, log, label_days=label_days, sizes=sizes, on_step=on_step)
+    figures["folds"] = [fold.cutoff.isoformat() for fold in built]
+    # The folds' item tables go before the served one is built: at a million products each is
+    # gigabytes while it is built, and three at once made most of a training's peak memory.
+    del built
+    on_step("Item table as of the newest purchase, for serving")
+    table = item_table(products, log, visual=visual, text=text)
+    gains = booster.feature_gains()
+    total = float(gains.sum()) or 1.0
+    figures.update(
+        seconds=round(time.monotonic() - started, 1),
+        peak_memory_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    )  # fmt: skip
+    importances = {name: round(float(gain) / total, 4) for name, gain in zip(FEATURES, gains, strict=True)}
+    if clicks is not None:
+        figures["clicks"] = {**clicks.figures, "importances": clicks.importances}
+    return RankerFit(booster, table, figures, dict(sorted(importances.items(), key=lambda kv: -kv[1])), clicks)
+
+
+def _folds(
+    products: Products, log: LogArrays, newest_day: datetime, folds: int, label_days: int, sizes: PoolSizes,
+    visual: np.ndarray, text: csr_matrix, on_step: Callable[[str], None],
+) -> Iterator[Fold]:  # fmt: skip
+    """The folds, newest first, until one has no history before it (nor would any older one)."""
     for number in range(folds):
         cutoff = newest_day - timedelta(days=label_days * number + label_days - 1)
         on_step(f"Fold {number + 1}: features before {cutoff:%Y-%m-%d}, labels of {label_days} day(s) from it")
         if not (log.at_us < log.us(cutoff)).any():
-            break  # no history before it, nor before any older fold
-        fold = fold_build(products, log, cutoff, label_days=label_days, sizes=sizes, visual=visual, text=text)
-        if fold.keys:
-            built.append(fold)
+            return
+        yield fold_build(products, log, cutoff, label_days=label_days, sizes=sizes, visual=visual, text=text)
+
+
+def _learn(
+    built: list[Fold], log: LogArrays, *, label_days: int, sizes: PoolSizes, on_step: Callable[[str], None]
+) -> tuple[Ensemble, ClickModel | None, dict]:
+    """Both rankers from the folds (newest first): the learned ranker's validation and model, and
+    the after-a-click ranker; and the figures to store."""
     trainable = [fold for fold in built if _positives(fold)]
     if not trainable:
         raise ValueError("No shopper with history bought anything in the label days: nothing to learn from.")
@@ -217,21 +247,8 @@ def ranker_fit(
     clicks = click_fit([(fold.cutoff, fold.cutoff + timedelta(days=label_days), fold.table) for fold in built], log)
     x, y, groups = _stack(trainable)
     on_step(f"Training on {len(x):,} candidate rows of {len(groups):,} shoppers ({int(y.sum()):,} purchases)")
-    booster = _train(x, y, groups)
-    on_step("Item table as of the newest purchase, for serving")
-    table = item_table(products, log, visual=visual, text=text)
-    gains = booster.feature_gains()
-    total = float(gains.sum()) or 1.0
-    figures.update(
-        label_days=label_days, rows=int(len(x)), shoppers=len(groups),
-        folds=[fold.cutoff.isoformat() for fold in built],
-        seconds=round(time.monotonic() - started, 1),
-        peak_memory_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-    )  # fmt: skip
-    importances = {name: round(float(gain) / total, 4) for name, gain in zip(FEATURES, gains, strict=True)}
-    if clicks is not None:
-        figures["clicks"] = {**clicks.figures, "importances": clicks.importances}
-    return RankerFit(booster, table, figures, dict(sorted(importances.items(), key=lambda kv: -kv[1])), clicks)
+    figures.update(label_days=label_days, rows=int(len(x)), shoppers=len(groups))
+    return _train(x, y, groups), clicks, figures
 
 
 def _train(x: np.ndarray, y: np.ndarray, groups: list[int]) -> Ensemble:
