@@ -18,7 +18,9 @@ from recommendations.services.ranker import CatalogRows
 
 N = 7
 DAY0 = datetime(2020, 9, 1, tzinfo=UTC)
-CAPS = {"BASKET_MAX": 3, "CO_BOUGHT_BASKET": 2, "BASKET_KEEP": 3, "CO_BOUGHT_KEEP": 3, "TYPE_PAIRS_KEEP": 2}
+# PAIRS_BLOCK: each product's partners are chosen a few pairs' rows at a time, as ten million events' are.
+CAPS = {"BASKET_MAX": 3, "CO_BOUGHT_BASKET": 2, "BASKET_KEEP": 3, "CO_BOUGHT_KEEP": 3, "TYPE_PAIRS_KEEP": 2,
+        "PAIRS_BLOCK": 4}  # fmt: skip
 
 
 def catalog() -> CatalogRows:
