@@ -72,14 +72,20 @@ def basket_tasks(log: LogArrays, ids: np.ndarray, start: datetime, end: datetime
 
 @dataclass
 class ClickFold:
-    table: ItemTable
+    """A fold's basket completions, with what training and validation read of its item table (the
+    catalog's ids, the best sellers, the heuristic's lists), so that the table itself can go: at a
+    million products each is a gigabyte, and a training builds three."""
+
+    ids: np.ndarray  # the item table's product id of each row
+    popular: list[int]  # the table's best sellers (product ids)
     tasks: list[BasketTask]
     pools: list[ClickPool]
+    heuristic: list[list[int]] | None = None  # per task, the heuristic's products (click_validation's)
 
     def matrix(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
         xs, ys, groups = [], [], []
         for task, pool in zip(self.tasks, self.pools, strict=True):
-            y = np.isin(self.table.ids[pool.rows], list(task.truth)).astype(np.float32)
+            y = np.isin(self.ids[pool.rows], list(task.truth)).astype(np.float32)
             if y.any():  # a group without a positive teaches a ranking objective nothing
                 xs.append(pool.features)
                 ys.append(y)
@@ -87,6 +93,17 @@ class ClickFold:
         if not xs:
             return np.zeros((0, len(CLICK_FEATURES)), np.float32), np.zeros(0, np.float32), []
         return np.vstack(xs), np.concatenate(ys), groups
+
+    def trainable(self) -> bool:
+        """Whether any basket's rest is among its candidates (a ranking objective learns nothing else)."""
+        pairs = zip(self.tasks, self.pools, strict=True)
+        return any(task.truth & set(self.ids[pool.rows].tolist()) for task, pool in pairs)
+
+    def with_heuristic(self, table: ItemTable) -> "ClickFold":
+        """Itself, with the heuristic's lists for click_validation, from the fold's own table."""
+        self.heuristic = [[c.product_id for c in click_heuristic(table, [table.index[task.shown]])]
+                          for task in self.tasks]  # fmt: skip
+        return self
 
 
 def click_fold(table: ItemTable, log: LogArrays, start: datetime, end: datetime, sizes: ClickSizes) -> ClickFold:
@@ -99,7 +116,7 @@ def click_fold(table: ItemTable, log: LogArrays, start: datetime, end: datetime,
     for task in tasks:
         pool = click_pool(table, [table.index[task.shown]], sizes)
         pools.append(ClickPool(pool.rows, pool.features, _NONE, _NONE))
-    return ClickFold(table, tasks, pools)
+    return ClickFold(table.ids, [int(table.ids[row]) for row in table.popular], tasks, pools)
 
 
 @dataclass
@@ -132,15 +149,13 @@ class ClickModel:
         return pool.candidates(table, self.booster.predict(pool.features, num_threads=1))
 
 
-def click_fit(folds: list[tuple[datetime, datetime, ItemTable]], log: LogArrays, *,
-              sizes: ClickSizes | None = None) -> ClickModel | None:  # fmt: skip
-    """Train on the basket completions of each fold (its label days, features from its table);
-    the newest fold first. None when no fold holds a basket whose rest is among its candidates."""
+def click_fit(built: list[ClickFold], *, sizes: ClickSizes | None = None) -> ClickModel | None:
+    """Train on the basket completions of each fold (click_fold, with ``sizes``), the newest first;
+    the first that can be learnt from is the validation fold, and needs its heuristic's lists
+    (ClickFold.with_heuristic). None when no fold holds a basket whose rest is among its candidates."""
     started = time.monotonic()
     sizes = sizes or ClickSizes()
-    built = [click_fold(table, log, start, end, sizes) for start, end, table in folds]
-    trainable = [fold for fold in built if any(task.truth & set(fold.table.ids[pool.rows].tolist())
-                                               for task, pool in zip(fold.tasks, fold.pools, strict=True))]  # fmt: skip
+    trainable = [fold for fold in built if fold.trainable()]
     if not trainable:
         return None
     figures: dict = {"trees": TREES, "sizes": vars(sizes), "tasks": sum(len(f.tasks) for f in built)}
@@ -171,12 +186,14 @@ def _train(x: np.ndarray, y: np.ndarray, groups: list[int]) -> Ensemble:
 def click_validation(booster, fold: ClickFold) -> dict:
     """MAP@12 and recall@12 of the model and of the heuristic on the fold's baskets (no filters)."""
     model_map, model_recall, plain_map, plain_recall = [], [], [], []
-    popular = [int(fold.table.ids[row]) for row in fold.table.popular]
-    for task, pool, scores in zip(fold.tasks, fold.pools, scored_pools(booster, fold.pools), strict=True):
-        best = fold.table.ids[pool.rows[np.lexsort((pool.rows, -scores))]].tolist()
+    popular = fold.popular
+    if fold.heuristic is None:
+        raise ValueError("click_validation: the fold's heuristic lists were not made (ClickFold.with_heuristic)")
+    scored = scored_pools(booster, fold.pools)
+    for task, pool, scores, heuristic in zip(fold.tasks, fold.pools, scored, fold.heuristic, strict=True):
+        best = fold.ids[pool.rows[np.lexsort((pool.rows, -scores))]].tolist()
         ranked = list(dict.fromkeys(best + popular))[:K]
-        plain = click_heuristic(fold.table, [fold.table.index[task.shown]])
-        plain = list(dict.fromkeys([c.product_id for c in plain] + popular))[:K]
+        plain = list(dict.fromkeys(heuristic + popular))[:K]
         model_map.append(average_precision_at_k(ranked, task.truth, K))
         model_recall.append(recall_at_k(ranked, task.truth, K))
         plain_map.append(average_precision_at_k(plain, task.truth, K))

@@ -22,7 +22,7 @@ from scipy.sparse import csr_matrix
 from common.iterables import sample_in_order
 from common.metrics import average_precision_at_k, recall_at_k
 from recommendations.domain import Candidate, Shopper
-from recommendations.ranker.click_training import ClickModel, click_fit, scored_pools
+from recommendations.ranker.click_training import ClickFold, ClickModel, click_fit, click_fold, scored_pools
 from recommendations.ranker.clicks import ClickSizes, anchor_rows, click_heuristic
 from recommendations.ranker.ensemble import TREES, Ensemble, ensemble_train
 from recommendations.ranker.features import FEATURES, Pool, PoolSizes, candidate_pool, item_features, pool_sizes
@@ -41,16 +41,20 @@ MAX_FOLD_SHOPPERS = 10_000
 @dataclass
 class Fold:
     cutoff: datetime
-    table: ItemTable
+    table: ItemTable | None  # None once released (ranker_fit: its pools and basket completions made)
     keys: list  # shoppers, one group each
     pools: list  # their Pools
     bought: list[set[int]]  # their purchases in the label window (product ids)
     kinds: set[str] = field(default_factory=set)  # the kinds of event their histories hold
+    ids: np.ndarray = field(init=False, repr=False)  # the table's product id of each row, kept without it
+
+    def __post_init__(self) -> None:
+        self.ids = self.table.ids
 
     def matrix(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
         x = np.vstack([pool.features for pool in self.pools]) if self.pools else np.zeros((0, len(FEATURES)))
         y = np.concatenate(
-            [np.isin(self.table.ids[pool.rows], list(bought)).astype(np.float32)
+            [np.isin(self.ids[pool.rows], list(bought)).astype(np.float32)
              for pool, bought in zip(self.pools, self.bought, strict=True)]
         ) if self.pools else np.zeros(0)  # fmt: skip
         return x, y, [len(pool.rows) for pool in self.pools]
@@ -190,12 +194,9 @@ def ranker_fit(
     label_days = label_days or label_window(log, newest_day)
     visual = visual_projection(products.vectors)  # once: it depends on the photos, not the log
     text = product_text(products)  # and the words
-    built = [fold for fold in _folds(products, log, newest_day, folds, label_days, sizes, visual, text, on_step)
-             if fold.keys]  # fmt: skip
-    booster, clicks, figures = _learn(built, log, label_days=label_days, sizes=sizes, on_step=on_step)
-    figures["folds"] = [fold.cutoff.isoformat() for fold in built]
-    # The folds' item tables go before the served one is built: at a million products each is
-    # gigabytes while it is built, and three at once made most of a training's peak memory.
+    built = list(_folds(products, log, newest_day, folds, label_days, sizes, visual, text, on_step))
+    booster, clicks, figures = _learn(built, label_days=label_days, sizes=sizes, on_step=on_step)
+    figures["folds"] = [fold.cutoff.isoformat() for fold, _ in built]
     del built
     on_step("Item table as of the newest purchase, for serving")
     table = item_table(products, log, visual=visual, text=text)
@@ -214,22 +215,33 @@ def ranker_fit(
 def _folds(
     products: Products, log: LogArrays, newest_day: datetime, folds: int, label_days: int, sizes: PoolSizes,
     visual: np.ndarray, text: csr_matrix, on_step: Callable[[str], None],
-) -> Iterator[Fold]:  # fmt: skip
-    """The folds, newest first, until one has no history before it (nor would any older one)."""
+) -> Iterator[tuple[Fold, ClickFold]]:  # fmt: skip
+    """The folds with labelled shoppers, newest first, each with its basket completions, until one
+    has no history before it (nor would any older one). Each fold's item table is released once its
+    pools and basket completions are made: at a million products a table is about a gigabyte, and
+    holding one while the next was built made most of a training's peak memory."""
+    validation = False  # whether an earlier fold's basket completions validate the after-a-click model
     for number in range(folds):
         cutoff = newest_day - timedelta(days=label_days * number + label_days - 1)
         on_step(f"Fold {number + 1}: features before {cutoff:%Y-%m-%d}, labels of {label_days} day(s) from it")
         if not (log.at_us < log.us(cutoff)).any():
             return
-        yield fold_build(products, log, cutoff, label_days=label_days, sizes=sizes, visual=visual, text=text)
+        fold = fold_build(products, log, cutoff, label_days=label_days, sizes=sizes, visual=visual, text=text)
+        if not fold.keys:
+            continue
+        baskets = click_fold(fold.table, log, cutoff, cutoff + timedelta(days=label_days), ClickSizes())
+        if not validation and baskets.trainable():  # the newest fold the after-a-click model can learn from
+            baskets, validation = baskets.with_heuristic(fold.table), True
+        fold.table = None
+        yield fold, baskets
 
 
 def _learn(
-    built: list[Fold], log: LogArrays, *, label_days: int, sizes: PoolSizes, on_step: Callable[[str], None]
+    built: list[tuple[Fold, ClickFold]], *, label_days: int, sizes: PoolSizes, on_step: Callable[[str], None]
 ) -> tuple[Ensemble, ClickModel | None, dict]:
     """Both rankers from the folds (newest first): the learned ranker's validation and model, and
     the after-a-click ranker; and the figures to store."""
-    trainable = [fold for fold in built if _positives(fold)]
+    trainable = [fold for fold, _ in built if _positives(fold)]
     if not trainable:
         raise ValueError("No shopper with history bought anything in the label days: nothing to learn from.")
     # Validation: a model of the older folds scores the newest one (the stored figures); the model
@@ -244,7 +256,7 @@ def _learn(
         figures["validation"] = validation_figures(_train(*_stack(older)), validation)
     # The after-a-click ranker learns from the same folds: their label days' baskets, their tables.
     on_step("After a click: basket completions of the same folds")
-    clicks = click_fit([(fold.cutoff, fold.cutoff + timedelta(days=label_days), fold.table) for fold in built], log)
+    clicks = click_fit([baskets for _, baskets in built], sizes=ClickSizes())
     x, y, groups = _stack(trainable)
     on_step(f"Training on {len(x):,} candidate rows of {len(groups):,} shoppers ({int(y.sum()):,} purchases)")
     figures.update(label_days=label_days, rows=int(len(x)), shoppers=len(groups))
@@ -257,7 +269,7 @@ def _train(x: np.ndarray, y: np.ndarray, groups: list[int]) -> Ensemble:
 
 def _positives(fold: Fold) -> bool:
     """Whether any labelled purchase is among the fold's candidates (a ranking objective learns nothing else)."""
-    return any(set(fold.table.ids[pool.rows].tolist()) & bought for pool, bought in zip(fold.pools, fold.bought,
+    return any(set(fold.ids[pool.rows].tolist()) & bought for pool, bought in zip(fold.pools, fold.bought,
                                                                                           strict=True))  # fmt: skip
 
 
@@ -271,14 +283,14 @@ def validation_figures(booster, fold: Fold) -> dict:
     heuristic (their purchases newest first, their other colours, then popular) on the same shoppers."""
     ranked_map, ranked_recall, heuristic_map, heuristic_recall = [], [], [], []
     for pool, bought, scores in zip(fold.pools, fold.bought, scored_pools(booster, fold.pools), strict=True):
-        ranked = [c.product_id for c in pool.candidates(fold.table, scores)][:K]
-        plain = [int(fold.table.ids[row]) for row in pool.rows][:K]  # the sources' own order
+        ranked = fold.ids[pool.rows[np.lexsort((np.arange(len(scores)), -scores))]][:K].tolist()  # Pool.candidates'
+        plain = fold.ids[pool.rows][:K].tolist()  # the sources' own order
         ranked_map.append(average_precision_at_k(ranked, bought, K))
         ranked_recall.append(recall_at_k(ranked, bought, K))
         heuristic_map.append(average_precision_at_k(plain, bought, K))
         heuristic_recall.append(recall_at_k(plain, bought, K))
     pairs = zip(fold.pools, fold.bought, strict=True)
-    candidates_hit = sum(len(set(fold.table.ids[pool.rows].tolist()) & bought) for pool, bought in pairs)
+    candidates_hit = sum(len(set(fold.ids[pool.rows].tolist()) & bought) for pool, bought in pairs)
     return {
         "cutoff": fold.cutoff.isoformat(),
         "shoppers": len(fold.pools),
