@@ -456,3 +456,30 @@ def test_the_evaluation_says_which_source_proposed_the_held_out_purchases_of_sho
     assert reach["perfect_ranking"] == {"map": 1.0, "recall": 1.0}
     # The new shoppers of the test day bought the crowd's favourites and first products of their own.
     assert 0 < result["headroom"]["new_hindsight"]["map"] < 1
+
+
+def test_a_training_holds_one_item_table_at_a_time(monkeypatch):
+    """Each fold's table is released once its pools and basket completions are made, before the next
+    is built, and the folds' before the served one: at a million products each table is gigabytes
+    while it is built, and holding them made most of a training's peak memory (docs/benchmarks.md)."""
+    import gc
+    import weakref
+
+    from recommendations.ranker import training
+
+    products, train, _ = synthetic_log("co_bought")
+    built: list[weakref.ref] = []
+    alive_at_each_build = []
+
+    def recording(*args, **kwargs):
+        gc.collect()
+        alive_at_each_build.append(sum(ref() is not None for ref in built))
+        table = item_table(*args, **kwargs)
+        built.append(weakref.ref(table))
+        return table
+
+    monkeypatch.setattr(training, "item_table", recording)
+    fitted = ranker_fit(products, train)
+    assert len(built) == 3 and fitted.figures["folds"] and fitted.clicks is not None  # two folds, then served
+    assert alive_at_each_build == [0, 0, 0]
+    assert built[-1]() is fitted.table
