@@ -80,20 +80,39 @@ def test_recommendations_follow_the_shopper_and_carry_reasons(api):
     assert all(item["reason"] and item["strategy"] for item in body["rows"][0]["items"])
 
 
-def test_recommendations_use_a_bounded_number_of_queries(api, django_assert_max_num_queries):
-    products = [EmbeddedProductFactory() for _ in range(48)]  # three full rows, no product twice: no top-up
+def test_recommendations_use_a_bounded_number_of_queries(api, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from recommendations.selectors import homepage
+
+    products = [EmbeddedProductFactory() for _ in range(48)]  # three full rows
     for product in products:
         ProductImageFactory(product=product)
     TrendingScore.objects.bulk_create(TrendingScore(product=p, score=i) for i, p in enumerate(products))
     api.post("/api/v1/events/", event(products[0], "click"), format="json")
+    # The top-up fills a row the sources left short, in one query of its own: with 48 products
+    # and random exploration cards (no product twice on a page) that happens on some draws, which
+    # made this test fail about one run in ten while it counted the top-up with the rest.
+    topping_up = []
+
+    def counted_top_up(*args, **kwargs):
+        with CaptureQueriesContext(connection) as queries:
+            homepage_top_up(*args, **kwargs)
+        topping_up.append(len(queries))
+
+    homepage_top_up = homepage.top_up
+    monkeypatch.setattr(homepage, "top_up", counted_top_up)
     # Computed (the cache has no page for this history): the visitor, the generation and history's
     # count, the history, trending, the ranker and ALS models, the recent embeddings (their versions,
     # then the vectors this process has not parsed yet), the visual
     # search, the viewed product's neighbours (none stored: its embedding's version, the search, the
     # store), the process's exploration sample (the id range, a draw), the hard filters with card
     # versions, the cards. Serialising adds none; served from the cache it is three (test_serving_caches).
-    with django_assert_max_num_queries(17):
+    with CaptureQueriesContext(connection) as queries:
         body = api.get("/api/v1/recommendations/").json()
+    assert topping_up and topping_up[0] <= 1
+    assert len(queries) - topping_up[0] <= 17, [query["sql"][:120] for query in queries]
     assert sum(len(row["items"]) for row in body["rows"]) >= 24
 
 
