@@ -73,8 +73,8 @@ def basket_tasks(log: LogArrays, ids: np.ndarray, start: datetime, end: datetime
 @dataclass
 class ClickFold:
     """A fold's basket completions, with what training and validation read of its item table (the
-    catalog's ids, the best sellers, the heuristic's lists), so that the table itself can go: at a
-    million products each is a gigabyte, and a training builds three."""
+    catalog's ids, the best sellers, the heuristic's lists), so that the table itself can go before
+    the next fold's is built (ranker.training._folds)."""
 
     ids: np.ndarray  # the item table's product id of each row
     popular: list[int]  # the table's best sellers (product ids)

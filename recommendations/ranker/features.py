@@ -73,10 +73,15 @@ class Pool:
 
     def candidates(self, table: ItemTable, scores: np.ndarray) -> list[Candidate]:
         """The pool as Candidates ranked by ``scores``, best first (ties: the sources' order)."""
-        order = np.lexsort((np.arange(len(scores)), -scores))
         return [
-            Candidate(int(table.ids[self.rows[i]]), float(scores[i]), self.sources[i], self.anchors[i]) for i in order
+            Candidate(int(table.ids[self.rows[i]]), float(scores[i]), self.sources[i], self.anchors[i])
+            for i in self.ranking(scores)
         ]
+
+    @staticmethod
+    def ranking(scores: np.ndarray) -> np.ndarray:
+        """The pool's positions best first by ``scores`` (ties: the sources' order)."""
+        return np.lexsort((np.arange(len(scores)), -scores))
 
 
 def candidate_pool(

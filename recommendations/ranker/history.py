@@ -79,9 +79,7 @@ class LogArrays:
 
     def select(self, keep: np.ndarray) -> "LogArrays":
         """The events where ``keep`` (a mask or positions), in their order; the same shopper numbers."""
-        columns = (self.shopper, self.row, self.purchase, self.at_us, self.day, self.price)
-        return replace(self, **{name: column[keep] for name, column in zip(_COLUMNS, columns, strict=True)},
-                       kind=self.kind[keep])  # fmt: skip
+        return replace(self, **{name: getattr(self, name)[keep] for name in _COLUMNS})
 
     def before(self, at: datetime) -> "LogArrays":
         """The events before ``at``, in their order."""
@@ -98,7 +96,7 @@ class LogArrays:
         return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(at_us))).astimezone(self.tz)
 
 
-_COLUMNS = ("shopper", "row", "purchase", "at_us", "day", "price")
+_COLUMNS = ("shopper", "row", "purchase", "at_us", "day", "price", "kind")  # one entry per event
 
 
 def _epoch(tz: tzinfo | None) -> datetime:

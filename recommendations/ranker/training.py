@@ -218,8 +218,8 @@ def _folds(
 ) -> Iterator[tuple[Fold, ClickFold]]:  # fmt: skip
     """The folds with labelled shoppers, newest first, each with its basket completions, until one
     has no history before it (nor would any older one). Each fold's item table is released once its
-    pools and basket completions are made: at a million products a table is about a gigabyte, and
-    holding one while the next was built made most of a training's peak memory."""
+    pools and basket completions are made: at ten million events, holding the newer fold's while the
+    older one's was built took that moment's peak from 4.3 to 4.6 GB (docs/benchmarks.md)."""
     validation = False  # whether an earlier fold's basket completions validate the after-a-click model
     for number in range(folds):
         cutoff = newest_day - timedelta(days=label_days * number + label_days - 1)
@@ -254,9 +254,9 @@ def _learn(
     if older:
         on_step(f"Validating: trained on the older folds, scored on the shoppers of {validation.cutoff:%Y-%m-%d}")
         figures["validation"] = validation_figures(_train(*_stack(older)), validation)
-    # The after-a-click ranker learns from the same folds: their label days' baskets, their tables.
+    # The after-a-click ranker learns from the same folds: their label days' basket completions.
     on_step("After a click: basket completions of the same folds")
-    clicks = click_fit([baskets for _, baskets in built], sizes=ClickSizes())
+    clicks = click_fit([baskets for _, baskets in built])
     x, y, groups = _stack(trainable)
     on_step(f"Training on {len(x):,} candidate rows of {len(groups):,} shoppers ({int(y.sum()):,} purchases)")
     figures.update(label_days=label_days, rows=int(len(x)), shoppers=len(groups))
@@ -283,7 +283,7 @@ def validation_figures(booster, fold: Fold) -> dict:
     heuristic (their purchases newest first, their other colours, then popular) on the same shoppers."""
     ranked_map, ranked_recall, heuristic_map, heuristic_recall = [], [], [], []
     for pool, bought, scores in zip(fold.pools, fold.bought, scored_pools(booster, fold.pools), strict=True):
-        ranked = fold.ids[pool.rows[np.lexsort((np.arange(len(scores)), -scores))]][:K].tolist()  # Pool.candidates'
+        ranked = fold.ids[pool.rows[pool.ranking(scores)]][:K].tolist()
         plain = fold.ids[pool.rows][:K].tolist()  # the sources' own order
         ranked_map.append(average_precision_at_k(ranked, bought, K))
         ranked_recall.append(recall_at_k(ranked, bought, K))

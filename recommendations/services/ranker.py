@@ -113,9 +113,7 @@ class ShopperKeys(Sequence):
     def __len__(self) -> int:
         return len(self.users)
 
-    def __getitem__(self, number):
-        if isinstance(number, slice):
-            return [self[n] for n in range(*number.indices(len(self)))]
+    def __getitem__(self, number: int):
         user = int(self.users[number])
         return ("user", user) if user else ("visitor", str(uuid.UUID(bytes=bytes(self.visitors[number]))))
 
