@@ -97,6 +97,28 @@ def test_the_sources_propose_colours_baskets_and_best_sellers_and_the_heuristic_
     assert clicks.click_heuristic(table, []) == []  # nothing looked at: nothing goes with it
 
 
+def heuristic_by_definition(table, anchors: list[int]) -> list[tuple]:
+    """click_heuristic as written before it read the proposals as arrays: a proposal at a time."""
+    scored = []
+    for proposal in clicks.click_proposals(table, anchors).values():
+        tier = next((source for source in clicks.HEURISTIC_TIERS if source in proposal.scores), None)
+        if tier is not None:
+            scored.append((clicks.HEURISTIC_TIERS[tier] + min(proposal.scores[tier], 0.999), proposal, tier))
+    scored.sort(key=lambda item: (-item[0], item[1].row))
+    return [(int(table.ids[p.row]), score, clicks._STRATEGY[tier], int(table.ids[p.anchor]) if p.anchor >= 0 else None)
+            for score, p, tier in scored]  # fmt: skip
+
+
+def test_the_heuristic_from_the_proposals_arrays_is_the_one_defined_a_proposal_at_a_time():
+    products, events = basket_log("pairs")
+    table = item_table(products, events)
+    histories = [[row] for row in range(len(products.ids))] + [[3, 28], [28, 3, 4], [0, 1, 2, 3]]
+    for anchors in histories:
+        got = [(c.product_id, c.score, c.source, c.anchor) for c in clicks.click_heuristic(table, anchors)]
+        assert got == heuristic_by_definition(table, anchors), anchors
+    assert any(len({c[2] for c in heuristic_by_definition(table, anchors)}) == 3 for anchors in histories)
+
+
 def test_text_vectors_are_unit_rows_of_a_few_shared_words():
     names = ["Idro bikini top", "Idro bikini bottom", "Basic tee", "Basic tee", "Zz9"]
     descriptions = ["Lined triangle top in recycled nylon", "Lined briefs in recycled nylon", "", "", ""]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -136,8 +137,8 @@ def _neighbours(ptr: np.ndarray, rows: np.ndarray, scores: np.ndarray, row: int)
 
 
 @settings(max_examples=400, deadline=None)
-@given(events_strategy)
-def test_the_table_built_from_columns_is_the_one_the_events_define(raw):
+@given(events_strategy, st.sets(st.integers(0, N - 1)))
+def test_the_table_built_from_columns_is_the_one_the_events_define(raw, listed):
     products = catalog()
     events = [
         Event(("user", shopper), pid, kind, DAY0 + timedelta(hours=hours), price)
@@ -162,6 +163,17 @@ def test_the_table_built_from_columns_is_the_one_the_events_define(raw):
         zip(table.type_pair_from.tolist(), table.type_pair_to.tolist(), table.type_pair_score.tolist(), strict=False)
     )
     assert got == [(a, b, float(p)) for a, b, p in types]
+    # A fold's table makes the lists of some rows only: each the whole table's, and the others refused.
+    with mock.patch.multiple(items, **CAPS):
+        part = item_table(products, events, listed=np.array(sorted(listed), dtype=np.int64))
+    for row in range(N):
+        for name in ("basket", "co_bought"):
+            if row in listed:
+                for got, whole in zip(getattr(part, name)(row), getattr(table, name)(row), strict=True):
+                    assert np.array_equal(got, whole), (name, row)
+            else:
+                with pytest.raises(LookupError):
+                    getattr(part, name)(row)
 
 
 def test_the_log_as_columns_keeps_the_events_order_and_their_moments():

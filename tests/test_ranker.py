@@ -145,7 +145,7 @@ def test_a_fold_learns_from_a_fixed_sample_of_its_shoppers_and_baskets_when_it_h
     cutoff, end = DAY0 + timedelta(days=3), DAY0 + timedelta(days=4)
     whole = fold_build(products, train, cutoff, label_days=1)
     log = LogArrays.from_events(train, products.index)
-    baskets = click_training.click_fold(whole.table, log, cutoff, end, ClickSizes())
+    baskets = click_training.click_fold(whole.table, whole.tasks, ClickSizes())
     monkeypatch.setattr(training, "MAX_FOLD_SHOPPERS", 5)
     monkeypatch.setattr(click_training, "MAX_FOLD_BASKETS", 4)
     capped, again = (fold_build(products, train, cutoff, label_days=1) for _ in range(2))
@@ -154,8 +154,22 @@ def test_a_fold_learns_from_a_fixed_sample_of_its_shoppers_and_baskets_when_it_h
     assert places == sorted(places)  # in the fold's order
     for key, pool in zip(capped.keys, capped.pools, strict=True):  # each the pool the whole fold built
         np.testing.assert_array_equal(pool.features, whole.pools[whole.keys.index(key)].features)
-    few = click_training.click_fold(whole.table, log, cutoff, end, ClickSizes())
+    tasks = click_training.fold_tasks(log, products.ids, cutoff, end)
+    few = click_training.click_fold(whole.table, tasks, ClickSizes())
     assert len(baskets.tasks) > 4 and len(few.tasks) == 4 and set(few.tasks) <= set(baskets.tasks)
+
+
+def test_a_folds_table_with_only_the_lists_it_reads_trains_the_same_models(monkeypatch):
+    from recommendations.ranker import training
+
+    products, train, _ = synthetic_log("co_bought")
+    part = ranker_fit(products, train)
+    monkeypatch.setattr(training, "_listed", lambda products, shoppers, tasks: np.arange(len(products.ids)))
+    whole = ranker_fit(products, train)
+    assert part.clicks is not None and part.figures["validation"] == whole.figures["validation"]
+    assert part.booster.to_text() == whole.booster.to_text()
+    assert part.clicks.booster.to_text() == whole.clicks.booster.to_text()
+    assert part.clicks.figures["validation"] == whole.clicks.figures["validation"]
 
 
 def test_the_item_table_survives_its_round_trip_through_bytes():

@@ -22,8 +22,9 @@ from recommendations.ranker.clicks import (
     ClickPool,
     ClickSizes,
     anchor_rows,
-    click_heuristic,
     click_pool,
+    heuristic_order,
+    proposal_arrays,
 )
 from recommendations.ranker.ensemble import TREES, Ensemble, ensemble_train
 from recommendations.ranker.history import LogArrays
@@ -70,6 +71,12 @@ def basket_tasks(log: LogArrays, ids: np.ndarray, start: datetime, end: datetime
     return tasks
 
 
+def fold_tasks(log: LogArrays, ids: np.ndarray, start: datetime, end: datetime) -> list[BasketTask]:
+    """The basket completions a fold learns from: basket_tasks, at most MAX_FOLD_BASKETS of them (a
+    sample with a fixed seed, in their order)."""
+    return sample_in_order(basket_tasks(log, ids, start, end), MAX_FOLD_BASKETS)
+
+
 @dataclass
 class ClickFold:
     """A fold's basket completions, with what training and validation read of its item table (the
@@ -80,7 +87,7 @@ class ClickFold:
     popular: list[int]  # the table's best sellers (product ids)
     tasks: list[BasketTask]
     pools: list[ClickPool]
-    heuristic: list[list[int]] | None = None  # per task, the heuristic's products (click_validation's)
+    heuristic: list[list[int]]  # per task, the heuristic's products (click_validation's)
 
     def matrix(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
         xs, ys, groups = [], [], []
@@ -99,24 +106,20 @@ class ClickFold:
         pairs = zip(self.tasks, self.pools, strict=True)
         return any(task.truth & set(self.ids[pool.rows].tolist()) for task, pool in pairs)
 
-    def with_heuristic(self, table: ItemTable) -> "ClickFold":
-        """Itself, with the heuristic's lists for click_validation, from the fold's own table."""
-        self.heuristic = [[c.product_id for c in click_heuristic(table, [table.index[task.shown]])]
-                          for task in self.tasks]  # fmt: skip
-        return self
 
-
-def click_fold(table: ItemTable, log: LogArrays, start: datetime, end: datetime, sizes: ClickSizes) -> ClickFold:
-    """The tasks of [start, end) against ``table`` (built from events before ``start``). Each pool
-    keeps its rows and features only: the proposals behind them (Python objects, 150 a task, before
-    they were arrays) took 1.5 GB on the H&M week."""
-    tasks = [task for task in basket_tasks(log, table.ids, start, end) if task.shown in table.index]
-    tasks = sample_in_order(tasks, MAX_FOLD_BASKETS)
-    pools = []
+def click_fold(table: ItemTable, tasks: list[BasketTask], sizes: ClickSizes) -> ClickFold:
+    """The pools of ``tasks`` (fold_tasks) against ``table`` (built from events before their window),
+    and the heuristic's list of each, from the same proposals. Each pool keeps its rows and features
+    only: the proposals behind them (Python objects, 150 a task, before they were arrays) took 1.5 GB
+    on the H&M week."""
+    pools, heuristic = [], []
     for task in tasks:
-        pool = click_pool(table, [table.index[task.shown]], sizes)
+        anchors = [table.index[task.shown]]
+        found = proposal_arrays(table, anchors, sizes)
+        pool = click_pool(table, anchors, sizes, found=found)
         pools.append(ClickPool(pool.rows, pool.features, _NONE, _NONE))
-    return ClickFold(table.ids, [int(table.ids[row]) for row in table.popular], tasks, pools)
+        heuristic.append(table.ids[found.rows[heuristic_order(found)[0]]].tolist())
+    return ClickFold(table.ids, [int(table.ids[row]) for row in table.popular], tasks, pools, heuristic)
 
 
 @dataclass
@@ -151,8 +154,8 @@ class ClickModel:
 
 def click_fit(built: list[ClickFold], *, sizes: ClickSizes | None = None) -> ClickModel | None:
     """Train on the basket completions of each fold (click_fold, with ``sizes``), the newest first;
-    the first that can be learnt from is the validation fold, and needs its heuristic's lists
-    (ClickFold.with_heuristic). None when no fold holds a basket whose rest is among its candidates."""
+    the first that can be learnt from is the validation fold. None when no fold holds a basket
+    whose rest is among its candidates."""
     started = time.monotonic()
     sizes = sizes or ClickSizes()
     trainable = [fold for fold in built if fold.trainable()]
@@ -187,8 +190,6 @@ def click_validation(booster, fold: ClickFold) -> dict:
     """MAP@12 and recall@12 of the model and of the heuristic on the fold's baskets (no filters)."""
     model_map, model_recall, plain_map, plain_recall = [], [], [], []
     popular = fold.popular
-    if fold.heuristic is None:
-        raise ValueError("click_validation: the fold's heuristic lists were not made (ClickFold.with_heuristic)")
     scored = scored_pools(booster, fold.pools)
     for task, pool, scores, heuristic in zip(fold.tasks, fold.pools, scored, fold.heuristic, strict=True):
         best = fold.ids[pool.rows[np.lexsort((pool.rows, -scores))]].tolist()

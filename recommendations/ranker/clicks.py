@@ -306,18 +306,34 @@ HEURISTIC_TIERS = {"same_product": 3.0, "basket": 2.0, "popular": 1.0}
 def click_heuristic(table: ItemTable, anchors: list[int], sizes: ClickSizes | None = None) -> list[Candidate]:
     """Other colours of the anchors, then what was bought with them, then the best sellers; every
     product at most once, in the tier of the first source that proposed it."""
-    proposals = click_proposals(table, anchors, sizes)
-    scored = []
-    for proposal in proposals.values():
-        tier = next((source for source in HEURISTIC_TIERS if source in proposal.scores), None)
-        if tier is not None:
-            score = HEURISTIC_TIERS[tier] + min(proposal.scores[tier], 0.999)
-            scored.append((score, proposal, tier))
-    scored.sort(key=lambda item: (-item[0], item[1].row))
+    found = proposal_arrays(table, anchors, sizes)
+    order, scores, tiers = heuristic_order(found)
+    anchors_of = found.anchor[order].tolist()
     return [
-        Candidate(int(table.ids[p.row]), score, _STRATEGY[tier], int(table.ids[p.anchor]) if p.anchor >= 0 else None)
-        for score, p, tier in scored
+        Candidate(int(table.ids[row]), score, _STRATEGIES[tier], int(table.ids[anchor]) if anchor >= 0 else None)
+        for row, score, tier, anchor in zip(
+            found.rows[order].tolist(), scores.tolist(), tiers.tolist(), anchors_of, strict=True
+        )  # fmt: skip
     ]
+
+
+_TIERS = tuple((_SOURCE[source], base) for source, base in HEURISTIC_TIERS.items())
+
+
+def heuristic_order(found: Proposals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The heuristic's list from proposals (click_heuristic's order): (the positions of its
+    candidates in ``found``, best first; their scores; the index in SOURCES of each one's tier).
+    A training fold takes it from the proposals its pools were made of, instead of asking the
+    sources again (a tenth of a ranker training's time at four million events)."""
+    score = np.full(len(found), np.nan)
+    tier = np.full(len(found), -1, dtype=np.int64)
+    for source, base in reversed(_TIERS):  # the first tier that proposed a candidate is written last
+        said = found.proposed[:, source]
+        score[said] = base + np.minimum(found.scores[said, source], 0.999)
+        tier[said] = source
+    kept = np.flatnonzero(tier >= 0)
+    order = kept[np.lexsort((found.rows[kept], -score[kept]))]
+    return order, score[order], tier[order]
 
 
 def source_candidates(
@@ -377,10 +393,13 @@ class ClickPool:
         return [Candidate(*fields) for fields in zip(ids, values, strategies, anchors, strict=True)]
 
 
-def click_pool(table: ItemTable, anchors: list[int], sizes: ClickSizes | None = None) -> ClickPool:
+def click_pool(
+    table: ItemTable, anchors: list[int], sizes: ClickSizes | None = None, *, found: Proposals | None = None
+) -> ClickPool:
     """Every source's candidates for these anchors with the features of each (anchor, candidate)
-    pair, the anchor being the history's product that proposed it most strongly."""
-    found = proposal_arrays(table, anchors, sizes)
+    pair, the anchor being the history's product that proposed it most strongly. ``found``: the
+    anchors' proposal_arrays, when the caller has them."""
+    found = proposal_arrays(table, anchors, sizes) if found is None else found
     m = len(found)
     x = np.full((m, len(CLICK_FEATURES)), np.nan, dtype=np.float32)
     if not m:

@@ -84,6 +84,10 @@ class ItemTable:
     text: csr_matrix = field(init=False, repr=False)  # (n, terms) unit rows; empty rows where no words
     text_selling: np.ndarray = field(init=False, repr=False)  # the TEXT_POOL best sellers of 7 days with words
     _text_of_selling: csr_matrix = field(init=False, repr=False)  # their rows of ``text``
+    # The rows whose item-to-item lists (co_bought, basket) were made; None: every row. A fold's table
+    # needs only its shoppers' and baskets' products' (item_table's ``listed``), and reading another
+    # row's would silently find nothing: it raises instead. Never stored (a served table has them all).
+    listed: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.index = {int(pid): row for row, pid in enumerate(self.ids)}
@@ -119,13 +123,19 @@ class ItemTable:
             self.goes_with_type[str(kind)].append((str(other), float(score)))
 
     def co_bought(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        self._check_listed(row)
         start, end = self.co_bought_ptr[row], self.co_bought_ptr[row + 1]
         return self.co_bought_rows[start:end], self.co_bought_score[start:end]
 
     def basket(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         """The products bought in the same shopper-day as ``row``, P(them | row) best first."""
+        self._check_listed(row)
         start, end = self.basket_ptr[row], self.basket_ptr[row + 1]
         return self.basket_rows[start:end], self.basket_score[start:end]
+
+    def _check_listed(self, row: int) -> None:
+        if self.listed is not None and not self.listed[row]:
+            raise LookupError(f"Row {row}'s item-to-item lists were not made for this table (item_table's listed).")
 
     def __getstate__(self) -> dict:
         """Pickled without what is kept per process (the after-a-click lists and pair features of
@@ -257,13 +267,16 @@ def product_text(products: Products) -> csr_matrix:
 
 def item_table(
     products: Products, events: Iterable[Event] | LogArrays, *, visual: np.ndarray | None = None,
-    text: csr_matrix | None = None,
+    text: csr_matrix | None = None, listed: np.ndarray | None = None,
 ) -> ItemTable:  # fmt: skip
     """The table as of the newest of ``events`` (Events, or the log as columns). Ages are whole
     24-hour periods before it: on a log of dates (H&M's) they are calendar days, and a table made at
     06:00 counts the 24 hours before, not six hours of "today", as the folds (cut at midnight) do.
     ``visual``: visual_projection of the products' vectors, ``text``: product_text, when the caller
-    has them already (they depend on the catalog only).
+    has them already (they depend on the catalog only). ``listed``: the rows (sorted, distinct) whose
+    item-to-item lists are made, each the same as in a whole table; None: every row. A training fold
+    reads a few hundred thousand products' lists at ten million events, and making every product's
+    was most of a fold's table.
 
     Built with array operations over the columns, not an event at a time: at ten million events the
     per-event sets and dicts took more than 10 GB. tests/test_item_table.py holds the event-by-event
@@ -299,9 +312,9 @@ def item_table(
     rebuyers = np.bincount(row[sales][pairs], weights=days_bought > 1, minlength=n).astype(np.float32)
     popular = _top(sold_decayed, np.ones(n, dtype=bool))
     genders = np.asarray(products.gender)
-    ptr, rows, scores = _co_bought(n, *_newest_purchases(shopper, row, log.at_us[bought]), buyers)
+    ptr, rows, scores = _co_bought(n, *_newest_purchases(shopper, row, log.at_us[bought]), buyers, listed)
     basket, basket_row = _baskets(shopper, day, row)
-    basket_ptr, basket_rows, basket_score = basket_pairs(n, basket, basket_row, sold_decayed)
+    basket_ptr, basket_rows, basket_score = basket_pairs(n, basket, basket_row, sold_decayed, listed)
     in_baskets = np.bincount(basket_row, minlength=n).astype(np.float32)
     article_type = np.array(products.article_type, dtype=str)
     type_from, type_to, type_score = type_pairs(article_type, basket, basket_row)
@@ -324,7 +337,14 @@ def item_table(
         type_pair_from=type_from, type_pair_to=type_to, type_pair_score=type_score,
         text_ptr=text.indptr.astype(np.int64), text_terms=text.indices.astype(np.int32),
         text_weight=text.data.astype(np.float32),
+        listed=None if listed is None else _mask(n, listed),
     )  # fmt: skip
+
+
+def _mask(n: int, rows: np.ndarray) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    return mask
 
 
 def _sorted_runs(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -422,17 +442,17 @@ _NO_ROWS = np.zeros(0, dtype=np.int64)
 
 
 def basket_pairs(
-    n: int, basket: np.ndarray, row: np.ndarray, sold: np.ndarray
+    n: int, basket: np.ndarray, row: np.ndarray, sold: np.ndarray, listed: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Item to item from baskets (``basket[i]`` holds ``row[i]``; a basket's rows distinct): for
     each product, the BASKET_KEEP others most often in a basket with it, scored P(other | this) =
     baskets with both / baskets with this. For one product the order is the raw count's (the
     one-click heuristic of ../shared/RANKING.md); over several, the probabilities add up as
-    comparable numbers. Ties go to what sells (``sold``), then the row."""
+    comparable numbers. Ties go to what sells (``sold``), then the row. ``listed``: as item_table's."""
     shared = np.bincount(basket)[basket] > 1 if len(basket) else np.zeros(0, dtype=bool)
     count = int(basket.max()) + 1 if len(basket) else 0
     matrix = csr_matrix((np.ones(int(shared.sum()), np.float32), (basket[shared], row[shared])), shape=(count, n))
-    this, other, together = _pairs_off_the_diagonal(matrix)
+    this, other, together = _pairs_off_the_diagonal(matrix, listed)
     holding = np.bincount(row, minlength=n).astype(np.float32)
     score = together / holding[this]
     # Ties go to what sells, then the row: each product's place in that order.
@@ -441,15 +461,22 @@ def basket_pairs(
     return _best_per_row(n, this, other, score, BASKET_KEEP, tie_rank=selling_rank)
 
 
-def _pairs_off_the_diagonal(matrix: csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pairs_off_the_diagonal(
+    matrix: csr_matrix, listed: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The entries of matrix.T @ matrix (how many rows of ``matrix`` hold both columns) off its
-    diagonal, as (row, column, value) in row order and each row's columns in order. The transpose
-    is made CSR before the product, so that the product is CSR as it comes, and the diagonal is
-    left out by a mask: converting the product and scipy's setdiag cost about a tenth of an item
-    table's build at ten million events."""
-    both = matrix.T.tocsr() @ matrix
+    diagonal, as (row, column, value) in row order and each row's columns in order; only the rows
+    ``listed`` (sorted, distinct) when given. The transpose is made CSR before the product, so that
+    the product is CSR as it comes, and the diagonal is left out by a mask: converting the product
+    and scipy's setdiag cost about a tenth of an item table's build at ten million events."""
+    transposed = matrix.T.tocsr()
+    if listed is not None:
+        transposed = transposed[listed]
+    both = transposed @ matrix
     both.sum_duplicates()  # canonical: each row's columns in order
     this = _entry_rows(both)
+    if listed is not None:
+        this = listed.astype(np.int32)[this]
     off = this != both.indices
     return this[off], both.indices[off], both.data[off]
 
@@ -529,14 +556,14 @@ def type_pairs(
 
 
 def _co_bought(
-    n: int, shopper: np.ndarray, row: np.ndarray, buyers: np.ndarray
+    n: int, shopper: np.ndarray, row: np.ndarray, buyers: np.ndarray, listed: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Item to item: how many shoppers bought both (``shopper[i]`` bought ``row[i]``: their newest
     CO_BOUGHT_BASKET products), over the square root of each product's buyers, so that best-sellers
-    do not neighbour everything."""
+    do not neighbour everything. ``listed``: as item_table's."""
     shoppers = int(shopper.max()) + 1 if len(shopper) else 0
     baskets = csr_matrix((np.ones(len(row), np.float32), (shopper, row)), shape=(shoppers, n))
-    this, other, together = _pairs_off_the_diagonal(baskets)
+    this, other, together = _pairs_off_the_diagonal(baskets, listed)
     norm = np.sqrt(np.maximum(buyers, 1))
     score = together / (norm[this] * norm[other])
     return _best_per_row(n, this, other, score, CO_BOUGHT_KEEP)

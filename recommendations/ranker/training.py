@@ -22,7 +22,15 @@ from scipy.sparse import csr_matrix
 from common.iterables import sample_in_order
 from common.metrics import average_precision_at_k, recall_at_k
 from recommendations.domain import Candidate, Shopper
-from recommendations.ranker.click_training import ClickFold, ClickModel, click_fit, click_fold, scored_pools
+from recommendations.ranker.click_training import (
+    BasketTask,
+    ClickFold,
+    ClickModel,
+    click_fit,
+    click_fold,
+    fold_tasks,
+    scored_pools,
+)
 from recommendations.ranker.clicks import ClickSizes, anchor_rows, click_heuristic
 from recommendations.ranker.ensemble import TREES, Ensemble, ensemble_train
 from recommendations.ranker.features import FEATURES, Pool, PoolSizes, candidate_pool, item_features, pool_sizes
@@ -46,6 +54,7 @@ class Fold:
     pools: list  # their Pools
     bought: list[set[int]]  # their purchases in the label window (product ids)
     kinds: set[str] = field(default_factory=set)  # the kinds of event their histories hold
+    tasks: list[BasketTask] = field(default_factory=list)  # the label window's basket completions (fold_tasks)
     ids: np.ndarray = field(init=False, repr=False)  # the table's product id of each row, kept without it
 
     def __post_init__(self) -> None:
@@ -129,17 +138,21 @@ def fold_build(
     sizes: PoolSizes | None = None, visual: np.ndarray | None = None, text: csr_matrix | None = None,
 ) -> Fold:  # fmt: skip
     """Shoppers with history before ``cutoff`` who bought in the ``label_days`` from it (at most
-    MAX_FOLD_SHOPPERS of them, sampled), in the order of their first purchase there."""
+    MAX_FOLD_SHOPPERS of them, sampled), in the order of their first purchase there, with their
+    pools; and the basket completions of those days (fold_tasks), for click_fold. The table, from
+    events before ``cutoff``, holds the item-to-item lists of what they read only (_listed)."""
     log = LogArrays.of(events, products.index)
     start, until = log.us(cutoff), log.us(cutoff + timedelta(days=label_days))
     labels = np.flatnonzero(log.purchase & (log.at_us >= start) & (log.at_us < until))
     before = log.before(cutoff)
-    table = item_table(products, before, visual=visual, text=text)
     buyers, first = np.unique(log.shopper[labels], return_index=True)
     buyers = buyers[np.argsort(first, kind="stable")]  # in the order of their first purchase in the label days
     with_history = np.isin(buyers, before.shopper)
     numbers = sample_in_order(buyers[with_history].tolist(), MAX_FOLD_SHOPPERS)
     shoppers = shoppers_from_log(products, before, numbers)
+    tasks = fold_tasks(log, products.ids, cutoff, cutoff + timedelta(days=label_days))
+    listed = _listed(products, [shoppers[number] for number in numbers], tasks)
+    table = item_table(products, before, visual=visual, text=text, listed=listed)
     bought: dict[int, set[int]] = {number: set() for number in numbers}
     for number, row in zip(log.shopper[labels].tolist(), log.row[labels].tolist(), strict=True):
         if number in bought:
@@ -148,7 +161,20 @@ def fold_build(
     pools = [candidate_pool(shoppers[number], table, repurchases=repurchases, sizes=sizes) for number in numbers]
     kinds = {event.kind for number in numbers for event in shoppers[number].recent}
     keys = [log.keys[number] for number in numbers]
-    return Fold(cutoff, table, keys, pools, [bought[number] for number in numbers], kinds)
+    return Fold(cutoff, table, keys, pools, [bought[number] for number in numbers], kinds, tasks)
+
+
+def _listed(products: Products, shoppers: list[Shopper], tasks: list[BasketTask]) -> np.ndarray:
+    """The item-table rows whose item-to-item lists a fold reads: every product of its shoppers'
+    histories (candidate_pool's co-purchases), and each basket completion's revealed product with
+    the rest of its product group (the after-a-click sources read its other colours' baskets)."""
+    index = products.index
+    rows = {index[event.product_id] for shopper in shoppers for event in shopper.recent if event.product_id in index}
+    shown = np.array(sorted({index[task.shown] for task in tasks}), dtype=np.int64)
+    groups = np.asarray(products.group, dtype=str)
+    named = np.unique(groups[shown][groups[shown] != ""]) if len(shown) else np.zeros(0, dtype=str)
+    siblings = np.flatnonzero(np.isin(groups, named)) if len(named) else shown[:0]
+    return np.unique(np.concatenate([np.fromiter(rows, np.int64, len(rows)), shown, siblings]))
 
 
 def label_window(log: LogArrays, newest_day: datetime) -> int:
@@ -220,7 +246,6 @@ def _folds(
     has no history before it (nor would any older one). Each fold's item table is released once its
     pools and basket completions are made: at ten million events, holding the newer fold's while the
     older one's was built took that moment's peak from 4.3 to 4.6 GB (docs/benchmarks.md)."""
-    validation = False  # whether an earlier fold's basket completions validate the after-a-click model
     for number in range(folds):
         cutoff = newest_day - timedelta(days=label_days * number + label_days - 1)
         on_step(f"Fold {number + 1}: features before {cutoff:%Y-%m-%d}, labels of {label_days} day(s) from it")
@@ -229,9 +254,7 @@ def _folds(
         fold = fold_build(products, log, cutoff, label_days=label_days, sizes=sizes, visual=visual, text=text)
         if not fold.keys:
             continue
-        baskets = click_fold(fold.table, log, cutoff, cutoff + timedelta(days=label_days), ClickSizes())
-        if not validation and baskets.trainable():  # the newest fold the after-a-click model can learn from
-            baskets, validation = baskets.with_heuristic(fold.table), True
+        baskets = click_fold(fold.table, fold.tasks, ClickSizes())
         fold.table = None
         yield fold, baskets
 
