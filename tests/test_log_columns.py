@@ -142,3 +142,25 @@ def test_the_log_read_from_postgresql_as_columns_is_the_log_of_events():
     assert list(got.keys) == list(expected.keys) == shoppers
     assert got.moment(got.at_us[0]) == at - timedelta(microseconds=1) and got.tz == expected.tz
     assert got.day[-1] == got.day[0] + 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(events_strategy, st.integers(0, 7 * 24), st.booleans())
+def test_the_events_before_a_moment_are_the_same_whether_views_or_a_copy(drawn, hours, in_time_order):
+    products = catalog()
+    events = as_events(drawn)
+    if in_time_order:
+        events.sort(key=lambda event: event.at)
+    log = LogArrays.from_events(events, products.index)
+    at = DAY0 + timedelta(hours=hours)
+    got = log.before(at)
+    expected = [event for event in events if event.product_id in products.index and event.at < at]
+    assert [log.keys[number] for number in got.shopper] == [event.shopper for event in expected]
+    assert [int(products.ids[row]) for row in got.row] == [event.product_id for event in expected]
+    assert [got.moment(us) for us in got.at_us.tolist()] == [event.at for event in expected]
+    for name in ("purchase", "day", "price", "kind"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(log, name)[log.at_us < log.us(at)])
+    # A log in time order (PostgreSQL's) gives read-only views, never a copy.
+    viewed = bool(np.all(np.diff(log.at_us) >= 0)) and len(got) > 0
+    assert np.shares_memory(got.at_us, log.at_us) == viewed
+    assert got.at_us.flags.writeable != viewed or not len(got)

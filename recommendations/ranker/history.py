@@ -1,5 +1,6 @@
 """The interaction log as the ranker and the evaluation read it, and shoppers rebuilt from it."""
 
+import functools
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -77,13 +78,27 @@ class LogArrays:
         """``events`` as columns (themselves when they already are)."""
         return events if isinstance(events, LogArrays) else cls.from_events(events, index)
 
-    def select(self, keep: np.ndarray) -> "LogArrays":
-        """The events where ``keep`` (a mask or positions), in their order; the same shopper numbers."""
-        return replace(self, **{name: getattr(self, name)[keep] for name in _COLUMNS})
+    def select(self, keep: "np.ndarray | slice") -> "LogArrays":
+        """The events where ``keep`` (a mask, positions or a slice), in their order; the same shopper
+        numbers. A slice gives read-only views of the columns."""
+        columns = {name: getattr(self, name)[keep] for name in _COLUMNS}
+        if isinstance(keep, slice):
+            for column in columns.values():
+                column.flags.writeable = False
+        return replace(self, **columns)
 
     def before(self, at: datetime) -> "LogArrays":
-        """The events before ``at``, in their order."""
-        return self.select(self.at_us < self.us(at))
+        """The events before ``at``, in their order: views of the columns where the log is in time
+        order (PostgreSQL's, log_arrays), so that a fold does not copy the log it reads (about 0.4 GB
+        at ten million events); a copy otherwise."""
+        end = self.us(at)
+        if self._in_time_order:
+            return self.select(slice(0, int(np.searchsorted(self.at_us, end, side="left"))))
+        return self.select(self.at_us < end)
+
+    @functools.cached_property
+    def _in_time_order(self) -> bool:
+        return bool(np.all(self.at_us[1:] >= self.at_us[:-1]))
 
     def us(self, at: datetime) -> int:
         """``at`` as a value of ``at_us``."""
