@@ -128,7 +128,8 @@ class Interaction(models.Model):
 
 
 class CollaborativeModel(models.Model):
-    """One training run of implicit's ALS; serving reads the active one's factors from PostgreSQL."""
+    """One training run of implicit's ALS; serving reads the active one's item factors from PostgreSQL
+    and solves each shopper's vector from their history (no shopper's factors are stored)."""
 
     trained_at = models.DateTimeField(auto_now_add=True)
     factors = models.PositiveSmallIntegerField()
@@ -148,12 +149,12 @@ class CollaborativeModel(models.Model):
         return f"ALS model {self.pk} ({self.factors} factors, {self.trained_at:%Y-%m-%d %H:%M})"
 
 
-# A model's factors are derived data, written millions of rows at a time by a training (COPY) and
+# A model's factors are derived data, written a million rows at a time by a training (COPY) and
 # deleted with their model version: no foreign-key constraints (Django's are deferred to the commit,
-# and a training of 3.4M shoppers then spent minutes checking 8.5M keys that came from the log) and
-# no index but the unique ones, whose leading model_id serves reading and deleting a version. Django
-# still deletes a product's, user's or visitor's factors with them (on_delete); PostgreSQL 18 finds
-# them through the unique index with a skip scan.
+# and a training then spent minutes checking keys that came from the log) and no index but the
+# unique one, whose leading model_id serves reading and deleting a version. Django still deletes a
+# product's factors with it (on_delete); PostgreSQL 18 finds them through the unique index with a
+# skip scan.
 _DERIVED = {"on_delete": models.CASCADE, "db_constraint": False, "db_index": False}
 
 
@@ -167,27 +168,6 @@ class ItemFactor(models.Model):
 
     def __str__(self) -> str:
         return f"factors of product {self.product_id} in model {self.model_id}"
-
-
-class UserFactor(models.Model):
-    model = models.ForeignKey(CollaborativeModel, related_name="user_factors", **_DERIVED)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, **_DERIVED)
-    visitor = models.ForeignKey(Visitor, null=True, **_DERIVED)
-    vector = VectorField()
-
-    class Meta:
-        constraints = [
-            # Partial: a shopper is a user or a visitor, and the other column's NULLs need no entries.
-            models.UniqueConstraint(
-                fields=["model", "user"], condition=Q(user__isnull=False), name="one_user_factor_per_model"
-            ),
-            models.UniqueConstraint(
-                fields=["model", "visitor"], condition=Q(visitor__isnull=False), name="one_visitor_factor_per_model"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"factors of {self.user_id or self.visitor_id} in model {self.model_id}"
 
 
 class RankerModel(models.Model):

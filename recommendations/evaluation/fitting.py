@@ -81,6 +81,5 @@ def als_from_events(train: list[Event], *, factors: int | None, regularization: 
     model = als_fit(data.user_items, factors=factors, iterations=settings.ALS_ITERATIONS, regularization=regularization)
     item_factors = np.asarray(model.item_factors, dtype=np.float32)
     index = {int(pid): row for row, pid in enumerate(data.product_ids)}
-    # trained_until=None: serving then computes every user vector from the history given
-    # (recalculate_user), which is what it does for any shopper active since the training.
-    return ServingModel(0, None, data.product_ids, index, item_factors, model)
+    # Serving computes every user vector from the history given (recalculate_user), as it does in the store.
+    return ServingModel(0, data.product_ids, index, item_factors, model)

@@ -1,8 +1,11 @@
-"""Serving the active ALS model: item factors from PostgreSQL, cached per process by model id."""
+"""Serving the active ALS model: item factors from PostgreSQL, cached per process by model id.
+
+A shopper's vector is solved from their history on each request (implicit's recalculate_user), never
+read from storage: a stored vector is stale after the shopper's next event, and storing one per
+shopper cost a quarter of a ten-million-event training (docs/benchmarks.md)."""
 
 import threading
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cached_property, lru_cache
 
 import numpy as np
@@ -15,7 +18,7 @@ from catalog.gender import compatible_genders
 from catalog.models import Product
 from common.compiled import id_array
 from recommendations.domain import Candidate, Shopper
-from recommendations.models import CollaborativeModel, ItemFactor, UserFactor
+from recommendations.models import CollaborativeModel, ItemFactor
 from recommendations.selectors.generation import per_generation
 from recommendations.selectors.similar import hard_filters
 from recommendations.services.collaborative import confidence
@@ -25,7 +28,6 @@ from recommendations.vectors import read_vectors
 @dataclass
 class ServingModel:
     model_id: int
-    trained_until: datetime | None
     product_ids: np.ndarray  # row -> product id
     index: dict[int, int]  # product id -> row
     item_factors: np.ndarray  # (products, factors) float32
@@ -37,8 +39,9 @@ class ServingModel:
         return np.linalg.norm(self.item_factors, axis=1)
 
     def vector_from_history(self, shopper: Shopper) -> np.ndarray | None:
-        """The least-squares user vector for this history (implicit's recalculate_user): what a
-        retraining would give this shopper, computed in well under a millisecond."""
+        """The least-squares user vector for this history (implicit's recalculate_user, an exact solve):
+        what a retraining would give this shopper, computed in well under a millisecond. Serving reads
+        the newest HISTORY events (selectors.shopper), so a longer history counts its recent part."""
         weights = settings.RECOMMENDER_KIND_WEIGHTS
         sums: dict[int, float] = {}
         for event in shopper.recent:
@@ -64,7 +67,7 @@ def serving_model(generation: int | None = None) -> ServingModel | None:
         "als",
         generation,
         lambda: CollaborativeModel.objects.filter(is_active=True)
-        .values("pk", "trained_until", "factors", "params")
+        .values("pk", "factors", "params")
         .first(),
     )
     if active is None:
@@ -89,27 +92,11 @@ def serving_model(generation: int | None = None) -> ServingModel | None:
             )
         als.item_factors = item_factors
         model = ServingModel(
-            active["pk"], active["trained_until"], product_ids,
+            active["pk"], product_ids,
             {int(p): i for i, p in enumerate(product_ids)}, item_factors, als,
         )  # fmt: skip
         _cache["model"] = model
         return model
-
-
-def shopper_vector(model: ServingModel, shopper: Shopper) -> np.ndarray | None:
-    """The stored vector when the training saw all of the shopper's history; else a fresh one."""
-    if shopper.newest_event is None:
-        return None
-    fresh_since_training = model.trained_until is None or shopper.newest_event > model.trained_until
-    if not fresh_since_training:
-        stored = UserFactor.objects.filter(model_id=model.model_id)
-        stored = (
-            stored.filter(user_id=shopper.user_id) if shopper.user_id else stored.filter(visitor_id=shopper.visitor.pk)
-        )
-        vector = stored.values_list("vector", flat=True).first()
-        if vector is not None:
-            return np.asarray(vector, dtype=np.float32)
-    return model.vector_from_history(shopper)
 
 
 def collaborative_candidates(model: ServingModel, shopper: Shopper, *, limit: int = 300) -> list[Candidate]:
@@ -118,7 +105,7 @@ def collaborative_candidates(model: ServingModel, shopper: Shopper, *, limit: in
     The anchor is the product of the shopper's history whose item factor is closest to the
     candidate's: the "customers who bought X also bought" of the card's reason.
     """
-    vector = shopper_vector(model, shopper)
+    vector = model.vector_from_history(shopper)
     if vector is None:
         return []
     scores = model.item_factors @ vector
