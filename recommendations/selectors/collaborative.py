@@ -66,9 +66,7 @@ def serving_model(generation: int | None = None) -> ServingModel | None:
     active = per_generation(
         "als",
         generation,
-        lambda: CollaborativeModel.objects.filter(is_active=True)
-        .values("pk", "factors", "params")
-        .first(),
+        lambda: CollaborativeModel.objects.filter(is_active=True).values("pk", "factors", "params").first(),
     )
     if active is None:
         return None
@@ -91,10 +89,8 @@ def serving_model(generation: int | None = None) -> ServingModel | None:
                 num_threads=1,  # one user's solve per request: thread start-up would cost more than it saves
             )
         als.item_factors = item_factors
-        model = ServingModel(
-            active["pk"], product_ids,
-            {int(p): i for i, p in enumerate(product_ids)}, item_factors, als,
-        )  # fmt: skip
+        index = {int(p): i for i, p in enumerate(product_ids)}
+        model = ServingModel(active["pk"], product_ids, index, item_factors, als)
         _cache["model"] = model
         return model
 
