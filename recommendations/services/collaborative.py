@@ -18,6 +18,7 @@ from django.db.models import Max
 from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 
+from common.codes import dense_codes
 from common.copying import copy_arrays, read_arrays, vector_binary
 from recommendations.models import CollaborativeModel, Interaction, ItemFactor
 from recommendations.services.model_versions import activate
@@ -73,14 +74,14 @@ def interaction_matrix() -> LogMatrix:
     if not len(rows):
         empty = np.empty(0, dtype=np.int64)
         return LogMatrix(csr_matrix((0, 0), dtype=np.float32), empty.astype(np.int32), empty.astype("V16"), empty)
-    # Shoppers: the users, then the visitors. np.unique sorts, so the user id 0 (a visitor's event) and
-    # the zero UUID (a user's event) come first, where they are there at all; they are dropped.
-    user_ids, user_rows = np.unique(rows["user"].astype(np.int32), return_inverse=True)
-    visitor_ids, visitor_rows = np.unique(rows["visitor"], return_inverse=True)
-    product_ids, columns = np.unique(rows["product"].astype(np.int64), return_inverse=True)
-    zero_user, zero_visitor = int(user_ids[0] == 0), int(visitor_ids[0] == np.zeros(1, dtype="V16")[0])
-    users, visitors = user_ids[zero_user:], visitor_ids[zero_visitor:]
-    shopper_rows = np.where(rows["user"] != 0, user_rows - zero_user, len(users) + visitor_rows - zero_visitor)
+    # Shoppers: the users, then the visitors, each in the order of their keys (dense_codes, as np.unique).
+    signed_in = rows["user"] != 0
+    users, user_rows = dense_codes(rows["user"][signed_in].astype(np.int32))
+    visitors, visitor_rows = dense_codes(rows["visitor"][~signed_in])
+    product_ids, columns = dense_codes(rows["product"].astype(np.int64))
+    shopper_rows = np.empty(len(rows), dtype=np.intp)
+    shopper_rows[signed_in] = user_rows
+    shopper_rows[~signed_in] = len(users) + visitor_rows
     shape = (len(users) + len(visitors), len(product_ids))
     matrix = csr_matrix((rows["weight"].astype(np.float32), (shopper_rows, columns)), shape=shape)  # duplicates sum
     matrix.data = confidence(matrix.data).astype(np.float32)
