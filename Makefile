@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: nginx demo test evaluate evaluate-two-years bench bench-http bench-ingest bench-scale bench-events lint format chromium wrk clean-data
+.PHONY: nginx demo test evaluate evaluate-two-years bench bench-http bench-ingest bench-scale bench-events bench-als lint format chromium wrk clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,9 @@ bench-scale: $(VENV)/.dev  ## 1M synthetic products from the real embeddings: HN
 
 bench-events: $(VENV)/.dev  ## 10M synthetic purchases over the 1M catalog (bench-scale first): import, ALS, rankers, memory
 	$(BIN)/python benchmarks/event_scale.py $(ARGS)
+
+bench-als: $(VENV)/.dev  ## ALS's fit on 10M synthetic purchases in memory: implicit's fit against the store's, one run
+	$(BIN)/python benchmarks/als_fit.py $(ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
