@@ -21,8 +21,11 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 
-SHORT_ROW = 8  # entries; the n x n systems stay small and the Gram products dominate
-_BATCH_ENTRIES = 1 << 20  # entries gathered at a time: 256 MB of float32 rows at 64 factors
+SHORT_ROW = 16  # entries; the n x n systems stay small (measured best of 4, 8, 16 and 32 at ten million)
+# Entries gathered at a time: 4 MB of float32 rows at 64 factors. Batches of a million entries (256
+# MB) took twice as long at ten million events: each temporary array was a fresh mapping to fault
+# in page by page, and none stayed in cache.
+_BATCH_ENTRIES = 1 << 14
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,14 @@ class _Side:
 def als_factorize(
     user_items: csr_matrix, *, factors: int, iterations: int, regularization: float, random_state: int = 42,
     cg_steps: int = 3, num_threads: int = 0, on_iteration: Callable[[int], None] = lambda done: None,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    with_users: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray]:  # fmt: skip
     """(user factors, item factors), float32, for a shoppers x products confidence matrix, as
     implicit's ``AlternatingLeastSquares(factors, regularization, iterations, alpha=1,
     random_state).fit(user_items)`` would fit them with its conjugate-gradient solver, but with
-    every row of at most SHORT_ROW entries solved exactly."""
+    every row of at most SHORT_ROW entries solved exactly. ``with_users=False``: None for the users'
+    (the store solves a shopper's vector from their history; putting 3.4 million rows back in their
+    original order took 2 s)."""
     from implicit.cpu import _als
     from implicit.utils import check_random_state
 
@@ -71,9 +77,15 @@ def als_factorize(
                     )  # fmt: skip
             _solve_short_rows(side, solved, other, regularization)
         on_iteration(done)
-    user_factors, item_factors = np.empty_like(x), np.empty_like(y)
-    user_factors[user_order], item_factors[item_order] = x, y
-    return user_factors, item_factors
+    return x.take(_inverse(user_order), axis=0) if with_users else None, y.take(_inverse(item_order), axis=0)
+
+
+def _inverse(order: np.ndarray) -> np.ndarray:
+    """Where each original row went, to gather the rows back in their original order (faster than
+    scattering them: 2.1 s against 2.6 s for 3.4 million shoppers)."""
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order))
+    return rank
 
 
 def _long_rows_first(rows: csr_matrix) -> tuple[np.ndarray, int]:

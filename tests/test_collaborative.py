@@ -57,21 +57,24 @@ def test_user_i_is_recommended_item_i_from_the_stored_item_factors(checkerboard)
         assert top_unseen(model, shopper_load(user_id=users[i].pk, visitor=None)) == products[i].pk
 
 
-def test_the_vector_solved_from_history_is_the_one_the_training_fitted(checkerboard, monkeypatch):
+def test_the_vector_solved_from_history_is_the_one_the_training_fitted(checkerboard, settings):
     """Serving stores no shopper's factors: it solves them from the history (recalculate_user, an
-    exact least-squares step), which agrees with the training's own (conjugate-gradient) vector."""
-    from recommendations.services import collaborative
+    exact least-squares step), which agrees with the training's own (conjugate-gradient) vector: the
+    same fit, asked for the shoppers' factors too, gives the same item factors as the stored ones."""
+    from recommendations.factorization import als_factorize
+    from recommendations.services.collaborative import interaction_matrix
 
     products, users = checkerboard
-    fitted = []  # a spy: the model ALS fitted, passed on unchanged
-    real_fit = collaborative.als_fit
-    monkeypatch.setattr(
-        collaborative, "als_fit", lambda *args, **kwargs: fitted.append(real_fit(*args, **kwargs)) or fitted[-1]
-    )
     collaborative_train()
-    rows = {int(user): row for row, user in enumerate(collaborative.interaction_matrix().user_ids)}
     model = serving_model()
-    trained = np.asarray(fitted[0].user_factors, dtype=np.float32)
+    data = interaction_matrix()
+    trained, items = als_factorize(
+        data.user_items, factors=settings.ALS_FACTORS, iterations=settings.ALS_ITERATIONS,
+        regularization=settings.ALS_REGULARIZATION,
+    )  # fmt: skip
+    np.testing.assert_array_equal(items[[int(np.flatnonzero(data.product_ids == p)[0]) for p in model.product_ids]],
+                                  model.item_factors)  # fmt: skip
+    rows = {int(user): row for row, user in enumerate(data.user_ids)}
     for i in (0, 1, 7):
         fresh = model.vector_from_history(shopper_load(user_id=users[i].pk, visitor=None))
         distances = np.linalg.norm(trained - fresh, axis=1)

@@ -59,7 +59,7 @@ def test_without_short_rows_the_factors_are_implicits_fit(monkeypatch):
 )
 def test_each_short_row_gets_implicits_exact_least_squares_solution(lengths, seed, factors):
     rng = np.random.default_rng(seed)
-    columns = 12
+    columns = SHORT_ROW + 8
     indptr = np.concatenate([[0], np.cumsum(lengths)])
     indices = np.concatenate([rng.choice(columns, n, replace=False) for n in lengths]).astype(np.int32)
     data = (1.0 + 10.0 * np.log1p(rng.choice([1.0, 2.0, 8.0, 17.0], len(indices)))).astype(np.float32)

@@ -130,9 +130,11 @@ def als_fit(
             random_state=42,
         )  # fmt: skip
     with tqdm(total=iterations, disable=not show_progress, desc="ALS iterations") as bar:
-        model.user_factors, model.item_factors = als_factorize(
+        # No shopper's factors: serving solves them from the history (recalculate_user needs the items' only).
+        _, model.item_factors = als_factorize(
             user_items, factors=factors, iterations=iterations, regularization=regularization,
             random_state=model.random_state, cg_steps=model.cg_steps, on_iteration=lambda _: bar.update(),
+            with_users=False,
         )  # fmt: skip
     return model
 
