@@ -62,7 +62,7 @@ def main() -> None:
     lengths = np.diff(matrix.indptr)
     print(
         f"{matrix.shape[0]:,} shoppers x {matrix.shape[1]:,} products, {matrix.nnz:,} shopper-product pairs, "
-        f"built in {time.monotonic() - started:.0f} s; {np.mean(lengths <= SHORT_ROW):.0%} of the shoppers "
+        f"built in {time.monotonic() - started:.0f} s; {np.mean(lengths <= SHORT_ROW):.1%} of the shoppers "
         f"have at most {SHORT_ROW} products. {factors} factors, {iterations} iterations."
     )
 
