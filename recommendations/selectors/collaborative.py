@@ -2,7 +2,7 @@
 
 A shopper's vector is solved from their history on each request (implicit's recalculate_user), never
 read from storage: a stored vector is stale after the shopper's next event, and storing one per
-shopper cost a quarter of a ten-million-event training (docs/benchmarks.md)."""
+shopper cost a sixth of a ten-million-event training (docs/benchmarks.md)."""
 
 import threading
 from dataclasses import dataclass
