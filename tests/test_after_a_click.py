@@ -97,6 +97,21 @@ def test_the_sources_propose_colours_baskets_and_best_sellers_and_the_heuristic_
     assert clicks.click_heuristic(table, []) == []  # nothing looked at: nothing goes with it
 
 
+def test_the_heuristic_breaks_a_tie_of_co_purchases_in_favour_of_what_sells():
+    """Row 0 was bought once with row 40 and once with row 30 (another group each): the same count,
+    the same P(other | row 0). Row 40 also sold alone four times, so it comes first, although a tie
+    by row would put row 30 first."""
+    products, _ = basket_log("pairs")
+    pid = [int(p) for p in products.ids]
+    events = [Event(("a", 0), pid[0], "purchase", DAY0), Event(("a", 0), pid[30], "purchase", DAY0),
+              Event(("b", 0), pid[0], "purchase", DAY0), Event(("b", 0), pid[40], "purchase", DAY0)]  # fmt: skip
+    events += [Event(("c", n), pid[40], "purchase", DAY0) for n in range(4)]
+    table = item_table(products, events)
+    assert table.group[40] != table.group[0] != table.group[30] and table.sold_decayed[40] > table.sold_decayed[30]
+    partners = [c.product_id for c in clicks.click_heuristic(table, [0]) if c.source == "also_bought"]
+    assert partners[:2] == [pid[40], pid[30]]
+
+
 def heuristic_by_definition(table, anchors: list[int]) -> list[tuple]:
     """click_heuristic as written before it read the proposals as arrays: a proposal at a time."""
     scored = []
@@ -104,7 +119,8 @@ def heuristic_by_definition(table, anchors: list[int]) -> list[tuple]:
         tier = next((source for source in clicks.HEURISTIC_TIERS if source in proposal.scores), None)
         if tier is not None:
             scored.append((clicks.HEURISTIC_TIERS[tier] + min(proposal.scores[tier], 0.999), proposal, tier))
-    scored.sort(key=lambda item: (-item[0], item[1].row))
+    # Equal scores: the tier's own order (its best rank), then the row.
+    scored.sort(key=lambda item: (-item[0], item[1].ranks[item[2]], item[1].row))
     return [(int(table.ids[p.row]), score, clicks._STRATEGY[tier], int(table.ids[p.anchor]) if p.anchor >= 0 else None)
             for score, p, tier in scored]  # fmt: skip
 
