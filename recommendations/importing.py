@@ -21,7 +21,7 @@ from catalog.importers.hm import CENT, PRICE_SCALE
 from catalog.models import Product
 from common.copying import copy_rows
 from common.iterables import chunked, read_ahead
-from recommendations.models import InteractionKind
+from recommendations.models import EVENT_ID_CONFLICT, InteractionKind
 
 # Event ids derive from the row's content, so importing the same file twice adds nothing.
 NAMESPACE = uuid.UUID("5b0b7c1e-3f5c-4c64-9d0e-6c1f2a9e8a11")
@@ -97,7 +97,7 @@ def transactions_import(
                     "WITH written AS (INSERT INTO recommendations_interaction AS i (event_id, user_id, product_id, "
                     "kind, created_at, price, source_row, source_strategy) SELECT DISTINCT ON (event_id) event_id, "
                     f"user_id, product_id, '{InteractionKind.PURCHASE}', created_at, price, 'import.hm', '' "
-                    "FROM import_staging ON CONFLICT (event_id) DO UPDATE SET price = EXCLUDED.price "
+                    f"FROM import_staging ON CONFLICT {EVENT_ID_CONFLICT} DO UPDATE SET price = EXCLUDED.price "
                     "WHERE i.price IS NULL AND EXCLUDED.price IS NOT NULL RETURNING i.xmax = 0 AS inserted) "
                     "SELECT count(*) FILTER (WHERE inserted) FROM written",
                     "event_id uuid, user_id integer, product_id bigint, created_at timestamptz, price numeric",

@@ -3,7 +3,8 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, TextField
+from django.db.models.functions import Cast, Coalesce
 from pgvector.django import HalfVectorField, VectorField
 
 from catalog.models import Gender, Product
@@ -74,6 +75,12 @@ class Visitor(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     gender_preference = models.CharField(max_length=8, choices=Gender.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # False for a visitor whose address had already started VISITORS_PER_ADDRESS_PER_HOUR others that
+    # hour: its own pages are personalised as usual, but it never moves what others see (trending).
+    counts_in_shared = models.BooleanField(default=True)
+
+    # The client address the request came from (not stored): visitor_persist counts new visitors per address.
+    address: str | None = None
 
     def __str__(self) -> str:
         return str(self.id)
@@ -86,11 +93,18 @@ class InteractionKind(models.TextChoices):
     PURCHASE = "purchase", "Purchase"
 
 
+# The unique index of an event id per shopper (Interaction's interaction_event_id_per_shopper) as
+# ON CONFLICT names it: the same expression and predicate, so PostgreSQL infers that index.
+EVENT_ID_CONFLICT = "(COALESCE(user_id::text, visitor_id::text), event_id) WHERE event_id IS NOT NULL"
+
+
 class Interaction(models.Model):
     """One event of the interaction log: the source of truth for every recommender."""
 
-    # Idempotency key: supplied by clients (API) or derived from the source row (imports).
-    event_id = models.UUIDField(null=True, blank=True, unique=True)
+    # Idempotency key: supplied by clients (API) or derived from the source row (imports). Unique per
+    # shopper (the user, else the visitor; the constraint below), not across the shop: a global key told
+    # Bob that Carol's id existed and let anyone who could predict a client's ids have its events dropped.
+    event_id = models.UUIDField(null=True, blank=True)
     # No single-column indexes on the keys: each is the first column of an index below, which serves
     # its look-ups and deletes as well. Every index costs each event written (an import writes
     # millions); a purchase imported from H&M has no visitor, so the shopper indexes are partial.
@@ -117,9 +131,19 @@ class Interaction(models.Model):
             ),
             models.Index(fields=["product", "kind"]),
         ]
+        # A service account's token (a shop's own back end) may post purchases through the events API,
+        # as staff may; shoppers' clients may not (recommendations/api/views.py, EventsApi).
+        permissions = [("record_purchases", "Can record purchases through the events API")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(user__isnull=False) | Q(visitor__isnull=False), name="interaction_has_a_shopper"
+            ),
+            # ON CONFLICT names this expression (recommendations.services.events.EVENT_ID_CONFLICT).
+            models.UniqueConstraint(
+                Coalesce(Cast("user_id", TextField()), Cast("visitor_id", TextField())),
+                F("event_id"),
+                condition=Q(event_id__isnull=False),
+                name="interaction_event_id_per_shopper",
             ),
         ]
 

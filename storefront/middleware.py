@@ -1,3 +1,4 @@
+from allauth.account.adapter import get_adapter
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.utils.functional import SimpleLazyObject
@@ -23,6 +24,8 @@ class VisitorMiddleware:
         def load():
             user_id = request.user.pk if request.user.is_authenticated else None
             visitor, issued = visitor_from_token(token=given, user_id=user_id)
+            if visitor._state.adding:  # its row may be written by this request: count it per address
+                visitor.address = get_adapter(request).get_client_ip(request)
             state["visitor"], state["issued"] = visitor, issued
             return visitor
 

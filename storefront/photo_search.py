@@ -2,20 +2,16 @@
 looks like it. The photo is checked here with the same refusals as the API (a clear message for a
 file that is not a usable photo), then embedded by a Celery worker (selectors.photo_search)."""
 
-import time
-
-from allauth.account.adapter import get_adapter
 from django import forms
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from redis.exceptions import RedisError
 
 from catalog.models import Product
 from catalog.validators import validate_product_photo
 from recommendations.selectors.photo_search import PhotoSearchUnavailable, products_similar_to_photo
 from recommendations.selectors.similar import looks_similar
+from storefront.throttling import PhotoSearchThrottle
 
 RESULTS = 24
 
@@ -30,10 +26,12 @@ class PhotoForm(forms.Form):
 
 def photo_search_page(request: HttpRequest) -> HttpResponse:
     context: dict = {"form": PhotoForm(), "products": None}
-    status = 200
+    status, retry_after = 200, None
     if request.method == "POST" and not _within_rate(request):
         context["unavailable"] = "Too many photo searches from here; wait a minute and try again."
-        return render(request, "storefront/photo_search.html", context, status=429)
+        response = render(request, "storefront/photo_search.html", context, status=429)
+        response["Retry-After"] = "60"
+        return response
     if request.method == "POST":
         form = PhotoForm(request.POST, request.FILES)
         context["form"] = form
@@ -46,24 +44,26 @@ def photo_search_page(request: HttpRequest) -> HttpResponse:
                 context["products"] = products_similar_to_photo(data=upload.read(), gender=gender, k=RESULTS)
             except PhotoSearchUnavailable as exc:
                 context["unavailable"], status = str(exc), 503
+                retry_after = exc.retry_after
     elif _product_id(request.GET.get("product", "")):  # "Find similar to this photo" on a product page
         product = get_object_or_404(Product.objects.filter(is_active=True).prefetch_related("images"),
                                     pk=int(request.GET["product"]))  # fmt: skip
         context["source"] = product
         context["products"] = looks_similar(product=product, k=RESULTS).products
-    return render(request, "storefront/photo_search.html", context, status=status)
+    response = render(request, "storefront/photo_search.html", context, status=status)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+class _PhotoSearchPage:
+    throttle_scope = PhotoSearchThrottle.scope
 
 
 def _within_rate(request: HttpRequest) -> bool:
-    """PHOTO_SEARCH_PER_MINUTE searches a minute per client address: each one holds a worker for up to
-    PHOTO_SEARCH_TIMEOUT_S. Counted in the shared cache; open when Redis is down, as the API's limits."""
-    client = get_adapter(request).get_client_ip(request)  # the sign-in limits' address (NUM_PROXIES)
-    key = f"photo-search:{client}:{int(time.time() // 60)}"
-    try:
-        cache.add(key, 0, 60)
-        return cache.incr(key) <= settings.PHOTO_SEARCH_PER_MINUTE
-    except (RedisError, OSError, ValueError):
-        return True
+    """PHOTO_SEARCH_PER_MINUTE searches a minute per client address, counted with the API's searches
+    (PhotoSearchThrottle): each one holds a worker for up to PHOTO_SEARCH_TIMEOUT_S."""
+    return PhotoSearchThrottle().allow_request(request, _PhotoSearchPage())
 
 
 def _product_id(value: str) -> bool:

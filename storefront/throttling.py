@@ -14,6 +14,8 @@ window and again at the start of the next: at most twice the rate over a moment,
 
 import logging
 
+from allauth.account.adapter import get_adapter
+from django.conf import settings
 from django.core.cache import cache
 from redis.exceptions import RedisError
 from rest_framework import throttling
@@ -74,3 +76,19 @@ class AuthTokenThrottle(_Counted, throttling.SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class PhotoSearchThrottle(_Counted, throttling.SimpleRateThrottle):
+    """Search by photo, on the API (views whose throttle_scope is "photo_search") and on the store's
+    page (storefront/photo_search.py) under one count: PHOTO_SEARCH_PER_MINUTE a minute per client
+    address, signed in or not. Each search holds a worker for up to PHOTO_SEARCH_TIMEOUT_S."""
+
+    scope = "photo_search"
+
+    def get_rate(self) -> str:
+        return f"{settings.PHOTO_SEARCH_PER_MINUTE}/min"
+
+    def get_cache_key(self, request, view):
+        if getattr(view, "throttle_scope", None) != self.scope:
+            return None  # other views: not this limit
+        return self.cache_format % {"scope": self.scope, "ident": get_adapter(request).get_client_ip(request)}

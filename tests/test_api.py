@@ -149,7 +149,7 @@ def test_the_apis_cached_card_data_is_what_the_documented_serializers_give(rf, s
 
 def test_a_batch_of_events_is_idempotent_on_the_client_event_id(api):
     product = ProductFactory()
-    batch = {"events": [event(product, "view"), event(product, "add_to_cart"), event(product, "purchase")]}
+    batch = {"events": [event(product, "view"), event(product, "add_to_cart"), event(product, "click")]}
     assert api.post("/api/v1/events/", batch, format="json").json() == {"accepted": 3, "duplicates": 0}
     assert api.post("/api/v1/events/", batch, format="json").json() == {"accepted": 0, "duplicates": 3}
     assert Interaction.objects.count() == 3
@@ -173,7 +173,7 @@ def test_a_signed_in_app_records_events_as_its_user(api):
     user = get_user_model().objects.create_user("app-user")
     token = Token.objects.create(user=user)
     api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    api.post("/api/v1/events/", event(ProductFactory(), "purchase"), format="json")
+    api.post("/api/v1/events/", event(ProductFactory(), "add_to_cart"), format="json")
     assert Interaction.objects.get().user == user
 
 
@@ -517,14 +517,17 @@ def test_a_body_over_the_limit_is_refused_from_its_content_length_unread(staff_a
     assert response.status_code == 413 and "the limit is" in response.json()["detail"]
 
 
-def test_recommendations_return_buy_again_for_an_app_whose_user_bought(api):
+def test_recommendations_return_buy_again_for_an_app_whose_user_bought(api, admin_user):
     from rest_framework.authtoken.models import Token
 
     products = [EmbeddedProductFactory(product_group="g1") for _ in range(3)]
     TrendingScore.objects.bulk_create(TrendingScore(product=p, score=i) for i, p in enumerate(products))
     user = get_user_model().objects.create_user("app-user")
+    shop_backend = APIClient()  # the shop's checkout reports the purchase with a staff token
+    shop_backend.force_authenticate(admin_user)
+    bought = {"events": [event(products[0], "purchase")], "customer": user.pk}
+    assert shop_backend.post("/api/v1/events/", bought, format="json").status_code == 201
     api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    assert api.post("/api/v1/events/", event(products[0], "purchase"), format="json").status_code == 201
     rows = api.get("/api/v1/recommendations/").json()["rows"]
     assert rows[0]["key"] == "home.buy_again" and rows[0]["title"] == "Buy again"
     items = [(item["product"]["id"], item["strategy"]) for item in rows[0]["items"]]
@@ -532,8 +535,8 @@ def test_recommendations_return_buy_again_for_an_app_whose_user_bought(api):
     assert {pid for pid, strategy in items[1:] if strategy == "same_product"} == {products[1].pk, products[2].pk}
 
 
-def test_an_app_reports_what_a_purchase_cost_and_a_negative_price_is_a_400(api):
-    product = ProductFactory()
+def test_an_app_reports_what_a_purchase_cost_and_a_negative_price_is_a_400(staff_api):
+    api, product = staff_api, ProductFactory()
     paid = {**event(product, "purchase"), "price": "12.50"}
     assert api.post("/api/v1/events/", {"events": [paid]}, format="json").json() == {"accepted": 1, "duplicates": 0}
     assert str(Interaction.objects.get().price) == "12.50"
@@ -631,3 +634,87 @@ def test_an_event_may_be_a_year_older_than_the_shops_first_event(api):
     assert response.status_code == 400 and "before the shop's first event" in response.json()["occurred_at"][0]
     offset = event(product, occurred_at="2026-06-01T12:00:00+05:30")  # any zone is fine
     assert api.post("/api/v1/events/", offset, format="json").status_code == 201
+
+
+# Issue 40: what a client may claim.
+
+
+def test_an_anonymous_client_cannot_post_a_purchase_and_nothing_of_its_batch_is_written(api):
+    product = ProductFactory()
+    single = api.post("/api/v1/events/", event(product, "purchase", price="0.01"), format="json")
+    assert single.status_code == 403 and "checkout" in single.json()["detail"]
+    batch = {"events": [event(product, "view"), event(product, "purchase")]}
+    assert api.post("/api/v1/events/", batch, format="json").status_code == 403
+    assert not Interaction.objects.exists()
+    assert api.post("/api/v1/events/", event(product, "add_to_cart"), format="json").status_code == 201
+
+
+def test_a_shoppers_token_cannot_post_a_purchase_nor_name_a_customer(api):
+    shopper, other = (get_user_model().objects.create_user(name) for name in ("s", "other"))
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=shopper).key}")
+    product = ProductFactory()
+    assert api.post("/api/v1/events/", event(product, "purchase"), format="json").status_code == 403
+    views = {"events": [event(product, "view")], "customer": other.pk}
+    assert api.post("/api/v1/events/", views, format="json").status_code == 403
+    assert not Interaction.objects.exists()
+
+
+def test_a_service_token_records_a_customers_purchase_and_an_unknown_customer_is_a_400(api):
+    from django.contrib.auth.models import Permission
+
+    service, customer = (get_user_model().objects.create_user(name) for name in ("checkout-service", "c"))
+    service.user_permissions.add(Permission.objects.get(codename="record_purchases"))
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=service).key}")
+    product = ProductFactory()
+    bought = {"events": [event(product, "purchase", price="19.99")], "customer": customer.pk}
+    assert api.post("/api/v1/events/", bought, format="json").json() == {"accepted": 1, "duplicates": 0}
+    assert Interaction.objects.get().user == customer
+    unknown = api.post("/api/v1/events/", {**bought, "customer": 10**9}, format="json")
+    assert unknown.status_code == 400 and "customer" in unknown.json()
+
+
+def test_an_event_id_is_unique_per_shopper_so_nobody_learns_or_blocks_anothers(api):
+    """Bob posting Carol's event id is a new event of Bob's, not a duplicate of hers."""
+    product = ProductFactory()
+    carol, bob = APIClient(), APIClient()
+    first = carol.post("/api/v1/events/", (carols := event(product, "view")), format="json")
+    assert first.json() == {"accepted": 1, "duplicates": 0}
+    carol.credentials(HTTP_X_VISITOR_ID=first["X-Visitor-Id"])
+    assert bob.post("/api/v1/events/", carols, format="json").json() == {"accepted": 1, "duplicates": 0}
+    assert carol.post("/api/v1/events/", carols, format="json").json() == {"accepted": 0, "duplicates": 1}
+    assert Interaction.objects.filter(event_id=carols["event_id"]).values("visitor").distinct().count() == 2
+
+
+def test_an_event_sent_anonymously_then_again_signed_in_is_kept_once_when_the_visitor_merges(api):
+    from recommendations.models import Visitor
+    from recommendations.services.interactions import visitor_merge_into_user
+
+    product, user = ProductFactory(), get_user_model().objects.create_user("m")
+    sent = event(product, "view")
+    response = api.post("/api/v1/events/", sent, format="json")
+    signed_in = APIClient()
+    signed_in.force_authenticate(user)
+    assert signed_in.post("/api/v1/events/", sent, format="json").json()["accepted"] == 1
+    visitor = Visitor.objects.get(pk=Interaction.objects.get(user__isnull=True).visitor_id)
+    assert response.status_code == 201 and visitor_merge_into_user(visitor=visitor, user=user) == 0
+    assert Interaction.objects.filter(user=user).count() == 1
+
+
+def test_new_visitors_past_the_per_address_cap_never_count_in_trending(settings):
+    """A script that starts a new visitor with every request (no X-Visitor-Id) and views one product
+    cannot put it in "Trending now": past VISITORS_PER_ADDRESS_PER_HOUR its visitors do not count, and
+    the others count only from TRENDING_VISITOR_MIN_AGE_S after their first event."""
+    from recommendations.models import Visitor
+    from recommendations.services.trending import trending_refresh
+
+    settings.VISITORS_PER_ADDRESS_PER_HOUR, settings.TRENDING_FULL_DAY_SHOPPERS = 3, 1
+    target = ProductFactory()
+    for _ in range(6):  # a new client each time: no cookie, no X-Visitor-Id
+        assert APIClient().post("/api/v1/events/", event(target, "click"), format="json").status_code == 201
+    assert sorted(Visitor.objects.values_list("counts_in_shared", flat=True)) == [False] * 3 + [True] * 3
+    trending_refresh()
+    assert not TrendingScore.objects.filter(product=target).exists()
+    # A visitor that stays: its click a minute after its first event counts once.
+    Visitor.objects.filter(counts_in_shared=True).update(created_at=timezone.now() - timezone.timedelta(minutes=5))
+    trending_refresh()
+    assert TrendingScore.objects.get(product=target).score == pytest.approx(3 * 2.0)

@@ -3,7 +3,6 @@
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import APIException
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,20 +21,19 @@ class PhotoSearchSerializer(serializers.Serializer):
     k = serializers.IntegerField(min_value=1, max_value=50, default=12)
 
 
-class Unavailable(APIException):
-    status_code = 503
-    default_code = "unavailable"
-
-
 class PhotoSearchApi(APIView):
     parser_classes = [MultiPartParser]
+    # PHOTO_SEARCH_PER_MINUTE per client address, counted with the store's page (storefront.throttling).
+    throttle_scope = "photo_search"
 
     @extend_schema(
         request=PhotoSearchSerializer,
         responses={200: SimilarProductSerializer(many=True),
                    400: OpenApiResponse(description="Not an image, corrupt, truncated or a decompression bomb."),
                    413: OpenApiResponse(description="Larger than the upload limit."),
-                   503: OpenApiResponse(description="No embedding worker answered in time; retry later.")},
+                   429: OpenApiResponse(description="Over PHOTO_SEARCH_PER_MINUTE from this address; see Retry-After."),
+                   503: OpenApiResponse(description="No embedding worker answered in time, or too many searches "
+                                                    "wait already; retry after Retry-After seconds.")},
     )  # fmt: skip
     def post(self, request: Request) -> Response:
         serializer = PhotoSearchSerializer(data=request.data)
@@ -48,5 +46,5 @@ class PhotoSearchApi(APIView):
                 data=upload.read(), gender=serializer.validated_data.get("gender"), k=serializer.validated_data["k"]
             )
         except PhotoSearchUnavailable as exc:
-            raise Unavailable(str(exc)) from None
+            return Response({"detail": str(exc)}, status=503, headers={"Retry-After": str(exc.retry_after)})
         return Response(SimilarProductSerializer(products, many=True, context={"request": request}).data)

@@ -68,9 +68,15 @@ class AwareDateTimeField(serializers.DateTimeField):
 
 
 class EventSerializer(serializers.Serializer):
-    event_id = serializers.UUIDField(help_text="Chosen by the client; a retry with the same id is not counted twice.")
+    event_id = serializers.UUIDField(
+        help_text="Chosen by the client, unique per shopper; a retry with the same id is not counted twice."
+    )
     product = serializers.IntegerField(min_value=1)
-    kind = serializers.ChoiceField(choices=InteractionKind.choices)
+    kind = serializers.ChoiceField(
+        choices=InteractionKind.choices,
+        help_text="purchase: staff or service tokens only (403 otherwise); shoppers' purchases are recorded "
+        "by the shop's checkout.",
+    )
     occurred_at = AwareDateTimeField(
         help_text="The client's timestamp, with a time zone (else 400); at most a day ahead of the server's clock "
         "and at most a year before the shop's first event (else 400)."
@@ -91,6 +97,11 @@ class EventSerializer(serializers.Serializer):
 
 class EventBatchSerializer(serializers.Serializer):
     events = EventSerializer(many=True, allow_empty=False, max_length=settings.API_MAX_EVENTS_PER_BATCH)
+    customer = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, required=False,
+        help_text="Staff or service tokens only (403 otherwise): the shop user these events belong to, "
+        "e.g. purchases from the shop's own checkout back end.",
+    )  # fmt: skip
 
 
 class EventResultSerializer(serializers.Serializer):

@@ -1,9 +1,11 @@
 import random
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Q
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +17,7 @@ from recommendations.api.serializers import (
     RecommendationsSerializer,
     recommendations_data,
 )
+from recommendations.models import InteractionKind
 from recommendations.selectors.categories import scoped_row
 from recommendations.selectors.homepage import homepage_rows_served
 from recommendations.services.events import check_event_products, check_event_times, events_record
@@ -92,6 +95,7 @@ class EventsApi(APIView):
         responses={
             201: EventResultSerializer,
             400: OpenApiResponse(description="Field-level errors, by event index for a batch."),
+            403: OpenApiResponse(description="A purchase, or a customer named, without a staff or service token."),
             413: OpenApiResponse(description="The body is over API_MAX_EVENT_BODY_BYTES."),
         },
     )
@@ -100,11 +104,35 @@ class EventsApi(APIView):
         serializer = (EventBatchSerializer if batch else EventSerializer)(data=request.data)
         serializer.is_valid(raise_exception=True)  # a single event's errors name its fields directly
         events = serializer.validated_data["events"] if batch else [serializer.validated_data]
+        owner = self._owner(request, events=events, customer=serializer.validated_data.get("customer"))
         errors = check_event_products(events=events)
         for index, error in check_event_times(events=events).items():
             errors[index] = {**errors.get(index, {}), **error}
         if errors:
             detail = {"events": {str(i): e for i, e in errors.items()}} if batch else errors[0]
             raise serializers.ValidationError(detail)
-        accepted, duplicates = events_record(events=events, user=request.user, visitor=request.visitor)
+        accepted, duplicates = events_record(events=events, user=owner, visitor=request.visitor)
         return Response({"accepted": accepted, "duplicates": duplicates}, status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _owner(request: Request, *, events: list[dict], customer: int | None):
+        """Whose events these are, after checking what the caller may claim. A purchase moves shared
+        lists ("Trending now") and the ranker's idea of what sells, so only the store's checkout, staff
+        and service tokens (recommendations.record_purchases) record one; they alone may also name the
+        customer. Anyone else may report views, clicks and add-to-carts of their own."""
+        privileged = request.user.is_authenticated and (
+            request.user.is_staff or request.user.has_perm("recommendations.record_purchases")
+        )
+        if not privileged and any(event["kind"] == InteractionKind.PURCHASE for event in events):
+            raise PermissionDenied(
+                "Purchases are recorded by the shop's checkout: a client may report views, clicks and "
+                "add-to-carts; a staff or service token may report purchases."
+            )
+        if customer is None:
+            return request.user
+        if not privileged:
+            raise PermissionDenied("Only a staff or service token may record events for a customer.")
+        user = get_user_model().objects.filter(pk=customer, is_active=True).first()
+        if user is None:
+            raise serializers.ValidationError({"customer": [f"Unknown customer {customer}."]})
+        return user

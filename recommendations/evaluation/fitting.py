@@ -6,6 +6,7 @@ Nothing here reads the database: the leak test checks what goes in, and what goe
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC
 
 import numpy as np
 from django.conf import settings
@@ -57,18 +58,25 @@ def popular_decayed(train: list[Event], *, days: int = 7, keep: int = 200) -> li
 
 
 def trending_at(train: list[Event]) -> list[Candidate]:
-    """trending_refresh's SQL in Python: kind weights divided by 1 + age in days, over the
-    TRENDING_DAYS calendar days up to the newest training event; a shopper once per product, kind and day."""
+    """trending_refresh's SQL in Python: kind weights divided by 1 + the day's rank among the
+    TRENDING_DAYS newest days with events, times the day's strength (its shoppers over
+    TRENDING_FULL_DAY_SHOPPERS, at most 1); a shopper once per product, kind and day. The evaluation's
+    shoppers are customers, who always count (no anonymous visitor's caps apply)."""
     if not train:
         return []
-    purchases = [event.at for event in train if event.kind == "purchase"]
-    newest = max(purchases or [event.at for event in train]).date()  # as trending_refresh
+    days = sorted({event.at.astimezone(UTC).date() for event in train}, reverse=True)[: settings.TRENDING_DAYS]
+    rank = {day: position for position, day in enumerate(days)}
     weights = settings.RECOMMENDER_KIND_WEIGHTS
+    once = {(e.shopper, e.product_id, e.kind, e.at.astimezone(UTC).date()) for e in train}
+    shoppers: dict = defaultdict(set)
+    for shopper, _, _, day in once:
+        shoppers[day].add(shopper)
+    full = max(settings.TRENDING_FULL_DAY_SHOPPERS, 1)
     scores: dict[int, float] = defaultdict(float)
-    for _, pid, kind, day in {(e.shopper, e.product_id, e.kind, e.at.date()) for e in train}:
-        age = (newest - day).days
-        if 0 <= age < settings.TRENDING_DAYS:
-            scores[pid] += weights.get(kind, 0.0) / (1 + age)
+    for _, pid, kind, day in once:
+        if day in rank:
+            strength = min(1.0, len(shoppers[day]) / full)
+            scores[pid] += weights.get(kind, 0.0) * strength / (1 + rank[day])
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:TRENDING_KEEP]
     return [Candidate(pid, score, "trending") for pid, score in ranked]
 

@@ -7,7 +7,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.models import Product
-from recommendations.models import Interaction, Visitor
+from recommendations.models import EVENT_ID_CONFLICT, Interaction, Visitor
 from recommendations.services.visitors import event_owner
 
 _COLUMNS = [  # (column, the array type its values are sent as)
@@ -70,7 +70,7 @@ def events_record(*, events: list[dict], user: AbstractBaseUser | None, visitor:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {Interaction._meta.db_table} ({columns}) SELECT * FROM unnest({arrays}) "
-            "ON CONFLICT (event_id) DO NOTHING RETURNING 1",
+            f"ON CONFLICT {EVENT_ID_CONFLICT} DO NOTHING RETURNING 1",
             values,
         )
         accepted = len(cursor.fetchall())

@@ -48,7 +48,13 @@ def visitor_merge_into_user(*, visitor: Visitor, user: AbstractBaseUser) -> int:
     The visitor is marked as the user's, so it is never handed to an anonymous request again."""
     visitor_persist(visitor)  # a visitor without events yet is retired all the same
     Visitor.objects.filter(pk=visitor.pk, user__isnull=True).update(user=user)
-    return Interaction.objects.filter(visitor_id=visitor.pk, user__isnull=True).update(user=user)
+    anonymous = Interaction.objects.filter(visitor_id=visitor.pk, user__isnull=True)
+    # An event id is unique per shopper: one the user already has (an app that sent it anonymously,
+    # then again signed in) is a retry, and is dropped rather than moved.
+    anonymous.filter(
+        event_id__in=Interaction.objects.filter(user=user, event_id__isnull=False).values("event_id")
+    ).delete()
+    return anonymous.update(user=user)
 
 
 def product_view_record(

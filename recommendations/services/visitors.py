@@ -8,11 +8,15 @@ or preference. A visitor that was merged into a user on sign-in is never handed 
 request again: after sign-out the browser starts as a new visitor.
 """
 
+import time
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
+from django.core.cache import cache
 from django.db import router
+from redis.exceptions import RedisError
 
 from common.compiled import CompiledQuery
 from recommendations.models import Visitor
@@ -55,12 +59,32 @@ def visitor_from_token(*, token: str | None, user_id: int | None) -> tuple[Visit
 
 
 def visitor_persist(visitor: Visitor) -> Visitor:
-    """Write the visitor's row if it has none yet (the first event or preference); safe to race."""
+    """Write the visitor's row if it has none yet (the first event or preference); safe to race.
+
+    A visitor whose address (``visitor.address``, set by the request's middleware) already started
+    VISITORS_PER_ADDRESS_PER_HOUR visitors this hour is written as not counting in shared lists."""
     if visitor._state.adding:
+        visitor.counts_in_shared = _address_within_cap(visitor.address)
         # One INSERT ... ON CONFLICT DO NOTHING: two first events at once both succeed.
-        Visitor.objects.bulk_create([Visitor(pk=visitor.pk)], ignore_conflicts=True)
+        Visitor.objects.bulk_create(
+            [Visitor(pk=visitor.pk, counts_in_shared=visitor.counts_in_shared)], ignore_conflicts=True
+        )
         visitor._state.adding = False
     return visitor
+
+
+def _address_within_cap(address: str | None) -> bool:
+    """Counts one more new visitor for ``address`` this hour, in the shared cache; True while within
+    VISITORS_PER_ADDRESS_PER_HOUR. No address (a job, a test) counts; so does every visitor while Redis
+    is down (fail open, as the API's throttles: an outage must not stop logging)."""
+    if not address:
+        return True
+    key = f"new-visitors:{address}:{int(time.time() // 3600)}"
+    try:
+        cache.add(key, 0, 3600 + 60)
+        return cache.incr(key) <= settings.VISITORS_PER_ADDRESS_PER_HOUR
+    except (RedisError, OSError, ValueError):
+        return True
 
 
 def event_owner(*, user: AbstractBaseUser | None, visitor: Visitor | None) -> dict:

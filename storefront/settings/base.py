@@ -267,6 +267,12 @@ ALS_TRAIN_EVERY_S = env_int("ALS_TRAIN_EVERY_S", 3600)
 # Trending: interactions of this many calendar days up to the newest one, each divided by 1 + its age in days.
 TRENDING_DAYS = env_int("TRENDING_DAYS", 7)
 TRENDING_REFRESH_EVERY_S = env_int("TRENDING_REFRESH_EVERY_S", 600)
+# Who moves "Trending now" (recommendations/services/trending.py): a day with fewer counted shoppers than
+# this weighs that much less; an anonymous visitor's views and clicks count from this many seconds after
+# its first event; an address's new visitors past this many an hour never count in shared lists.
+TRENDING_FULL_DAY_SHOPPERS = env_int("TRENDING_FULL_DAY_SHOPPERS", 20)
+TRENDING_VISITOR_MIN_AGE_S = env_int("TRENDING_VISITOR_MIN_AGE_S", 60)
+VISITORS_PER_ADDRESS_PER_HOUR = env_int("VISITORS_PER_ADDRESS_PER_HOUR", 20)
 # The blend: weight of each source's min-max-normalised score. Chosen by `manage.py evaluate`'s
 # tuning on the H&M purchases, pooled over the five 4-week windows before its test cut-off
 # (1,197 shopper-windows): best MAP@12 there, and its neighbours on the grid score nearly as well.
@@ -353,6 +359,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": [  # counters in the shared Redis cache; open when Redis is down
         "storefront.throttling.AnonRateThrottle",
         "storefront.throttling.UserRateThrottle",
+        "storefront.throttling.PhotoSearchThrottle",  # views with throttle_scope = "photo_search" only
     ],
     # Proxies in front of the app that append to X-Forwarded-For; 0 (direct) throttles by the socket's
     # address. Left unset, DRF would key on the header itself, which any client can forge.
@@ -392,8 +399,11 @@ CELERY_RESULT_BACKEND = CELERY_BROKER_URL
 CELERY_RESULT_EXPIRES = 300
 # How long a search by photo waits for a worker to embed the photo before answering 503.
 PHOTO_SEARCH_TIMEOUT_S = env_int("PHOTO_SEARCH_TIMEOUT_S", 20)
-# The store's search-by-photo page: searches a minute per client address (the API has its throttles).
+# Search by photo, the store's page and the API together: searches a minute per client address (429
+# past it), and searches each web process lets wait on a worker at once (503 with Retry-After past it,
+# at once: the demo's processes have 3 threads, and the others keep serving pages).
 PHOTO_SEARCH_PER_MINUTE = env_int("PHOTO_SEARCH_PER_MINUTE", 10)
+PHOTO_SEARCH_MAX_WAITING = env_int("PHOTO_SEARCH_MAX_WAITING", 1)
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-batch leaves the message for another
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
