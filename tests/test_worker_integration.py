@@ -1,5 +1,7 @@
 """End to end through a real Celery worker process, the real Redis and PostgreSQL/pgvector."""
 
+import time
+
 import pytest
 from django.urls import reverse
 
@@ -232,3 +234,44 @@ def test_the_photo_page_limits_searches_per_address(client, settings):
     codes = [client.post(reverse("photo-search"), {"image": SimpleUploadedFile("x.jpg", b"nope")}).status_code
              for _ in range(3)]  # fmt: skip
     assert codes == [400, 400, 429]
+
+
+@pytest.mark.django_db
+def test_the_api_and_the_page_share_one_photo_search_limit_per_address(client, settings):
+    """Issue 40: 12 API searches in a minute all answered 200 while the page stopped at 10. The limit
+    counts attempts on both together, and says when to come back."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from rest_framework.test import APIClient
+
+    settings.PHOTO_SEARCH_PER_MINUTE = 3
+    api = APIClient()
+    codes = [api.post("/api/v1/search/photo/", {"image": SimpleUploadedFile("x.jpg", b"nope")},
+                      format="multipart").status_code for _ in range(2)]  # fmt: skip
+    codes.append(client.post(reverse("photo-search"), {"image": SimpleUploadedFile("x.jpg", b"nope")}).status_code)
+    refused = api.post("/api/v1/search/photo/", {"image": SimpleUploadedFile("x.jpg", b"nope")}, format="multipart")
+    assert codes == [400, 400, 400] and refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert client.post(reverse("photo-search"), {"image": SimpleUploadedFile("x.jpg", b"no")}).status_code == 429
+
+
+@pytest.mark.django_db
+def test_a_photo_search_beyond_those_waiting_is_refused_at_once_with_retry_after(client, settings):
+    """Each search waiting on a worker holds a web thread: past PHOTO_SEARCH_MAX_WAITING in this
+    process the next answers 503 at once (not after PHOTO_SEARCH_TIMEOUT_S), so pages keep serving."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from rest_framework.test import APIClient
+
+    from recommendations.selectors import photo_search
+
+    settings.PHOTO_SEARCH_TIMEOUT_S = 30
+    assert photo_search._WAITING.acquire(blocking=False)  # one search is waiting (the default bound is 1)
+    try:
+        started = time.monotonic()
+        api = APIClient().post("/api/v1/search/photo/", {"image": SimpleUploadedFile("q.jpg", photo_bytes())},
+                               format="multipart")  # fmt: skip
+        page = client.post(reverse("photo-search"), {"image": SimpleUploadedFile("q.jpg", photo_bytes())})
+        elapsed = time.monotonic() - started
+    finally:
+        photo_search._WAITING.release()
+    assert api.status_code == 503 and api["Retry-After"] == "2" and "retry" in api.json()["detail"]
+    assert page.status_code == 503 and page["Retry-After"] == "2"
+    assert elapsed < 10  # neither waited for a worker (30 s)

@@ -52,4 +52,4 @@ def _schedule(sender: Celery, **kwargs) -> None:
     )
 
 
-app.autodiscover_tasks(["catalog", "recommendations"])
+app.autodiscover_tasks(["catalog", "recommendations", "storefront"])

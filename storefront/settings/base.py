@@ -161,8 +161,12 @@ LOGIN_REDIRECT_URL = "account"
 ACCOUNT_LOGIN_METHODS = {"email", "username"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_UNIQUE_EMAIL = True
-# "mandatory" holds sign-in until the address is confirmed; the demo prints the mail on the console.
-ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "optional")
+# "mandatory" holds sign-in until the address is confirmed (the demo prints the mail on the console).
+# It is also what lets sign-up answer the same for a new and a known address: allauth then mails the
+# owner of a known one instead of saying "already registered" (which gave away the admin's address).
+ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True  # the confirming browser is signed in (its history kept)
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 # A reset asked for an address with no account mails nobody (the page says the same either way), so
 # the shop cannot be used to send mail to strangers.
@@ -188,6 +192,10 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", "")  # for EMAIL_BACKEND=django.core.mail.backends.filebased...
+# Account mails (confirmations, resets) are sent by a Celery worker after the request, so a request
+# for a known address takes as long as one for an unknown address; off: sent in the request.
+MAIL_QUEUED = env_bool("MAIL_QUEUED", True)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
