@@ -6,6 +6,7 @@ from functools import wraps
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context as allauth_context
+from allauth.core.internal import ratelimit
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.sites.shortcuts import get_current_site
@@ -48,18 +49,43 @@ class AccountAdapter(DefaultAccountAdapter):
             return "unknown"
 
     def _get_login_attempts_cache_key(self, request, **credentials) -> str:
-        """The per-account count of failed sign-ins, keyed on the account rather than on the text typed:
-        allauth keys "ada@example.com" and the username "ada" apart, which doubled a guesser's tries.
-        (An allauth hook, private by name; tests/test_accounts.py holds it to its meaning.)"""
-        typed = credentials.get("email", credentials.get("username", "")).lower()
-        found = (
-            get_user_model()
-            .objects.filter(Q(username__iexact=typed) | Q(email__iexact=typed))
-            .order_by("pk")
-            .values_list("pk", flat=True)
-            .first()
+        """The count of failed sign-ins that login_failed's "key" rate applies to: one account *from one
+        address*. Counted per account alone, five wrong passwords from anyone locked the account for
+        five minutes, so a stranger could keep the admin out. The account is found whichever of its
+        email or username is typed: allauth keys "ada@example.com" and "ada" apart, which doubled a
+        guesser's tries. (An allauth hook, private by name; tests/test_accounts.py holds it to its meaning.)"""
+        return super()._get_login_attempts_cache_key(
+            request, username=f"{_account_key(credentials)}@{self.get_client_ip(request)}"
         )
-        return super()._get_login_attempts_cache_key(request, username=f"user:{found}" if found else typed)
+
+    def pre_authenticate(self, request, **credentials) -> None:
+        """allauth's limits (per address, and per account and address), then one per account alone over a
+        longer window (ACCOUNT_RATE_LIMITS["login_failed_account"]): many addresses guessing one account
+        are slowed without one address being able to lock it (its own limit stops it first)."""
+        super().pre_authenticate(request, **credentials)
+        self._account_rl_usage = ratelimit.consume(
+            request, app="allauth.account", action="login_failed_account", key=_account_key(credentials)
+        )
+        if self._account_rl_usage is None:  # over the limit
+            self._rollback_login_failed_rl_usage()
+            raise self.validation_error("too_many_login_attempts")
+
+    def _rollback_login_failed_rl_usage(self) -> None:
+        super()._rollback_login_failed_rl_usage()
+        if usage := getattr(self, "_account_rl_usage", None):
+            usage.rollback()
+
+
+def _account_key(credentials: dict) -> str:
+    typed = credentials.get("email", credentials.get("username", "")).lower()
+    found = (
+        get_user_model()
+        .objects.filter(Q(username__iexact=typed) | Q(email__iexact=typed))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return f"user:{found}" if found else typed
 
 
 def own_password_only(view):

@@ -1,6 +1,7 @@
 from allauth.account.adapter import get_adapter
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.functional import SimpleLazyObject
 
 from recommendations.services.visitors import visitor_from_token, visitor_token
@@ -31,6 +32,10 @@ class VisitorMiddleware:
 
         request.visitor = SimpleLazyObject(load)
         response = self.get_response(request)
+        if "visitor" in state or request.user.is_authenticated:
+            # A page made for this shopper: no shared cache in front may keep it, or serve it to another.
+            patch_cache_control(response, private=True)
+            patch_vary_headers(response, ("Cookie", HEADER, "Authorization"))
         if getattr(request, "visitor_ended", False):  # signed out: the next request starts afresh
             response.delete_cookie(COOKIE, samesite="Lax")
         elif "visitor" in state:
@@ -63,4 +68,22 @@ class RequestSizeLimitMiddleware:
             if request.path.startswith("/api/"):
                 return JsonResponse({"detail": message}, status=413)
             return HttpResponse(message, status=413, content_type="text/plain")
+        return self.get_response(request)
+
+
+class NulByteMiddleware:
+    """Refuses a query string with a NUL byte with a 400, for every page at once: PostgreSQL
+    text cannot hold one, and the admin's list filters (``?gender__exact=%00``) answered 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if any(
+            "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
+        ):
+            message = "The address holds a NUL byte (%00), which no page accepts."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": message}, status=400)
+            return HttpResponse(message, status=400, content_type="text/plain")
         return self.get_response(request)

@@ -402,3 +402,20 @@ def test_a_reset_mail_is_sent_by_a_worker_after_the_request(mail_folder, celery_
     assert "To: ada@example.com" in body and "nobody@example.com" not in body
     link = re.search(r"https?://[^/\s]+(/accounts/password/reset/key/\S+)", body).group(1)
     assert Client().get(link, follow=True).status_code == 200
+
+
+def test_a_stranger_guessing_cannot_lock_the_account_out_for_its_owner(settings):
+    """Five wrong passwords used to lock the account for everyone for five minutes. The guesser's own
+    address is refused; the owner, from another, signs in; many addresses together meet the
+    per-account limit (login_failed_account)."""
+    shopper()
+    guesser = Client(REMOTE_ADDR="203.0.113.9")
+    for _ in range(5):
+        sign_in(guesser, "ada", "wrong-guess")
+    assert "Too many failed login attempts" in sign_in(guesser, "ada", PASSWORD).content.decode()
+    assert sign_in(Client(REMOTE_ADDR="198.51.100.4"), "ada", PASSWORD).status_code == 302
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login_failed_account": "8/h/key"}
+    for n in range(8):  # a botnet: 8 more addresses, one guess each
+        sign_in(Client(REMOTE_ADDR=f"192.0.2.{n + 1}"), "ada@example.com", "wrong-guess")
+    refused = sign_in(Client(REMOTE_ADDR="198.51.100.4"), "ada", PASSWORD)
+    assert refused.status_code != 302 and "Too many failed login attempts" in refused.content.decode()

@@ -188,3 +188,11 @@ def test_staff_cannot_add_a_corrupt_second_photo(staff):
     assert response.status_code == 200
     assert "corrupt or truncated" in response.content.decode()
     assert product.images.count() == 1
+
+
+@pytest.mark.parametrize("field", ["embedding_status", "gender__exact", "category__exact", "colour__exact"])
+def test_a_nul_byte_in_an_admin_list_filter_is_a_400_not_a_500(staff, field):
+    """Issue 40: PostgreSQL text cannot hold NUL, and the filters answered 500 (DataError)."""
+    ProductFactory()
+    assert staff.get(f"{CHANGELIST}?{field}=%00").status_code == 400
+    assert staff.get(f"{CHANGELIST}?{field}=x").status_code in (200, 302)

@@ -718,3 +718,35 @@ def test_new_visitors_past_the_per_address_cap_never_count_in_trending(settings)
     Visitor.objects.filter(counts_in_shared=True).update(created_at=timezone.now() - timezone.timedelta(minutes=5))
     trending_refresh()
     assert TrendingScore.objects.get(product=target).score == pytest.approx(3 * 2.0)
+
+
+def test_the_schema_shows_staff_only_writes_to_staff_alone(api, staff_api):
+    """Issue 40: the public schema listed the staff-only writes. Anonymous readers see the public API."""
+    public = APIClient().get("/api/v1/schema/", {"format": "json"}).json()["paths"]
+    assert "/api/v1/events/" in public and "/api/v1/products/{id}/images/" not in public
+    assert "post" not in public["/api/v1/products/"]
+    full = staff_api.get("/api/v1/schema/", {"format": "json"}).json()["paths"]
+    assert "/api/v1/products/{id}/images/" in full and "post" in full["/api/v1/products/"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/me/events/", "/api/v1/recommendations/", "/", "/api/v1/search/?q=top"]
+)  # fmt: skip
+def test_a_personalised_answer_is_private_and_varies_by_visitor(client, path):
+    """A shared cache in front could have served one shopper's page to another."""
+    ProductFactory()
+    response = client.get(path)
+    assert response.status_code == 200
+    assert "private" in response["Cache-Control"]
+    assert {"cookie", "x-visitor-id"} <= {part.strip().lower() for part in response["Vary"].split(",")}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/products/?gender=%00", "/?q=%00", "/search/?q=a%00b", "/api/v1/search/?q=%00"],
+)
+def test_a_nul_byte_in_the_query_string_is_a_400_everywhere(client, path):
+    response = client.get(path)
+    assert response.status_code == 400 and b"NUL" in response.content
+    if path.startswith("/api/"):
+        assert "NUL" in response.json()["detail"]

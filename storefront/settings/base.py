@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "storefront.middleware.RequestSizeLimitMiddleware",
+    "storefront.middleware.NulByteMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -173,12 +174,16 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 ACCOUNT_SESSION_REMEMBER = None  # the form's "Remember me" decides
 # Guessing passwords: allauth's limits, counted in the shared Redis cache. Ten failed sign-ins a minute
-# from one address, or five in five minutes on one account (whichever of its email or username is
-# typed), and further tries are refused: the form says so, the token endpoint answers 429.
+# from one address, five in five minutes on one account from one address (whichever of its email or
+# username is typed), and a hundred an hour on one account from anywhere; further tries are refused:
+# the form says so, the token endpoint answers 429. Counted per account alone, five wrong passwords
+# from a stranger locked the admin out for five minutes; now one address never can (its own limits
+# stop it at 60 an hour), and many addresses guessing together are held to 100 an hour.
 # The client's address for these limits: the same proxy count as the API's throttles (NUM_PROXIES).
 ALLAUTH_TRUSTED_PROXY_COUNT = env_int("NUM_PROXIES", 0)
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": env_str("RATE_LIMIT_LOGIN_FAILED", "10/m/ip,5/5m/key"),
+    "login_failed": env_str("RATE_LIMIT_LOGIN_FAILED", "10/m/ip,5/5m/key"),  # key: the account and address
+    "login_failed_account": env_str("RATE_LIMIT_LOGIN_FAILED_ACCOUNT", "100/h/key"),  # storefront/accounts.py
     "login": env_str("RATE_LIMIT_LOGIN", "30/m/ip"),
     "signup": env_str("RATE_LIMIT_SIGNUP", "20/m/ip"),
     "reset_password": env_str("RATE_LIMIT_RESET_PASSWORD", "20/m/ip,5/m/key"),
@@ -388,6 +393,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Catalog, visually similar products, personalised recommendations and interaction events.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs are public, as the public API is; each reader sees the endpoints their
+    # permissions allow, so the staff-only writes (products, photos) are left out for anonymous readers
+    # and shoppers (docs/deployment.md, "The API's schema").
+    "SERVE_PUBLIC": False,
     "SWAGGER_UI_DIST": "SIDECAR",  # served from the wheel: works offline
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
