@@ -10,12 +10,17 @@ Divided            any (H&M's young women's line, incl. Ladies Denim)  women
 Menswear           any                                                 men
 Sport              starts with "Men"                                   men
 Sport              starts with "Ladies"                                women
-Sport              anything else ("Kids Sports")                       unisex
+Sport              anything else ("Kids Sports")                       kids
 Baby/Children      contains "Girl" (Kids Girl, Young Girl, Baby Girl)  girls
 Baby/Children      contains "Boy" (Kids Boy, Young Boy, Baby Boy)      boys
-Baby/Children      anything else (Kids Outerwear, Baby Essentials)     unisex
+Baby/Children      anything else (Kids Outerwear, Baby Essentials)     kids
 anything else                                                          unisex
 =================  ==================================================  ========
+
+Age groups are not genders: a baby's bodysuit for either sex was imported as "unisex", and unisex
+goes with everyone, so the Men homepage showed baby clothes. Children's products are "kids" (or
+girls/boys) and go only with children's genders; a shopper who chose nothing and has shown no
+interest in children's products is not shown them either (``ADULT_GENDERS``).
 """
 
 from catalog.models import Gender
@@ -33,12 +38,13 @@ def hm_gender(*, index_group_name: str, section_name: str) -> Gender:
             return Gender.MEN
         if section.startswith("ladies"):
             return Gender.WOMEN
-        return Gender.UNISEX
+        return Gender.KIDS
     if group == "baby/children":
         if "girl" in section:
             return Gender.GIRLS
         if "boy" in section:
             return Gender.BOYS
+        return Gender.KIDS
     return Gender.UNISEX
 
 
@@ -55,10 +61,14 @@ def myntra_gender(value: str) -> Gender:
 COMPATIBLE_GENDERS: dict[str, tuple[str, ...]] = {
     Gender.WOMEN: (Gender.WOMEN, Gender.UNISEX),
     Gender.MEN: (Gender.MEN, Gender.UNISEX),
-    Gender.GIRLS: (Gender.GIRLS, Gender.UNISEX),
-    Gender.BOYS: (Gender.BOYS, Gender.UNISEX),
+    Gender.GIRLS: (Gender.GIRLS, Gender.KIDS, Gender.UNISEX),
+    Gender.BOYS: (Gender.BOYS, Gender.KIDS, Gender.UNISEX),
+    Gender.KIDS: (Gender.KIDS, Gender.GIRLS, Gender.BOYS, Gender.UNISEX),
     Gender.UNISEX: tuple(Gender.values),
 }
+CHILDREN_GENDERS = frozenset({Gender.GIRLS, Gender.BOYS, Gender.KIDS})
+# What a shopper who chose nothing, and whose history shows no interest in children's products, is shown.
+ADULT_GENDERS: tuple[str, ...] = (Gender.WOMEN, Gender.MEN, Gender.UNISEX)
 
 
 def compatible_genders(gender: str) -> tuple[str, ...]:

@@ -88,21 +88,23 @@ def _place_photo(source: Path, name: str) -> None:
 
 
 def catalog_import(
-    *, rows: Iterable[CatalogRow | RowError], on_progress: Callable[[int], None] = lambda n: None
+    *, rows: Iterable[CatalogRow | RowError], on_progress: Callable[[int], None] = lambda n: None, announce: bool = True
 ) -> ImportSummary:
-    """Upsert ``rows`` in chunks, each in its own transaction; report bad rows and carry on."""
+    """Upsert ``rows`` in chunks, each in its own transaction; report bad rows and carry on. With
+    ``announce`` off, new photos are not handed on for embedding as each chunk commits: the periodic
+    sweep (or the caller) queues them, in its own order (trending and newest products first)."""
     summary = ImportSummary()
     for chunk in chunked(rows, CHUNK):
         good = [row for row in chunk if isinstance(row, CatalogRow)]
         summary.bad_rows.extend(row for row in chunk if isinstance(row, RowError))
         good = list({row.external_id: row for row in good}.values())  # last duplicate wins
         with transaction.atomic():
-            _import_chunk(good, summary)
+            _import_chunk(good, summary, announce=announce)
         on_progress(len(chunk))
     return summary
 
 
-def _import_chunk(rows: list[CatalogRow], summary: ImportSummary) -> None:
+def _import_chunk(rows: list[CatalogRow], summary: ImportSummary, *, announce: bool) -> None:
     # Locked in id order, as every multi-row writer of products does (see catalog.locks): the
     # recommender may be locking these rows right now (photo_version bumps).
     found = Product.objects.filter(external_id__in=[r.external_id for r in rows]).order_by("pk").select_for_update()
@@ -132,10 +134,10 @@ def _import_chunk(rows: list[CatalogRow], summary: ImportSummary) -> None:
     Product.objects.bulk_create(
         changed, update_conflicts=True, unique_fields=["external_id"], update_fields=[*PRODUCT_FIELDS, "updated_at"]
     )
-    _import_photos(rows, created, summary)
+    _import_photos(rows, created, summary, announce=announce)
 
 
-def _import_photos(rows: list[CatalogRow], created: set[str], summary: ImportSummary) -> None:
+def _import_photos(rows: list[CatalogRow], created: set[str], summary: ImportSummary, *, announce: bool) -> None:
     product_ids = dict(
         Product.objects.filter(external_id__in=[r.external_id for r in rows]).values_list("external_id", "pk")
     )
@@ -173,5 +175,5 @@ def _import_photos(rows: list[CatalogRow], created: set[str], summary: ImportSum
     ProductImage.objects.bulk_create(new_images)
     ProductImage.objects.bulk_update(replaced, ["image", "checksum", "width", "height"])
     if photo_changed:
-        product_primary_image_changed(product_ids=photo_changed)
+        product_primary_image_changed(product_ids=photo_changed, announce=announce)
         summary.photos_changed += len(photo_changed)

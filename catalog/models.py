@@ -15,6 +15,7 @@ class Gender(models.TextChoices):
     MEN = "men", "Men"
     GIRLS = "girls", "Girls"
     BOYS = "boys", "Boys"
+    KIDS = "kids", "Kids"  # babies' and children's products for either sex (H&M's Baby Essentials, Kids Outerwear)
     UNISEX = "unisex", "Unisex"
 
 

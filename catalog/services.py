@@ -31,14 +31,15 @@ def file_checksum(file) -> str:
     return digest.hexdigest()
 
 
-def product_primary_image_changed(*, product_ids: list[int]) -> None:
-    """Bump these products' photo_version and announce the change once the transaction commits."""
+def product_primary_image_changed(*, product_ids: list[int], announce: bool = True) -> None:
+    """Bump these products' photo_version and announce the change once the transaction commits
+    (without ``announce``, the recommender's periodic sweep finds the new versions)."""
     ids = sorted(set(product_ids))
     with transaction.atomic():
         products_lock(ids)
         Product.objects.filter(pk__in=ids).update(photo_version=F("photo_version") + 1)
 
-    def announce() -> None:
+    def announce_change() -> None:
         from celery import current_app
 
         try:
@@ -46,8 +47,8 @@ def product_primary_image_changed(*, product_ids: list[int]) -> None:
         except Exception:  # the broker is down: the photo is saved, the sweep will notice it
             logger.exception("Could not announce %d changed photos; the periodic sweep will.", len(ids))
 
-    if ids:
-        transaction.on_commit(announce)
+    if ids and announce:
+        transaction.on_commit(announce_change)
 
 
 @dataclass(frozen=True)

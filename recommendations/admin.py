@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from catalog.admin import ProductAdmin
 from catalog.models import Product
@@ -72,12 +72,69 @@ class RankerModelAdmin(admin.ModelAdmin):
     serves and how it validated; deleting the active one hands the homepage back to the blend."""
 
     list_display = (
-        "__str__", "is_active", "trained_until", "validation_map", "sources_order_map", "after_a_click", "seconds",
+        "__str__", "is_active", "trained_until", "validation_map", "sources_order_map", "what_serves",
+        "after_a_click", "seconds",
     )  # fmt: skip
-    exclude = ("boosters", "items", "click_boosters")  # megabytes of model and item table, of no use on a page
-    readonly_fields = (
-        "trained_at", "trained_until", "is_active", "features", "figures", "importances", "click_features",
-    )  # fmt: skip
+    # The figures as tables: which order serves and why, then the validation of both models.
+    fields = ("trained_at", "trained_until", "is_active", "serving", "validation_table", "training")
+    readonly_fields = fields
+
+    @admin.display(description="What serves")
+    def what_serves(self, model: RankerModel) -> str:
+        return self._serving(model)[0]
+
+    @admin.display(description="What serves, and why")
+    def serving(self, model: RankerModel) -> str:
+        home, clicks = self._serving(model)
+        return f"Recommended for you: {home}. After a click: {clicks}."
+
+    @staticmethod
+    def _serving(model: RankerModel) -> tuple[str, str]:
+        validation, click = model.figures.get("validation"), model.figures.get("clicks", {})
+        if not validation:
+            home = "the sources' own order (no validation fold: too little history to test the model on)"
+        elif validation["map"] > validation["sources_order_map"]:
+            home = "the model (it validated better than the sources' own order)"
+        else:
+            home = "the sources' own order (the model validated no better)"
+        clicks = "the model (it beat the heuristic)" if click.get("serves") else "the heuristic"
+        return home, clicks
+
+    @admin.display(description="Validation (MAP@12 and recall@12 on the newest fold's shoppers)")
+    def validation_table(self, model: RankerModel):
+        rows = []
+        validation = model.figures.get("validation")
+        if validation:
+            rows.append((f"Recommended for you, {validation['shoppers']:,} shoppers of {validation['cutoff'][:10]}",
+                         "the model", validation["map"], validation["recall"]))  # fmt: skip
+            rows.append(("", "the sources' own order", validation["sources_order_map"],
+                         validation["sources_order_recall"]))  # fmt: skip
+        click = model.figures.get("clicks", {}).get("validation")
+        if click:
+            rows.append(("After a click", "the model", click["map"], click.get("recall")))
+            rows.append(("", "the heuristic", click["heuristic_map"], click.get("heuristic_recall")))
+        if not rows:
+            return "No validation fold."
+        return format_html(
+            "<table><thead><tr><th>List</th><th>Order</th><th>MAP@12</th><th>Recall@12</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                             ((a, b, f"{m:.4f}", "-" if r is None else f"{r:.4f}") for a, b, m, r in rows)),
+        )  # fmt: skip
+
+    @admin.display(description="Training")
+    def training(self, model: RankerModel):
+        figures = model.figures
+        facts = [("Trained in (s)", figures.get("seconds", "-")), ("Label days", figures.get("label_days", "-")),
+                 ("Candidate rows", figures.get("rows", "-")), ("Shoppers", figures.get("shoppers", "-")),
+                 ("Folds", ", ".join(day[:10] for day in figures.get("folds", [])) or "-"),
+                 ("Features", len(model.features))]  # fmt: skip
+        top = sorted(model.importances.items(), key=lambda item: -item[1])[:10]
+        return format_html(
+            "<table><tbody>{}</tbody></table><p>Most important features:</p><table><tbody>{}</tbody></table>",
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", facts),
+            format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", ((n, f"{v:.1%}") for n, v in top)),
+        )
 
     def has_add_permission(self, request) -> bool:
         return False

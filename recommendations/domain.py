@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from catalog.gender import compatible_genders
+from catalog.gender import ADULT_GENDERS, CHILDREN_GENDERS, compatible_genders
 from recommendations.models import Visitor
 
 
@@ -56,8 +56,10 @@ class Shopper:
     def recent_product_ids(self) -> list[int]:
         return list(dict.fromkeys(event.product_id for event in self.recent))
 
-    def allowed_genders(self) -> tuple[str, ...] | None:
-        """The explicit choice, else the gender of most of their history, else no filter."""
+    def allowed_genders(self, *, children_apart: bool = True) -> tuple[str, ...] | None:
+        """The explicit choice, else the gender of most of their history, else no filter, except that
+        children's products stay out until the shopper chose them or looked at one (``children_apart``:
+        off where the shopper asked for them, e.g. a children's category page)."""
         if self.gender_choice:
             return compatible_genders(self.gender_choice)
         genders = Counter(event.gender for event in self.recent if event.gender != "unisex")
@@ -65,4 +67,6 @@ class Shopper:
             gender, count = genders.most_common(1)[0]
             if count / sum(genders.values()) >= settings.GENDER_INFERENCE_SHARE:
                 return compatible_genders(gender)
-        return None
+        if not children_apart or any(event.gender in CHILDREN_GENDERS for event in self.recent):
+            return None
+        return ADULT_GENDERS

@@ -234,6 +234,18 @@ class TrendingScore(models.Model):
         return f"product {self.product_id}: {self.score:.1f}"
 
 
+class PopularScore(models.Model):
+    """Best sellers over a longer window (POPULAR_DAYS days with events): each product's buyers, one per
+    shopper and day. Rebuilt with TrendingScore, in the same transaction (so the trending change that
+    invalidates cached pages covers it); a short row is topped up from it (selectors.rows.top_up)."""
+
+    product = models.OneToOneField(Product, on_delete=models.CASCADE, primary_key=True)
+    score = models.FloatField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"product {self.product_id}: {self.score:.0f} buyers"
+
+
 class ServingGeneration(models.Model):
     """One row whose ``value`` grows whenever something every cached homepage depends on changes:
     an embedding, the trending list, a (re)trained or activated model, new products. Database

@@ -1,6 +1,7 @@
 """How django-allauth fits this store."""
 
 import logging
+import secrets
 import smtplib
 from functools import wraps
 
@@ -9,6 +10,7 @@ from allauth.core import context as allauth_context
 from allauth.core.internal import ratelimit
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.sites.shortcuts import get_current_site
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -37,6 +39,14 @@ class AccountAdapter(DefaultAccountAdapter):
             transaction.on_commit(lambda: _mail_queue(fields, message))
             return
         _mail_now(lambda: super(AccountAdapter, self).send_mail(template_prefix, email, context), template_prefix)
+
+    def send_account_already_exists_mail(self, email: str) -> None:
+        """Sign-up with a known address: the owner is mailed, and the stranger sees the page a new
+        address gets. A new account costs a password hash (PBKDF2: most of a sign-up's time, 430 to
+        720 ms on the probe's machine against 17 to 39 ms here), so one is computed here too: the
+        answer must not come sooner for a known address either."""
+        make_password(secrets.token_urlsafe(16))
+        super().send_account_already_exists_mail(email)
 
     def get_client_ip(self, request) -> str:
         """The address the rate limits count by. allauth refuses a request without one (a 403 on

@@ -25,6 +25,8 @@ from recommendations.services.interactions import visitor_merge_into_user
 from recommendations.services.visitors import visitor_from_token
 from storefront.throttling import AuthTokenThrottle
 
+RETRY_GUESSING_AFTER_S = 300
+
 
 class CredentialsSerializer(serializers.Serializer):
     login = serializers.CharField(max_length=254, help_text="The account's email address or username.")
@@ -71,7 +73,9 @@ class AuthTokenApi(APIView):
         try:
             user = get_adapter(request._request).authenticate(request._request, **credentials)
         except ValidationError as refused:  # allauth's failed-attempt limit
-            raise Throttled(detail=" ".join(refused.messages)) from None
+            # Its windows are a minute, five minutes and an hour (ACCOUNT_RATE_LIMITS); allauth does not say
+            # which refused, so the client is told the middle one.
+            raise Throttled(wait=RETRY_GUESSING_AFTER_S, detail=" ".join(refused.messages)) from None
         if user is None or not user.is_active:
             raise serializers.ValidationError({"non_field_errors": ["Wrong email/username or password."]})
         if settings.ACCOUNT_EMAIL_VERIFICATION == "mandatory" and not has_verified_email(user):

@@ -37,3 +37,13 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if outage:
         response["Retry-After"] = RETRY_AFTER_S
     return response
+
+
+def not_found(request: HttpRequest, exception=None) -> HttpResponse:
+    """handler404: JSON under /api/, else the store's own page (header, search) with a way on, where
+    Django answered a bare "Not Found" to an unknown product or /api/docs/."""
+    from django.shortcuts import render
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return render(request, "storefront/not_found.html", status=404)

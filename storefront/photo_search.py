@@ -2,10 +2,14 @@
 looks like it. The photo is checked here with the same refusals as the API (a clear message for a
 file that is not a usable photo), then embedded by a Celery worker (selectors.photo_search)."""
 
+import base64
+import io
+
 from django import forms
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from PIL import Image, ImageOps
 
 from catalog.models import Product
 from catalog.validators import validate_product_photo
@@ -40,8 +44,10 @@ def photo_search_page(request: HttpRequest) -> HttpResponse:
         else:
             upload = form.cleaned_data["image"]
             gender = request.visitor.gender_preference or None
+            data = upload.read()
+            context["uploaded"] = _thumbnail(data)  # the shopper sees what was searched for
             try:
-                context["products"] = products_similar_to_photo(data=upload.read(), gender=gender, k=RESULTS)
+                context["products"] = products_similar_to_photo(data=data, gender=gender, k=RESULTS)
             except PhotoSearchUnavailable as exc:
                 context["unavailable"], status = str(exc), 503
                 retry_after = exc.retry_after
@@ -53,7 +59,19 @@ def photo_search_page(request: HttpRequest) -> HttpResponse:
     response = render(request, "storefront/photo_search.html", context, status=status)
     if retry_after:
         response["Retry-After"] = str(retry_after)
+        response._has_been_logged = True  # expected, logged by the selector: not a Django ERROR line
     return response
+
+
+def _thumbnail(data: bytes) -> str:
+    """The uploaded photo, shrunk to a thumbnail, as a data: URL (the page's CSP allows data: images;
+    nothing is stored). The upload was validated already, so it decodes."""
+    with Image.open(io.BytesIO(data)) as image:
+        image = ImageOps.exif_transpose(image).convert("RGB")
+        image.thumbnail((240, 360))
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
 class _PhotoSearchPage:

@@ -25,9 +25,12 @@ def search_page(request: HttpRequest) -> HttpResponse:
         cards = product_cards(versions={}, unversioned=shown)
         strategy = f"search.{results.personalised_by or 'text'}"
         offset = page.start_index() - 1 if results.product_ids else 0
+        count = len(results.product_ids)
         context |= {
             "results": results,
             "page": page,
+            # SEARCH_MAX_MATCHES is where ranking stops, not how many products match: "500+", not "500".
+            "count_label": f"{count:,}+" if count >= settings.SEARCH_MAX_MATCHES else f"{count:,}",
             "cards": [(cards[pid], Card(pid, strategy, "", 0.0, "search", offset + i)) for i, pid in enumerate(shown)
                       if pid in cards],
         }  # fmt: skip

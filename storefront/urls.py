@@ -2,7 +2,9 @@ from allauth.account import views as allauth_views
 from allauth.account.decorators import secure_admin_login
 from django.conf import settings
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic.base import RedirectView
 
 from storefront import account, cart, categories, demo_login, media, photo_search, search, views
 from storefront.accounts import own_password_only
@@ -12,6 +14,8 @@ from storefront.accounts import own_password_only
 admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
+    # Browsers ask for /favicon.ico whatever the page says: every page logged a 404 for it.
+    path("favicon.ico", RedirectView.as_view(url=static("storefront/favicon.ico"), permanent=True)),
     path("", views.home, name="home"),
     path("browse/", views.browse, name="browse"),
     path("search/", search.search_page, name="search"),
@@ -49,3 +53,4 @@ if settings.SERVE_MEDIA:
     ]
 
 handler500 = "storefront.errors.server_error"
+handler404 = "storefront.errors.not_found"

@@ -725,6 +725,8 @@ def test_the_schema_shows_staff_only_writes_to_staff_alone(api, staff_api):
     public = APIClient().get("/api/v1/schema/", {"format": "json"}).json()["paths"]
     assert "/api/v1/events/" in public and "/api/v1/products/{id}/images/" not in public
     assert "post" not in public["/api/v1/products/"]
+    anonymous = APIClient().get("/api/v1/schema/", {"format": "json"})
+    assert "private" in anonymous["Cache-Control"] and "Authorization" in anonymous["Vary"]  # no shared copy
     full = staff_api.get("/api/v1/schema/", {"format": "json"}).json()["paths"]
     assert "/api/v1/products/{id}/images/" in full and "post" in full["/api/v1/products/"]
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from catalog.models import Gender, Product
 from recommendations.domain import Candidate
-from recommendations.models import Interaction, RankerModel, TrendingScore, Visitor
+from recommendations.models import Interaction, PopularScore, RankerModel, TrendingScore, Visitor
 from recommendations.ranker.features import FEATURES
 from recommendations.ranker.items import item_table
 from recommendations.selectors.homepage import homepage_rows, homepage_rows_served
@@ -220,6 +220,8 @@ def test_no_row_breaks_a_filter_and_rows_are_full_when_they_can_be(
             [TrendingScore(product=products[i % len(products)], score=float(i)) for i in set(trending)],
             ignore_conflicts=True,
         )
+        # Every product has sold over the longer window, so a short row can be topped up with any of them.
+        PopularScore.objects.bulk_create([PopularScore(product=p, score=float(n)) for n, p in enumerate(products)])
         if ranker and history:
             table = item_table(catalog_rows(), log_events())
             RankerModel.objects.create(trained_until=table.as_of, features=list(FEATURES), is_active=True,
@@ -264,7 +266,7 @@ def assert_rows_obey(rows, visitor, products, *, ranker, repurchases, size):
         # After a click the model's sources include the viewed product's look-alikes among what sells
         # ("visual"); a card takes its strongest source's strategy (ranker.clicks.ClickPool.candidates).
         assert {card.strategy for card in rows[0].cards} <= {
-            "buy_again", "same_product", "also_bought", "visual", "trending", "explore"
+            "buy_again", "same_product", "also_bought", "visual", "trending", "explore", "popular"
         }  # fmt: skip
     genders = shopper.allowed_genders()
     seen = set(shopper.recent_product_ids) | shopper.purchased
@@ -290,7 +292,7 @@ def assert_rows_obey(rows, visitor, products, *, ranker, repurchases, size):
             assert card.product.pk == product.pk
             assert product.is_active and product.stock_quantity > 0
             assert genders is None or product.gender in genders
-            assert card.reason
+            assert card.reason or (row.key == "home.trending" and card.strategy == "trending")  # its title says it
             if row.key == "home.buy_again":  # only what they bought or added, or its other colours
                 assert product.pk in kept or product.product_group in kept_groups
             elif not (ranked and row.key == "home.recommended" and repurchases):  # the ranker may rebuy
@@ -299,6 +301,89 @@ def assert_rows_obey(rows, visitor, products, *, ranker, repurchases, size):
         # one: a row is short only when no product the page leaves unshown could fill it.
         elsewhere = on_page - set(ids)
         available = [p for p in eligible if p.pk not in seen and p.pk not in elsewhere]
-        if row.key != "home.buy_again" and len(available) >= size:
+        # "Buy again" and "Because you viewed" hold only what their titles promise, full or not.
+        if row.key not in ("home.buy_again", "home.because") and len(available) >= size:
             assert len(row.cards) == size, row.key
         above |= set(ids)
+
+
+# Issue 41: rows that hold what their titles promise.
+
+
+def test_because_you_viewed_holds_only_products_related_to_it_and_hides_when_too_few(settings):
+    from recommendations.selectors.rows import PageSources, page_rows
+
+    settings.BECAUSE_MIN_CARDS, settings.HOME_ROW_SIZE = 3, 12
+    types = {pid: ("Trousers" if pid < 20 else "Blouse") for pid in range(1, 40)}
+    related = [Candidate(1, 0.9, "also_bought", 99), Candidate(2, 0.8, "same_product", 99),
+               Candidate(3, 0.7, "visual", 99)]  # fmt: skip
+    unrelated = [
+        Candidate(21, 0.95, "trending", 99),
+        Candidate(22, 0.85, "visual", 99),  # a blouse looks alike
+        Candidate(4, 0.6, "trending", 99),
+    ]  # a best seller of the same type is no "because" either
+    page = PageSources(trending=[], because=unrelated + related, because_title="Because you viewed Mike jogger",
+                       because_type="Trousers")  # fmt: skip
+    rows = page_rows(page, article_types=types, names={}, explore=[], recently_seen=set(), has_history=True, size=12)
+    because = next(row for row in rows if row.key == "home.because")
+    assert [card.product_id for card in because.cards] == [1, 2, 3]
+    page.because = unrelated + related[:2]
+    rows = page_rows(page, article_types=types, names={}, explore=[], recently_seen=set(), has_history=True, size=12)
+    assert "home.because" not in [row.key for row in rows]  # two related products: no row
+
+
+def _men_and_babies():
+    """The demo's case: one men's product trending, men's best sellers over a longer window, and
+    babies' products with the lowest ids, which the old top-up took."""
+    from recommendations.models import PopularScore
+
+    babies = [ProductFactory(gender=Gender.KIDS, name=f"Baby set {n}", article_type="Bodysuit") for n in range(15)]
+    trending = ProductFactory(gender=Gender.MEN, name="Trending chino", article_type="Trousers")
+    sellers = [ProductFactory(gender=Gender.MEN, name=f"Best shirt {n}", article_type=f"Shirt {n}") for n in range(6)]
+    TrendingScore.objects.create(product=trending, score=10.0)
+    for product in babies:
+        TrendingScore.objects.create(product=product, score=1.0)
+    PopularScore.objects.bulk_create(PopularScore(product=p, score=10 - n) for n, p in enumerate(sellers))
+    return babies, trending, sellers
+
+
+@pytest.mark.django_db
+def test_a_short_row_is_topped_up_with_the_genders_best_sellers_never_arbitrary_products(settings):
+    settings.ROW_EXPLORATION_SLOTS = 0
+    babies, trending, sellers = _men_and_babies()
+    men = Visitor.objects.create(gender_preference=Gender.MEN)
+    rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=men), rng=random.Random(0))
+    [row] = rows
+    assert [card.product_id for card in row.cards] == [trending.pk] + [p.pk for p in sellers]
+    assert [card.reason for card in row.cards[1:]] == ["Best seller"] * len(sellers)
+    assert not {card.product_id for card in row.cards} & {p.pk for p in babies}
+
+
+@pytest.mark.django_db
+def test_a_new_visitor_who_chose_nothing_sees_no_childrens_products(settings):
+    settings.ROW_EXPLORATION_SLOTS = 0
+    babies, trending, sellers = _men_and_babies()
+    rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=Visitor()), rng=random.Random(0))
+    shown = {card.product_id for row in rows for card in row.cards}
+    assert trending.pk in shown and not shown & {p.pk for p in babies}
+    kids = Visitor.objects.create(gender_preference=Gender.KIDS)
+    rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=kids), rng=random.Random(0))
+    assert len({card.product_id for row in rows for card in row.cards} & {p.pk for p in babies}) >= 5
+
+
+@pytest.mark.django_db
+def test_right_after_a_checkout_the_product_leaves_recommended_for_you_but_buy_again_keeps_it(settings):
+    from recommendations.selectors.rows import PageSources, page_rows
+
+    bought = Candidate(7, 1.0, "buy_again", 7)
+    ranked = [bought, Candidate(8, 0.9, "same_product", 7), Candidate(9, 0.8, "trending", None)]
+    types = {7: "Trousers", 8: "Trousers", 9: "Shirt"}
+    page = PageSources(trending=[], ranked=ranked, again=[bought], just_bought=frozenset({7}))
+    rows = page_rows(page, article_types=types, names={}, explore=[], recently_seen={7}, has_history=True, size=12)
+    assert [(row.key, [c.product_id for c in row.cards]) for row in rows if row.cards] == [
+        ("home.recommended", [9]),
+        ("home.buy_again", [7]),
+    ]
+    user_rows = page_rows(PageSources(trending=[], ranked=ranked, again=[bought]), article_types=types, names={},
+                          explore=[], recently_seen={7}, has_history=True, size=12)  # fmt: skip
+    assert [c.product_id for c in user_rows[0].cards] == [7, 8, 9]  # hours later: the ranker's order again

@@ -85,7 +85,7 @@ def test_a_signed_in_app_cannot_write_into_another_visitors_history():
     token = victim.post("/api/v1/events/", event(catalog["far"]), format="json")["X-Visitor-Id"]
     app = APIClient()
     app.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=customer()).key}")
-    response = app.post("/api/v1/events/", event(catalog["query"], "purchase"), format="json",
+    response = app.post("/api/v1/events/", event(catalog["query"], "add_to_cart"), format="json",
                         headers={"X-Visitor-Id": token})  # fmt: skip
     assert response.status_code == 201
     written = Interaction.objects.get(product=catalog["query"])

@@ -497,3 +497,25 @@ def test_a_training_holds_one_item_table_at_a_time(monkeypatch):
     assert len(built) == 3 and fitted.figures["folds"] and fitted.clicks is not None  # two folds, then served
     assert alive_at_each_build == [0, 0, 0]
     assert built[-1]() is fitted.table
+
+
+def test_a_ranker_serves_only_where_it_validated_better_than_the_sources_own_order():
+    """Issue 41: the demo's active ranker validated at 0.0031 against 0.0038 for the sources' own order
+    and served. Where nobody buys again, the model beats the sources' order (which puts the shopper's
+    own purchase first) and orders the row; told that it validated worse, the same fit shows the
+    sources' order, the purchase first."""
+    products, train, expected = synthetic_log("never")
+    fitted = ranker_fit(products, train)
+    shoppers = shoppers_from_events(products, train)
+    key = next(iter(expected))
+    validation = fitted.figures["validation"]
+    assert validation["map"] > validation["sources_order_map"] and fitted.serves
+    own = next(iter(shoppers[key].purchased))
+    assert fitted.candidates(shoppers[key], repurchases=True)[0].product_id != own
+    fitted.figures["validation"] = {**validation, "map": validation["sources_order_map"] - 0.001}
+    assert not fitted.serves
+    pool, scores = fitted.rank(shoppers[key], repurchases=True)
+    assert fitted.candidates(shoppers[key], repurchases=True)[0].product_id == own  # Buy again comes first
+    assert [c.product_id for c in pool.candidates(fitted.table, scores)] == fitted.table.ids[pool.rows].tolist()
+    del fitted.figures["validation"]
+    assert not fitted.serves  # no fold to validate on: no model either

@@ -196,3 +196,32 @@ def test_every_gender_searched_at_once_is_the_nearest_of_the_whole_catalog(large
     exact = sorted(eligible, key=lambda row: -float(row[1].to_numpy().astype(np.float32) @ query))[:15]
     assert [pid for pid, _ in found] == [pid for pid, _ in exact]
     assert {Product.objects.get(pk=pid).gender for pid, _ in found} >= {Gender.WOMEN, Gender.MEN}
+
+
+@pytest.mark.django_db
+def test_the_sweep_queues_trending_products_first_then_the_newest(django_capture_on_commit_callbacks):
+    """Issue 41: "Looks similar" was missing on 5 of the 12 trending products while the workers
+    embedded the catalog in id order. Read back from the real queue in Redis."""
+    import base64
+    import json
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from recommendations.models import TrendingScore
+    from recommendations.services.embedding import embedding_sweep
+    from workers import celery_app
+
+    old, newest, hot, hotter = ProductFactory.create_batch(4)
+    Product.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=30))
+    Product.objects.filter(pk=newest.pk).update(created_at=timezone.now() + timedelta(minutes=1))
+    TrendingScore.objects.bulk_create([TrendingScore(product=hot, score=1.0), TrendingScore(product=hotter, score=5.0)])
+    celery_app.control.purge()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert embedding_sweep() == 4
+    with celery_app.connection_for_write() as connection_:
+        messages = connection_.default_channel.client.lrange("embeddings", 0, -1)
+    celery_app.control.purge()
+    [message] = messages  # one task of EMBEDDING_TASK_BATCH (64)
+    args, _, _ = json.loads(base64.b64decode(json.loads(message)["body"]))
+    assert args[0] == [hotter.pk, hot.pk, newest.pk, old.pk]

@@ -314,3 +314,55 @@ def test_find_similar_to_this_photo_lists_what_looks_like_the_product(client):
 def test_the_photo_page_takes_only_a_product_id_that_can_exist(client):
     assert client.get("/search/photo/?product=99999999999999999999999").status_code == 200  # the empty form
     assert client.get("/search/photo/?product=%C2%B2").status_code == 200
+
+
+# Issue 41: what a shopper notices.
+
+
+def test_hm_labels_are_cleaned_for_shoppers():
+    from catalog.importers.hm import hm_category, hm_display_name
+
+    assert hm_display_name("Tilly (1)") == "Tilly"
+    assert hm_display_name("Jonte Skinny Jogger 24.99:-") == "Jonte Skinny Jogger"
+    assert hm_display_name("Tights 2p 20 den") == "Tights 2p 20 den"  # numbers that are the product's own stay
+    assert (
+        hm_category("Garment Full body") == "Full body"
+        and hm_category("Garment and Shoe care") == "Garment and Shoe care"
+    )
+
+
+@pytest.mark.django_db
+def test_prices_carry_the_shops_currency_and_unknown_labels_are_not_shown(client, settings):
+    from django.core.cache import cache
+
+    from storefront.templatetags.cards import _own_parts
+
+    _own_parts.cache_clear()
+    settings.SHOP_CURRENCY = "EUR"
+    product = ProductFactory(price="24.99", colour="Unknown", article_type="Trousers", name="Chino")
+    page = client.get(reverse("product-detail", args=[product.pk])).content.decode()
+    assert "€24.99" in page and "Unknown" not in page
+    cache.clear()
+    _own_parts.cache_clear()
+    settings.SHOP_CURRENCY = "SEK"
+    assert "24.99 kr" in client.get(reverse("browse")).content.decode()
+    _own_parts.cache_clear()
+
+
+@pytest.mark.django_db
+def test_a_capped_search_count_says_so(client, settings):
+    settings.SEARCH_MAX_MATCHES = 3
+    for n in range(5):
+        ProductFactory(name=f"Linen shirt {n}")
+    assert "3+ results" in client.get(reverse("search"), {"q": "linen"}).content.decode()
+
+
+@pytest.mark.django_db
+def test_unknown_pages_are_the_stores_own_and_the_favicon_is_found(client):
+    missing = client.get("/products/999999999/")
+    assert missing.status_code == 404 and "We could not find that page" in missing.content.decode()
+    assert 'rel="icon"' in missing.content.decode()
+    api = client.get("/api/docs/")  # no such API path (the docs are /api/v1/docs/): JSON, not a bare page
+    assert api.status_code == 404 and api.json() == {"detail": "Not found."}
+    favicon = client.get("/favicon.ico")
+    assert favicon.status_code == 301 and favicon["Location"].endswith("storefront/favicon.ico")

@@ -1,6 +1,7 @@
 """H&M Personalized Fashion Recommendations: articles.csv + images/<3 digits>/<article_id>.jpg."""
 
 import csv
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Iterator
@@ -37,6 +38,23 @@ def hm_prices(folder: Path) -> dict[str, Decimal]:
     }
 
 
+# H&M's names carry a variant counter or a price tag ("Tilly (1)", "Jonte Skinny Jogger 24.99:-"), and
+# its product groups a "Garment" prefix ("Garment Full body"): labels for H&M's systems, not for shoppers.
+_NAME_TAIL = re.compile(r"(\s*\(\d+\)|\s+\d+(?:[.,]\d+)?\s*:-?)+$")
+_GARMENT = re.compile(r"^Garment (?=(Upper|Lower|Full) body$)")
+
+
+def hm_display_name(raw: str) -> str:
+    """A product name as a shopper reads it; the raw name when cleaning would leave nothing."""
+    name = " ".join(raw.split())
+    cleaned = _NAME_TAIL.sub("", name).strip()
+    return cleaned or name
+
+
+def hm_category(raw: str) -> str:
+    return _GARMENT.sub("", " ".join(raw.split()))
+
+
 def read_hm(folder: Path) -> Iterator[CatalogRow | RowError]:
     prices = hm_prices(folder)
     records = list(read_csv_records(folder / "articles.csv", REQUIRED))
@@ -60,10 +78,10 @@ def read_hm(folder: Path) -> Iterator[CatalogRow | RowError]:
         yield CatalogRow(
             line=line,
             external_id=article_id,
-            name=record["prod_name"].strip(),
+            name=hm_display_name(record["prod_name"]),
             description=record["detail_desc"].strip(),
             gender=hm_gender(index_group_name=record["index_group_name"], section_name=record["section_name"]),
-            category=record["product_group_name"].strip(),
+            category=hm_category(record["product_group_name"]),
             subcategory=record["garment_group_name"].strip(),
             article_type=record["product_type_name"].strip(),
             colour=record["colour_group_name"].strip(),

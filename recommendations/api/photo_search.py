@@ -46,5 +46,8 @@ class PhotoSearchApi(APIView):
                 data=upload.read(), gender=serializer.validated_data.get("gender"), k=serializer.validated_data["k"]
             )
         except PhotoSearchUnavailable as exc:
-            return Response({"detail": str(exc)}, status=503, headers={"Retry-After": str(exc.retry_after)})
+            response = Response({"detail": str(exc)}, status=503, headers={"Retry-After": str(exc.retry_after)})
+            # An expected refusal, logged by the selector: not one of Django's ERROR lines for a 5xx.
+            response._has_been_logged = True
+            return response
         return Response(SimilarProductSerializer(products, many=True, context={"request": request}).data)

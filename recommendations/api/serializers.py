@@ -10,10 +10,14 @@ from recommendations.models import InteractionKind
 class RecommendationItemSerializer(serializers.Serializer):
     product = ProductCardSerializer()
     strategy = serializers.ChoiceField(
-        choices=["buy_again", "same_product", "also_bought", "als", "visual", "trending", "explore"],
+        choices=["buy_again", "same_product", "also_bought", "als", "visual", "trending", "popular", "explore"],
         help_text="The source that proposed it (with a trained ranker, the ranker chose it among all of them).",
     )
-    reason = serializers.CharField(help_text='Shown on the card, e.g. "Because you viewed Strap top".')
+    reason = serializers.CharField(
+        allow_blank=True,
+        help_text='Shown on the card, e.g. "Because you viewed Strap top"; empty where the row\'s '
+        "title says it already (Trending now).",
+    )
     slot = serializers.IntegerField()
 
 

@@ -49,7 +49,7 @@ def scoped_recommendations(
     """At most ``k`` (HOME_ROW_SIZE) products for this shopper within ``scope``, best first; never a
     product outside it, excluded, or failing a hard filter."""
     k = k or settings.HOME_ROW_SIZE
-    allowed = scope & hard_filters(genders=shopper.allowed_genders(), exclude=exclude)
+    allowed = scope & hard_filters(genders=shopper.allowed_genders(children_apart=False), exclude=exclude)
     ranker = active_ranker(generation) if shopper.recent and settings.RANKER_ENABLED else None
     if ranker is not None:
         ranked = ranked_candidates(ranker, shopper, repurchases=settings.RECOMMEND_REPURCHASES)

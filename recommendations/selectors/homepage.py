@@ -25,12 +25,14 @@ on the H&M week, what returning shoppers buy next is most often exactly this (..
 """
 
 import random
+from datetime import timedelta
 
 from django.conf import settings
+from django.utils import timezone
 
 from catalog.cards import product_cards
 from recommendations.domain import Candidate, Shopper
-from recommendations.models import Visitor
+from recommendations.models import InteractionKind, Visitor
 from recommendations.selectors.collaborative import collaborative_candidates, serving_model
 from recommendations.selectors.generation import ServingValues, per_generation
 from recommendations.selectors.page_cache import cached_page_rows, page_key, page_store, serving_state
@@ -138,6 +140,8 @@ def homepage_rows(
         blended=blend(sources, settings.BLEND_WEIGHTS) if shopper.recent and not ranked else [],
         because=goes[: size * 4] or [Candidate(pid, 1 - distance, "visual", last_viewed) for pid, distance in because],
         because_title=reason_for("visual", names.get(last_viewed)),
+        because_type=shopper.recent[0].article_type if shopper.recent else "",
+        just_bought=_just_bought(shopper),
     )  # fmt: skip
     rows = page_rows(page, article_types=article_types, names=names, explore=explore, recently_seen=recently_seen,
                      has_history=bool(shopper.recent), size=size)  # fmt: skip
@@ -146,6 +150,14 @@ def homepage_rows(
         for slot, card in enumerate(row.cards):
             card.row, card.slot = row.key, slot
     return _with_products(rows, versions)
+
+
+def _just_bought(shopper: Shopper) -> frozenset[int]:
+    """What the shopper bought within RECOMMENDED_QUIET_AFTER_PURCHASE_H: right after a checkout the
+    homepage led with the chinos just bought ("You bought this before"). H&M's shoppers do buy again
+    within days (../shared/RANKING.md), so the quiet period is hours, and "Buy again" keeps them."""
+    since = timezone.now() - timedelta(hours=settings.RECOMMENDED_QUIET_AFTER_PURCHASE_H)
+    return frozenset(e.product_id for e in shopper.recent if e.kind == InteractionKind.PURCHASE and e.at >= since)
 
 
 def _because_you_viewed(product_id, vector, *, genders, exclude: set[int], size: int) -> list[tuple[int, float]]:

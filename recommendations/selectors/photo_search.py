@@ -42,6 +42,9 @@ def products_similar_to_photo(*, data: bytes, gender: str | None, k: int) -> lis
     from kombu.exceptions import OperationalError
 
     if not _WAITING.acquire(blocking=False):
+        logger.info(
+            "Photo search refused: %d already wait on a worker in this process.", settings.PHOTO_SEARCH_MAX_WAITING
+        )
         raise PhotoSearchUnavailable("Too many photo searches are waiting; retry in a few seconds.", retry_after=2)
     try:  # sent by name: the service does not import the task module that imports it
         result = current_app.send_task(EMBED_PHOTO_TASK, args=[base64.b64encode(data).decode("ascii")])

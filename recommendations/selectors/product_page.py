@@ -17,7 +17,7 @@ from catalog.selectors import product_get
 from common.compiled import id_array, id_literal
 from recommendations.selectors.collaborative import also_bought_ids, serving_model
 from recommendations.selectors.generation import GenerationMemo, ServingValues, serving_values
-from recommendations.selectors.ranked import active_ranker, goes_with_ids
+from recommendations.selectors.ranked import active_ranker, goes_with, goes_with_ids
 from recommendations.selectors.similar import (
     NEIGHBOURS_MEMO_S,
     LooksSimilar,
@@ -84,10 +84,12 @@ def product_page_lists(
     neighbours, photo_failed = similar_candidates(product, generation=generation)
     candidates = frozenset({*also, *goes, *(pid for pid, _ in neighbours or ())})
     passing, group = _passing_memo.get((product.pk, candidates), values, lambda: _passing(product, candidates))
-    goes_with = [pid for pid in goes if pid in passing][:k]
-    shown = set(goes_with)
-    colours = [pid for pid in sorted(group) if pid not in shown][:k]
-    shown.update(colours)
+    # Other colours first: they are the product itself, and "Goes well with" held the same dress in its
+    # other colours while "Other colours" never appeared (issue 41).
+    colours = sorted(group)[:k]
+    shown = set(group)
+    goes_with = [pid for pid in goes if pid in passing and pid not in shown][:k]
+    shown.update(goes_with)
     bought = [pid for pid in also if pid in passing and pid not in shown][:k]
     shown.update(bought)
     cards = product_cards(versions={pid: passing[pid] for pid in {*goes_with, *colours, *bought}})
@@ -152,7 +154,9 @@ def goes_well_with(*, product: Product, k: int | None = None) -> list[ProductCar
     k = k or settings.SIMILAR_PRODUCTS_K
     values = serving_values()
     ranker = active_ranker(values.generation) if settings.RANKER_ENABLED else None
-    goes = goes_with_ids(ranker, product.pk)[: k * 4] if ranker is not None else []
+    # The product page's list: never the product's own other colours, which have their row.
+    goes = [c.product_id for c in goes_with(ranker, product.pk) if c.source != "same_product"] if ranker else []
+    goes = goes[: k * 4]
     if not goes:
         return []
     passing = passing_versions(product, goes, values=values, exclude_self=True)

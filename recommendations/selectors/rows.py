@@ -17,6 +17,11 @@ from recommendations.selectors.sources import eligible
 
 BUY_AGAIN_ROW = "home.buy_again"
 RECOMMENDED_ROW = "home.recommended"
+BECAUSE_ROW = "home.because"
+# What "Because you viewed X" may hold: X's other colours, its basket partners, and its look-alikes of
+# the same type (issue 41: the row held twelve best sellers, women's blouses under a men's jogger).
+# The gender is the page's hard filter. Best sellers and other products of the type are not "because".
+RELATED_STRATEGIES = frozenset({"same_product", "also_bought"})
 
 
 @dataclass
@@ -88,8 +93,10 @@ def reason_for(strategy: str, anchor: tuple[str, str] | None) -> str:
         return "Trending"
     if strategy == "buy_again":
         return f"You {anchor[0]} this before" if anchor else "Buy it again"
-    if strategy == "also_bought":
-        return f"Customers who bought {anchor[1]} also bought this" if anchor else "Customers also bought this"
+    if strategy == "also_bought":  # baskets: the product page's "Goes well with", not its ALS row's name
+        return f"Often bought with {anchor[1]}" if anchor else "Often bought together"
+    if strategy == "popular":
+        return "Best seller"
     if strategy == "same_product":
         return f"Another colour of {anchor[1]}" if anchor else "Another colour"
     return "Something different"
@@ -150,6 +157,22 @@ class PageSources:
     blended: list[Candidate] = field(default_factory=list)  # the blend of ALS, visual and trending
     because: list[Candidate] = field(default_factory=list)  # "Because you viewed" the newest product
     because_title: str = ""
+    because_type: str = ""  # the newest product's article type: its look-alikes must share it
+    # Bought within RECOMMENDED_QUIET_AFTER_PURCHASE_H: out of "Recommended for you", with the other colours
+    # proposed because of them ("Buy again" keeps its own rules). Empty in the evaluation: H&M's purchases
+    # carry a day only, so each is at least a day old at a test day's start, past any quiet period.
+    just_bought: frozenset[int] = frozenset()
+
+
+def related_to_anchor(
+    candidates: list[Candidate], article_types: Mapping[int, str], anchor_type: str
+) -> list[Candidate]:
+    """The candidates that belong in "Because you viewed X": X's other colours and basket partners, and
+    its look-alikes of the same article type (``anchor_type``; ``article_types`` holds the eligible)."""
+    return [
+        c for c in candidates
+        if c.source in RELATED_STRATEGIES or (c.source == "visual" and article_types.get(c.product_id) == anchor_type)
+    ]  # fmt: skip
 
 
 def page_rows(
@@ -169,20 +192,32 @@ def page_rows(
         taken.update(card.product_id for card in cards)
         rows.append(Row(key, title, cards))
 
+    def not_just_bought(candidates: list[Candidate]) -> list[Candidate]:
+        quiet = sources.just_bought
+        return [c for c in candidates if c.product_id not in quiet
+                and not (c.source == "same_product" and c.anchor in quiet)]  # fmt: skip
+
     if sources.ranked:
         # The ranker weighs a repurchase against everything else, so its row comes first, in the
         # ranker's order (RANKED_ROW_MAX_PER_ARTICLE_TYPE) and without exploration (Trending keeps
         # it); "Buy again" then shows the purchases it did not.
-        add(RECOMMENDED_ROW, "Recommended for you", sources.ranked, [], settings.RANKED_ROW_MAX_PER_ARTICLE_TYPE)
+        ranked = not_just_bought(sources.ranked)
+        add(RECOMMENDED_ROW, "Recommended for you", ranked, [], settings.RANKED_ROW_MAX_PER_ARTICLE_TYPE)
     if sources.again:
         add(BUY_AGAIN_ROW, "Buy again", sources.again, [])
     if has_history and not sources.ranked:
-        blended = [c for c in sources.blended if c.product_id not in recently_seen]
+        blended = [c for c in not_just_bought(sources.blended) if c.product_id not in recently_seen]
         add(RECOMMENDED_ROW, "Recommended for you", blended, explore[: len(explore) // 2])
     if has_history and sources.because:
-        add("home.because", sources.because_title, sources.because, [])
+        related = related_to_anchor(sources.because, article_types, sources.because_type)
+        add(BECAUSE_ROW, sources.because_title, related, [])
+        if len(rows[-1].cards) < settings.BECAUSE_MIN_CARDS:  # too few related products: no row at all
+            taken.difference_update(card.product_id for card in rows.pop().cards)
     trending = [c for c in sources.trending if c.product_id not in recently_seen]
     add("home.trending", "Trending now", trending, explore[len(explore) // 2 :])
+    for card in rows[-1].cards:  # the row's title says it: "Trending" on every card told nothing
+        if card.strategy == "trending":
+            card.reason = ""
     return [row for row in rows if row.cards or row.key != BUY_AGAIN_ROW]
 
 
@@ -248,15 +283,23 @@ def _sample() -> list[int]:
 
 
 def top_up(rows: list[Row], *, genders, exclude: set[int], size: int) -> None:
-    """A row the sources could not fill is completed from any eligible products (one query, rare).
-    "Buy again" is never padded: it shows only what the shopper bought and its other colours."""
-    short = [row for row in rows if len(row.cards) < size and row.key != BUY_AGAIN_ROW]
+    """A row the sources could not fill is completed from the best sellers of the shopper's genders
+    over POPULAR_DAYS (PopularScore, one query, rare), each card saying so ("Best seller"); a row still
+    short stays short. Never arbitrary products: the lowest ids filled the Men homepage with baby
+    clothes (issue 41). "Buy again" and "Because you viewed" are never padded: they show only what
+    their titles promise."""
+    short = [row for row in rows if len(row.cards) < size and row.key not in (BUY_AGAIN_ROW, BECAUSE_ROW)]
     if not short:
         return
     # Enough spares for every short row even if every shown product is among them.
     shown = sum(len(row.cards) for row in rows)
     missing = sum(size - len(row.cards) for row in short)
-    spare = list(eligible(genders=genders, exclude=exclude).values_list("pk", flat=True)[: missing + shown])
+    spare = list(
+        eligible(genders=genders, exclude=exclude)
+        .filter(popularscore__isnull=False)
+        .order_by("-popularscore__score", "pk")
+        .values_list("pk", flat=True)[: missing + shown]
+    )
     present = {card.product_id for row in rows for card in row.cards}  # one row each: no repeats on the page
     for row in short:
         for product_id in spare:
@@ -264,4 +307,4 @@ def top_up(rows: list[Row], *, genders, exclude: set[int], size: int) -> None:
                 break
             if product_id not in present:
                 present.add(product_id)
-                row.cards.append(Card(product_id, "explore", reason_for("explore", None), 0.0))
+                row.cards.append(Card(product_id, "popular", reason_for("popular", None), 0.0))

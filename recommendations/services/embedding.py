@@ -16,7 +16,7 @@ from datetime import timedelta
 import numpy as np
 from django.conf import settings
 from django.db import connection, connections, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from catalog.images import ImageRejected, image_check_size, image_decode
@@ -41,14 +41,14 @@ def embedding_request(*, product_ids: Iterable[int]) -> None:
     """Mark products pending and queue their embedding once the current transaction commits."""
     from celery import current_app
 
-    ids = sorted(set(product_ids))
+    ids = list(dict.fromkeys(product_ids))  # queued in the caller's order (the sweep's: trending first)
     if not ids:
         return
     now = timezone.now()
     with transaction.atomic():
         embeddings_lock(ids)
         ProductEmbedding.objects.bulk_create(
-            [ProductEmbedding(product_id=pk, status=EmbeddingStatus.PENDING, requested_at=now) for pk in ids],
+            [ProductEmbedding(product_id=pk, status=EmbeddingStatus.PENDING, requested_at=now) for pk in sorted(ids)],
             update_conflicts=True, unique_fields=["product"], update_fields=["status", "error", "requested_at"],
         )  # fmt: skip
 
@@ -246,7 +246,14 @@ def embedding_sweep(*, limit: int = 50_000) -> int:
         product=OuterRef("pk"), status=EmbeddingStatus.PENDING, requested_at__gte=cutoff
     )
     stale = Product.objects.filter(is_active=True).exclude(Exists(settled)).exclude(Exists(queued_recently))
-    ids = list(stale.order_by("pk").values_list("pk", flat=True)[:limit])
+    # What shoppers see first is embedded first (issue 41: "Looks similar" was missing on 5 of the 12
+    # trending products while the workers went through the catalog in id order): trending products,
+    # then the newest, then the rest. Tasks are consumed in the order queued.
+    ids = list(
+        stale.order_by(F("trendingscore__score").desc(nulls_last=True), "-created_at", "pk").values_list(
+            "pk", flat=True
+        )[:limit]
+    )
     with transaction.atomic():
         embedding_request(product_ids=ids)
     return len(ids)

@@ -284,6 +284,8 @@ TRENDING_REFRESH_EVERY_S = env_int("TRENDING_REFRESH_EVERY_S", 600)
 # this weighs that much less; an anonymous visitor's views and clicks count from this many seconds after
 # its first event; an address's new visitors past this many an hour never count in shared lists.
 TRENDING_FULL_DAY_SHOPPERS = env_int("TRENDING_FULL_DAY_SHOPPERS", 20)
+# Best sellers (PopularScore) over this many days with events: what a short row is topped up from.
+POPULAR_DAYS = env_int("POPULAR_DAYS", 90)
 TRENDING_VISITOR_MIN_AGE_S = env_int("TRENDING_VISITOR_MIN_AGE_S", 60)
 VISITORS_PER_ADDRESS_PER_HOUR = env_int("VISITORS_PER_ADDRESS_PER_HOUR", 20)
 # The blend: weight of each source's min-max-normalised score. Chosen by `manage.py evaluate`'s
@@ -299,6 +301,9 @@ BLEND_WEIGHTS = {
 # of televisions turns it off, and purchased products are then never shown again.
 RECOMMEND_REPURCHASES = env_bool("RECOMMEND_REPURCHASES", True)
 BUY_AGAIN_HALF_LIFE_DAYS = float(env_str("BUY_AGAIN_HALF_LIFE_DAYS", "14"))
+# For this many hours after a purchase, the product (and its other colours proposed because of it) stays
+# out of "Recommended for you"; "Buy again" keeps it. Hours, not days: H&M's shoppers rebuy within days.
+RECOMMENDED_QUIET_AFTER_PURCHASE_H = float(env_str("RECOMMENDED_QUIET_AFTER_PURCHASE_H", "6"))
 # The learned ranker (LightGBM learning-to-rank over every source's candidates; docs/how-it-works.md):
 # retrained from the log by Celery beat, and serving "Recommended for you" whenever one is trained.
 # Off, or before the first training, the fixed blend below serves.
@@ -320,6 +325,8 @@ RANKED_ROW_MAX_PER_ARTICLE_TYPE = env_int("RANKED_ROW_MAX_PER_ARTICLE_TYPE", 12)
 PREFERENCE_RECENT_EVENTS = env_int("PREFERENCE_RECENT_EVENTS", 20)
 PREFERENCE_HALF_LIFE_DAYS = float(env_str("PREFERENCE_HALF_LIFE_DAYS", "7"))
 HOME_ROW_SIZE = env_int("HOME_ROW_SIZE", 12)
+# "Because you viewed X" is shown only with at least this many products related to X.
+BECAUSE_MIN_CARDS = env_int("BECAUSE_MIN_CARDS", 4)
 # Homepages kept in the cache (Redis) until the shopper's history, a model, the trending list or an
 # embedding changes, and at most this long (restocked products reach cached pages within it); 0: off.
 # Shoppers without a history share PAGE_CACHE_VARIANTS pages (each its own exploration cards).
@@ -334,6 +341,9 @@ ROW_EXPLORATION_SLOTS = env_int("ROW_EXPLORATION_SLOTS", 1)
 GENDER_INFERENCE_SHARE = float(env_str("GENDER_INFERENCE_SHARE", "0.7"))
 # The demo's "browse as an H&M customer" page: on only in the demo's (local) settings.
 DEMO_LOGIN_ENABLED = False
+
+# The currency prices are shown in (catalog/money.py): EUR, USD, GBP, SEK, ... ; an unknown code is printed as is.
+SHOP_CURRENCY = env_str("SHOP_CURRENCY", "EUR")
 
 # --- Search -------------------------------------------------------------------------------------
 # Products a text search ranks at most (the personalised order re-ranks these), and its page size.

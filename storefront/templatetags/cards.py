@@ -17,6 +17,7 @@ from django.utils.text import slugify
 
 from catalog.cards import ProductCard
 from catalog.models import Product
+from catalog.money import known, money
 
 register = template.Library()
 
@@ -30,11 +31,11 @@ def _own_parts(product: ProductCard) -> tuple[str, SafeString, SafeString]:
         else ""
     )
     head = format_html(
-        '<div class="photo">{}</div><div class="name">{}</div><div class="meta">{} · {}</div>',
-        photo, product.name, product.article_type, product.colour,
+        '<div class="photo">{}</div><div class="name">{}</div><div class="meta">{}</div>',
+        photo, product.name, " · ".join(known(product.article_type, product.colour)),
     )  # fmt: skip
     sold_out = "" if product.in_stock else format_html(' <span class="badge">{}</span>', "sold out")
-    tail = format_html('<div class="price">{}{}</div>', product.price or "", sold_out)
+    tail = format_html('<div class="price">{}{}</div>', money(product.price) if product.price else "", sold_out)
     return reverse("product-detail", args=[product.pk]), head, tail
 
 
@@ -56,7 +57,7 @@ def product_card(product: ProductCard | Product, card=None):
         reason = strategy = ""
     else:
         url += _card_query(card.row, card.strategy) + str(int(card.slot))
-        reason = f'<div class="reason">{escape(str(card.reason))}</div>'
+        reason = f'<div class="reason">{escape(str(card.reason))}</div>' if card.reason else ""
         strategy = f' data-strategy="{escape(str(card.strategy))}"'
     sold_out = "" if record.in_stock else " sold-out"
     return mark_safe(  # noqa: S308 (every value in it is escaped above or by _own_parts)
@@ -119,3 +120,15 @@ def _rows_markup(rows: tuple) -> SafeString:
         parts += [product_card(product, _Shown(key, *shown)) for product, *shown in cards]
         parts.append("</div>\n</section>\n")
     return mark_safe("".join(parts))  # every part above is escaped by format_html
+
+
+@register.filter(name="money")
+def money_filter(amount) -> str:
+    """A price in the shop's currency (SHOP_CURRENCY): {{ product.price|money }}."""
+    return money(amount)
+
+
+@register.simple_tag
+def labels(*values) -> str:
+    """The product's labels worth showing, joined: {% labels product.category product.colour %}."""
+    return " · ".join(known(*(str(value) for value in values)))

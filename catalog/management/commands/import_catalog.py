@@ -19,8 +19,14 @@ class Command(BaseCommand):
         parser.add_argument("folder", nargs="?", default=str(DEFAULT_FOLDER), help=f"default: {DEFAULT_FOLDER}")
         parser.add_argument("--layout", choices=sorted(LAYOUTS), help="default: detected from the files")
         parser.add_argument("--limit", type=int, help="import only the first N rows (for trials)")
+        parser.add_argument(
+            "--hold-embedding", action="store_true",
+            help="do not queue new photos for embedding as they import: the sweep queues them, trending "
+            "and newest products first (the demo runs it once the purchases are in)",
+        )  # fmt: skip
 
-    def handle(self, *args, folder: str, layout: str | None, limit: int | None, verbosity: int, **options):
+    def handle(self, *args, folder: str, layout: str | None, limit: int | None, verbosity: int,
+               hold_embedding: bool = False, **options):  # fmt: skip
         path = Path(folder).expanduser().resolve()
         if not path.is_dir():
             raise CommandError(f"{path} is not a folder.")
@@ -35,7 +41,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Importing {total:,} rows from {path} ({layout} layout)")
         with tqdm(total=total, unit="row", disable=verbosity == 0) as bar:
             try:
-                summary = catalog_import(rows=rows, on_progress=bar.update)
+                summary = catalog_import(rows=rows, on_progress=bar.update, announce=not hold_embedding)
             except ValueError as exc:
                 raise CommandError(str(exc)) from None
         for title, problems in (("Bad rows", summary.bad_rows), ("Photo problems", summary.photo_problems)):

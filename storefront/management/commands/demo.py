@@ -21,6 +21,7 @@ from tqdm import tqdm
 from catalog.management.commands.import_catalog import DEFAULT_FOLDER
 from catalog.models import Product
 from recommendations.models import EmbeddingStatus, ProductEmbedding
+from recommendations.services.embedding import embedding_sweep
 
 ADMIN_USERNAME = "admin"
 
@@ -54,14 +55,19 @@ class Command(BaseCommand):
             self._step(f"Starting {embed_workers} Celery embedding worker(s) and beat")
             self._start_workers(embed_workers)
             self._step("Importing the catalog (the workers embed photos as each chunk commits)")
-            call_command("import_catalog", folder)
+            # Photos are queued once the purchases are in, trending products first (embedding_sweep's
+            # order), so "Looks similar" is there on what a visitor sees first.
+            call_command("import_catalog", folder, hold_embedding=True)
             call_command("set_demo_stock")
             interactions = interactions or folder
             if (Path(interactions) / "transactions_train.csv").exists():
                 self._step("Importing the H&M purchases, training the collaborative model and the ranker")
                 call_command("import_interactions", interactions)
+                self.stdout.write(f"Queued {embedding_sweep():,} photos for embedding, trending products first.")
                 call_command("train_recommender")
                 call_command("train_ranker")
+            else:
+                self.stdout.write(f"Queued {embedding_sweep():,} photos for embedding.")
             target = min(first_slice, Product.objects.filter(is_active=True).count())
             self._step(f"Embedding a first slice of {target:,} photos")
             self._wait_for_embeddings(target)
