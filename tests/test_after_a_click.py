@@ -280,7 +280,7 @@ def test_after_one_view_the_homepage_and_the_product_page_show_what_is_bought_wi
     rows = page.context["rows"]
     first = rows[0]
     assert first.key == "home.recommended" and first.cards[0].product_id == b.pk
-    assert first.cards[0].reason == f"Customers who bought {a.name} also bought this"
+    assert first.cards[0].reason == f"Often bought with {a.name}"
     shown = [card.product_id for row in rows for card in row.cards]
     assert len(shown) == len(set(shown))  # one row each
     # Serving and the evaluation give this shopper the same first row: the evaluation's view of the
@@ -373,7 +373,7 @@ def test_a_new_visitor_who_opens_one_product_sees_what_is_bought_with_it_first_o
     page.goto(f"{live_server.url}/")
     first = page.locator("#homerecommended .card").first
     assert first.locator(".name").inner_text() == b.name
-    assert f"Customers who bought {a.name} also bought this" in first.inner_text()
+    assert f"Often bought with {a.name}" in first.inner_text()
     names = page.locator("section.row .card .name").all_inner_texts()
     cards = page.locator("section.row .card").evaluate_all("cards => cards.map(c => c.dataset.productId)")
     assert names and len(cards) == len(set(cards))  # no product twice on the page

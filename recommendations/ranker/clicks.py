@@ -356,7 +356,7 @@ def source_list(table: ItemTable, anchors: list[int], source: str, sizes: ClickS
     return [c.product_id for c in source_candidates(table, anchors, source, sizes)]
 
 
-# The strategies the cards show (selectors.rows.reason_for): a basket is "Customers who bought X also bought this".
+# The strategies the cards show (selectors.rows.reason_for): a basket is "Often bought with X".
 _STRATEGY = {
     "same_product": "same_product", "basket": "also_bought", "group_basket": "also_bought", "visual": "visual",
     "text": "visual", "same_type": "trending", "same_department": "trending", "goes_with_type": "trending",

@@ -210,7 +210,8 @@ def page_rows(
         add(RECOMMENDED_ROW, "Recommended for you", blended, explore[: len(explore) // 2])
     if has_history and sources.because:
         related = related_to_anchor(sources.because, article_types, sources.because_type)
-        add(BECAUSE_ROW, sources.because_title, related, [])
+        # In the source's order, no cap per type: X's other colours and look-alikes share X's type.
+        add(BECAUSE_ROW, sources.because_title, related, [], size)
         if len(rows[-1].cards) < settings.BECAUSE_MIN_CARDS:  # too few related products: no row at all
             taken.difference_update(card.product_id for card in rows.pop().cards)
     trending = [c for c in sources.trending if c.product_id not in recently_seen]
