@@ -139,10 +139,10 @@ def product_staff_edited(*, product: Product, changed: list[str], save: bool = T
         Product.objects.filter(pk=product.pk).update(**updates)
 
 
-def product_stock_take(*, product_id: int) -> bool:
-    """Take one item of an active product from stock; False if none is left. A conditional
-    decrement: two shoppers can never buy the last item twice."""
-    taken = Product.objects.filter(pk=product_id, is_active=True, stock_quantity__gt=0).update(
-        stock_quantity=F("stock_quantity") - 1
+def product_stock_take(*, product_id: int, quantity: int = 1) -> bool:
+    """Take ``quantity`` items of an active product from stock; False, taking none, if fewer are left.
+    A conditional decrement: two shoppers can never buy the last item twice."""
+    taken = Product.objects.filter(pk=product_id, is_active=True, stock_quantity__gte=quantity).update(
+        stock_quantity=F("stock_quantity") - quantity
     )
     return bool(taken)

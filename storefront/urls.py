@@ -25,6 +25,7 @@ urlpatterns = [
     path("preferences/gender/", views.gender_choose, name="gender-choose"),
     path("cart/", cart.cart_show, name="cart"),
     path("cart/add/<int:pk>/", cart.cart_add, name="cart-add"),
+    path("cart/update/<int:pk>/", cart.cart_update, name="cart-update"),
     path("cart/checkout/", cart.checkout, name="checkout"),
     path("logout/", demo_login.sign_out, name="logout"),
     # Before allauth's own: the same pages, refused to accounts without a password of their own.

@@ -102,3 +102,39 @@ def test_the_gender_choice_is_stored_on_the_visitor(client):
 def test_a_malformed_session_cookie_is_ignored_not_a_server_error(client):
     client.cookies["sessionid"] = "abc\x00def123"
     assert client.get("/").status_code == 200
+
+
+def test_the_cart_has_quantities_a_total_and_removal_and_a_checkout_gives_an_order_number(client, settings):
+    """Issue 41: the cart had no quantities, total or remove button, and a checkout ended with
+    "Thank you: 1 product(s) bought." and no order number."""
+    from storefront.models import Order
+
+    settings.SHOP_CURRENCY = "EUR"
+    chino, shirt = ProductFactory(price="30.00", stock_quantity=5), ProductFactory(price="12.50", stock_quantity=1)
+    for product in (chino, chino, shirt):
+        client.post(reverse("cart-add", args=[product.pk]))
+    page = client.get(reverse("cart"))
+    assert [(line.product.pk, line.quantity) for line in page.context["lines"]] == [(chino.pk, 2), (shirt.pk, 1)]
+    assert "€72.50" in page.content.decode()
+    assert client.post(reverse("cart-update", args=[chino.pk]), {"quantity": "3"}).status_code == 302
+    assert client.post(reverse("cart-update", args=[chino.pk]), {"quantity": "-1"}).status_code == 400
+    client.post(reverse("cart-update", args=[shirt.pk]), {"remove": "1"})
+    assert [(line.product.pk, line.quantity) for line in client.get(reverse("cart")).context["lines"]] == [
+        (chino.pk, 3)
+    ]
+    home = client.post(reverse("checkout"), follow=True).content.decode()
+    order = Order.objects.get()
+    assert f"order {order.number} is placed, 3 items for €90.00" in home
+    assert [(line.product_id, line.quantity) for line in order.lines.all()] == [(chino.pk, 3)]
+    assert Interaction.objects.filter(kind="purchase", product=chino).count() == 3  # one event per item, as H&M's
+    chino.refresh_from_db()
+    assert chino.stock_quantity == 2 and client.get(reverse("cart")).context["lines"] == []
+
+
+def test_a_quantity_beyond_the_stock_left_is_not_bought_and_stays_in_the_cart(client):
+    product = ProductFactory(stock_quantity=1)
+    client.post(reverse("cart-add", args=[product.pk]))
+    client.post(reverse("cart-update", args=[product.pk]), {"quantity": "2"})
+    home = client.post(reverse("checkout"), follow=True).content.decode()
+    assert "too few left" in home and not Interaction.objects.filter(kind="purchase").exists()
+    assert [line.quantity for line in client.get(reverse("cart")).context["lines"]] == [2]
