@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: nginx demo test evaluate evaluate-two-years bench bench-http bench-ingest bench-scale bench-events bench-als lint format chromium wrk clean-data
+.PHONY: nginx demo demo-walk test evaluate evaluate-two-years bench bench-http bench-ingest bench-scale bench-events bench-als lint format chromium wrk clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ evaluate: $(VENV)/.runtime  ## offline evaluation on ../shared/data/hm-week (mak
 evaluate-two-years: $(VENV)/.runtime
 	$(BIN)/python manage.py demo --no-serve --first-slice 1000000
 	$(BIN)/python manage.py evaluate $(ARGS)
+
+# The demo through a shopper's eyes in Chromium (issue 41), against a running `make demo`.
+DEMO_URL ?= http://127.0.0.1:8000
+demo-walk: $(VENV)/.dev chromium
+	DEMO_URL=$(DEMO_URL) $(BIN)/pytest tests/demo -p no:randomly $(ARGS)
 
 bench: $(VENV)/.dev  ## embedding throughput: bare model vs the full worker path
 	$(BIN)/python benchmarks/embedding_throughput.py $(ARGS)

@@ -303,9 +303,13 @@ def top_up(rows: list[Row], *, genders, exclude: set[int], size: int) -> None:
     )
     present = {card.product_id for row in rows for card in row.cards}  # one row each: no repeats on the page
     for row in short:
+        # Before the row's exploration cards, which keep the last slots.
+        explore = [card for card in row.cards if card.strategy == "explore"]
+        row.cards = [card for card in row.cards if card.strategy != "explore"]
         for product_id in spare:
-            if len(row.cards) >= size:
+            if len(row.cards) + len(explore) >= size:
                 break
             if product_id not in present:
                 present.add(product_id)
                 row.cards.append(Card(product_id, "popular", reason_for("popular", None), 0.0))
+        row.cards += explore

@@ -24,8 +24,10 @@ class Command(BaseCommand):
                 f"day(s) from {v['cutoff'][:10]}, a model of the older days): MAP@12 {v['map']:.4f}, recall@12 "
                 f"{v['recall']:.4f}; the sources' own order {v['sources_order_map']:.4f} / "
                 f"{v['sources_order_recall']:.4f}; {v['candidate_recall']:.0%} of their purchases were among the "
-                "candidates."
-            )
+                "candidates; "
+                + ("the model orders Recommended for you." if v["map"] > v["sources_order_map"]
+                   else "it validated no better: the sources' own order serves.")
+            )  # fmt: skip
         top = ", ".join(f"{name} {share:.0%}" for name, share in list(model.importances.items())[:6])
         self.stdout.write(f"Feature importances (share of gain): {top}")
         clicks = figures.get("clicks")

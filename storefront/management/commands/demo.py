@@ -54,7 +54,7 @@ class Command(BaseCommand):
             password = self._admin_password()
             self._step(f"Starting {embed_workers} Celery embedding worker(s) and beat")
             self._start_workers(embed_workers)
-            self._step("Importing the catalog (the workers embed photos as each chunk commits)")
+            self._step("Importing the catalog (its photos are queued for embedding once the purchases are in)")
             # Photos are queued once the purchases are in, trending products first (embedding_sweep's
             # order), so "Looks similar" is there on what a visitor sees first.
             call_command("import_catalog", folder, hold_embedding=True)
