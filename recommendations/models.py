@@ -75,8 +75,8 @@ class Visitor(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     gender_preference = models.CharField(max_length=8, choices=Gender.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    # False for a visitor whose address had already started VISITORS_PER_ADDRESS_PER_HOUR others that
-    # hour: its own pages are personalised as usual, but it never moves what others see (trending).
+    # False for a visitor whose address had already started VISITORS_PER_ADDRESS_PER_DAY others that day
+    # (UTC): its own pages are personalised as usual, but it never moves what others see (trending).
     counts_in_shared = models.BooleanField(default=True)
 
     # The client address the request came from (not stored): visitor_persist counts new visitors per address.

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.sites.shortcuts import get_current_site
+from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
@@ -71,19 +72,52 @@ class AccountAdapter(DefaultAccountAdapter):
     def pre_authenticate(self, request, **credentials) -> None:
         """allauth's limits (per address, and per account and address), then one per account alone over a
         longer window (ACCOUNT_RATE_LIMITS["login_failed_account"]): many addresses guessing one account
-        are slowed without one address being able to lock it (its own limit stops it first)."""
+        are slowed without one address being able to lock it (its own limit stops it first). A browser
+        that signed in to this account before (its KNOWN_DEVICE_COOKIE) is exempt from that last limit,
+        OWASP's "device cookie": a crowd of guessers cannot keep the owner out of their own account."""
         super().pre_authenticate(request, **credentials)
+        account = _account_key(credentials)
+        if known_device(request) == account:
+            self._account_rl_usage = None
+            return
         self._account_rl_usage = ratelimit.consume(
-            request, app="allauth.account", action="login_failed_account", key=_account_key(credentials)
+            request, app="allauth.account", action="login_failed_account", key=account
         )
         if self._account_rl_usage is None:  # over the limit
             self._rollback_login_failed_rl_usage()
             raise self.validation_error("too_many_login_attempts")
 
+    def login(self, request, user) -> None:
+        super().login(request, user)
+        request.known_device = f"user:{user.pk}"  # storefront.middleware sets the cookie on the response
+
+    def _delete_login_attempts_cached_email(self, request, **credentials) -> None:
+        """A completed password reset lifts the limits on the account, the per-account one included."""
+        super()._delete_login_attempts_cached_email(request, **credentials)
+        ratelimit.clear(request, app="allauth.account", action="login_failed_account", key=_account_key(credentials))
+
     def _rollback_login_failed_rl_usage(self) -> None:
         super()._rollback_login_failed_rl_usage()
         if usage := getattr(self, "_account_rl_usage", None):
             usage.rollback()
+
+
+KNOWN_DEVICE_COOKIE = "known_device"
+KNOWN_DEVICE_MAX_AGE_S = 180 * 24 * 3600
+_DEVICE_SALT = "storefront.known-device"
+
+
+def known_device(request) -> str:
+    """The account ("user:<pk>") this browser last signed in to, from its signed cookie; "" if none."""
+    try:
+        return signing.loads(request.COOKIES.get(KNOWN_DEVICE_COOKIE, ""), salt=_DEVICE_SALT,
+                             max_age=KNOWN_DEVICE_MAX_AGE_S)  # fmt: skip
+    except signing.BadSignature:
+        return ""
+
+
+def known_device_cookie(account: str) -> str:
+    return signing.dumps(account, salt=_DEVICE_SALT)
 
 
 def _account_key(credentials: dict) -> str:

@@ -5,6 +5,7 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.functional import SimpleLazyObject
 
 from recommendations.services.visitors import visitor_from_token, visitor_token
+from storefront.accounts import KNOWN_DEVICE_COOKIE, KNOWN_DEVICE_MAX_AGE_S, known_device_cookie
 
 COOKIE = "visitor_id"
 SCHEMA_PATHS = ("/api/v1/schema/",)
@@ -38,6 +39,11 @@ class VisitorMiddleware:
             # A page made for this shopper: no shared cache in front may keep it, or serve it to another.
             patch_cache_control(response, private=True)
             patch_vary_headers(response, ("Cookie", HEADER, "Authorization"))
+        if account := getattr(request, "known_device", ""):  # a sign-in: this browser is the owner's
+            response.set_cookie(
+                KNOWN_DEVICE_COOKIE, known_device_cookie(account), max_age=KNOWN_DEVICE_MAX_AGE_S,
+                httponly=True, samesite="Lax", secure=request.is_secure(),
+            )  # fmt: skip
         if getattr(request, "visitor_ended", False):  # signed out: the next request starts afresh
             response.delete_cookie(COOKIE, samesite="Lax")
         elif "visitor" in state:

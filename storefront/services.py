@@ -27,7 +27,9 @@ def checkout(*, quantities: dict[int, int], user: AbstractBaseUser | None, visit
     has a row per item), written in the same transaction as the stock it took."""
     result = CheckoutResult(order=None)
     prices = dict(Product.objects.filter(pk__in=list(quantities)).values_list("pk", "price"))
-    for product_id, quantity in quantities.items():
+    # In id order, as every multi-row writer of products locks (catalog.locks): two carts holding the same
+    # products in other orders cannot deadlock.
+    for product_id, quantity in sorted(quantities.items()):
         if quantity < 1:
             continue
         if not product_stock_take(product_id=product_id, quantity=quantity):

@@ -702,12 +702,12 @@ def test_an_event_sent_anonymously_then_again_signed_in_is_kept_once_when_the_vi
 
 def test_new_visitors_past_the_per_address_cap_never_count_in_trending(settings):
     """A script that starts a new visitor with every request (no X-Visitor-Id) and views one product
-    cannot put it in "Trending now": past VISITORS_PER_ADDRESS_PER_HOUR its visitors do not count, and
+    cannot put it in "Trending now": past VISITORS_PER_ADDRESS_PER_DAY its visitors do not count, and
     the others count only from TRENDING_VISITOR_MIN_AGE_S after their first event."""
     from recommendations.models import Visitor
     from recommendations.services.trending import trending_refresh
 
-    settings.VISITORS_PER_ADDRESS_PER_HOUR, settings.TRENDING_FULL_DAY_SHOPPERS = 3, 1
+    settings.VISITORS_PER_ADDRESS_PER_DAY, settings.TRENDING_FULL_DAY_SHOPPERS = 3, 1
     target = ProductFactory()
     for _ in range(6):  # a new client each time: no cookie, no X-Visitor-Id
         assert APIClient().post("/api/v1/events/", event(target, "click"), format="json").status_code == 201
@@ -752,3 +752,32 @@ def test_a_nul_byte_in_the_query_string_is_a_400_everywhere(client, path):
     assert response.status_code == 400 and b"NUL" in response.content
     if path.startswith("/api/"):
         assert "NUL" in response.json()["detail"]
+
+
+def test_events_stamped_in_the_future_never_open_a_trending_day(settings):
+    """A client may stamp an event up to a day ahead: such events would make tomorrow the newest day of
+    the window, halve today and pass the minute-old rule on the client's clock. Trending ignores them."""
+    from recommendations.models import Visitor
+    from recommendations.services.trending import trending_refresh
+
+    settings.TRENDING_FULL_DAY_SHOPPERS = 1
+    today, ahead = ProductFactory.create_batch(2)
+    buyer = get_user_model().objects.create_user("buyer")
+    Interaction.objects.create(user=buyer, product=today, kind="purchase", created_at=timezone.now())
+    tomorrow = (timezone.now() + timezone.timedelta(hours=23)).isoformat()
+    for _ in range(3):
+        client = APIClient()
+        assert (
+            client.post("/api/v1/events/", event(ahead, "add_to_cart", occurred_at=tomorrow), format="json").status_code
+            == 201
+        )
+    Visitor.objects.update(created_at=timezone.now() - timezone.timedelta(hours=1))  # old enough to count
+    trending_refresh()
+    assert dict(TrendingScore.objects.values_list("product_id", "score")) == {today.pk: 8.0}
+
+
+def test_a_single_event_may_name_its_customer_too(staff_api):
+    customer = get_user_model().objects.create_user("c1")
+    product = ProductFactory()
+    response = staff_api.post("/api/v1/events/", {**event(product, "purchase"), "customer": customer.pk}, format="json")
+    assert response.status_code == 201 and Interaction.objects.get().user == customer

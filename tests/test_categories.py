@@ -157,8 +157,9 @@ def test_a_visitors_category_page_opens_with_what_goes_with_their_view_in_that_c
 def test_the_category_page_answers_within_a_bounded_number_of_queries(client, django_assert_max_num_queries):
     random_catalog()
     client.get(reverse("shop"), {"category": "Shoes"})
-    # Counts, listing, cards, the visitor's history, the row's candidates, best sellers, cards.
-    with django_assert_max_num_queries(9):
+    # Counts, listing, cards, the visitor's history, whether the scope holds adults' products (children's
+    # stay apart otherwise), the row's candidates, best sellers, cards.
+    with django_assert_max_num_queries(10):
         client.get(reverse("shop"), {"category": "Shoes", "colour": "Black"})
 
 

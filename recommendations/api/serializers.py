@@ -88,6 +88,10 @@ class EventSerializer(serializers.Serializer):
     row = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     strategy = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     slot = serializers.IntegerField(min_value=0, max_value=999, required=False, allow_null=True, default=None)
+    customer = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, required=False,
+        help_text="Staff or service tokens only (403 otherwise): the shop user this event belongs to.",
+    )  # fmt: skip
     price = serializers.DecimalField(
         max_digits=10, decimal_places=2, min_value=0, required=False, allow_null=True, default=None,
         help_text="What a purchase cost the shopper (the ranker compares it with what they usually pay).",

@@ -104,7 +104,11 @@ class EventsApi(APIView):
         serializer = (EventBatchSerializer if batch else EventSerializer)(data=request.data)
         serializer.is_valid(raise_exception=True)  # a single event's errors name its fields directly
         events = serializer.validated_data["events"] if batch else [serializer.validated_data]
-        owner = self._owner(request, events=events, customer=serializer.validated_data.get("customer"))
+        customers = {serializer.validated_data.get("customer")} | {event.get("customer") for event in events}
+        customers.discard(None)
+        if len(customers) > 1:
+            raise serializers.ValidationError({"customer": ["One customer per request."]})
+        owner = self._owner(request, events=events, customer=next(iter(customers), None))
         errors = check_event_products(events=events)
         for index, error in check_event_times(events=events).items():
             errors[index] = {**errors.get(index, {}), **error}

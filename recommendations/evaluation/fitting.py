@@ -16,6 +16,7 @@ from recommendations.evaluation.data import Catalog
 from recommendations.ranker.history import Event, shoppers_from_events
 from recommendations.selectors.collaborative import ServingModel
 from recommendations.services.collaborative import als_fit, matrix_from_events
+from recommendations.services.trending import POPULAR_KEEP
 
 TRENDING_KEEP = 200  # as trending_candidates
 
@@ -27,6 +28,7 @@ class Fitted:
     trending: list[Candidate]  # the store's "Trending now" at the cut-off
     als: ServingModel | None
     popular: list[int] = field(default_factory=list)  # the heuristics' popularity: 7 days, decayed by day
+    best_sellers: list[int] = field(default_factory=list)  # serving's top-up (PopularScore), best first
 
 
 def fit(
@@ -39,6 +41,7 @@ def fit(
         trending=trending_at(train),
         als=als_from_events(train, factors=als_factors, regularization=als_regularization),
         popular=popular_decayed(train),
+        best_sellers=best_sellers_at(train),
     )
 
 
@@ -55,6 +58,18 @@ def popular_decayed(train: list[Event], *, days: int = 7, keep: int = 200) -> li
         if age < days:
             scores[event.product_id] += 1.0 / (1 + age)
     return sorted(scores, key=lambda pid: (-scores[pid], pid))[:keep]
+
+
+def best_sellers_at(train: list[Event]) -> list[int]:
+    """_popular_refresh's SQL in Python (PopularScore, what serving tops a short row up from): purchases
+    over the POPULAR_DAYS newest days with events, one per shopper, product and day, best first."""
+    days = set(sorted({event.at.astimezone(UTC).date() for event in train}, reverse=True)[: settings.POPULAR_DAYS])
+    once = {(e.shopper, e.product_id, e.at.astimezone(UTC).date()) for e in train
+            if e.kind == "purchase" and e.at.astimezone(UTC).date() in days}  # fmt: skip
+    counts: dict[int, int] = defaultdict(int)
+    for _, pid, _ in once:
+        counts[pid] += 1
+    return sorted(counts, key=lambda pid: (-counts[pid], pid))[:POPULAR_KEEP]
 
 
 def trending_at(train: list[Event]) -> list[Candidate]:

@@ -22,6 +22,7 @@ from recommendations.evaluation.fitting import Fitted
 from recommendations.ranker.training import RankerFit
 from recommendations.selectors.collaborative import collaborative_candidates
 from recommendations.selectors.rows import (
+    BECAUSE_ROW,
     BUY_AGAIN_ROW,
     PageSources,
     Row,
@@ -142,10 +143,12 @@ def served_page(
         page.because = because()
         rows = assemble()
     chosen = list(dict.fromkeys(card.product_id for row in rows for card in row.cards))
-    short = sum(size - len(row.cards) for row in rows if len(row.cards) < size and row.key != BUY_AGAIN_ROW)
-    if short and len(chosen) < k:  # serving's top_up: any eligible product not on the page
+    padded = [row for row in rows if len(row.cards) < size and row.key not in (BUY_AGAIN_ROW, BECAUSE_ROW)]
+    short = sum(size - len(row.cards) for row in padded)
+    if short and len(chosen) < k:  # serving's top_up: the best sellers (PopularScore) not on the page
         taken = set(chosen) | sources.seen
-        spare = (int(pid) for pid in catalog.ids[sources.eligible_rows] if int(pid) not in taken)
+        eligible = sources.eligible
+        spare = (pid for pid in fitted.best_sellers if pid not in taken and eligible[catalog.index[pid]])
         chosen += [pid for _, pid in zip(range(min(short, k - len(chosen))), spare, strict=False)]
     return chosen[:k]
 
@@ -287,5 +290,6 @@ def homepage_list(
     blended = blend(sources.sources, weights) if shopper is not None and shopper.recent and not ranked else []
     last = shopper.recent_product_ids[0] if shopper is not None and shopper.recent else None
     page = PageSources(trending=fitted.trending, ranked=ranked or [], again=again, blended=blended,
-                       because_title=reason_for("visual", anchors_of(shopper).get(last)) if last else "")  # fmt: skip
+                       because_title=reason_for("visual", anchors_of(shopper).get(last)) if last else "",
+                       because_type=shopper.recent[0].article_type if last else "")  # fmt: skip
     return served_page(fitted, sources, key, page, k=k, seed=seed, because=because)

@@ -111,7 +111,7 @@ class RankerFit:
         the model), as if each were a candidate; None when the model does not serve this shopper (the
         same rule as ``rank``). Search re-ranks its text matches with it."""
         kinds = self.figures.get("history_kinds")
-        if kinds is not None and not any(event.kind in kinds for event in shopper.recent):
+        if not self.serves or (kinds is not None and not any(event.kind in kinds for event in shopper.recent)):
             return None
         rows = np.array([self.table.index.get(pid, -1) for pid in product_ids], dtype=np.int64)
         known = rows >= 0

@@ -20,6 +20,7 @@ from django.db.models import F, Q
 
 from catalog.cards import VersionedCache, card_version, product_cards
 from catalog.categories import CategoryFilter, catalog_version
+from catalog.gender import CHILDREN_GENDERS
 from catalog.models import Product
 from common.compiled import id_array
 from recommendations.domain import Candidate, Shopper
@@ -49,7 +50,11 @@ def scoped_recommendations(
     """At most ``k`` (HOME_ROW_SIZE) products for this shopper within ``scope``, best first; never a
     product outside it, excluded, or failing a hard filter."""
     k = k or settings.HOME_ROW_SIZE
-    allowed = scope & hard_filters(genders=shopper.allowed_genders(children_apart=False), exclude=exclude)
+    # Children's products stay apart unless the scope is theirs alone (a baby department, a kids' facet):
+    # a new visitor's "Recommended for you in T-shirt" shows adults' T-shirts, in "Baby Essentials" babies'.
+    childrens_scope = not Product.objects.filter(scope, is_active=True).exclude(gender__in=CHILDREN_GENDERS).exists()
+    genders = shopper.allowed_genders(children_apart=not childrens_scope)
+    allowed = scope & hard_filters(genders=genders, exclude=exclude)
     ranker = active_ranker(generation) if shopper.recent and settings.RANKER_ENABLED else None
     if ranker is not None:
         ranked = ranked_candidates(ranker, shopper, repurchases=settings.RECOMMEND_REPURCHASES)

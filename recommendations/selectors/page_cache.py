@@ -60,8 +60,9 @@ ROW_SETTINGS = (
     "HOME_ROW_SIZE", "PREFERENCE_HALF_LIFE_DAYS", "PREFERENCE_RECENT_EVENTS", "RANKED_ROW_MAX_PER_ARTICLE_TYPE",
     "RANKER_ENABLED", "RANKER_POOL_SIZES", "RECOMMENDER_KIND_WEIGHTS", "RECOMMEND_REPURCHASES",
     "ROW_EXPLORATION_SLOTS", "ROW_MAX_PER_ARTICLE_TYPE", "SIMILAR_PRODUCTS_K", "VISUAL_NEIGHBOURS_K",
+    "BECAUSE_MIN_CARDS", "RECOMMENDED_QUIET_AFTER_PURCHASE_H", "POPULAR_DAYS",
 )  # fmt: skip
-FORMAT = 2  # bump when CachedPage or Row changes shape
+FORMAT = 3  # bump when CachedPage or Row changes shape, or what rows hold (3: "popular" cards, related-only rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,9 @@ def visitor_merge_into_user(*, visitor: Visitor, user: AbstractBaseUser) -> int:
 
     The visitor is marked as the user's, so it is never handed to an anonymous request again."""
     visitor_persist(visitor)  # a visitor without events yet is retired all the same
+    # Two merges into one user at once (two devices signing in) would both pass the delete below and
+    # then collide on the event ids' unique index: the user's row serialises them.
+    type(user).objects.select_for_update().filter(pk=user.pk).first()
     Visitor.objects.filter(pk=visitor.pk, user__isnull=True).update(user=user)
     anonymous = Interaction.objects.filter(visitor_id=visitor.pk, user__isnull=True)
     # An event id is unique per shopper: one the user already has (an app that sent it anonymously,

@@ -5,7 +5,7 @@ What may move this shared list, and how much (docs/how-it-works.md, "Who can mov
   API refuses them from shoppers' clients), so a claimed sale needs a real order;
 - a signed-in shopper, or an imported customer, counts once per product, kind and day;
 - an anonymous visitor counts the same, but only while its address had not made more than
-  VISITORS_PER_ADDRESS_PER_HOUR new visitors that hour (``Visitor.counts_in_shared``), and its views,
+  VISITORS_PER_ADDRESS_PER_DAY new visitors that day (``Visitor.counts_in_shared``), and its views,
   clicks and add-to-carts only from TRENDING_VISITOR_MIN_AGE_S after its first event: a script that
   starts a new visitor with every request counts for nothing;
 - the window is the TRENDING_DAYS newest days *that have events*, each day's weight divided by 1 + its
@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from recommendations.models import Interaction, PopularScore, TrendingScore
 
@@ -24,11 +25,14 @@ KEEP = 1000
 POPULAR_KEEP = 5000
 
 
-def trending_days(*, count: int) -> list[datetime]:
-    """The starts (midnight, UTC) of the ``count`` newest days that have events, newest first.
-    One index look-up per day along created_at (a loose index scan): never reads the whole log."""
+def trending_days(*, count: int, now: datetime) -> list[datetime]:
+    """The starts (midnight, UTC) of the ``count`` newest days that have events up to ``now``, newest
+    first. One index look-up per day along created_at (a loose index scan): never reads the whole log.
+    An event stamped later than now (a client may send one up to a day ahead) never opens a day."""
     days: list[datetime] = []
-    newest_first = Interaction.objects.order_by("-created_at").values_list("created_at", flat=True)
+    newest_first = (
+        Interaction.objects.filter(created_at__lte=now).order_by("-created_at").values_list("created_at", flat=True)
+    )
     before = None
     while len(days) < count:
         at = (newest_first.filter(created_at__lt=before) if before else newest_first).first()
@@ -52,8 +56,9 @@ def trending_refresh() -> int:
     sale, which ranks what many people buy above what a few buy in bulk (0.0077 against 0.0074).
     """
     TrendingScore.objects.all().delete()
-    _popular_refresh()
-    days = trending_days(count=settings.TRENDING_DAYS)
+    now = timezone.now()
+    _popular_refresh(now)
+    days = trending_days(count=settings.TRENDING_DAYS, now=now)
     if not days:
         return 0
     weights = settings.RECOMMENDER_KIND_WEIGHTS
@@ -67,7 +72,7 @@ def trending_refresh() -> int:
                        COALESCE('u' || i.user_id::text, 'v' || i.visitor_id::text) AS shopper
                   FROM recommendations_interaction i
                   LEFT JOIN recommendations_visitor v ON v.id = i.visitor_id AND i.user_id IS NULL
-                 WHERE i.created_at >= %s AND i.created_at < %s
+                 WHERE i.created_at >= %s AND i.created_at < %s AND i.created_at <= %s
                    AND (i.user_id IS NOT NULL
                         OR (v.counts_in_shared
                             AND (i.kind = 'purchase' OR i.created_at >= v.created_at + %s * interval '1 second')))
@@ -88,6 +93,7 @@ def trending_refresh() -> int:
             [
                 days[-1],
                 days[0] + timedelta(days=1),
+                now,
                 settings.TRENDING_VISITOR_MIN_AGE_S,
                 max(settings.TRENDING_FULL_DAY_SHOPPERS, 1),
                 *weights.keys(),
@@ -99,12 +105,12 @@ def trending_refresh() -> int:
         return cursor.rowcount
 
 
-def _popular_refresh() -> None:
+def _popular_refresh(now: datetime) -> None:
     """PopularScore: purchases over the POPULAR_DAYS newest days with events, one per shopper, product
     and day, with no decay: the best sellers a short row is topped up from. Counted purchases only
     (the checkout's, imports', staff and service tokens'), so no client can write this list either."""
     PopularScore.objects.all().delete()
-    days = trending_days(count=settings.POPULAR_DAYS)
+    days = trending_days(count=settings.POPULAR_DAYS, now=now)
     if not days:
         return
     with connection.cursor() as cursor:
@@ -115,9 +121,9 @@ def _popular_refresh() -> None:
                 SELECT DISTINCT product_id, (created_at AT TIME ZONE 'UTC')::date,
                        COALESCE('u' || user_id::text, 'v' || visitor_id::text)
                   FROM recommendations_interaction
-                 WHERE kind = 'purchase' AND created_at >= %s AND created_at < %s
+                 WHERE kind = 'purchase' AND created_at >= %s AND created_at < %s AND created_at <= %s
             ) AS once_a_day
              GROUP BY product_id ORDER BY 2 DESC, product_id LIMIT %s
             """,
-            [days[-1], days[0] + timedelta(days=1), POPULAR_KEEP],
+            [days[-1], days[0] + timedelta(days=1), now, POPULAR_KEEP],
         )

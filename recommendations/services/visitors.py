@@ -8,6 +8,7 @@ or preference. A visitor that was merged into a user on sign-in is never handed 
 request again: after sign-out the browser starts as a new visitor.
 """
 
+import ipaddress
 import time
 import uuid
 
@@ -62,7 +63,7 @@ def visitor_persist(visitor: Visitor) -> Visitor:
     """Write the visitor's row if it has none yet (the first event or preference); safe to race.
 
     A visitor whose address (``visitor.address``, set by the request's middleware) already started
-    VISITORS_PER_ADDRESS_PER_HOUR visitors this hour is written as not counting in shared lists."""
+    VISITORS_PER_ADDRESS_PER_DAY visitors today is written as not counting in shared lists."""
     if visitor._state.adding:
         visitor.counts_in_shared = _address_within_cap(visitor.address)
         # One INSERT ... ON CONFLICT DO NOTHING: two first events at once both succeed.
@@ -74,17 +75,26 @@ def visitor_persist(visitor: Visitor) -> Visitor:
 
 
 def _address_within_cap(address: str | None) -> bool:
-    """Counts one more new visitor for ``address`` this hour, in the shared cache; True while within
-    VISITORS_PER_ADDRESS_PER_HOUR. No address (a job, a test) counts; so does every visitor while Redis
-    is down (fail open, as the API's throttles: an outage must not stop logging)."""
+    """Counts one more new visitor for ``address`` today (UTC), in the shared cache; True while within
+    VISITORS_PER_ADDRESS_PER_DAY. A day, as trending counts a shopper once a day; an IPv6 address counts
+    for its /64, which one client usually holds whole. No address (a job, a test) counts; so does every
+    visitor while Redis is down (fail open, as the API's throttles: an outage must not stop logging)."""
     if not address:
         return True
-    key = f"new-visitors:{address}:{int(time.time() // 3600)}"
+    key = f"new-visitors:{_network(address)}:{int(time.time() // 86_400)}"
     try:
-        cache.add(key, 0, 3600 + 60)
-        return cache.incr(key) <= settings.VISITORS_PER_ADDRESS_PER_HOUR
+        cache.add(key, 0, 86_400 + 60)
+        return cache.incr(key) <= settings.VISITORS_PER_ADDRESS_PER_DAY
     except (RedisError, OSError, ValueError):
         return True
+
+
+def _network(address: str) -> str:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{parsed}/64", strict=False)) if parsed.version == 6 else str(parsed)
 
 
 def event_owner(*, user: AbstractBaseUser | None, visitor: Visitor | None) -> dict:

@@ -282,12 +282,12 @@ TRENDING_DAYS = env_int("TRENDING_DAYS", 7)
 TRENDING_REFRESH_EVERY_S = env_int("TRENDING_REFRESH_EVERY_S", 600)
 # Who moves "Trending now" (recommendations/services/trending.py): a day with fewer counted shoppers than
 # this weighs that much less; an anonymous visitor's views and clicks count from this many seconds after
-# its first event; an address's new visitors past this many an hour never count in shared lists.
+# its first event; an address's new visitors past this many a day never count in shared lists.
 TRENDING_FULL_DAY_SHOPPERS = env_int("TRENDING_FULL_DAY_SHOPPERS", 20)
 # Best sellers (PopularScore) over this many days with events: what a short row is topped up from.
 POPULAR_DAYS = env_int("POPULAR_DAYS", 90)
 TRENDING_VISITOR_MIN_AGE_S = env_int("TRENDING_VISITOR_MIN_AGE_S", 60)
-VISITORS_PER_ADDRESS_PER_HOUR = env_int("VISITORS_PER_ADDRESS_PER_HOUR", 20)
+VISITORS_PER_ADDRESS_PER_DAY = env_int("VISITORS_PER_ADDRESS_PER_DAY", 20)
 # The blend: weight of each source's min-max-normalised score. Chosen by `manage.py evaluate`'s
 # tuning on the H&M purchases, pooled over the five 4-week windows before its test cut-off
 # (1,197 shopper-windows): best MAP@12 there, and its neighbours on the grid score nearly as well.
