@@ -203,8 +203,10 @@ def test_the_homepage_is_served_without_the_page_cache_while_redis_is_stalled(cl
     without it for CACHE_FAIL_FAST_S, and it is used again once that has passed."""
     from recommendations.selectors import page_cache
 
-    for index in range(3):
-        ProductFactory(name=f"Stalled-cache product {index}")
+    from recommendations.models import TrendingScore
+
+    for index in range(3):  # trending, so a new visitor's page shows them
+        TrendingScore.objects.create(product=ProductFactory(name=f"Stalled-cache product {index}"), score=3 - index)
     assert client.get("/").status_code == 200  # cached now
     # New visitors share a few pages, drawn at random, and this process keeps the ones it served: the
     # first stalled request must ask Redis, not find its draw in the process's copy (flaky before).
