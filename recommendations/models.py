@@ -77,7 +77,9 @@ class Visitor(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # False for a visitor whose address had already started VISITORS_PER_ADDRESS_PER_DAY others that day
     # (UTC): its own pages are personalised as usual, but it never moves what others see (trending).
-    counts_in_shared = models.BooleanField(default=True)
+    # A default in the database too: processes of the previous release, still running while the new one
+    # rolls out, write visitors without this column.
+    counts_in_shared = models.BooleanField(default=True, db_default=True)
 
     # The client address the request came from (not stored): visitor_persist counts new visitors per address.
     address: str | None = None
