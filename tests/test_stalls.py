@@ -201,9 +201,8 @@ def test_without_a_bound_a_slow_statement_is_left_alone(transactional_db):
 def test_the_homepage_is_served_without_the_page_cache_while_redis_is_stalled(client):
     """The page cache is Redis: stalled, it costs one socket time-out (1 s), then pages are computed
     without it for CACHE_FAIL_FAST_S, and it is used again once that has passed."""
-    from recommendations.selectors import page_cache
-
     from recommendations.models import TrendingScore
+    from recommendations.selectors import page_cache
 
     for index in range(3):  # trending, so a new visitor's page shows them
         TrendingScore.objects.create(product=ProductFactory(name=f"Stalled-cache product {index}"), score=3 - index)
