@@ -102,11 +102,15 @@ class CatalogCounts:
         keys = [key for key, _, _, _ in PRICE_BANDS]
         self.groups = [(c, d, t, colour, g, keys[b], n) for c, d, t, colour, g, b, n in rows]  # _COLUMNS + count
 
-    def categories(self) -> list[tuple[str, int]]:
-        """Every category with products in stock, the largest first."""
+    def categories(self, chosen: "CategoryFilter | None" = None) -> list[tuple[str, int]]:
+        """Every category with products in stock, the largest first, each counted under ``chosen``'s
+        other choices (colour, gender, price: what a click on the category shows with them kept; a
+        department or type belongs to one category and is dropped by the click)."""
+        kept = [(i, getattr(chosen, name)) for i, name in enumerate(_COLUMNS)
+                if chosen is not None and name in ("colour", "gender", "price") and getattr(chosen, name)]  # fmt: skip
         counts = Counter()
         for group in self.groups:
-            if group[0]:
+            if group[0] and all(group[i] == value for i, value in kept):
                 counts[group[0]] += group[-1]
         return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 

@@ -20,6 +20,7 @@ from recommendations.selectors.generation import serving_generation
 from storefront.templatetags.cards import product_card
 
 PAGE_SIZE = 48
+IMPERSONAL = frozenset({"trending", "popular", "explore"})  # strategies that are the same for every shopper
 FACET_TITLES = [("department", "Department"), ("article_type", "Product type"), ("colour", "Colour"),
                 ("gender", "For"), ("price", "Price")]  # fmt: skip
 
@@ -72,9 +73,13 @@ def _sidebar(chosen: CategoryFilter, version: str) -> _Sidebar:
     if key[0] in found:
         return found[key[0]]
     counts = catalog_counts(version)
+    # A tree: the categories, counted under the other choices, and the chosen one's product types under it
+    # (the template), not a flat list of every type in the catalog.
     categories = [
-        _Link(name, n, chosen.category == name, _url(CategoryFilter(category=name))) for name, n in counts.categories()
-    ]
+        _Link(name, n, chosen.category == name,
+              _url(chosen.choose(category="" if chosen.category == name else name, department="", article_type="")))
+        for name, n in counts.categories(chosen)
+    ]  # fmt: skip
     total, counted = counts.facets(chosen)
     facets = {
         name: [
@@ -83,8 +88,11 @@ def _sidebar(chosen: CategoryFilter, version: str) -> _Sidebar:
         ]
         for name, values in counted.items()
     }
-    groups = [(title, name, facets.get(name, [])) for name, title in FACET_TITLES]
-    html = render_to_string("storefront/_shop_facets.html", {"categories": categories, "facet_groups": groups})
+    nested = ("department", "article_type")  # shown under the chosen category; nothing to show without one
+    groups = [(title, name, facets.get(name, [])) for name, title in FACET_TITLES if name not in nested]
+    tree = [(title, facets.get(name, [])) for name, title in FACET_TITLES if name in nested] if chosen.category else []
+    html = render_to_string("storefront/_shop_facets.html",
+                            {"categories": categories, "facet_groups": groups, "tree": tree})  # fmt: skip
     sidebar = _Sidebar(categories, facets, total, html)  # render_to_string's markup is already safe
     _sidebars.put_many({key: sidebar})
     return sidebar
@@ -122,6 +130,10 @@ def shop_page(request: HttpRequest) -> HttpResponse:
             scope=chosen.condition(), scope_key=repr(asdict(chosen)), title=f"Recommended for you in {scope_name}",
             version=version,
         )  # fmt: skip
+        # A row of the category's best sellers is the listing below, which is ordered the same way: it
+        # repeated 10 of its 12 cards there. The row is shown where it is the shopper's own.
+        if not any(card.strategy not in IMPERSONAL for card in row.cards):
+            row = None
     cards, grid = _grid(page.object_list)
     context = {
         "chosen": chosen,

@@ -168,7 +168,9 @@ def test_in_chromium_a_shopper_opens_a_category_and_sees_its_row(live_server, br
     for product in products[:10]:
         ProductImageFactory(product=product)
     page = browser.new_page()
-    page.goto(live_server.url + "/")
+    shoe, colour = [p for p in products if p.category == "Shoes" and p.is_active and p.stock_quantity > 0][:2]
+    Product.objects.filter(pk__in=[shoe.pk, colour.pk]).update(product_group="one-shoe")
+    page.goto(f"{live_server.url}/products/{shoe.pk}/")  # a view: the row is the shopper's own (its other colour)
     page.get_by_role("link", name="Categories").click()
     page.locator("#categories a", has_text="Shoes").click()
     page.wait_for_selector("#category-recommended")
@@ -200,7 +202,11 @@ def test_kept_counts_listings_and_rows_follow_every_change_to_a_product(client):
 
     products = random_catalog(40, seed=5)
     shoes = [p for p in products if p.category == "Shoes" and p.is_active and p.stock_quantity > 0]
+    # A view of another colour of shoes[0]: the row (the shopper's own) proposes shoes[0].
+    Product.objects.filter(pk__in=[shoes[0].pk, shoes[-1].pk]).update(product_group="one-shoe")
+    client.get(reverse("product-detail", args=[shoes[-1].pk]))
     first = client.get(reverse("shop"), {"category": "Shoes"})
+    assert shoes[0].pk in [card.product_id for card in first.context["row"].cards]
     assert first.context["page"].paginator.count == len(shoes)
     before = catalog_version()
     Product.objects.filter(category="Shoes", stock_quantity=0).update(name="unchanged stock")  # no stock change
@@ -213,7 +219,8 @@ def test_kept_counts_listings_and_rows_follow_every_change_to_a_product(client):
     page = client.get(reverse("shop"), {"category": "Shoes"})
     assert page.context["page"].paginator.count == len(shoes) - 1
     assert shoes[0].pk not in [card.pk for card in page.context["cards"]]
-    assert shoes[0].pk not in [card.product_id for card in page.context["row"].cards]
+    row = page.context["row"]  # its one personal card sold out: no row of best sellers is shown instead
+    assert row is None or shoes[0].pk not in [card.product_id for card in row.cards]
     categories = dict((link.label, link.count) for link in page.context["categories"])
     assert categories["Shoes"] == len(shoes) - 1
 
@@ -256,3 +263,20 @@ def test_the_first_change_after_the_sequence_starts_is_seen(client):
     before = catalog_version()
     Product.objects.filter(pk=products[0].pk).update(stock_quantity=7)
     assert catalog_version() != before
+
+
+def test_a_new_visitor_gets_no_row_that_repeats_the_listing_and_the_tree_nests_types(client):
+    """Issue 41: "Recommended for you in Dress" repeated 10 of its 12 cards in the listing below (a new
+    visitor's row is the category's best sellers, as the listing is); the sidebar listed every type of
+    the catalog, and its counts stayed catalog-wide under a filter."""
+    random_catalog()
+    page = client.get(reverse("shop"), {"category": "Shoes"})
+    assert page.context["row"] is None
+    html = page.content.decode()
+    assert 'class="facet subtree" data-facet="article_type"' in html  # Shoes' types, under Shoes
+    top = client.get(reverse("shop")).content.decode()
+    assert 'data-facet="article_type"' not in top  # no flat list of every type
+    black = client.get(reverse("shop"), {"colour": "Black"}).context["categories"]
+    everything = client.get(reverse("shop")).context["categories"]
+    assert sum(link.count for link in black) == client.get(reverse("shop"), {"colour": "Black"}).context["total"]
+    assert sum(link.count for link in black) < sum(link.count for link in everything)
