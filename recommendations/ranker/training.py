@@ -111,7 +111,9 @@ class RankerFit:
         the model), as if each were a candidate; None when the model does not serve this shopper (the
         same rule as ``rank``). Search re-ranks its text matches with it."""
         kinds = self.figures.get("history_kinds")
-        if not self.serves or (kinds is not None and not any(event.kind in kinds for event in shopper.recent)):
+        # Not bound by ``serves``: what the scores replace in search is text relevance and best sellers, not
+        # the sources' own order, and search's weight was chosen on its own validation (SEARCH_PERSONAL_WEIGHT).
+        if kinds is not None and not any(event.kind in kinds for event in shopper.recent):
             return None
         rows = np.array([self.table.index.get(pid, -1) for pid in product_ids], dtype=np.int64)
         known = rows >= 0
