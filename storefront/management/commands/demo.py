@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -96,6 +97,9 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = True
         user.set_password(password)
         user.save()
+        # Confirmation is mandatory by default: the demo's admin address is confirmed, or its sign-in
+        # would stop at "verify your email" (a mail to admin@localhost that nobody reads).
+        EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
         return password
 
     def _spawn(self, *command: str) -> None:
