@@ -73,7 +73,7 @@ def test_the_catalog_page_lists_products_and_filters_by_gender(client):
 def two_kinds_catalog(count: int = 48):
     """Dresses and sneakers that look alike within their kind, all trending, all in stock: enough
     for three full rows, since a product shows in one row of a page."""
-    from recommendations.models import TrendingScore
+    from recommendations.models import PopularScore, TrendingScore
 
     rng = np.random.default_rng(11)
     centres = {"Dress": unit(rng.normal(size=DIM)), "Sneaker": unit(rng.normal(size=DIM))}
@@ -86,6 +86,7 @@ def two_kinds_catalog(count: int = 48):
         )  # fmt: skip
         ProductImageFactory(product=product)
         TrendingScore.objects.create(product=product, score=float(count - index))
+        PopularScore.objects.create(product=product, score=float(count - index))  # what tops a short row up
         products.append(product)
     return products
 
