@@ -58,6 +58,10 @@ class ProductCard:
     # The row version this record was read at ("" when built from a Product); not compared, so two
     # versions that show the same (a sale that leaves stock above 0) are equal records.
     version: str = field(default="", compare=False)
+    # The product's other colours on sale (its product_group's other members), as (id, colour), in id
+    # order: the card's swatches. A member's change of availability or colour writes a new version of
+    # each other member's row (catalog migration 0012), so a record is never stale on them either.
+    colours: tuple[tuple[int, str], ...] = ()
 
     @property
     def id(self) -> int:
@@ -105,13 +109,38 @@ _FIELDS = ("pk", "external_id", "name", "gender", "category", "subcategory", "ar
            "is_active", "stock_quantity")  # fmt: skip
 
 
+SWATCHES_MAX = 8  # a card shows at most this many other colours
+
+
+def _other_colours() -> RawSQL:
+    """The product's other colours on sale, as "id:colour" texts in id order (at most SWATCHES_MAX):
+    one index scan on product_group per card read, and a card is read once per version."""
+    table = Product._meta.db_table
+    return RawSQL(
+        f"""(SELECT (array_agg(o.id::text || ':' || o.colour ORDER BY o.id))[1:{SWATCHES_MAX}]
+               FROM {table} o
+              WHERE {table}.product_group <> '' AND o.product_group = {table}.product_group
+                AND o.id <> {table}.id AND o.is_active AND o.stock_quantity > 0)""",
+        [],
+    )
+
+
 def _cards_query(ids: str):
     primary = ProductImage.objects.filter(product=OuterRef("pk")).order_by("-is_primary", "position", "id")
     return (
         Product.objects.filter(pk__in=ids_in(ids))
-        .annotate(card_version=card_version(), image_name=Subquery(primary.values("image")[:1]))
-        .values_list(*_FIELDS, "card_version", "image_name")
+        .annotate(
+            card_version=card_version(),
+            image_name=Subquery(primary.values("image")[:1]),
+            other_colours=_other_colours(),
+        )  # fmt: skip
+        .values_list(*_FIELDS, "card_version", "image_name", "other_colours")
     )
+
+
+def _swatches(texts: list[str] | None) -> tuple[tuple[int, str], ...]:
+    pairs = (text.split(":", 1) for text in texts or ())
+    return tuple((int(pk), colour) for pk, colour in pairs)
 
 
 # A computed homepage's exploration cards are mostly products this process has not shown: compiling
@@ -131,8 +160,9 @@ def product_cards(*, versions: dict[int, str], unversioned: Iterable[int] = ()) 
         rows = _CARDS.rows(PRIMARY, ids=id_literal(wanted))
         storage = ProductImage._meta.get_field("image").storage
         fresh = {}
-        for *fields, active, stock, version, image_name in rows:
-            card = ProductCard(*fields, active and stock > 0, storage.url(image_name) if image_name else None, version)
+        for *fields, active, stock, version, image_name, colours in rows:
+            url = storage.url(image_name) if image_name else None
+            card = ProductCard(*fields, active and stock > 0, url, version, colours=_swatches(colours))
             fresh[(card.pk, version)] = cards[card.pk] = card
             if versions.get(card.pk, version) != version:
                 # Also under the version asked for, which this record is newer than (a version is

@@ -124,12 +124,16 @@ class TestHardFilters:
         rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=visitor), rng=random.Random(2))
         assert rows[0].key == "home.buy_again" and rows[0].title == "Buy again"
         # Purchases, most bought and most recent first, then the other colours (the heuristic that
-        # beats every model for returning shoppers on the H&M week).
-        assert [card.product.pk for card in rows[0].cards] == [often.pk, once.pk, colour.pk]
+        # beats every model for returning shoppers on the H&M week), one card per product: the other
+        # colour is the bought one's swatch, and takes its card once the bought colour is sold out.
+        assert [card.product.pk for card in rows[0].cards] == [often.pk, once.pk]
         assert rows[0].cards[0].reason == "You bought this before"
-        assert rows[0].cards[2].reason == f"Another colour of {often.name}"
         for row in rows[1:]:
-            assert not {often.pk, once.pk} & {card.product.pk for card in row.cards}
+            assert not {often.pk, once.pk, colour.pk} & {card.product.pk for card in row.cards}
+        Product.objects.filter(pk=often.pk).update(stock_quantity=0)
+        rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=visitor), rng=random.Random(2))
+        assert [card.product.pk for card in rows[0].cards] == [once.pk, colour.pk]
+        assert rows[0].cards[1].reason == f"Another colour of {often.name}"
 
     def test_the_gender_is_inferred_from_history(self, catalog):
         visitor = Visitor.objects.create()
@@ -256,8 +260,9 @@ def test_no_row_breaks_a_filter_and_rows_are_full_when_they_can_be(
 
 
 def assert_rows_obey(rows, visitor, products, *, ranker, repurchases, size):
-    """Every card passes the hard filters (the database's truth), no product twice in a row, "Buy again"
-    only what was bought or added (or its other colours), rows full when enough products qualify."""
+    """Every card passes the hard filters (the database's truth), no product (any of its colours) twice
+    on the page, "Buy again" only what was bought or added (or its other colours), rows full when
+    enough products qualify."""
     shopper = shopper_load(user_id=None, visitor=visitor)
     keys = [row.key for row in rows]
     ranked = bool(ranker and shopper.recent and "home.recommended" in keys)
@@ -280,6 +285,9 @@ def assert_rows_obey(rows, visitor, products, *, ranker, repurchases, size):
     )
     if not ranked:  # with a ranker, "Buy again" shows only what the ranked row did not
         assert ("home.buy_again" in keys) == bool(expect_again)
+    group = {p.pk: p.product_group or f"#{p.pk}" for p in products}  # a product's colours share a group
+    page_groups = [group[card.product_id] for row in rows for card in row.cards]
+    assert len(page_groups) == len(set(page_groups)), "a product (all its colours) twice on the page"
     above: set[int] = set()  # what the rows above show: a product shows in one row of a page
     on_page = {card.product_id for row in rows for card in row.cards}
     for row in rows:
@@ -299,8 +307,8 @@ def assert_rows_obey(rows, visitor, products, *, ranker, repurchases, size):
                 assert product.pk not in shopper.purchased
         # A product shows in one row of a page, so what another row shows is not available to this
         # one: a row is short only when no product the page leaves unshown could fill it.
-        elsewhere = on_page - set(ids)
-        available = [p for p in eligible if p.pk not in seen and p.pk not in elsewhere]
+        elsewhere = {group[pk] for pk in on_page - set(ids)}
+        available = {group[p.pk] for p in eligible if p.pk not in seen and group[p.pk] not in elsewhere}
         # "Buy again" and "Because you viewed" hold only what their titles promise, full or not.
         if row.key not in ("home.buy_again", "home.because") and len(available) >= size:
             assert len(row.cards) == size, row.key
@@ -387,3 +395,22 @@ def test_right_after_a_checkout_the_product_leaves_recommended_for_you_but_buy_a
     user_rows = page_rows(PageSources(trending=[], ranked=ranked, again=[bought]), article_types=types, names={},
                           explore=[], recently_seen={7}, has_history=True, size=12)  # fmt: skip
     assert [c.product_id for c in user_rows[0].cards] == [7, 8, 9]  # hours later: the ranker's order again
+
+
+@pytest.mark.django_db
+def test_a_product_in_six_colours_takes_one_card_on_the_whole_page(settings):
+    """Issue 41: "Recommended for you" showed five colours of one jogger side by side. Known answer: a
+    jogger in six colours trending first, and six other products: one card for the jogger (its best
+    colour), then the others, on a page of two rows."""
+    settings.ROW_EXPLORATION_SLOTS, settings.HOME_ROW_SIZE = 0, 4
+    joggers = [ProductFactory(gender=Gender.MEN, product_group="0123456", article_type="Trousers", colour=colour)
+               for colour in ["Black", "Grey", "Blue", "Green", "Beige", "Red"]]  # fmt: skip
+    others = [ProductFactory(gender=Gender.MEN, article_type=f"Type {n}") for n in range(6)]
+    for rank, product in enumerate([*joggers, *others]):
+        TrendingScore.objects.create(product=product, score=100.0 - rank)
+    viewer = Visitor.objects.create(gender_preference=Gender.MEN)
+    record(viewer, others[5], "view")
+    rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=viewer), rng=random.Random(0))
+    shown_ids = [card.product_id for row in rows for card in row.cards]
+    assert [pk for pk in shown_ids if pk in {j.pk for j in joggers}] == [joggers[0].pk]
+    assert set(shown_ids) - {joggers[0].pk} <= {p.pk for p in others[:5]}

@@ -29,6 +29,7 @@ from recommendations.selectors.rows import (
     anchors_of,
     blend,
     fill_row,
+    group_of,
     page_rows,
     reason_for,
 )
@@ -134,9 +135,11 @@ def served_page(
     types = _EligibleArticleTypes(catalog, passing)
     names = anchors_of(shopper) if shopper is not None else {}
 
+    groups = _Groups(catalog)
+
     def assemble() -> list[Row]:
         return page_rows(page, article_types=types, names=names, explore=explore, recently_seen=sources.seen,
-                         has_history=has_history, size=size)  # fmt: skip
+                         has_history=has_history, size=size, groups=groups)  # fmt: skip
 
     rows = assemble()
     if because is not None and has_history and sum(len(row.cards) for row in rows) < k:
@@ -145,12 +148,36 @@ def served_page(
     chosen = list(dict.fromkeys(card.product_id for row in rows for card in row.cards))
     padded = [row for row in rows if len(row.cards) < size and row.key not in (BUY_AGAIN_ROW, BECAUSE_ROW)]
     short = sum(size - len(row.cards) for row in padded)
-    if short and len(chosen) < k:  # serving's top_up: the best sellers (PopularScore) not on the page
-        taken = set(chosen) | sources.seen
-        eligible = sources.eligible
-        spare = (pid for pid in fitted.best_sellers if pid not in taken and eligible[catalog.index[pid]])
-        chosen += [pid for _, pid in zip(range(min(short, k - len(chosen))), spare, strict=False)]
+    if short and len(chosen) < k:  # serving's top_up: the best sellers (PopularScore) whose product is not on the page
+        present = {group_of(pid, groups) for pid in chosen}
+        eligible, room = sources.eligible, min(short, k - len(chosen))
+        for pid in fitted.best_sellers:
+            if room <= 0:
+                break
+            if pid not in sources.seen and eligible[catalog.index[pid]] and group_of(pid, groups) not in present:
+                present.add(group_of(pid, groups))
+                chosen.append(pid)
+                room -= 1
     return chosen[:k]
+
+
+class _Groups(Mapping):
+    """fill_row's ``groups`` (product id -> product group) over the catalog in memory."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def __getitem__(self, product_id: int) -> str:
+        row = self.catalog.index.get(product_id)
+        if row is None:
+            raise KeyError(product_id)
+        return self.catalog.group[row]
+
+    def __iter__(self):
+        return iter(int(pid) for pid in self.catalog.ids)
+
+    def __len__(self) -> int:
+        return len(self.catalog.ids)
 
 
 class _EligibleArticleTypes(Mapping):
@@ -228,19 +255,21 @@ def ranker_list(
     heuristics' decayed popular list): what a shopper without history, or with too few candidates, sees."""
     catalog = fitted.catalog
     types = _EligibleArticleTypes(catalog, sources.filtered)
+    # As "Recommended for you" shows them (diversify): one card per product, the top-up included.
+    groups = _Groups(catalog) if diversify else None
     if diversify:
-        cards = fill_row(ranked, types, {}, size=k, explore=[],
-                         per_type=settings.RANKED_ROW_MAX_PER_ARTICLE_TYPE)  # fmt: skip
+        cards = fill_row(ranked, types, {}, size=k, explore=[], per_type=settings.RANKED_ROW_MAX_PER_ARTICLE_TYPE,
+                         groups=groups)  # fmt: skip
         chosen = [card.product_id for card in cards]
     else:
         chosen = [c.product_id for c in ranked if c.product_id in types][:k]
-    taken = set(chosen)
+    taken = {group_of(pid, groups) for pid in chosen}
     for pid in fitted.popular if popular is None else popular:
         if len(chosen) >= k:
             break
-        if pid not in taken and pid in types:
+        if group_of(pid, groups) not in taken and pid in types:
             chosen.append(pid)
-            taken.add(pid)
+            taken.add(group_of(pid, groups))
     return chosen
 
 

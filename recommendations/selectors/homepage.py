@@ -127,14 +127,16 @@ def homepage_rows(
     # repurchases are allowed: the blend's rows leave out everything recently seen anyway.
     not_again = set() if settings.RECOMMEND_REPURCHASES else purchased
     # The same facts hold each product's card version, so the cards shown need no query of their own.
-    article_types, versions = {}, {}
+    article_types, versions, groups = {}, {}, {}
     for pk, facts in product_facts(wanted, values).items():
         if passes(pk, facts, genders=genders, exclude=not_again):
-            article_types[pk], versions[pk] = facts.article_type, facts.version
+            article_types[pk], versions[pk], groups[pk] = facts.article_type, facts.version, facts.group
     names = anchors_of(shopper)
     explore = [pid for pid in drawn if pid in article_types][:explore_count]  # through this page's filters
     if len(explore) < explore_count:
-        explore = exploration_pool(genders=genders, exclude=recently_seen, count=explore_count, rng=rng)
+        pool = exploration_pool(genders=genders, exclude=recently_seen, count=explore_count, rng=rng)
+        explore = list(pool)
+        groups.update(pool)
     page = PageSources(
         trending=sources["trending"], ranked=ranked, again=again,
         blended=blend(sources, settings.BLEND_WEIGHTS) if shopper.recent and not ranked else [],
@@ -144,8 +146,8 @@ def homepage_rows(
         just_bought=_just_bought(shopper),
     )  # fmt: skip
     rows = page_rows(page, article_types=article_types, names=names, explore=explore, recently_seen=recently_seen,
-                     has_history=bool(shopper.recent), size=size)  # fmt: skip
-    top_up(rows, genders=genders, exclude=recently_seen, size=size)
+                     has_history=bool(shopper.recent), size=size, groups=groups)  # fmt: skip
+    top_up(rows, genders=genders, exclude=recently_seen, size=size, groups=groups)
     for row in rows:
         for slot, card in enumerate(row.cards):
             card.row, card.slot = row.key, slot

@@ -18,6 +18,7 @@ from common.compiled import id_array, id_literal
 from recommendations.selectors.collaborative import also_bought_ids, serving_model
 from recommendations.selectors.generation import GenerationMemo, ServingValues, serving_values
 from recommendations.selectors.ranked import active_ranker, goes_with, goes_with_ids
+from recommendations.selectors.rows import group_key
 from recommendations.selectors.similar import (
     NEIGHBOURS_MEMO_S,
     LooksSimilar,
@@ -83,15 +84,26 @@ def product_page_lists(
     goes = goes_with_ids(ranker, product.pk)[: k * 4] if ranker is not None else []
     neighbours, photo_failed = similar_candidates(product, generation=generation)
     candidates = frozenset({*also, *goes, *(pid for pid, _ in neighbours or ())})
-    passing, group = _passing_memo.get((product.pk, candidates), values, lambda: _passing(product, candidates))
+    passing, group, groups = _passing_memo.get((product.pk, candidates), values, lambda: _passing(product, candidates))
     # Other colours first: they are the product itself, and "Goes well with" held the same dress in its
-    # other colours while "Other colours" never appeared (issue 41).
+    # other colours while "Other colours" never appeared (issue 41). Below them, one card per product
+    # (``groups``) over the whole page, never the product's own.
     colours = sorted(group)[:k]
     shown = set(group)
-    goes_with = [pid for pid in goes if pid in passing and pid not in shown][:k]
-    shown.update(goes_with)
-    bought = [pid for pid in also if pid in passing and pid not in shown][:k]
-    shown.update(bought)
+    on_page = {group_key(product.pk, product.product_group)}
+
+    def first_of_each_product(ids) -> list[int]:
+        chosen = []
+        for pid in ids:
+            key = group_key(pid, groups.get(pid, ""))
+            if len(chosen) < k and pid in passing and pid not in shown and key not in on_page:
+                on_page.add(key)
+                chosen.append(pid)
+        shown.update(chosen)
+        return chosen
+
+    goes_with = first_of_each_product(goes)
+    bought = first_of_each_product(also)
     cards = product_cards(versions={pid: passing[pid] for pid in {*goes_with, *colours, *bought}})
     similar = (
         LooksSimilar(photo_failed=photo_failed)
@@ -99,8 +111,12 @@ def product_page_lists(
         else similar_from(product, neighbours, {pid: passing[pid] for pid, _ in neighbours if pid in passing}, k=k)
     )
     # Less what the lists above show (not before: a short list would send it to the HNSW index).
-    kept = [(card, distance) for card, distance in zip(similar.products, similar.distances, strict=True)
-            if card.pk not in shown]  # fmt: skip
+    kept = []
+    for card, distance in zip(similar.products, similar.distances, strict=True):
+        key = group_key(card.pk, groups.get(card.pk, ""))
+        if card.pk not in shown and key not in on_page:
+            on_page.add(key)
+            kept.append((card, distance))
     similar.products, similar.distances = [card for card, _ in kept], [distance for _, distance in kept]
     return ProductPageLists(
         goes_with=[cards[pid] for pid in goes_with if pid in cards],
@@ -113,12 +129,12 @@ def product_page_lists(
 # Which of a product page's candidates pass the hard filters, with their card versions, per product
 # and candidate set, under the serving values they were read after (see ServingValues). The hour
 # bounds how long a value no write changes may stay (none should).
-_passing_memo: GenerationMemo[tuple[dict[int, str], list[int]]] = GenerationMemo(4096, 3600)
+_passing_memo: GenerationMemo[tuple[dict[int, str], list[int], dict[int, str]]] = GenerationMemo(4096, 3600)
 
 
-def _passing(product: Product, candidates: frozenset[int]) -> tuple[dict[int, str], list[int]]:
+def _passing(product: Product, candidates: frozenset[int]) -> tuple[dict[int, str], list[int], dict[int, str]]:
     """(the candidates and members of the product's group that pass the hard filters, with their card
-    versions; the members, in id order), in one query."""
+    versions; the members, in id order; each passing product's group), in one query."""
     rows = (
         Product.objects.using(PRIMARY)  # as the values were: a lagging replica's rows would be kept under them
         .filter(hard_filters(genders=compatible_genders(product.gender), exclude=(product.pk,)))
@@ -128,11 +144,12 @@ def _passing(product: Product, candidates: frozenset[int]) -> tuple[dict[int, st
     )
     passing: dict[int, str] = {}
     group: list[int] = []
+    groups: dict[int, str] = {}
     for pk, product_group, version in rows:
-        passing[pk] = version
+        passing[pk], groups[pk] = version, product_group
         if product.product_group and product_group == product.product_group:
             group.append(pk)
-    return passing, group
+    return passing, group, groups
 
 
 def _candidates_and_group(ids: set[int], product: Product) -> RawSQL:

@@ -107,10 +107,16 @@ def fill_row(
     article_types: Mapping[int, str],
     names: dict[int, tuple[str, str]],
     *, size: int, explore: list[int], per_type: int | None = None,
+    groups: Mapping[int, str] | None = None, taken_groups: set[str] | None = None,
 ) -> list[Card]:  # fmt: skip
     """Take ranked eligible products with a cap per article type (``per_type``, default
     ROW_MAX_PER_ARTICLE_TYPE), then the exploration cards in the last slots. ``article_types`` holds
     the eligible products; the others failed a hard filter.
+
+    One card per product (``groups``: product id -> its product group, see group_of): a colour whose
+    product already has a card, in this row or in ``taken_groups`` (the page's rows above, updated
+    here), is skipped, and the card shows the product's other colours as swatches. A row showed five
+    colours of one jogger side by side (issue 41).
 
     Last, not in random slots: on the H&M week a random product in a random slot cost new shoppers
     0.0005 of MAP@12 (0.0071 against 0.0076), in the last slot nothing measurable (0.0076), and it
@@ -119,10 +125,13 @@ def fill_row(
     slots = min(settings.ROW_EXPLORATION_SLOTS, size) if explore else 0
     counts: dict[str, int] = {}
     cards: list[Card] = []
-    taken: set[int] = set()
+    taken = taken_groups if taken_groups is not None else set()
+
+    def free(product_id: int) -> bool:
+        return group_of(product_id, groups) not in taken
 
     def take(candidate: Candidate) -> None:
-        taken.add(candidate.product_id)
+        taken.add(group_of(candidate.product_id, groups))
         reason = reason_for(candidate.source, names.get(candidate.anchor))
         cards.append(Card(candidate.product_id, candidate.source, reason, candidate.score))
 
@@ -130,7 +139,7 @@ def fill_row(
         if len(cards) >= size - slots:
             break
         kind = article_types.get(candidate.product_id)
-        if kind is None or candidate.product_id in taken or counts.get(kind, 0) >= cap:
+        if kind is None or not free(candidate.product_id) or counts.get(kind, 0) >= cap:
             continue
         counts[kind] = counts.get(kind, 0) + 1
         take(candidate)
@@ -138,11 +147,26 @@ def fill_row(
     for candidate in ranked:
         if len(cards) >= size - slots:
             break
-        if candidate.product_id in article_types and candidate.product_id not in taken:
+        if candidate.product_id in article_types and free(candidate.product_id):
             take(candidate)
-    for product_id in [pid for pid in explore if pid not in taken][:slots]:
-        cards.append(Card(product_id, "explore", reason_for("explore", None), 0.0))
+    for product_id in explore:
+        if len(cards) >= size or slots <= 0:
+            break
+        if free(product_id):
+            taken.add(group_of(product_id, groups))
+            cards.append(Card(product_id, "explore", reason_for("explore", None), 0.0))
+            slots -= 1
     return cards
+
+
+def group_of(product_id: int, groups: Mapping[int, str] | None) -> str:
+    """The product a colour belongs to (catalog.Product.product_group, H&M's product code); a product
+    without one, or not in ``groups``, is a product of its own."""
+    return group_key(product_id, groups.get(product_id, "") if groups is not None else "")
+
+
+def group_key(product_id: int, product_group: str) -> str:
+    return product_group or f"#{product_id}"
 
 
 @dataclass
@@ -177,19 +201,18 @@ def related_to_anchor(
 
 def page_rows(
     sources: PageSources, *, article_types: Mapping[int, str], names: dict[int, tuple[str, str]],
-    explore: list[int], recently_seen: set[int], has_history: bool, size: int,
+    explore: list[int], recently_seen: set[int], has_history: bool, size: int, groups: Mapping[int, str] | None = None,
 ) -> list[Row]:  # fmt: skip
     """The homepage's rows, in order, before the top-up: "Recommended for you" (the ranker's, first,
     without exploration) and "Buy again", or "Buy again" then the blend's "Recommended for you";
-    "Because you viewed"; "Trending now". A product shows in the first row that has it; every card
-    passed the hard filters (``article_types`` holds the products that pass)."""
+    "Because you viewed"; "Trending now". A product (all its colours: ``groups``) shows once, in the
+    first row that has it; every card passed the hard filters (``article_types`` holds those that pass)."""
     rows: list[Row] = []
-    taken: set[int] = set()  # one row each: a product shows in the first row that has it
+    taken: set[str] = set()  # the products (groups) on the page: each shows in the first row that has it
 
     def add(key: str, title: str, candidates: list[Candidate], explore: list[int], per_type: int | None = None):
-        cards = fill_row([c for c in candidates if c.product_id not in taken], article_types, names, size=size,
-                         explore=[pid for pid in explore if pid not in taken], per_type=per_type)  # fmt: skip
-        taken.update(card.product_id for card in cards)
+        cards = fill_row(candidates, article_types, names, size=size, explore=explore, per_type=per_type,
+                         groups=groups, taken_groups=taken)  # fmt: skip
         rows.append(Row(key, title, cards))
 
     def not_just_bought(candidates: list[Candidate]) -> list[Candidate]:
@@ -213,7 +236,7 @@ def page_rows(
         # In the source's order, no cap per type: X's other colours and look-alikes share X's type.
         add(BECAUSE_ROW, sources.because_title, related, [], size)
         if len(rows[-1].cards) < settings.BECAUSE_MIN_CARDS:  # too few related products: no row at all
-            taken.difference_update(card.product_id for card in rows.pop().cards)
+            taken.difference_update(group_of(card.product_id, groups) for card in rows.pop().cards)
     trending = [c for c in sources.trending if c.product_id not in recently_seen]
     add("home.trending", "Trending now", trending, explore[len(explore) // 2 :])
     for card in rows[-1].cards:  # the row's title says it: "Trending" on every card told nothing
@@ -233,29 +256,31 @@ def exploration_draw(*, exclude: set[int], count: int, rng: random.Random) -> li
     return pool[: count * 3]
 
 
-def exploration_pool(*, genders, exclude: set[int], count: int, rng: random.Random) -> list[int]:
-    """Random eligible products, in queries of their own: for a page whose draw (above) came back
-    with too few that pass (a small catalog, or one that changed since the sample was taken; the
-    sample is then taken again). Sampling ids in the table's id range and keeping those that pass
-    the filters avoids ORDER BY random() over the whole catalog; where ids are too sparse for
-    that, ORDER BY random() it is."""
+def exploration_pool(*, genders, exclude: set[int], count: int, rng: random.Random) -> dict[int, str]:
+    """Random eligible products (id -> product group, in a random order), in queries of their own: for
+    a page whose draw (above) came back with too few that pass (a small catalog, or one that changed
+    since the sample was taken; the sample is then taken again). Sampling ids in the table's id range
+    and keeping those that pass the filters avoids ORDER BY random() over the whole catalog; where ids
+    are too sparse for that, ORDER BY random() it is."""
     _explore["until"] = 0.0
     if count <= 0:
-        return []
+        return {}
     bounds = Product.objects.aggregate(low=Min("pk"), high=Max("pk"))
     if bounds["low"] is None:
-        return []
+        return {}
     span = range(bounds["low"], bounds["high"] + 1)
     sample = rng.sample(span, min(len(span), count * 20))
     found = list(
         eligible(genders=genders, exclude=exclude)
         .filter(pk__in=id_array(sample))
-        .values_list("pk", flat=True)[: count * 4]
+        .values_list("pk", "product_group")[: count * 4]
     )
     if len(found) < count:
-        found = list(eligible(genders=genders, exclude=exclude).order_by("?").values_list("pk", flat=True)[:count])
+        found = list(
+            eligible(genders=genders, exclude=exclude).order_by("?").values_list("pk", "product_group")[:count]
+        )
     rng.shuffle(found)
-    return found[:count]
+    return dict(found[:count])
 
 
 EXPLORATION_SAMPLE_S = 60
@@ -283,33 +308,34 @@ def _sample() -> list[int]:
     return ids
 
 
-def top_up(rows: list[Row], *, genders, exclude: set[int], size: int) -> None:
+def top_up(rows: list[Row], *, genders, exclude: set[int], size: int, groups: Mapping[int, str] | None = None) -> None:
     """A row the sources could not fill is completed from the best sellers of the shopper's genders
     over POPULAR_DAYS (PopularScore, one query, rare), each card saying so ("Best seller"); a row still
     short stays short. Never arbitrary products: the lowest ids filled the Men homepage with baby
     clothes (issue 41). "Buy again" and "Because you viewed" are never padded: they show only what
-    their titles promise."""
+    their titles promise. A best seller whose product (``groups``) is on the page already is skipped."""
     short = [row for row in rows if len(row.cards) < size and row.key not in (BUY_AGAIN_ROW, BECAUSE_ROW)]
     if not short:
         return
-    # Enough spares for every short row even if every shown product is among them.
+    # Enough spares for every short row even if every shown product is among them, a few colours each.
     shown = sum(len(row.cards) for row in rows)
     missing = sum(size - len(row.cards) for row in short)
     spare = list(
         eligible(genders=genders, exclude=exclude)
         .filter(popularscore__isnull=False)
         .order_by("-popularscore__score", "pk")
-        .values_list("pk", flat=True)[: missing + shown]
+        .values_list("pk", "product_group")[: 2 * (missing + shown)]
     )
-    present = {card.product_id for row in rows for card in row.cards}  # one row each: no repeats on the page
+    present = {group_of(card.product_id, groups) for row in rows for card in row.cards}  # no product twice
     for row in short:
         # Before the row's exploration cards, which keep the last slots.
         explore = [card for card in row.cards if card.strategy == "explore"]
         row.cards = [card for card in row.cards if card.strategy != "explore"]
-        for product_id in spare:
+        for product_id, product_group in spare:
             if len(row.cards) + len(explore) >= size:
                 break
-            if product_id not in present:
-                present.add(product_id)
+            group = group_key(product_id, product_group)
+            if group not in present:
+                present.add(group)
                 row.cards.append(Card(product_id, "popular", reason_for("popular", None), 0.0))
         row.cards += explore

@@ -34,6 +34,7 @@ from recommendations.selectors.categories import best_sellers
 from recommendations.selectors.generation import per_generation, serving_generation
 from recommendations.selectors.page_cache import cache_call, serving_state, shopper_key
 from recommendations.selectors.ranked import active_ranker
+from recommendations.selectors.rows import group_key
 from recommendations.selectors.shopper import shopper_load
 from recommendations.selectors.similar import hard_filters
 from recommendations.selectors.sources import trending_candidates
@@ -68,9 +69,10 @@ def search_served(
     reaches a cached search within SEARCH_CACHE_S."""
     choice = visitor.gender_preference if visitor is not None else ""
     if settings.SEARCH_CACHE_S <= 0:
-        return search_products(
+        results = search_products(
             query=query, shopper=shopper_load(user_id=user_id, visitor=visitor), personalise=personalise
         )
+        return _passing_one_colour_each(results, choice)
     state = serving_state(user_id=user_id, visitor=visitor)
     shopper = shopper_key(state=state, user_id=user_id, visitor=visitor)
     parts = [_FORMAT, normalise(query), personalise, shopper, *(getattr(settings, n) for n in _SETTINGS)]
@@ -83,12 +85,28 @@ def search_served(
         cache_call(cache.set, key, bare, settings.SEARCH_CACHE_S)
     # The entry may have been kept for another shopper typing the same words: their text is not shown.
     results = dataclasses.replace(results, text=dataclasses.replace(results.text, query=query.strip()[:200]))
+    return _passing_one_colour_each(results, choice)
+
+
+def _passing_one_colour_each(results: SearchResults, choice: str) -> SearchResults:
+    """The results that pass the hard filters now, fresh, and one per product: its best-placed colour
+    (the card shows the others as swatches). A search page showed nine "Maja Cardigan" cards."""
     shown = results.product_ids + results.fallback_ids
-    passing = set(Product.objects.filter(search_filters(choice), pk__in=id_array(shown)).values_list("pk", flat=True))
+    passing = dict(
+        Product.objects.filter(search_filters(choice), pk__in=id_array(shown)).values_list("pk", "product_group")
+    )
+
+    def one_each(ids: list[int]) -> list[int]:
+        seen: set[str] = set()
+        kept = []
+        for pid in ids:
+            if pid in passing and (key := group_key(pid, passing[pid])) not in seen:
+                seen.add(key)
+                kept.append(pid)
+        return kept
+
     return dataclasses.replace(
-        results,
-        product_ids=[pid for pid in results.product_ids if pid in passing],
-        fallback_ids=[pid for pid in results.fallback_ids if pid in passing],
+        results, product_ids=one_each(results.product_ids), fallback_ids=one_each(results.fallback_ids)
     )
 
 

@@ -39,6 +39,7 @@ class ProductFacts:
     gender: str
     article_type: str
     version: str
+    group: str = ""  # product_group: the colours of one product share it (one card per product a page)
 
 
 def passes(pk: int, facts: ProductFacts, *, genders: tuple[str, ...] | None, exclude: set[int]) -> bool:
@@ -60,7 +61,7 @@ on_forget(lambda: _facts.update(values=None, items={}))
 _FACTS = CompiledQuery(
     lambda ids: Product.objects.filter(pk__in=ids_in(ids))
     .annotate(sale=ExpressionWrapper(on_sale(), output_field=BooleanField()), v=card_version())
-    .values_list("pk", "sale", "gender", "article_type", "v"),
+    .values_list("pk", "sale", "gender", "article_type", "v", "product_group"),
     ids=IDS,
 )
 
@@ -79,7 +80,7 @@ def product_facts(ids: set[int], values: ServingValues | None) -> dict[int, Prod
     if missing:
         # On the primary, as the values were: a lagging replica's rows would be kept under them.
         rows = _FACTS.rows(PRIMARY, ids=id_literal(missing))
-        fresh = {pk: ProductFacts(sale, gender, kind, version) for pk, sale, gender, kind, version in rows}
+        fresh = {pk: ProductFacts(*facts) for pk, *facts in rows}
         if values is not None:
             with _facts_lock:
                 if _facts["values"] == values:

@@ -11,11 +11,12 @@ from urllib.parse import urlencode
 
 from django import template
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import slugify
 
 from catalog.cards import ProductCard
+from catalog.colours import swatch_class
 from catalog.models import Product
 from catalog.money import known, money
 
@@ -31,12 +32,26 @@ def _own_parts(product: ProductCard) -> tuple[str, SafeString, SafeString]:
         else ""
     )
     head = format_html(
-        '<div class="photo">{}</div><div class="name">{}</div><div class="meta">{}</div>',
-        photo, product.name, " · ".join(known(product.article_type, product.colour)),
+        '<div class="photo">{}</div><div class="name">{}</div><div class="meta">{}</div>{}',
+        photo, product.name, " · ".join(known(product.article_type, product.colour)), _swatches(product),
     )  # fmt: skip
     sold_out = "" if product.in_stock else format_html(' <span class="badge">{}</span>', "sold out")
     tail = format_html('<div class="price">{}{}</div>', money(product.price) if product.price else "", sold_out)
     return reverse("product-detail", args=[product.pk]), head, tail
+
+
+def _swatches(product: ProductCard) -> SafeString:
+    """The product's colours as dots, its own first: a card stands for the product, not one colour of
+    it (issue 41). Not links: the card is one. The product page lists the other colours."""
+    if not product.colours:
+        return SafeString("")
+    dots = format_html_join(
+        "", '<span class="swatch {}{}" title="{}"></span>',
+        ((swatch_class(name) or "sw-unknown", " own" if own else "", name)
+         for own, name in [(True, product.colour), *((False, colour) for _, colour in product.colours)]),
+    )  # fmt: skip
+    count = len(product.colours) + 1
+    return format_html('<div class="swatches" aria-label="{} colours">{}</div>', count, dots)
 
 
 @lru_cache(maxsize=1024)
