@@ -86,9 +86,10 @@ def exact_vector_search(db):
 
 @pytest.fixture(autouse=True)
 def _shown_products_at_once(request):
-    """The "shown products" value (migrations 0013 and 0014) moves at a change's commit, and a test's changes
-    are never committed (the test's transaction is rolled back): inside that transaction the triggers
-    fire at each statement instead, as each of a request's autocommitted statements does in the store.
+    """The "shown products" value (migrations 0013 and 0014) and colour siblings' row versions (catalog
+    0012) move at a change's commit, and a test's changes are never committed (the test's transaction is
+    rolled back): inside that transaction the triggers fire at each statement instead, as each of a
+    request's autocommitted statements does in the store.
     Tests that commit (transactional_db) keep them at commit."""
     marker = request.node.get_closest_marker("django_db")
     transactional = "transactional_db" in request.fixturenames or (marker and marker.kwargs.get("transaction"))
@@ -100,7 +101,8 @@ def _shown_products_at_once(request):
     with connection.cursor() as cursor:
         cursor.execute(
             "SET CONSTRAINTS recommendations_shown_update, recommendations_shown_delete,"
-            " recommendations_shown_photo IMMEDIATE"
+            " recommendations_shown_photo, catalog_colour_siblings_insert, catalog_colour_siblings_update,"
+            " catalog_colour_siblings_delete IMMEDIATE"
         )
 
 

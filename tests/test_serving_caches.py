@@ -346,7 +346,7 @@ def test_the_rows_markup_kept_per_process_follows_each_cards_product(shop, clien
 
 @pytest.fixture
 def checkerboard_shop(shop, settings):
-    """The shop in five colour groups, bought in a checkerboard (buyer i: every product of i's parity
+    """The shop in fifteen colour pairs, bought in a checkerboard (buyer i: every product of i's parity
     but i) and ALS trained on it, one product sold out: all three product-page lists have something."""
     from django.contrib.auth import get_user_model
 
@@ -354,7 +354,7 @@ def checkerboard_shop(shop, settings):
 
     settings.ALS_FACTORS, settings.ALS_REGULARIZATION, settings.ALS_ITERATIONS = 4, 0.5, 15
     for index, product in enumerate(shop):
-        product.product_group = f"g{index % 5}"
+        product.product_group = f"g{index // 2}"
         Product.objects.filter(pk=product.pk).update(product_group=product.product_group)
     buyers = [get_user_model().objects.create(username=f"buyer-{i}") for i in range(len(shop))]
     start = timezone.now() - timedelta(days=3)
@@ -377,23 +377,37 @@ def test_the_product_pages_one_query_lists_are_the_three_selectors_lists(checker
     from recommendations.selectors.product_page import product_page_lists
     from recommendations.selectors.similar import other_colours
 
+    group = {p.pk: p.product_group for p in checkerboard_shop}
+
+    def one_per_product(pks, on_page, k=12):  # below "Other colours", a product (colour group) shows once a page
+        kept = []
+        for pk in pks:
+            if group[pk] not in on_page and len(kept) < k:
+                on_page.add(group[pk])
+                kept.append(pk)
+        return kept
+
+    filled = []  # which lists each page had: each list must have something on some page
     for product in checkerboard_shop[:6]:
         lists = product_page_lists(product=product)
         assert lists.goes_with == []  # no ranker trained: no "Goes well with"
         assert [c.pk for c in lists.colours] == [c.pk for c in other_colours(product=product)]
-        above = {c.pk for c in lists.colours}
-        assert [c.pk for c in lists.also_bought] == [
-            c.pk for c in customers_also_bought(product=product, k=100) if c.pk not in above
-        ][:12]
-        above |= {c.pk for c in lists.also_bought}
+        on_page = {product.product_group}
+        also = one_per_product([c.pk for c in customers_also_bought(product=product, k=100)], on_page)
+        assert [c.pk for c in lists.also_bought] == also
         similar = looks_similar(product=product)
-        kept = [(c.pk, d) for c, d in zip(similar.products, similar.distances, strict=True) if c.pk not in above]
-        assert [c.pk for c in lists.similar.products] == [pk for pk, _ in kept]
-        assert lists.similar.distances == [d for _, d in kept]
-        assert lists.colours and lists.also_bought and lists.similar.products
+        kept = {}
+        for c, d in zip(similar.products, similar.distances, strict=True):
+            if group[c.pk] not in on_page:
+                on_page.add(group[c.pk])
+                kept[c.pk] = d
+        assert [c.pk for c in lists.similar.products] == list(kept)
+        assert lists.similar.distances == list(kept.values())
+        filled.append((bool(lists.colours), bool(lists.also_bought), bool(lists.similar.products)))
         assert checkerboard_shop[5].pk not in {
             c.pk for c in [*lists.colours, *lists.also_bought, *lists.similar.products]
         }
+    assert all(any(page[n] for page in filled) for n in range(3)), filled
 
 
 def test_a_computed_page_reads_trending_and_the_models_once_per_generation(shop):
