@@ -122,6 +122,9 @@ class Interaction(models.Model):
     source_row = models.CharField(max_length=32, blank=True)  # e.g. "home.recommended"
     source_strategy = models.CharField(max_length=32, blank=True)  # e.g. "als", "visual", "trending"
     source_slot = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The list the card was on (Row.list_id, the API's recommendation_id): attribution joins it to that
+    # list's impressions by the same shopper (experiments), so an id copied from someone else earns nothing.
+    recommendation_id = models.UUIDField(null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -9,6 +9,8 @@ from django.views.decorators.http import require_POST
 
 from catalog.models import Gender
 from catalog.selectors import products_browsable
+from experiments.models import Surface
+from experiments.services.impressions import impressions_record
 from recommendations.selectors.homepage import homepage_rows_served
 from recommendations.selectors.product_page import product_page
 from recommendations.services.interactions import product_view_record
@@ -20,6 +22,7 @@ from storefront.errors import RETRY_AFTER_S
 def home(request: HttpRequest) -> HttpResponse:
     user_id = request.user.pk if request.user.is_authenticated else None
     rows = homepage_rows_served(user_id=user_id, visitor=request.visitor, rng=random.Random())
+    impressions_record(surface=Surface.HOME, rows=rows, user_id=user_id, visitor_id=request.visitor.pk)
     return render(request, "storefront/home.html", {"rows": rows, "gender_choice": request.visitor.gender_preference})
 
 
@@ -36,6 +39,7 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
     product_view_record(
         product_id=pk, user=request.user, visitor=request.visitor,
         row=request.GET.get("row", ""), strategy=request.GET.get("strategy", ""), slot=request.GET.get("slot", ""),
+        list_id=request.GET.get("list", ""),
     )  # fmt: skip
     lists = page.lists
     context = {"product": page.product, "goes_with": lists.goes_with, "colours": lists.colours,

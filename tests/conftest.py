@@ -169,3 +169,12 @@ def browser(monkeypatch):
         )  # fmt: skip
         yield browser
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_impressions_left_over():
+    """Impressions waiting in this process's buffer belong to the test that made them."""
+    yield
+    from experiments.services.impressions import buffer
+
+    buffer.clear()

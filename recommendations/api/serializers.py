@@ -23,6 +23,11 @@ class RecommendationItemSerializer(serializers.Serializer):
 
 class RecommendationRowSerializer(serializers.Serializer):
     key = serializers.CharField(help_text="Send it back as an event's row when the shopper taps a card.")
+    recommendation_id = serializers.CharField(
+        source="list_id", allow_blank=True,
+        help_text="This list's id: send it back as an event's recommendation_id when the shopper taps one of "
+        "its cards, so the click (and a purchase after it) is credited to it.",
+    )  # fmt: skip
     title = serializers.CharField()
     items = RecommendationItemSerializer(many=True, source="cards")
 
@@ -43,6 +48,7 @@ def recommendations_data(*, visitor_id: str, rows: list, request) -> dict:
         "rows": [
             {
                 "key": row.key,
+                "recommendation_id": row.list_id,
                 "title": row.title,
                 "items": [
                     {
@@ -88,6 +94,11 @@ class EventSerializer(serializers.Serializer):
     row = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     strategy = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     slot = serializers.IntegerField(min_value=0, max_value=999, required=False, allow_null=True, default=None)
+    recommendation_id = serializers.UUIDField(
+        required=False, allow_null=True, default=None,
+        help_text="The row's recommendation_id when the shopper tapped a recommended card (a click or view): "
+        "the click is credited to that list, if this shopper was shown it.",
+    )  # fmt: skip
     customer = serializers.IntegerField(
         min_value=1, max_value=2**63 - 1, required=False,
         help_text="Staff or service tokens only (403 otherwise): the shop user this event belongs to.",

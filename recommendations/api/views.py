@@ -55,6 +55,10 @@ class RecommendationsApi(APIView):
     ``category`` or ``exclude``: one row, "Recommended for you in ...", from the same ranker and sources,
     never outside the categories nor an excluded product, through the hard filters."""
 
+    # Called with what was shown (rows, user_id, visitor_id): the project wires the impressions'
+    # recorder here (storefront/api_urls.py), so serving never imports the app that measures it.
+    on_shown = None
+
     @extend_schema(
         parameters=[ScopeQuery],
         responses={
@@ -78,6 +82,8 @@ class RecommendationsApi(APIView):
             rows = [row]
         else:
             rows = homepage_rows_served(user_id=user_id, visitor=request.visitor, rng=random.Random())
+        if self.on_shown is not None:
+            self.on_shown(rows=rows, user_id=user_id, visitor_id=request.visitor.pk)
         return Response(recommendations_data(visitor_id=visitor_token(request.visitor), rows=rows, request=request))
 
 

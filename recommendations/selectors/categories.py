@@ -12,6 +12,7 @@ A shopper without a history gets the scope's best sellers.
 """
 
 import hashlib
+import uuid
 from dataclasses import astuple
 
 from django.conf import settings
@@ -120,17 +121,17 @@ def scoped_row(
         reasons = [reason_for(c.source, names.get(c.anchor)) for c in candidates]
         ids = [c.product_id for c in candidates]
         versions = dict(Product.objects.filter(pk__in=id_array(ids)).annotate(v=card_version()).values_list("pk", "v"))
-        kept = (candidates, reasons, versions)
+        kept = (candidates, reasons, versions, uuid.uuid4().hex)  # the list id: kept with the list (Row.list_id)
         if keep:
             cache_call(cache.set, key, kept, settings.HOME_PAGE_CACHE_S)
-    candidates, reasons, versions = kept
+    candidates, reasons, versions, list_id = kept
     products = product_cards(versions=versions)
     cards = [
         Card(c.product_id, c.source, reason, c.score, SCOPED_ROW, slot, products[c.product_id])
         for slot, (c, reason) in enumerate((c, r) for c, r in zip(candidates, reasons, strict=True)
                                            if c.product_id in products)
     ]  # fmt: skip
-    return Row(SCOPED_ROW, title, cards)
+    return Row(SCOPED_ROW, title, cards, list_id)
 
 
 _listings = VersionedCache(256)  # a category filter -> its first products in order, per catalog and serving state
@@ -156,4 +157,4 @@ def category_slice(chosen: CategoryFilter, start: int, stop: int) -> list[tuple[
 
 
 SCOPED_ROW = "category.recommended"
-_FORMAT = 1  # bump when the kept row changes shape
+_FORMAT = 2  # bump when the kept row changes shape (2: its list id)

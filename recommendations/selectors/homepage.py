@@ -44,6 +44,7 @@ from recommendations.selectors.rows import (
     blend,
     exploration_draw,
     exploration_pool,
+    new_list_ids,
     page_rows,
     reason_for,
     top_up,
@@ -151,6 +152,7 @@ def homepage_rows(
     for row in rows:
         for slot, card in enumerate(row.cards):
             card.row, card.slot = row.key, slot
+    new_list_ids(rows)
     return _with_products(rows, versions)
 
 

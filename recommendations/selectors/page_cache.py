@@ -62,7 +62,7 @@ ROW_SETTINGS = (
     "ROW_EXPLORATION_SLOTS", "ROW_MAX_PER_ARTICLE_TYPE", "SIMILAR_PRODUCTS_K", "VISUAL_NEIGHBOURS_K",
     "BECAUSE_MIN_CARDS", "RECOMMENDED_QUIET_AFTER_PURCHASE_H", "POPULAR_DAYS",
 )  # fmt: skip
-FORMAT = 4  # bump when CachedPage or Row changes shape, or what rows hold (4: one card per product group)
+FORMAT = 5  # bump when CachedPage or Row changes shape, or what rows hold (5: list ids; 4: one card per group)
 
 
 @dataclass(frozen=True, slots=True)

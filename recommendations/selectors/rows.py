@@ -2,6 +2,7 @@
 
 import random
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -40,6 +41,14 @@ class Row:
     key: str
     title: str
     cards: list[Card] = field(default_factory=list)
+    # The list's id (32 hex digits), given when the page is computed and kept with it: every render of a
+    # cached page shows the same list, and each render is an impression of it (experiments.impressions).
+    list_id: str = ""
+
+
+def new_list_ids(rows: list[Row]) -> None:
+    for row in rows:
+        row.list_id = uuid.uuid4().hex
 
 
 def blend(sources: dict[str, list[Candidate]], weights: dict[str, float]) -> list[Candidate]:

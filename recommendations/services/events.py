@@ -13,7 +13,7 @@ from recommendations.services.visitors import event_owner
 _COLUMNS = [  # (column, the array type its values are sent as)
     ("event_id", "uuid"), ("user_id", "bigint"), ("visitor_id", "uuid"), ("product_id", "bigint"), ("kind", "text"),
     ("created_at", "timestamptz"), ("source_row", "text"), ("source_strategy", "text"), ("source_slot", "smallint"),
-    ("price", "numeric"),
+    ("price", "numeric"), ("recommendation_id", "uuid"),
 ]  # fmt: skip
 
 
@@ -63,7 +63,7 @@ def events_record(*, events: list[dict], user: AbstractBaseUser | None, visitor:
         [e["event_id"] for e in fresh], [user_id] * len(fresh), [visitor_id] * len(fresh),
         [e["product"] for e in fresh], [e["kind"] for e in fresh], [e["occurred_at"] for e in fresh],
         [e["row"] for e in fresh], [e["strategy"] for e in fresh], [e["slot"] for e in fresh],
-        [e.get("price") for e in fresh],
+        [e.get("price") for e in fresh], [e.get("recommendation_id") for e in fresh],
     ]  # fmt: skip
     columns = ", ".join(name for name, _ in _COLUMNS)
     arrays = ", ".join(f"%s::{kind}[]" for _, kind in _COLUMNS)

@@ -22,6 +22,7 @@ def interaction_record(
     source_row: str = "",
     source_strategy: str = "",
     source_slot: int | None = None,
+    recommendation_id: uuid.UUID | None = None,
     event_id: uuid.UUID | None = None,
     created_at: datetime | None = None,
     price: Decimal | None = None,
@@ -37,6 +38,7 @@ def interaction_record(
         source_row=source_row[:32],
         source_strategy=source_strategy[:32],
         source_slot=source_slot,
+        recommendation_id=recommendation_id,
         price=price,
     )
 
@@ -61,14 +63,26 @@ def visitor_merge_into_user(*, visitor: Visitor, user: AbstractBaseUser) -> int:
 
 
 def product_view_record(
-    *, product_id: int, user: AbstractBaseUser | None, visitor: Visitor | None, row: str, strategy: str, slot: str
-) -> None:
-    """A product page was opened, maybe from a recommendation card: the card's row, strategy and
-    slot come from the link's query string (untrusted text, so the slot is kept only if it is a
-    small number). A view from a card is also a click on that card."""
+    *, product_id: int, user: AbstractBaseUser | None, visitor: Visitor | None, row: str, strategy: str, slot: str,
+    list_id: str = "",
+) -> None:  # fmt: skip
+    """A product page was opened, maybe from a recommendation card: the card's row, strategy, slot
+    and list id come from the link's query string (untrusted text, so the slot is kept only if it is
+    a small number, the list id only if it is a UUID). A view from a card is also a click on that card."""
     # ASCII digits only: str.isdigit() also accepts "²", which int() refuses (a 500, issue 16).
     small_number = slot.isascii() and slot.isdigit() and len(slot) <= 3
-    source = {"source_row": row, "source_strategy": strategy, "source_slot": int(slot) if small_number else None}
+    source = {"source_row": row, "source_strategy": strategy, "source_slot": int(slot) if small_number else None,
+              "recommendation_id": list_uuid(list_id)}  # fmt: skip
     if row:
         interaction_record(product_id=product_id, kind=InteractionKind.CLICK, user=user, visitor=visitor, **source)
     interaction_record(product_id=product_id, kind=InteractionKind.VIEW, user=user, visitor=visitor, **source)
+
+
+def list_uuid(text: str) -> uuid.UUID | None:
+    """A list id from a link (Row.list_id, 32 hex digits), or None for anything else."""
+    if len(text) > 36:
+        return None
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "catalog",
     "recommendations",
+    "experiments",
     "storefront",
 ]
 
@@ -344,6 +345,18 @@ DEMO_LOGIN_ENABLED = False
 
 # The currency prices are shown in (catalog/money.py): EUR, USD, GBP, SEK, ... ; an unknown code is printed as is.
 SHOP_CURRENCY = env_str("SHOP_CURRENCY", "EUR")
+
+# --- Impressions and attribution (experiments/) --------------------------------------------------
+# Every recommendation list shown is recorded (experiments.services.impressions): buffered per process
+# and written with one COPY every IMPRESSIONS_FLUSH_S; past IMPRESSIONS_BUFFER_MAX waiting rows the
+# oldest are dropped (a stalled database costs impressions, never pages).
+IMPRESSIONS_ENABLED = env_bool("IMPRESSIONS_ENABLED", True)
+IMPRESSIONS_FLUSH_S = float(env_str("IMPRESSIONS_FLUSH_S", "1"))
+IMPRESSIONS_BUFFER_MAX = env_int("IMPRESSIONS_BUFFER_MAX", 50_000)
+# A view, add-to-cart or purchase is credited to the shopper's last click on that product from a list
+# they were shown, within this many hours; within ATTRIBUTION_INFLUENCED_DAYS it counts as influenced.
+ATTRIBUTION_WINDOW_H = env_int("ATTRIBUTION_WINDOW_H", 24)
+ATTRIBUTION_INFLUENCED_DAYS = env_int("ATTRIBUTION_INFLUENCED_DAYS", 7)
 
 # --- Search -------------------------------------------------------------------------------------
 # Products a text search ranks at most (the personalised order re-ranks these), and its page size.

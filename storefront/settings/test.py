@@ -48,3 +48,6 @@ if DATABASE_REPLICAS and "storefront.database.routing.ReplicaPinMiddleware" not 
 # worker, and mandatory confirmation, under which sign-up answers the same for a known address.
 MAIL_QUEUED = env_bool("MAIL_QUEUED", False)
 ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "optional")
+# Impressions are written when a test says so (experiments.services.impressions.buffer.flush()): a
+# background writer would write them on its own connection, outside the test's transaction.
+IMPRESSIONS_FLUSH_S = float(env_str("IMPRESSIONS_FLUSH_S", "0"))

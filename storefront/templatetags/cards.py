@@ -72,6 +72,9 @@ def product_card(product: ProductCard | Product, card=None):
         reason = strategy = ""
     else:
         url += _card_query(card.row, card.strategy) + str(int(card.slot))
+        list_id = getattr(card, "list_id", "")
+        if list_id:  # the list it was on: the click is credited to it (experiments.attribution)
+            url += "&list=" + escape(str(list_id))
         reason = f'<div class="reason">{escape(str(card.reason))}</div>' if card.reason else ""
         strategy = f' data-strategy="{escape(str(card.strategy))}"'
     sold_out = "" if record.in_stock else " sold-out"
@@ -102,6 +105,7 @@ class _Shown(NamedTuple):
     strategy: str
     reason: str
     slot: int
+    list_id: str = ""
 
 
 @register.simple_tag
@@ -111,9 +115,10 @@ def home_rows(rows) -> SafeString:
     page cache, and every new visitor who shares one of its pages, costs a dictionary look-up here
     instead of 48 cards of rendering."""
     key = tuple(
-        (row.key, row.title, tuple((card.product, card.strategy, card.reason, card.slot) for card in row.cards))
+        (row.key, row.title, row.list_id,
+         tuple((card.product, card.strategy, card.reason, card.slot) for card in row.cards))
         for row in rows
-    )
+    )  # fmt: skip
     return _rows_markup(key)
 
 
@@ -123,7 +128,7 @@ ROWS_MARKUP_CACHE = 2048  # sets of rows, about 25 kB each
 @lru_cache(maxsize=ROWS_MARKUP_CACHE)
 def _rows_markup(rows: tuple) -> SafeString:
     parts = []
-    for key, title, cards in rows:
+    for key, title, list_id, cards in rows:
         parts.append(
             format_html(
                 '<section class="row" id="{}" data-row="{}">\n  <h2>{}</h2>\n  <div class="grid">',
@@ -132,7 +137,7 @@ def _rows_markup(rows: tuple) -> SafeString:
                 title,
             )  # fmt: skip
         )
-        parts += [product_card(product, _Shown(key, *shown)) for product, *shown in cards]
+        parts += [product_card(product, _Shown(key, *shown, list_id)) for product, *shown in cards]
         parts.append("</div>\n</section>\n")
     return mark_safe("".join(parts))  # every part above is escaped by format_html
 

@@ -1,0 +1,135 @@
+"""Impressions, written without slowing serving: a request appends what it showed to this process's
+buffer (a lock and a list append, microseconds), and a background thread writes the buffer every
+IMPRESSIONS_FLUSH_S with one COPY. Memory is bounded: past IMPRESSIONS_BUFFER_MAX waiting rows the
+oldest are dropped and counted (a stalled PostgreSQL costs impressions, never pages).
+
+What a hard kill (SIGKILL, OOM) loses: the rows waiting, at most IMPRESSIONS_FLUSH_S of this
+process's impressions. Never an event: events are written in their own request, not through here. A
+clean shutdown (gunicorn's worker exit, manage.py commands, the test server) writes the buffer at
+exit (atexit), so it loses none."""
+
+import atexit
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, connections
+from django.utils import timezone
+
+from experiments.models import Impression
+
+logger = logging.getLogger(__name__)
+
+_COLUMNS = ("list_id", "surface", "row", "arm", "user_id", "visitor_id", "shown_at", "product_ids", "sources")
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """One list as a shopper saw it."""
+
+    list_id: str
+    surface: str
+    row: str
+    arm: str
+    user_id: int | None
+    visitor_id: str | None
+    shown_at: datetime
+    product_ids: tuple[int, ...]
+    sources: tuple[str, ...]
+
+
+class ImpressionBuffer:
+    def __init__(self) -> None:
+        self._rows: deque[Shown] = deque()
+        self._lock = threading.Lock()
+        self._writing = threading.Lock()  # one COPY at a time per process
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+        self.written = 0
+
+    def add(self, rows: list[Shown]) -> None:
+        limit = settings.IMPRESSIONS_BUFFER_MAX
+        with self._lock:
+            self._rows.extend(rows)
+            while len(self._rows) > limit:
+                self._rows.popleft()
+                self.dropped += 1
+            # IMPRESSIONS_FLUSH_S 0: no writer thread, the caller flushes (the tests).
+            if settings.IMPRESSIONS_FLUSH_S > 0 and (self._thread is None or not self._thread.is_alive()):
+                self._thread = threading.Thread(target=self._run, name="impressions", daemon=True)
+                self._thread.start()
+
+    def pending(self) -> int:
+        return len(self._rows)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+    def flush(self) -> int:
+        """Write what is waiting, in one COPY; returns how many rows. Rows a failed COPY held are put
+        back (bounded as ever), so a database restart costs a second's delay, not the rows."""
+        with self._writing:
+            with self._lock:
+                rows, self._rows = list(self._rows), deque()
+            if not rows:
+                return 0
+            try:
+                _copy(rows)
+            except Exception:
+                logger.exception("Writing %d impressions failed; kept for the next try", len(rows))
+                with self._lock:
+                    self._rows.extendleft(reversed(rows))
+                    while len(self._rows) > settings.IMPRESSIONS_BUFFER_MAX:
+                        self._rows.popleft()
+                        self.dropped += 1
+                return 0
+            self.written += len(rows)
+            return len(rows)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                time.sleep(settings.IMPRESSIONS_FLUSH_S)
+                self.flush()
+        finally:
+            connections.close_all()  # this thread's own connection
+
+
+def _copy(rows: list[Shown]) -> None:
+    table = Impression._meta.db_table
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                (row.list_id, row.surface, row.row, row.arm, row.user_id, row.visitor_id, row.shown_at,
+                 list(row.product_ids), list(row.sources))
+            )  # fmt: skip
+
+
+buffer = ImpressionBuffer()
+atexit.register(buffer.flush)
+
+
+def impressions_record(*, surface: str, rows, user_id: int | None, visitor_id, arm: str = "") -> None:
+    """Hand over what a page showed (recommendation rows: a list id and cards each). Nothing is
+    written in the request; rows without a list id or cards are not impressions."""
+    if not settings.IMPRESSIONS_ENABLED or (user_id is None and visitor_id is None):
+        return
+    now = timezone.now()
+    shown = [
+        Shown(row.list_id, surface, row.key, arm, user_id, str(visitor_id) if visitor_id and user_id is None else None,
+              now, tuple(card.product_id for card in row.cards), tuple(card.strategy for card in row.cards))
+        for row in rows
+        if row.list_id and row.cards
+    ]  # fmt: skip
+    if shown:
+        buffer.add(shown)
+
+
+def impressions_of_api(*, rows, user_id: int | None, visitor_id) -> None:
+    """The recommendations API's rows (RecommendationsApi.on_shown)."""
+    impressions_record(surface="api", rows=rows, user_id=user_id, visitor_id=visitor_id)
