@@ -1,6 +1,11 @@
+import secrets
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from recommendations.selectors.homepage import Strategy
 
 
 class Surface(models.TextChoices):
@@ -23,6 +28,7 @@ class Impression(models.Model):
     list_id = models.UUIDField()
     surface = models.CharField(max_length=16, choices=Surface.choices)
     row = models.CharField(max_length=32)
+    experiment_id = models.IntegerField(null=True, blank=True)  # the experiment whose arm served it, if any
     arm = models.CharField(max_length=32, blank=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, db_index=False)
     # Not a foreign key: most impressions are a first page's, of a visitor with no row yet (it is
@@ -52,3 +58,74 @@ class Impression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.surface} {self.row} {self.list_id}"
+
+
+def _salt() -> str:
+    return secrets.token_hex(8)
+
+
+class Experiment(models.Model):
+    """A test of serving strategies on live traffic: shoppers are split between its arms by a salted hash
+    (experiments.selectors.assignment), sticky across pages, and across devices once signed in."""
+
+    name = models.CharField(max_length=120)
+    surfaces = ArrayField(
+        models.CharField(max_length=16, choices=[(Surface.HOME, "Homepage"), (Surface.API, "Recommendations API")]),
+        help_text="Where its arms decide what is shown: the homepage, the recommendations API, or both.",
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Blank: until stopped.")
+    is_enabled = models.BooleanField(default=True, help_text="Off: every shopper gets the store's own pages again.")
+    salt = models.CharField(
+        max_length=32, default=_salt, editable=False,
+        help_text="Mixed into the hash, so two experiments split the same shoppers independently.",
+    )  # fmt: skip
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Arm(models.Model):
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="arms")
+    key = models.SlugField(max_length=32, help_text="A short name, e.g. control, ranker, holdout.")
+    strategy = models.CharField(max_length=16, choices=[(s.value, s.name.title()) for s in Strategy])
+    share = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(100)], help_text="Its share of the traffic, in percent."
+    )
+    is_control = models.BooleanField(default=False, help_text="The arm the others are compared with.")
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [models.UniqueConstraint(fields=["experiment", "key"], name="arm_key_per_experiment")]
+
+    def __str__(self) -> str:
+        return f"{self.experiment}: {self.key}"
+
+
+class Exposure(models.Model):
+    """What one shopper did in one experiment, from their first impression in it: the rows the results
+    pages read (rolled up by experiments.services.rollup from the impressions and the log), never the
+    raw impressions. ``shopper`` is "u<id>" or "v<uuid>"."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="exposures")
+    arm = models.CharField(max_length=32)
+    shopper = models.CharField(max_length=40)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
+    first_seen = models.DateTimeField()
+    impressions = models.PositiveIntegerField(default=0)  # lists shown
+    clicks = models.PositiveIntegerField(default=0)  # recommendation clicks (attributed)
+    add_to_carts = models.PositiveIntegerField(default=0)  # all, from first_seen on
+    purchases = models.PositiveIntegerField(default=0)  # all, from first_seen on
+    revenue = models.DecimalField(max_digits=12, decimal_places=2, default=0)  # all purchases' prices
+    attributed_revenue = models.DecimalField(max_digits=12, decimal_places=2, default=0)  # through a list's click
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["experiment", "shopper"], name="exposure_per_shopper")]
+        indexes = [models.Index(fields=["experiment", "arm"])]
+
+    def __str__(self) -> str:
+        return f"{self.experiment_id}/{self.arm}/{self.shopper}"

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from catalog.api.views import ProductDetailApi, ProductListApi
 from catalog.api.writes import ProductPhotoUploadApi
-from experiments.services.impressions import impressions_of_api
+from experiments.services.impressions import ApiMeasurement
 from recommendations.api.history import MyEventsApi
 from recommendations.api.photo_search import PhotoSearchApi
 from recommendations.api.search import SearchApi
@@ -20,7 +20,7 @@ urlpatterns = [
     path("products/<int:pk>/similar/", SimilarProductsApi.as_view(), name="product-similar"),
     path("products/<int:pk>/goes-with/", GoesWellWithApi.as_view(), name="product-goes-with"),
     path("products/<int:pk>/images/", ProductPhotoUploadApi.as_view(), name="product-images"),
-    path("recommendations/", RecommendationsApi.as_view(on_shown=impressions_of_api), name="recommendations"),
+    path("recommendations/", RecommendationsApi.as_view(measurement=ApiMeasurement), name="recommendations"),
     path("events/", EventsApi.as_view(), name="events"),
     path("me/events/", MyEventsApi.as_view(), name="my-events"),
     path("search/", SearchApi.as_view(), name="search"),

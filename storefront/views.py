@@ -10,8 +10,9 @@ from django.views.decorators.http import require_POST
 from catalog.models import Gender
 from catalog.selectors import products_browsable
 from experiments.models import Surface
+from experiments.selectors.assignment import arm_for
 from experiments.services.impressions import impressions_record
-from recommendations.selectors.homepage import homepage_rows_served
+from recommendations.selectors.homepage import Strategy, homepage_rows_served
 from recommendations.selectors.product_page import product_page
 from recommendations.services.interactions import product_view_record
 from recommendations.services.visitors import visitor_gender_set
@@ -21,8 +22,11 @@ from storefront.errors import RETRY_AFTER_S
 
 def home(request: HttpRequest) -> HttpResponse:
     user_id = request.user.pk if request.user.is_authenticated else None
-    rows = homepage_rows_served(user_id=user_id, visitor=request.visitor, rng=random.Random())
-    impressions_record(surface=Surface.HOME, rows=rows, user_id=user_id, visitor_id=request.visitor.pk)
+    visitor_id = request.visitor.pk
+    arm = arm_for(surface=Surface.HOME, user_id=user_id, visitor_id=visitor_id)
+    strategy = arm.strategy if arm is not None else Strategy.SERVED
+    rows = homepage_rows_served(user_id=user_id, visitor=request.visitor, rng=random.Random(), strategy=strategy)
+    impressions_record(surface=Surface.HOME, rows=rows, user_id=user_id, visitor_id=visitor_id, arm=arm)
     return render(request, "storefront/home.html", {"rows": rows, "gender_choice": request.visitor.gender_preference})
 
 

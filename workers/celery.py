@@ -50,6 +50,11 @@ def _schedule(sender: Celery, **kwargs) -> None:
         sender.signature("catalog.tasks.search_log_prune"),
         name="forget search queries nobody searched for in SEARCH_LOG_KEEP_DAYS",
     )
+    sender.add_periodic_task(
+        settings.EXPERIMENTS_ROLLUP_EVERY_S,
+        sender.signature("experiments.tasks.experiments_rollup"),
+        name="roll experiments' impressions and events up for their results pages; purge old impressions",
+    )
 
 
-app.autodiscover_tasks(["catalog", "recommendations", "storefront"])
+app.autodiscover_tasks(["catalog", "recommendations", "experiments", "storefront"])

@@ -35,6 +35,7 @@ class ShownList:
     arm: str
     product_ids: tuple[int, ...]
     sources: tuple[str, ...]
+    experiment_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class LoggedEvent:
 @dataclass(frozen=True, slots=True)
 class Credit:
     event: int
+    shopper: str
     kind: str
     product_id: int
     price: float | None
@@ -61,6 +63,7 @@ class Credit:
     position: int  # the card's place in the list, from 0
     source: str  # the candidate source the card came from
     attributed: bool  # within ATTRIBUTION_WINDOW_H; else only influenced (within the longer window)
+    experiment_id: int | None = None
 
 
 def attribute(
@@ -104,8 +107,8 @@ def attribute(
 
 
 def _credit(event: LoggedEvent, item: ShownList, position: int, *, attributed: bool) -> Credit:
-    return Credit(event.event, event.kind, event.product_id, event.price, item.list_id, item.surface, item.row,
-                  item.arm, position, item.sources[position], attributed)  # fmt: skip
+    return Credit(event.event, event.shopper, event.kind, event.product_id, event.price, item.list_id, item.surface,
+                  item.row, item.arm, position, item.sources[position], attributed, item.experiment_id)  # fmt: skip
 
 
 def _shopper(user_id, visitor_id) -> str:
@@ -123,12 +126,14 @@ def logged_between(start: datetime, end: datetime) -> tuple[list[LoggedEvent], l
             created_at__gte=reach, created_at__lt=end
         ).values_list("pk", "user_id", "visitor_id", "product_id", "kind", "created_at", "recommendation_id", "price")
     ]  # fmt: skip
+    columns = ("list_id", "user_id", "visitor_id", "shown_at", "surface", "row", "arm", "product_ids", "sources",
+               "experiment_id")  # fmt: skip
     shown = [
-        ShownList(list_id.hex, _shopper(user_id, visitor_id), at, surface, row, arm, tuple(ids), tuple(sources))
-        for list_id, user_id, visitor_id, at, surface, row, arm, ids, sources in Impression.objects.filter(
+        ShownList(list_id.hex, _shopper(user_id, visitor_id), at, surface, row, arm, tuple(ids), tuple(sources), exp)
+        for list_id, user_id, visitor_id, at, surface, row, arm, ids, sources, exp in Impression.objects.filter(
             shown_at__gte=reach, shown_at__lt=end
-        ).values_list("list_id", "user_id", "visitor_id", "shown_at", "surface", "row", "arm", "product_ids", "sources")
-    ]  # fmt: skip
+        ).values_list(*columns)
+    ]
     return events, shown
 
 

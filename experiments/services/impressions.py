@@ -20,11 +20,13 @@ from django.conf import settings
 from django.db import connection, connections
 from django.utils import timezone
 
-from experiments.models import Impression
+from experiments.models import Impression, Surface
+from experiments.selectors.assignment import ArmChoice, arm_for
 
 logger = logging.getLogger(__name__)
 
-_COLUMNS = ("list_id", "surface", "row", "arm", "user_id", "visitor_id", "shown_at", "product_ids", "sources")
+_COLUMNS = ("list_id", "surface", "row", "experiment_id", "arm", "user_id", "visitor_id", "shown_at", "product_ids",
+            "sources")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,7 @@ class Shown:
     list_id: str
     surface: str
     row: str
+    experiment_id: int | None
     arm: str
     user_id: int | None
     visitor_id: str | None
@@ -105,8 +108,8 @@ def _copy(rows: list[Shown]) -> None:
     with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(
-                (row.list_id, row.surface, row.row, row.arm, row.user_id, row.visitor_id, row.shown_at,
-                 list(row.product_ids), list(row.sources))
+                (row.list_id, row.surface, row.row, row.experiment_id, row.arm, row.user_id, row.visitor_id,
+                 row.shown_at, list(row.product_ids), list(row.sources))
             )  # fmt: skip
 
 
@@ -114,15 +117,18 @@ buffer = ImpressionBuffer()
 atexit.register(buffer.flush)
 
 
-def impressions_record(*, surface: str, rows, user_id: int | None, visitor_id, arm: str = "") -> None:
-    """Hand over what a page showed (recommendation rows: a list id and cards each). Nothing is
-    written in the request; rows without a list id or cards are not impressions."""
+def impressions_record(*, surface: str, rows, user_id: int | None, visitor_id, arm: ArmChoice | None = None) -> None:
+    """Hand over what a page showed (recommendation rows: a list id and cards each) and the experiment
+    arm that chose it. Nothing is written in the request; rows without a list id or cards are not
+    impressions."""
     if not settings.IMPRESSIONS_ENABLED or (user_id is None and visitor_id is None):
         return
     now = timezone.now()
+    experiment_id, arm_key = (arm.experiment_id, arm.arm) if arm is not None else (None, "")
     shown = [
-        Shown(row.list_id, surface, row.key, arm, user_id, str(visitor_id) if visitor_id and user_id is None else None,
-              now, tuple(card.product_id for card in row.cards), tuple(card.strategy for card in row.cards))
+        Shown(row.list_id, surface, row.key, experiment_id, arm_key, user_id,
+              str(visitor_id) if visitor_id and user_id is None else None, now,
+              tuple(card.product_id for card in row.cards), tuple(card.strategy for card in row.cards))
         for row in rows
         if row.list_id and row.cards
     ]  # fmt: skip
@@ -130,6 +136,14 @@ def impressions_record(*, surface: str, rows, user_id: int | None, visitor_id, a
         buffer.add(shown)
 
 
-def impressions_of_api(*, rows, user_id: int | None, visitor_id) -> None:
-    """The recommendations API's rows (RecommendationsApi.on_shown)."""
-    impressions_record(surface="api", rows=rows, user_id=user_id, visitor_id=visitor_id)
+class ApiMeasurement:
+    """What the recommendations API asks of this app (RecommendationsApi.measurement, wired in
+    storefront/api_urls.py): the arm that serves a shopper, and what it showed them."""
+
+    @staticmethod
+    def arm(*, user_id: int | None, visitor_id) -> ArmChoice | None:
+        return arm_for(surface=Surface.API, user_id=user_id, visitor_id=visitor_id)
+
+    @staticmethod
+    def shown(*, rows, user_id: int | None, visitor_id, arm: ArmChoice | None) -> None:
+        impressions_record(surface=Surface.API, rows=rows, user_id=user_id, visitor_id=visitor_id, arm=arm)

@@ -10,7 +10,17 @@ from recommendations.models import InteractionKind
 class RecommendationItemSerializer(serializers.Serializer):
     product = ProductCardSerializer()
     strategy = serializers.ChoiceField(
-        choices=["buy_again", "same_product", "also_bought", "als", "visual", "trending", "popular", "explore"],
+        choices=[
+            "buy_again",
+            "same_product",
+            "also_bought",
+            "als",
+            "visual",
+            "trending",
+            "popular",
+            "explore",
+            "newest",
+        ],
         help_text="The source that proposed it (with a trained ranker, the ranker chose it among all of them).",
     )
     reason = serializers.CharField(

@@ -19,7 +19,7 @@ from recommendations.api.serializers import (
 )
 from recommendations.models import InteractionKind
 from recommendations.selectors.categories import scoped_row
-from recommendations.selectors.homepage import homepage_rows_served
+from recommendations.selectors.homepage import Strategy, homepage_rows_served
 from recommendations.services.events import check_event_products, check_event_times, events_record
 from recommendations.services.visitors import visitor_token
 
@@ -55,9 +55,10 @@ class RecommendationsApi(APIView):
     ``category`` or ``exclude``: one row, "Recommended for you in ...", from the same ranker and sources,
     never outside the categories nor an excluded product, through the hard filters."""
 
-    # Called with what was shown (rows, user_id, visitor_id): the project wires the impressions'
-    # recorder here (storefront/api_urls.py), so serving never imports the app that measures it.
-    on_shown = None
+    # The app that measures what is shown (experiments.services.impressions.ApiMeasurement, wired in
+    # storefront/api_urls.py): asked for the shopper's experiment arm (its strategy makes the rows), and
+    # handed what was shown. Serving never imports it.
+    measurement = None
 
     @extend_schema(
         parameters=[ScopeQuery],
@@ -72,7 +73,9 @@ class RecommendationsApi(APIView):
         user_id = request.user.pk if request.user.is_authenticated else None
         categories = query.validated_data.get("category", [])
         exclude = set(query.validated_data.get("exclude", []))
-        if categories or exclude:
+        visitor_id = request.visitor.pk
+        arm = None
+        if categories or exclude:  # one scoped row: no experiment covers it (yet)
             scope = (Q(category__in=categories) | Q(article_type__in=categories)) if categories else Q()
             title = "Recommended for you" + (f" in {', '.join(categories)}" if categories else "")
             row = scoped_row(
@@ -81,9 +84,13 @@ class RecommendationsApi(APIView):
             )  # fmt: skip
             rows = [row]
         else:
-            rows = homepage_rows_served(user_id=user_id, visitor=request.visitor, rng=random.Random())
-        if self.on_shown is not None:
-            self.on_shown(rows=rows, user_id=user_id, visitor_id=request.visitor.pk)
+            arm = self.measurement.arm(user_id=user_id, visitor_id=visitor_id) if self.measurement else None
+            strategy = arm.strategy if arm is not None else Strategy.SERVED
+            rows = homepage_rows_served(
+                user_id=user_id, visitor=request.visitor, rng=random.Random(), strategy=strategy
+            )
+        if self.measurement is not None:
+            self.measurement.shown(rows=rows, user_id=user_id, visitor_id=visitor_id, arm=arm)
         return Response(recommendations_data(visitor_id=visitor_token(request.visitor), rows=rows, request=request))
 
 

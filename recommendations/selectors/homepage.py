@@ -24,8 +24,10 @@ and add-to-carts, most bought and most recent first, then other colours of them 
 on the H&M week, what returning shoppers buy next is most often exactly this (../shared/RANKING.md).
 """
 
+import dataclasses
 import random
 from datetime import timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.utils import timezone
@@ -38,6 +40,7 @@ from recommendations.selectors.generation import ServingValues, per_generation
 from recommendations.selectors.page_cache import cached_page_rows, page_key, page_store, serving_state
 from recommendations.selectors.ranked import active_ranker, goes_with, ranked_candidates
 from recommendations.selectors.rows import (
+    Card,
     PageSources,
     Row,
     anchors_of,
@@ -53,6 +56,7 @@ from recommendations.selectors.shopper import shopper_load
 from recommendations.selectors.similar import embedding_vector, products_similar_to_vector, visual_neighbours
 from recommendations.selectors.sources import (
     buy_again_candidates,
+    eligible,
     passes,
     product_facts,
     recent_embeddings,
@@ -62,28 +66,41 @@ from recommendations.selectors.sources import (
 )
 
 
+class Strategy(StrEnum):
+    """How a homepage is made: what an experiment's arms choose between (experiments)."""
+
+    SERVED = "served"  # the store's own: the learned ranker once one serves, the blend before
+    BLEND = "blend"  # the fixed blend of ALS, visual and trending, even where a ranker serves
+    TRENDING = "trending"  # "Trending now" alone, for every shopper (the most-popular baseline)
+    HOLDOUT = "holdout"  # no recommendation at all: the newest products (what recommendations cause)
+
+
 def homepage_rows_served(
-    *, user_id: int | None, visitor: Visitor | None, rng: random.Random | None = None
-) -> list[Row]:
+    *, user_id: int | None, visitor: Visitor | None, rng: random.Random | None = None,
+    strategy: Strategy = Strategy.SERVED,
+) -> list[Row]:  # fmt: skip
     """The homepage as the store and the API serve it: homepage_rows through the page cache
     (selectors.page_cache), which costs a returning shopper who did nothing since one small query;
     the shopper's history is loaded only when their page is computed."""
     rng = rng or random.Random()
     if settings.HOME_PAGE_CACHE_S <= 0:
-        return homepage_rows(shopper=shopper_load(user_id=user_id, visitor=visitor), rng=rng)
+        return homepage_rows(shopper=shopper_load(user_id=user_id, visitor=visitor), rng=rng, strategy=strategy)
     state = serving_state(user_id=user_id, visitor=visitor)
     key = page_key(state=state, user_id=user_id, visitor=visitor, variant=rng.randrange(settings.PAGE_CACHE_VARIANTS))
+    if strategy != Strategy.SERVED:
+        key = f"{strategy}:{key}"
     rows = cached_page_rows(key, state)
     if rows is None:
         shopper = shopper_load(user_id=user_id, visitor=visitor)
-        rows = homepage_rows(shopper=shopper, rng=rng, values=state.values)
+        rows = homepage_rows(shopper=shopper, rng=rng, values=state.values, strategy=strategy)
         page_store(key, rows, genders=shopper.allowed_genders(), shown=state.shown)
     return rows
 
 
 def homepage_rows(
-    *, shopper: Shopper, rng: random.Random | None = None, values: ServingValues | None = None
-) -> list[Row]:
+    *, shopper: Shopper, rng: random.Random | None = None, values: ServingValues | None = None,
+    strategy: Strategy = Strategy.SERVED,
+) -> list[Row]:  # fmt: skip
     """The rows of the homepage for this shopper, each full when enough eligible products exist.
     With the serving values (the page cache read them first), the trending list and the active
     models' ids come from this process's memory when it read them under that generation, and what
@@ -95,9 +112,14 @@ def homepage_rows(
     purchased = set(shopper.purchased)
     repurchases = settings.RECOMMEND_REPURCHASES and bool(purchased)
     recently_seen = purchased | set(shopper.recent_product_ids[: settings.PREFERENCE_RECENT_EVENTS])
+    if strategy == Strategy.HOLDOUT:
+        return _newest_rows(genders=genders, exclude=recently_seen, size=size)
+    if strategy == Strategy.TRENDING:  # the shopper's history still filters (gender, what they saw), nothing more
+        shopper, repurchases = dataclasses.replace(shopper, recent=[], purchased=set()), False
     sources: dict[str, list[Candidate]] = {"trending": per_generation("trending", generation, trending_candidates)}
     # The learned ranker when one is trained; the fixed blend of ALS, visual and trending otherwise.
-    ranker = active_ranker(generation) if shopper.recent and settings.RANKER_ENABLED else None
+    use_ranker = settings.RANKER_ENABLED and strategy == Strategy.SERVED
+    ranker = active_ranker(generation) if shopper.recent and use_ranker else None
     ranked = ranked_candidates(ranker, shopper, repurchases=settings.RECOMMEND_REPURCHASES) if ranker else []
     model = serving_model(generation) if shopper.recent and not ranked else None
     if model is not None:
@@ -154,6 +176,21 @@ def homepage_rows(
             card.row, card.slot = row.key, slot
     new_list_ids(rows)
     return _with_products(rows, versions)
+
+
+NEWEST_ROW = "home.new"
+
+
+def _newest_rows(*, genders, exclude: set[int], size: int) -> list[Row]:
+    """The holdout's homepage: the newest products through the hard filters, the same for everyone
+    (their reason says only that they are new): what a shop without recommendations would show."""
+    ids = list(
+        eligible(genders=genders, exclude=exclude).order_by("-created_at", "-pk").values_list("pk", flat=True)[:size]
+    )
+    cards = [Card(pid, "newest", "", 0.0, NEWEST_ROW, slot) for slot, pid in enumerate(ids)]
+    rows = [Row(NEWEST_ROW, "New in", cards)]
+    new_list_ids(rows)
+    return _with_products(rows, {})
 
 
 def _just_bought(shopper: Shopper) -> frozenset[int]:

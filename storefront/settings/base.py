@@ -353,10 +353,16 @@ SHOP_CURRENCY = env_str("SHOP_CURRENCY", "EUR")
 IMPRESSIONS_ENABLED = env_bool("IMPRESSIONS_ENABLED", True)
 IMPRESSIONS_FLUSH_S = float(env_str("IMPRESSIONS_FLUSH_S", "1"))
 IMPRESSIONS_BUFFER_MAX = env_int("IMPRESSIONS_BUFFER_MAX", 50_000)
+# Raw impressions are kept this many days; the results pages read the rolled-up tables.
+IMPRESSIONS_KEEP_DAYS = env_int("IMPRESSIONS_KEEP_DAYS", 30)
+EXPERIMENTS_ROLLUP_EVERY_S = env_int("EXPERIMENTS_ROLLUP_EVERY_S", 600)
 # A view, add-to-cart or purchase is credited to the shopper's last click on that product from a list
 # they were shown, within this many hours; within ATTRIBUTION_INFLUENCED_DAYS it counts as influenced.
 ATTRIBUTION_WINDOW_H = env_int("ATTRIBUTION_WINDOW_H", 24)
 ATTRIBUTION_INFLUENCED_DAYS = env_int("ATTRIBUTION_INFLUENCED_DAYS", 7)
+# How long each process keeps the list of running experiments: starting or stopping one in the admin
+# reaches every page within this many seconds.
+EXPERIMENTS_CACHE_S = float(env_str("EXPERIMENTS_CACHE_S", "5"))
 
 # --- Search -------------------------------------------------------------------------------------
 # Products a text search ranks at most (the personalised order re-ranks these), and its page size.

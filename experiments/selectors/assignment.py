@@ -1,0 +1,112 @@
+"""Which arm of which experiment serves a shopper on a surface.
+
+Sticky by a salted hash: the same unit always falls in the same arm of an experiment, with no table
+written per shopper. The unit is the visitor (the browser's cookie) for an anonymous shopper, and for
+a signed-in one the first visitor that became theirs: the arm they saw before signing in is the one
+they see after, and on every device they sign in on. A user with no visitor (made through the API)
+is their own unit.
+
+The running experiments are read once per EXPERIMENTS_CACHE_S in each process: starting or stopping
+one reaches every page within that many seconds."""
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from experiments.models import Experiment
+from recommendations.models import Visitor
+from recommendations.selectors.homepage import Strategy
+
+
+@dataclass(frozen=True, slots=True)
+class ArmChoice:
+    experiment_id: int
+    arm: str
+    strategy: Strategy
+
+
+@dataclass(frozen=True, slots=True)
+class _Running:
+    experiment_id: int
+    surfaces: frozenset[str]
+    salt: str
+    arms: tuple[tuple[str, Strategy, int], ...]  # (key, strategy, share) in a fixed order
+
+
+_running: dict = {"until": 0.0, "items": ()}
+_units: OrderedDict[int, str] = OrderedDict()  # user id -> their unit, per process
+_lock = threading.Lock()
+
+
+def running_experiments() -> tuple[_Running, ...]:
+    now = time.monotonic()
+    if now < _running["until"]:
+        return _running["items"]
+    moment = timezone.now()
+    running = Experiment.objects.filter(
+        Q(ends_at__isnull=True) | Q(ends_at__gt=moment), is_enabled=True, starts_at__lte=moment
+    ).prefetch_related("arms")
+    items = tuple(
+        _Running(
+            e.pk, frozenset(e.surfaces), e.salt, tuple((a.key, Strategy(a.strategy), a.share) for a in e.arms.all())
+        )
+        for e in running
+    )
+    _running.update(items=items, until=now + settings.EXPERIMENTS_CACHE_S)
+    return items
+
+
+def forget_running() -> None:
+    """Read the experiments afresh on the next page (the admin calls it on a save in its own process)."""
+    _running["until"] = 0.0
+
+
+def unit_of(*, user_id: int | None, visitor_id) -> str:
+    if user_id is None:
+        return f"v{visitor_id}"
+    with _lock:
+        unit = _units.get(user_id)
+    if unit is None:
+        first = (
+            Visitor.objects.filter(user_id=user_id).order_by("created_at", "pk").values_list("pk", flat=True).first()
+        )
+        unit = f"v{first}" if first is not None else f"u{user_id}"
+        with _lock:
+            _units[user_id] = unit
+            while len(_units) > 100_000:
+                _units.popitem(last=False)
+    return unit
+
+
+def bucket(salt: str, unit: str) -> float:
+    """A stable draw in [0, 1) for this unit in this experiment."""
+    digest = hashlib.blake2b(f"{salt}:{unit}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def arm_among(arms: tuple[tuple[str, Strategy, int], ...], draw: float) -> tuple[str, Strategy]:
+    total = sum(share for _, _, share in arms)
+    edge = 0.0
+    for key, strategy, share in arms:
+        edge += share / total
+        if draw < edge:
+            return key, strategy
+    return arms[-1][0], arms[-1][1]
+
+
+def arm_for(*, surface: str, user_id: int | None, visitor_id) -> ArmChoice | None:
+    """The arm serving this shopper on this surface, or None (the store's own pages). One experiment per
+    surface at a time: the newest running one that covers it."""
+    for experiment in running_experiments():
+        if surface in experiment.surfaces and experiment.arms:
+            key, strategy = arm_among(
+                experiment.arms, bucket(experiment.salt, unit_of(user_id=user_id, visitor_id=visitor_id))
+            )
+            return ArmChoice(experiment.experiment_id, key, strategy)
+    return None

@@ -1,0 +1,115 @@
+"""The tables the results pages read, from the impressions and the log: one Exposure row per shopper
+and experiment (what they did from their first impression in it), recomputed whole for each running or
+recently ended experiment (idempotent: a rerun gives the same rows), and the old impressions purged.
+Run by Celery beat (experiments.tasks) and ``manage.py experiments_rollup``."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Min
+from django.utils import timezone
+
+from experiments.models import Experiment, Exposure, Impression
+from experiments.selectors.attribution import credits_between
+from recommendations.models import Interaction, InteractionKind, Visitor
+
+
+@dataclass
+class RollupSummary:
+    experiments: int = 0
+    exposures: int = 0
+    purged: int = 0
+
+
+def units_of_users(user_ids: set[int]) -> dict[int, str]:
+    """Each user's assignment unit (experiments.selectors.assignment.unit_of), in one query."""
+    units: dict[int, str] = {}
+    for user_id, visitor_id in (
+        Visitor.objects.filter(user_id__in=user_ids)
+        .order_by("user_id", "created_at", "pk")
+        .values_list("user_id", "pk")
+    ):
+        units.setdefault(user_id, f"v{visitor_id}")
+    return {user_id: units.get(user_id, f"u{user_id}") for user_id in user_ids}
+
+
+def experiment_rollup(experiment: Experiment) -> int:
+    """Recompute the experiment's Exposure rows; returns how many."""
+    end = min(experiment.ends_at or timezone.now(), timezone.now())
+    seen = list(
+        Impression.objects.filter(experiment_id=experiment.pk)
+        .values("user_id", "visitor_id", "arm")
+        .annotate(first=Min("shown_at"), lists=Count("pk"))
+    )
+    units = units_of_users({row["user_id"] for row in seen if row["user_id"] is not None})
+    exposures: dict[str, Exposure] = {}
+    users: dict[str, int] = {}
+    for row in sorted(seen, key=lambda r: r["first"]):
+        unit = units[row["user_id"]] if row["user_id"] is not None else f"v{row['visitor_id']}"
+        if row["user_id"] is not None:
+            users[unit] = row["user_id"]
+        known = exposures.get(unit)
+        if known is None:  # the first arm a unit saw is its arm (assignment is sticky; a changed share is not)
+            exposures[unit] = Exposure(experiment=experiment, arm=row["arm"], shopper=unit, first_seen=row["first"],
+                                       impressions=row["lists"], user_id=users.get(unit))  # fmt: skip
+        else:
+            known.impressions += row["lists"]
+    if exposures:
+        _add_outcomes(experiment, exposures, users, end)
+    with transaction.atomic():
+        Exposure.objects.filter(experiment=experiment).delete()
+        Exposure.objects.bulk_create(exposures.values(), batch_size=2000)
+    return len(exposures)
+
+
+def _add_outcomes(experiment: Experiment, exposures: dict[str, Exposure], users: dict[str, int], end) -> None:
+    start = min(exposure.first_seen for exposure in exposures.values())
+    visitor_units = {unit[1:] for unit in exposures if unit.startswith("v")}
+    user_units = units_of_users(set(users.values()) | set(
+        Visitor.objects.filter(pk__in=visitor_units, user_id__isnull=False).values_list("user_id", flat=True)
+    ))  # fmt: skip
+    events = Interaction.objects.filter(
+        created_at__gte=start, created_at__lt=end, kind__in=[InteractionKind.ADD_TO_CART, InteractionKind.PURCHASE]
+    ).filter(visitor_id__in=visitor_units) | Interaction.objects.filter(
+        created_at__gte=start, created_at__lt=end, kind__in=[InteractionKind.ADD_TO_CART, InteractionKind.PURCHASE],
+        user_id__in=user_units.keys(),
+    )  # fmt: skip
+    for user_id, visitor_id, kind, at, price in events.values_list("user_id", "visitor_id", "kind", "created_at",
+                                                                   "price"):  # fmt: skip
+        unit = user_units.get(user_id) if user_id is not None else f"v{visitor_id}"
+        exposure = exposures.get(unit)
+        if exposure is None or at < exposure.first_seen:
+            continue
+        if kind == InteractionKind.ADD_TO_CART:
+            exposure.add_to_carts += 1
+        else:
+            exposure.purchases += 1
+            exposure.revenue += price or Decimal(0)
+    units_by_shopper = {f"u{user_id}": unit for user_id, unit in user_units.items()}
+    for credit in credits_between(start, end):
+        if credit.experiment_id != experiment.pk or not credit.attributed:
+            continue
+        unit = units_by_shopper.get(credit.shopper, credit.shopper)
+        exposure = exposures.get(unit)
+        if exposure is None:
+            continue
+        if credit.kind == InteractionKind.CLICK:
+            exposure.clicks += 1
+        elif credit.kind == InteractionKind.PURCHASE:
+            exposure.attributed_revenue += Decimal(str(credit.price or 0))
+
+
+def rollup(*, on_progress=lambda n: None) -> RollupSummary:
+    """Every experiment running or ended within the influence window, then the purge."""
+    summary = RollupSummary()
+    recent = timezone.now() - timedelta(days=settings.ATTRIBUTION_INFLUENCED_DAYS)
+    for experiment in Experiment.objects.exclude(ends_at__lt=recent):
+        summary.exposures += experiment_rollup(experiment)
+        summary.experiments += 1
+        on_progress(1)
+    keep = timezone.now() - timedelta(days=settings.IMPRESSIONS_KEEP_DAYS)
+    summary.purged, _ = Impression.objects.filter(shown_at__lt=keep).delete()
+    return summary
