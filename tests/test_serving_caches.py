@@ -341,7 +341,7 @@ def test_the_rows_markup_kept_per_process_follows_each_cards_product(shop, clien
     product_update(product=shop[0], name="Top 0, ribbed")
     after = client.get("/").content.decode()
     assert ">Top 0, ribbed<" in after and ">Top 0<" not in after
-    assert f'href="/products/{shop[0].pk}/?row=home.trending&amp;strategy=trending&amp;slot=0"' in after
+    assert f'href="/products/{shop[0].pk}/?row=home.trending&amp;strategy=trending&amp;slot=0&amp;list=' in after
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 from functools import lru_cache
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 
@@ -32,6 +33,11 @@ class ProductListSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(image.image.url) if request else image.image.url
 
 
+class OtherColourSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    colour = serializers.CharField()
+
+
 class ProductCardSerializer(serializers.Serializer):
     """A product as a list shows it, from a card record (catalog.cards): the same fields as
     ProductListSerializer, without reading the product again."""
@@ -55,16 +61,28 @@ class ProductCardSerializer(serializers.Serializer):
         return request.build_absolute_uri(card.image_url) if request else card.image_url
 
 
-def product_card_data(card: ProductCard, request: Request) -> dict:
-    """ProductCardSerializer's output for this card, serialized once per card record and origin and
-    kept (a list of 48 cards through DRF's fields cost the recommendations API about 10 ms). The
-    dict is shared: read it, never change it."""
-    return _card_data(card, request.build_absolute_uri("/"))
+class RecommendedProductSerializer(ProductCardSerializer):
+    """A recommendation's product: one card stands for the product, so it carries its other colours."""
+
+    colours = serializers.SerializerMethodField(
+        help_text="The product's other colours on sale, in id order: for swatches, each opens its own product."
+    )
+
+    @extend_schema_field(OtherColourSerializer(many=True))
+    def get_colours(self, card) -> list[dict]:
+        return [{"id": pk, "colour": colour} for pk, colour in card.colours]
+
+
+def product_card_data(card: ProductCard, request: Request, *, colours: bool = False) -> dict:
+    """ProductCardSerializer's output for this card (RecommendedProductSerializer's with ``colours``),
+    serialized once per card record and origin and kept (a list of 48 cards through DRF's fields cost
+    the recommendations API about 10 ms). The dict is shared: read it, never change it."""
+    return _card_data(card, request.build_absolute_uri("/"), colours)
 
 
 @lru_cache(maxsize=20_000)
-def _card_data(card: ProductCard, root: str) -> dict:
-    data = dict(ProductCardSerializer(card).data)
+def _card_data(card: ProductCard, root: str, colours: bool) -> dict:
+    data = dict((RecommendedProductSerializer if colours else ProductCardSerializer)(card).data)
     if card.image_url is not None and card.image_url.startswith("/") and not card.image_url.startswith("//"):
         data["image"] = root.removesuffix("/") + card.image_url  # build_absolute_uri's answer for a path
     return data

@@ -3,12 +3,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
-from catalog.api.serializers import ProductCardSerializer, product_card_data
+from catalog.api.serializers import RecommendedProductSerializer, product_card_data
 from recommendations.models import InteractionKind
 
 
 class RecommendationItemSerializer(serializers.Serializer):
-    product = ProductCardSerializer()
+    product = RecommendedProductSerializer()
     strategy = serializers.ChoiceField(
         choices=[
             "buy_again",
@@ -62,7 +62,7 @@ def recommendations_data(*, visitor_id: str, rows: list, request) -> dict:
                 "title": row.title,
                 "items": [
                     {
-                        "product": product_card_data(card.product, request),
+                        "product": product_card_data(card.product, request, colours=True),
                         "strategy": card.strategy,
                         "reason": card.reason,
                         "slot": card.slot,

@@ -174,7 +174,9 @@ def cached_page_rows(key: str, state: ServingState) -> list[Row] | None:
 def page_store(key: str, rows: list[Row], *, genders: tuple[str, ...] | None, shown: int) -> None:
     """Keep a page for HOME_PAGE_CACHE_S (its key changes sooner when anything it shows does), with
     the shown-products value read before it was computed."""
-    bare = [Row(row.key, row.title, [dataclasses.replace(card, product=None) for card in row.cards]) for row in rows]
+    bare = [
+        dataclasses.replace(row, cards=[dataclasses.replace(card, product=None) for card in row.cards]) for row in rows
+    ]
     versions = {card.product_id: card.product.version for row in rows for card in row.cards}
     expires_at = time.time() + settings.HOME_PAGE_CACHE_S
     cache_call(cache.set, key, CachedPage(genders, bare, shown, versions, expires_at), settings.HOME_PAGE_CACHE_S)
