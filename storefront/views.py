@@ -45,9 +45,11 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
         row=request.GET.get("row", ""), strategy=request.GET.get("strategy", ""), slot=request.GET.get("slot", ""),
         list_id=request.GET.get("list", ""),
     )  # fmt: skip
+    user_id = request.user.pk if request.user.is_authenticated else None
+    impressions_record(surface=Surface.PRODUCT, rows=page.rows(), user_id=user_id, visitor_id=request.visitor.pk)
     lists = page.lists
     context = {"product": page.product, "goes_with": lists.goes_with, "colours": lists.colours,
-               "also_bought": lists.also_bought, "similar": lists.similar}  # fmt: skip
+               "also_bought": lists.also_bought, "similar": lists.similar, "list_ids": page.list_ids}  # fmt: skip
     return render(request, "storefront/product_detail.html", context)
 
 

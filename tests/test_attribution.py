@@ -185,7 +185,7 @@ def test_impressions_belong_to_their_shopper(client, catalog):
 def test_the_buffer_is_bounded_and_keeps_its_rows_through_a_failed_write(settings, monkeypatch, catalog):
     settings.IMPRESSIONS_BUFFER_MAX = 3
     buffer = impressions.ImpressionBuffer()
-    row = impressions.Shown(uuid.uuid4().hex, "home", "home.trending", "", None, str(uuid.uuid4()), T0,
+    row = impressions.Shown(uuid.uuid4().hex, "home", "home.trending", None, "", None, str(uuid.uuid4()), T0,
                             (catalog[0].pk,), ("trending",))  # fmt: skip
     buffer.add([row] * 5)
     assert buffer.pending() == 3 and buffer.dropped == 2
@@ -198,3 +198,25 @@ def test_the_buffer_is_bounded_and_keeps_its_rows_through_a_failed_write(setting
     monkeypatch.undo()
     assert buffer.flush() == 3 and buffer.pending() == 0
     assert Impression.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_the_product_pages_rows_are_impressions_and_a_click_on_one_is_credited_to_it(client):
+    black = ProductFactory(product_group="0108775", colour="Black", price=30)
+    white = ProductFactory(product_group="0108775", colour="White", price=30)
+    html = client.get(f"/products/{black.pk}/").content.decode()
+    impressions.buffer.flush()
+    colours = Impression.objects.get(surface="product", row="product.colours")
+    assert colours.product_ids == [white.pk] and colours.sources == ["same_product"]
+    link = (
+        f"/products/{white.pk}/?row=product.colours&amp;strategy=same_product&amp;slot=0&amp;list={colours.list_id.hex}"
+    )
+    assert link in html
+    client.get(link.replace("&amp;", "&"))
+    client.post(f"/cart/add/{white.pk}/")
+    start = datetime.now(UTC) - H
+    credits = credits_between(start, start + 2 * H)
+    assert {(c.kind, c.surface, c.row, c.position) for c in credits} == {
+        ("click", "product", "product.colours", 0), ("view", "product", "product.colours", 0),
+        ("add_to_cart", "product", "product.colours", 0),
+    }  # fmt: skip

@@ -4,6 +4,7 @@ beforehand (the after-a-click ranking of the product, its group, the ALS item ne
 process, the stored visual neighbours), so one query over their union reads which pass and their
 card versions. A product shows in the first list that has it, never again lower on the page."""
 
+import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -18,7 +19,7 @@ from common.compiled import id_array, id_literal
 from recommendations.selectors.collaborative import also_bought_ids, serving_model
 from recommendations.selectors.generation import GenerationMemo, ServingValues, serving_values
 from recommendations.selectors.ranked import active_ranker, goes_with, goes_with_ids
-from recommendations.selectors.rows import group_key
+from recommendations.selectors.rows import Card, Row, group_key
 from recommendations.selectors.similar import (
     NEIGHBOURS_MEMO_S,
     LooksSimilar,
@@ -37,12 +38,34 @@ class ProductPageLists:
     similar: LooksSimilar = field(default_factory=LooksSimilar)
 
 
+# The product page's rows: their keys, as the links and the impressions name them, and the source each
+# card of the row came from.
+PRODUCT_ROWS = (
+    ("product.colours", "colours", "same_product"),
+    ("product.goes_with", "goes_with", "also_bought"),
+    ("product.also_bought", "also_bought", "als"),
+    ("product.similar", "similar", "visual"),
+)
+
+
 @dataclass(frozen=True, eq=False)
 class ProductPage:
     """What a product page shows, the same for every shopper under one pair of serving values."""
 
     product: Product  # with its photos
     lists: ProductPageLists
+    # Each row's list id (Row.list_id), given when the page is computed and kept with it: every render
+    # shows the same lists, and each render is an impression of them (experiments).
+    list_ids: dict[str, str] = field(default_factory=dict)
+
+    def rows(self) -> list[Row]:
+        """The page's lists as rows of cards (what was shown, for the impressions)."""
+        rows = []
+        for key, name, strategy in PRODUCT_ROWS:
+            products = self.lists.similar.products if name == "similar" else getattr(self.lists, name)
+            cards = [Card(card.pk, strategy, "", 0.0, key, slot) for slot, card in enumerate(products)]
+            rows.append(Row(key, name, cards, self.list_ids.get(name, "")))
+        return rows
 
 
 def product_page(*, pk: int) -> ProductPage | None:
@@ -64,7 +87,8 @@ def _page(pk: int, values: ServingValues) -> ProductPage | None:
     product = product_get(pk=pk, using=PRIMARY)
     if product is None or not product.is_active:
         return None
-    return ProductPage(product, product_page_lists(product=product, values=values))
+    return ProductPage(product, product_page_lists(product=product, values=values),
+                       {name: uuid.uuid4().hex for _, name, _ in PRODUCT_ROWS})  # fmt: skip
 
 
 def product_page_lists(

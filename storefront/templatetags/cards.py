@@ -85,16 +85,21 @@ def product_card(product: ProductCard | Product, card=None):
 
 
 @register.simple_tag
-def cards_grid(products) -> SafeString:
-    """A grid of plain cards (a product page's lists): the markup is kept per process for the
-    same records in the same order, so a product page served from its kept lists renders none."""
+def cards_grid(products, row: str = "", strategy: str = "", list_id: str = "") -> SafeString:
+    """A grid of cards (a product page's lists): the markup is kept per process for the same records
+    in the same order, so a product page served from its kept lists renders none. With a ``row``, each
+    link names the row, the source, the slot and the list (``list_id``), so a click is credited to it."""
     # Keyed by records, never by Product instances (equal by id alone, whatever they show).
-    return _grid_markup(tuple(p if isinstance(p, ProductCard) else ProductCard.of(p) for p in products))
+    records = tuple(p if isinstance(p, ProductCard) else ProductCard.of(p) for p in products)
+    return _grid_markup(records, row, strategy, list_id or "")
 
 
 @lru_cache(maxsize=8192)  # lists of about 12 cards, about 6 kB each
-def _grid_markup(products: tuple[ProductCard, ...]) -> SafeString:
-    cards = "".join(product_card(product) for product in products)
+def _grid_markup(products: tuple[ProductCard, ...], row: str, strategy: str, list_id: str) -> SafeString:
+    cards = "".join(
+        product_card(product, _Shown(row, strategy, "", slot, list_id) if row else None)
+        for slot, product in enumerate(products)
+    )
     return mark_safe(f'<div class="grid">{cards}</div>')  # noqa: S308 (each card is escaped by product_card)
 
 
