@@ -1,9 +1,10 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import Sum
 from django.forms.models import BaseInlineFormSet
 
-from experiments.models import Arm, Experiment
+from experiments.models import Arm, Experiment, SourceDay
 from experiments.selectors.assignment import forget_running
 from experiments.selectors.results import experiment_results, shoppers_needed
 from experiments.services.rollup import experiment_rollup
@@ -63,3 +64,42 @@ class ExperimentAdmin(admin.ModelAdmin):
             planner = [(f"{lift:.0%}", shoppers_needed(base, lift)) for lift in (0.05, 0.10, 0.20)]
             extra_context = {**(extra_context or {}), "results": results, "planner": planner, "base_rate": base}
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(SourceDay)
+class SourceDayAdmin(admin.ModelAdmin):
+    """The standing dashboard: what each surface, row and candidate source showed and earned, per day,
+    in or out of experiments. Read-only: the roll-up writes it."""
+
+    list_display = ["day", "surface", "row", "source", "arm", "cards_shown", "clicks", "click_through",
+                    "add_to_carts", "purchases", "revenue", "influenced_purchases"]  # fmt: skip
+    list_filter = ["surface", "row", "source", "experiment_id"]
+    date_hierarchy = "day"
+    change_list_template = "admin/experiments/sourceday/change_list.html"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Click-through")
+    def click_through(self, row: SourceDay) -> str:
+        return f"{row.clicks / row.cards_shown:.2%}" if row.cards_shown else "–"
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:  # totals per surface, row and source over what the filters chose
+            totals = (
+                changelist.get_queryset(request)
+                .order_by()
+                .values("surface", "row", "source")
+                .annotate(shown=Sum("cards_shown"), clicks=Sum("clicks"), carts=Sum("add_to_carts"),
+                          bought=Sum("purchases"), revenue=Sum("revenue"))
+                .order_by("surface", "row", "-clicks")
+            )  # fmt: skip
+            response.context_data["totals"] = [
+                {**row, "ctr": row["clicks"] / row["shown"] if row["shown"] else 0.0} for row in totals
+            ]
+        return response

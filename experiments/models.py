@@ -129,3 +129,30 @@ class Exposure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.experiment_id}/{self.arm}/{self.shopper}"
+
+
+class SourceDay(models.Model):
+    """Per day, experiment arm, surface, row and candidate source: cards shown and what their clicks
+    earned (experiments.selectors.attribution). Rolled up from the raw impressions and the log by
+    experiments.services.rollup; the standing dashboard and the per-source view read only this."""
+
+    day = models.DateField()
+    experiment_id = models.IntegerField(null=True, blank=True)
+    arm = models.CharField(max_length=32, blank=True)
+    surface = models.CharField(max_length=16, choices=Surface.choices)
+    row = models.CharField(max_length=32)
+    source = models.CharField(max_length=32)
+    cards_shown = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0)
+    add_to_carts = models.PositiveIntegerField(default=0)  # attributed
+    purchases = models.PositiveIntegerField(default=0)  # attributed
+    revenue = models.DecimalField(max_digits=14, decimal_places=2, default=0)  # attributed purchases' prices
+    influenced_purchases = models.PositiveIntegerField(default=0)  # within the longer window only
+
+    class Meta:
+        verbose_name = "recommendation performance (per day and source)"
+        verbose_name_plural = "recommendation performance (per day and source)"
+        indexes = [models.Index(fields=["day"]), models.Index(fields=["experiment_id", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.surface} {self.row} {self.source}"

@@ -16,4 +16,5 @@ def experiments_rollup() -> dict[str, int]:
     summary = rollup()
     logger.info("Rolled up %d experiments (%d shoppers); purged %d impressions",
                 summary.experiments, summary.exposures, summary.purged)  # fmt: skip
-    return {"experiments": summary.experiments, "exposures": summary.exposures, "purged": summary.purged}
+    return {"experiments": summary.experiments, "exposures": summary.exposures, "source_days": summary.source_days,
+            "purged": summary.purged}  # fmt: skip

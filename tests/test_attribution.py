@@ -5,6 +5,7 @@ own pages, API and buffer against the real database."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -220,3 +221,26 @@ def test_the_product_pages_rows_are_impressions_and_a_click_on_one_is_credited_t
         ("click", "product", "product.colours", 0), ("view", "product", "product.colours", 0),
         ("add_to_cart", "product", "product.colours", 0),
     }  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_the_roll_up_counts_cards_and_credits_per_source_and_the_dashboard_shows_them(client, catalog, admin_client):
+    from experiments.models import SourceDay
+    from experiments.services.rollup import rollup
+
+    client.get("/")
+    impressions.buffer.flush()
+    impression = Impression.objects.get()
+    client.get(f"/products/{catalog[0].pk}/?row=home.trending&strategy=trending&slot=0&list={impression.list_id.hex}")
+    client.post(f"/cart/add/{catalog[0].pk}/")
+    client.post("/cart/checkout/")
+    impressions.buffer.flush()  # the product page's own rows (none here: no colours, no models)
+    summary = rollup()
+    assert summary.source_days >= 1
+    home = SourceDay.objects.get(surface="home", row="home.trending", source="trending")
+    assert (home.cards_shown, home.clicks, home.add_to_carts, home.purchases, home.revenue) == (
+        6, 1, 1, 1, Decimal("15.00")
+    )  # fmt: skip
+    assert rollup().source_days == summary.source_days  # idempotent
+    page = admin_client.get("/admin/experiments/sourceday/").content.decode()
+    assert 'id="source-totals"' in page and "<td>trending</td>" in page

@@ -116,3 +116,15 @@ def test_each_arm_serves_its_strategy_and_the_rollup_counts_what_each_shopper_di
     results = experiment_results(experiment)
     assert {arm.key: arm.shoppers for arm in results.arms} == {k: len(v) for k, v in by_arm.items()}
     assert all(arm.clicks == 1 for arm in results.arms)
+
+
+def test_an_a_a_split_is_called_significant_about_one_time_in_twenty():
+    """Shoppers all served alike (conversion 4%, revenue skewed as shops' is), split at random 400 times:
+    the Welch intervals call 3% to 7% of the splits significant at 95%, as a sound test must."""
+    from experiments.selectors.results import aa_false_positive_rate
+
+    rng = np.random.default_rng(7)
+    bought = rng.random(20_000) < 0.04
+    revenue = np.where(bought, rng.lognormal(3.0, 0.8, 20_000), 0.0)
+    assert 0.03 <= aa_false_positive_rate(bought.astype(float), reassignments=400, seed=1) <= 0.07
+    assert 0.03 <= aa_false_positive_rate(revenue, reassignments=400, seed=2) <= 0.07

@@ -56,6 +56,7 @@ class Credit:
     kind: str
     product_id: int
     price: float | None
+    at: datetime
     list_id: str
     surface: str
     row: str
@@ -107,8 +108,9 @@ def attribute(
 
 
 def _credit(event: LoggedEvent, item: ShownList, position: int, *, attributed: bool) -> Credit:
-    return Credit(event.event, event.shopper, event.kind, event.product_id, event.price, item.list_id, item.surface,
-                  item.row, item.arm, position, item.sources[position], attributed, item.experiment_id)  # fmt: skip
+    return Credit(event.event, event.shopper, event.kind, event.product_id, event.price, event.at, item.list_id,
+                  item.surface, item.row, item.arm, position, item.sources[position], attributed,
+                  item.experiment_id)  # fmt: skip
 
 
 def _shopper(user_id, visitor_id) -> str:

@@ -158,3 +158,16 @@ def experiment_results(experiment: Experiment) -> ExperimentResults:
         arm.best_conversion, arm.best_revenue = best_c, best_r
     results.srm_p = sample_ratio_p([a.shoppers for a in results.arms], [a.share for a in results.arms])
     return results
+
+
+def aa_false_positive_rate(outcomes: np.ndarray, *, reassignments: int = 200, seed: int = 0) -> float:
+    """The A/A check: ``outcomes`` (one per shopper, all served alike) split at random into two equal
+    arms ``reassignments`` times; the share of splits whose Welch 95% interval of the difference
+    excludes zero. A sound test calls about 5% of them significant."""
+    rng = np.random.default_rng(seed)
+    significant = 0
+    for _ in range(reassignments):
+        in_first = rng.random(len(outcomes)) < 0.5
+        interval = difference(outcomes[in_first], outcomes[~in_first])
+        significant += interval is not None and (interval.low > 0 or interval.high < 0)
+    return significant / reassignments

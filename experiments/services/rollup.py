@@ -4,15 +4,15 @@ recently ended experiment (idempotent: a rerun gives the same rows), and the old
 Run by Celery beat (experiments.tasks) and ``manage.py experiments_rollup``."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from experiments.models import Experiment, Exposure, Impression
+from experiments.models import Experiment, Exposure, Impression, SourceDay
 from experiments.selectors.attribution import credits_between
 from recommendations.models import Interaction, InteractionKind, Visitor
 
@@ -21,6 +21,7 @@ from recommendations.models import Interaction, InteractionKind, Visitor
 class RollupSummary:
     experiments: int = 0
     exposures: int = 0
+    source_days: int = 0
     purged: int = 0
 
 
@@ -102,14 +103,57 @@ def _add_outcomes(experiment: Experiment, exposures: dict[str, Exposure], users:
             exposure.attributed_revenue += Decimal(str(credit.price or 0))
 
 
+def source_days_rollup(since) -> int:
+    """Recompute SourceDay from ``since`` (a date) on: cards shown per day, experiment, arm, surface, row
+    and source straight from the impressions (one grouped query over unnest), and the credits their
+    events earned. Returns the rows written."""
+    start = datetime.combine(since, time.min, tzinfo=UTC)
+    table = Impression._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT (shown_at AT TIME ZONE 'UTC')::date, experiment_id, arm, surface, row, source, count(*)
+                  FROM {table}, unnest(sources) AS source WHERE shown_at >= %s
+                 GROUP BY 1, 2, 3, 4, 5, 6""",
+            [start],
+        )
+        shown = cursor.fetchall()
+    rows: dict[tuple, SourceDay] = {}
+    for day, experiment_id, arm, surface, row, source, count in shown:
+        rows[(day, experiment_id, arm, surface, row, source)] = SourceDay(
+            day=day, experiment_id=experiment_id, arm=arm, surface=surface, row=row, source=source, cards_shown=count
+        )
+    for credit in credits_between(start, timezone.now()):
+        at = credit.at.astimezone(UTC).date()
+        key = (at, credit.experiment_id, credit.arm, credit.surface, credit.row, credit.source)
+        item = rows.get(key)
+        if item is None:
+            item = rows[key] = SourceDay(day=at, experiment_id=credit.experiment_id, arm=credit.arm,
+                                         surface=credit.surface, row=credit.row, source=credit.source)  # fmt: skip
+        if not credit.attributed:
+            item.influenced_purchases += credit.kind == InteractionKind.PURCHASE
+        elif credit.kind == InteractionKind.CLICK:
+            item.clicks += 1
+        elif credit.kind == InteractionKind.ADD_TO_CART:
+            item.add_to_carts += 1
+        elif credit.kind == InteractionKind.PURCHASE:
+            item.purchases += 1
+            item.revenue += Decimal(str(credit.price or 0))
+    with transaction.atomic():
+        SourceDay.objects.filter(day__gte=since).delete()
+        SourceDay.objects.bulk_create(rows.values(), batch_size=2000)
+    return len(rows)
+
+
 def rollup(*, on_progress=lambda n: None) -> RollupSummary:
-    """Every experiment running or ended within the influence window, then the purge."""
+    """Every experiment running or ended within the influence window, the per-source days of that
+    window, then the purge."""
     summary = RollupSummary()
     recent = timezone.now() - timedelta(days=settings.ATTRIBUTION_INFLUENCED_DAYS)
     for experiment in Experiment.objects.exclude(ends_at__lt=recent):
         summary.exposures += experiment_rollup(experiment)
         summary.experiments += 1
         on_progress(1)
+    summary.source_days = source_days_rollup(recent.date())
     keep = timezone.now() - timedelta(days=settings.IMPRESSIONS_KEEP_DAYS)
     summary.purged, _ = Impression.objects.filter(shown_at__lt=keep).delete()
     return summary

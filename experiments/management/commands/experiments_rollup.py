@@ -12,6 +12,7 @@ class Command(BaseCommand):
         with tqdm(total=Experiment.objects.count(), unit="experiment", disable=None) as bar:
             summary = rollup(on_progress=bar.update)
         self.stdout.write(
-            f"Rolled up {summary.experiments} experiments ({summary.exposures:,} shoppers exposed); "
-            f"purged {summary.purged:,} impressions past IMPRESSIONS_KEEP_DAYS."
+            f"Rolled up {summary.experiments} experiments ({summary.exposures:,} shoppers exposed) and "
+            f"{summary.source_days:,} day-and-source rows; purged {summary.purged:,} impressions past "
+            "IMPRESSIONS_KEEP_DAYS."
         )
