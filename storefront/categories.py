@@ -15,6 +15,8 @@ from django.utils.http import urlencode
 
 from catalog.cards import VersionedCache, product_cards
 from catalog.categories import CategoryFilter, catalog_counts, catalog_version
+from experiments.models import Surface
+from experiments.services.impressions import impressions_record
 from recommendations.selectors.categories import LISTING_KEPT, category_listing, category_slice, scoped_row
 from recommendations.selectors.generation import serving_generation
 from storefront.templatetags.cards import product_card
@@ -148,4 +150,7 @@ def shop_page(request: HttpRequest) -> HttpResponse:
         "cards": cards,
         "grid": grid,
     }
+    if row is not None:
+        user_id = request.user.pk if request.user.is_authenticated else None
+        impressions_record(surface=Surface.CATEGORY, rows=[row], user_id=user_id, visitor_id=request.visitor.pk)
     return render(request, "storefront/shop.html", context)

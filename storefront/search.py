@@ -7,7 +7,9 @@ from django.shortcuts import render
 
 from catalog.cards import product_cards
 from catalog.search import MAX_QUERY_LENGTH, search_log
-from recommendations.selectors.rows import Card
+from experiments.models import Surface
+from experiments.services.impressions import impressions_record
+from recommendations.selectors.rows import Card, Row
 from recommendations.selectors.search import search_served
 
 
@@ -33,5 +35,11 @@ def search_page(request: HttpRequest) -> HttpResponse:
             "count_label": f"{count:,}+" if count >= settings.SEARCH_MAX_MATCHES else f"{count:,}",
             "cards": [(cards[pid], Card(pid, strategy, "", 0.0, "search", offset + i)) for i, pid in enumerate(shown)
                       if pid in cards],
+            "list_id": results.list_id,
         }  # fmt: skip
+        if results.personalised_by:  # ordered for this shopper: an impression (text relevance alone is not)
+            shown_row = Row("search", "search", [card for _, card in context["cards"]], results.list_id)
+            user_id = request.user.pk if request.user.is_authenticated else None
+            impressions_record(surface=Surface.SEARCH, rows=[shown_row], user_id=user_id,
+                               visitor_id=request.visitor.pk)  # fmt: skip
     return render(request, "storefront/search.html", context)

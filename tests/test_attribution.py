@@ -244,3 +244,21 @@ def test_the_roll_up_counts_cards_and_credits_per_source_and_the_dashboard_shows
     assert rollup().source_days == summary.source_days  # idempotent
     page = admin_client.get("/admin/experiments/sourceday/").content.decode()
     assert 'id="source-totals"' in page and "<td>trending</td>" in page
+
+
+@pytest.mark.django_db
+def test_a_search_ordered_for_the_shopper_is_an_impression_and_its_cards_carry_the_list(client):
+    from recommendations.models import PopularScore
+
+    dresses = [ProductFactory(name=f"Summer dress {n}", article_type="Dress") for n in range(4)]
+    PopularScore.objects.bulk_create(PopularScore(product=p, score=float(n)) for n, p in enumerate(dresses))
+    html = client.get("/search/?q=dress").content.decode()
+    impressions.buffer.flush()
+    # Ordered for the shopper (by what sells, for a new visitor), not by text alone: an impression.
+    [impression] = Impression.objects.filter(surface="search")
+    assert sorted(impression.product_ids) == sorted(p.pk for p in dresses)
+    assert f"&amp;list={impression.list_id.hex}" in html
+    text_only = client.get("/search/?q=dress&order=relevance").content.decode()
+    impressions.buffer.flush()
+    assert Impression.objects.filter(surface="search").count() == 1
+    assert "/products/" in text_only

@@ -15,6 +15,7 @@ shopper's order decides. The shopper's order, best first:
 
 import dataclasses
 import hashlib
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +49,9 @@ class SearchResults:
     # A search that found nothing: the best sellers of the nearest category instead.
     fallback_category: str = ""
     fallback_ids: list[int] = field(default_factory=list)
+    # The ordered list's id (Row.list_id): kept with the cached results, so each page of them and each
+    # render is an impression of the same list (experiments).
+    list_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 def search_filters(gender_choice: str) -> Q:
@@ -110,7 +114,7 @@ def _passing_one_colour_each(results: SearchResults, choice: str) -> SearchResul
     )
 
 
-_FORMAT = 1  # bump when SearchResults changes shape
+_FORMAT = 2  # bump when SearchResults changes shape (2: its list id)
 _SETTINGS = ("SEARCH_PERSONAL_WEIGHT", "SEARCH_MAX_MATCHES", "SEARCH_CORRECTION_MIN_SCORE", "RANKER_ENABLED")
 
 

@@ -61,9 +61,10 @@ def _card_query(row: str, strategy: str) -> str:
 
 
 @register.simple_tag
-def product_card(product: ProductCard | Product, card=None):
+def product_card(product: ProductCard | Product, card=None, list_id: str = ""):
     """A card linking to the product; a recommendation ``card`` adds its reason and, in the link,
-    its row, strategy and slot, so the click is logged against the strategy that earned it."""
+    its row, strategy and slot, and the list it is on (``list_id``, else the card's own), so the click
+    is logged against the strategy that earned it and credited to the list."""
     record = product if isinstance(product, ProductCard) else ProductCard.of(product)
     url, head, tail = _own_parts(record)
     # Formatted with the standard library's escape (Django's escape is the same function, plus a
@@ -72,7 +73,7 @@ def product_card(product: ProductCard | Product, card=None):
         reason = strategy = ""
     else:
         url += _card_query(card.row, card.strategy) + str(int(card.slot))
-        list_id = getattr(card, "list_id", "")
+        list_id = list_id or getattr(card, "list_id", "")
         if list_id:  # the list it was on: the click is credited to it (experiments.attribution)
             url += "&list=" + escape(str(list_id))
         reason = f'<div class="reason">{escape(str(card.reason))}</div>' if card.reason else ""
