@@ -95,7 +95,7 @@ def test_no_credit_ever_goes_to_a_list_that_did_not_show_the_product_to_that_sho
         event = by_event[credit.event]
         assert any(
             item.list_id == credit.list_id and item.shopper == event.shopper and item.shown_at <= event.at
-            and item.product_ids[credit.position] == event.product_id
+            and credit.position < len(item.product_ids) and item.product_ids[credit.position] == event.product_id
             for item in shown_lists
         )  # fmt: skip
 
@@ -262,3 +262,22 @@ def test_a_search_ordered_for_the_shopper_is_an_impression_and_its_cards_carry_t
     impressions.buffer.flush()
     assert Impression.objects.filter(surface="search").count() == 1
     assert "/products/" in text_only
+
+
+@pytest.mark.django_db
+def test_a_list_seen_before_signing_in_is_credited_for_the_click_made_as_the_user(catalog):
+    from django.test import Client
+
+    browser = Client()
+    browser.get("/")
+    impressions.buffer.flush()
+    impression = Impression.objects.get()
+    user = get_user_model().objects.create_user("cy", password="x-long-password-1")
+    from recommendations.services.interactions import visitor_merge_into_user
+
+    browser.force_login(user)  # signed in on that browser: the sign-in signal's merge, as the store does it
+    visitor_merge_into_user(visitor=Visitor(pk=impression.visitor_id), user=user)
+    browser.get(f"/products/{catalog[3].pk}/?row=home.trending&strategy=trending&slot=3&list={impression.list_id.hex}")
+    assert Interaction.objects.filter(user=user, kind="click").exists()
+    start = datetime.now(UTC) - H
+    assert {(c.kind, c.position) for c in credits_between(start, start + 2 * H)} == {("click", 3), ("view", 3)}

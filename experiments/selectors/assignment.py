@@ -110,3 +110,18 @@ def arm_for(*, surface: str, user_id: int | None, visitor_id) -> ArmChoice | Non
             )
             return ArmChoice(experiment.experiment_id, key, strategy)
     return None
+
+
+def units_of(*, user_ids: set[int], visitor_ids: set) -> tuple[dict[int, str], dict[str, str]]:
+    """Every shopper's unit, in two queries: (user id -> unit, visitor id as text -> unit). A visitor that
+    became a user's has the user's unit, so what a visitor was shown before signing in is theirs after."""
+    owners = dict(Visitor.objects.filter(pk__in=visitor_ids, user_id__isnull=False).values_list("pk", "user_id"))
+    firsts: dict[int, str] = {}
+    wanted = set(user_ids) | set(owners.values())
+    for user_id, visitor_id in (
+        Visitor.objects.filter(user_id__in=wanted).order_by("user_id", "created_at", "pk").values_list("user_id", "pk")
+    ):
+        firsts.setdefault(user_id, f"v{visitor_id}")
+    users = {user_id: firsts.get(user_id, f"u{user_id}") for user_id in wanted}
+    visitors = {str(v): users[owners[v]] if v in owners else f"v{v}" for v in visitor_ids}
+    return users, visitors

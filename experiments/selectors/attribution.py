@@ -2,7 +2,9 @@
 
 The rule (docs/experiments.md):
 * A *recommendation click* is a click whose ``recommendation_id`` names a list that was shown to the
-  same shopper (the same user, else the same visitor) at or before the click, with that product on it.
+  same shopper (their assignment unit: the visitor, or for a user the first visitor that became
+  theirs, so a list seen before signing in counts after it) at or before the click, with that product
+  on it.
   Any other click carrying a list id (copied from someone else, made up, on a product the list did not
   hold) earns nothing: no one can inflate another shopper's list, or another arm.
 * A view, add-to-cart or purchase of a product is *attributed* to the shopper's last recommendation
@@ -22,6 +24,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from experiments.models import Impression
+from experiments.selectors.assignment import units_of
 from recommendations.models import Interaction, InteractionKind
 
 
@@ -113,28 +116,36 @@ def _credit(event: LoggedEvent, item: ShownList, position: int, *, attributed: b
                   item.experiment_id)  # fmt: skip
 
 
-def _shopper(user_id, visitor_id) -> str:
-    return f"u{user_id}" if user_id is not None else f"v{visitor_id}"
-
-
 def logged_between(start: datetime, end: datetime) -> tuple[list[LoggedEvent], list[ShownList]]:
     """The events of [start, end) and the impressions that can earn them credit (from the influence
-    window before start), from the database."""
+    window before start), from the database. Each shopper is their assignment unit
+    (experiments.selectors.assignment.units_of): a list shown to a visitor who then signs in, on that
+    browser, is credited for the clicks they make as the user."""
     reach = start - timedelta(days=settings.ATTRIBUTION_INFLUENCED_DAYS)
-    events = [
-        LoggedEvent(pk, _shopper(user_id, visitor_id), product_id, kind, at, rec.hex if rec else "",
-                    float(price) if price is not None else None)
-        for pk, user_id, visitor_id, product_id, kind, at, rec, price in Interaction.objects.filter(
-            created_at__gte=reach, created_at__lt=end
-        ).values_list("pk", "user_id", "visitor_id", "product_id", "kind", "created_at", "recommendation_id", "price")
-    ]  # fmt: skip
+    event_rows = list(
+        Interaction.objects.filter(created_at__gte=reach, created_at__lt=end).values_list(
+            "pk", "user_id", "visitor_id", "product_id", "kind", "created_at", "recommendation_id", "price"
+        )
+    )
     columns = ("list_id", "user_id", "visitor_id", "shown_at", "surface", "row", "arm", "product_ids", "sources",
                "experiment_id")  # fmt: skip
+    shown_rows = list(Impression.objects.filter(shown_at__gte=reach, shown_at__lt=end).values_list(*columns))
+    users, visitors = units_of(
+        user_ids={row[1] for row in event_rows + shown_rows if row[1] is not None},
+        visitor_ids={row[2] for row in event_rows + shown_rows if row[1] is None and row[2] is not None},
+    )
+
+    def unit(user_id, visitor_id) -> str:
+        return users[user_id] if user_id is not None else visitors[str(visitor_id)]
+
+    events = [
+        LoggedEvent(pk, unit(user_id, visitor_id), product_id, kind, at, rec.hex if rec else "",
+                    float(price) if price is not None else None)
+        for pk, user_id, visitor_id, product_id, kind, at, rec, price in event_rows
+    ]  # fmt: skip
     shown = [
-        ShownList(list_id.hex, _shopper(user_id, visitor_id), at, surface, row, arm, tuple(ids), tuple(sources), exp)
-        for list_id, user_id, visitor_id, at, surface, row, arm, ids, sources, exp in Impression.objects.filter(
-            shown_at__gte=reach, shown_at__lt=end
-        ).values_list(*columns)
+        ShownList(list_id.hex, unit(user_id, visitor_id), at, surface, row, arm, tuple(ids), tuple(sources), exp)
+        for list_id, user_id, visitor_id, at, surface, row, arm, ids, sources, exp in shown_rows
     ]
     return events, shown
 

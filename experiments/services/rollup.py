@@ -13,6 +13,7 @@ from django.db.models import Count, Min
 from django.utils import timezone
 
 from experiments.models import Experiment, Exposure, Impression, SourceDay
+from experiments.selectors.assignment import units_of
 from experiments.selectors.attribution import credits_between
 from recommendations.models import Interaction, InteractionKind, Visitor
 
@@ -27,14 +28,7 @@ class RollupSummary:
 
 def units_of_users(user_ids: set[int]) -> dict[int, str]:
     """Each user's assignment unit (experiments.selectors.assignment.unit_of), in one query."""
-    units: dict[int, str] = {}
-    for user_id, visitor_id in (
-        Visitor.objects.filter(user_id__in=user_ids)
-        .order_by("user_id", "created_at", "pk")
-        .values_list("user_id", "pk")
-    ):
-        units.setdefault(user_id, f"v{visitor_id}")
-    return {user_id: units.get(user_id, f"u{user_id}") for user_id in user_ids}
+    return units_of(user_ids=user_ids, visitor_ids=set())[0]
 
 
 def experiment_rollup(experiment: Experiment) -> int:
@@ -89,12 +83,10 @@ def _add_outcomes(experiment: Experiment, exposures: dict[str, Exposure], users:
         else:
             exposure.purchases += 1
             exposure.revenue += price or Decimal(0)
-    units_by_shopper = {f"u{user_id}": unit for user_id, unit in user_units.items()}
     for credit in credits_between(start, end):
         if credit.experiment_id != experiment.pk or not credit.attributed:
             continue
-        unit = units_by_shopper.get(credit.shopper, credit.shopper)
-        exposure = exposures.get(unit)
+        exposure = exposures.get(credit.shopper)  # already the unit (selectors.attribution.logged_between)
         if exposure is None:
             continue
         if credit.kind == InteractionKind.CLICK:
