@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
 from catalog.cards import card_version, product_cards
 from catalog.colours import stylesheet, swatch_class
@@ -93,3 +94,35 @@ def test_the_homepage_shows_one_card_per_product_with_its_colours_as_swatches(se
     assert '<span class="swatch sw-grey-light" title="Light Grey"></span>' in html
     rows = homepage_rows_served(user_id=None, visitor=Visitor.objects.create(), rng=random.Random(0))
     assert [card.product_id for row in rows for card in row.cards] == [joggers[0].pk, *(s.pk for s in shirts)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rewrite_runs_at_commit_and_a_row_locked_for_a_logged_event_is_not_skipped():
+    """At commit, as the store runs it (the triggers deferred): a sibling that another transaction holds
+    only a key-share lock on (an event being logged for it) is rewritten all the same."""
+    import threading
+
+    from django.db import connections, transaction
+
+    from recommendations.models import Interaction, Visitor
+
+    black, grey = (ProductFactory(product_group="0706017", colour=c) for c in ("Black", "Grey"))
+    visitor = Visitor.objects.create()
+    before = _versions(black)[black.pk]
+    holding, release = threading.Event(), threading.Event()
+
+    def log_a_view_of_black() -> None:  # an INSERT pointing at black: a FOR KEY SHARE lock on its row
+        with transaction.atomic():
+            Interaction.objects.create(visitor=visitor, product=black, kind="view", created_at=timezone.now())
+            holding.set()
+            release.wait(10)
+        connections.close_all()
+
+    other = threading.Thread(target=log_a_view_of_black)
+    other.start()
+    assert holding.wait(10)
+    Product.objects.filter(pk=grey.pk).update(stock_quantity=0)  # autocommit: the deferred rewrite runs now
+    release.set()
+    other.join(10)
+    assert _versions(black)[black.pk] != before
+    assert product_cards(versions=_versions(black))[black.pk].colours == ()
