@@ -111,9 +111,13 @@ def test_the_rewrite_runs_at_commit_and_a_row_locked_for_a_logged_event_is_not_s
     before = _versions(black)[black.pk]
     holding, release = threading.Event(), threading.Event()
 
-    def log_a_view_of_black() -> None:  # an INSERT pointing at black: a FOR KEY SHARE lock on its row
+    def log_a_view_of_black() -> None:
+        # An event pointing at black: its foreign-key check takes FOR KEY SHARE on black's row (Django's
+        # keys are checked at commit, so the lock is taken here by hand, as that check takes it).
         with transaction.atomic():
             Interaction.objects.create(visitor=visitor, product=black, kind="view", created_at=timezone.now())
+            with connections["default"].cursor() as cursor:
+                cursor.execute("SELECT 1 FROM catalog_product WHERE id = %s FOR KEY SHARE", [black.pk])
             holding.set()
             release.wait(10)
         connections.close_all()
