@@ -281,3 +281,15 @@ def test_a_list_seen_before_signing_in_is_credited_for_the_click_made_as_the_use
     assert Interaction.objects.filter(user=user, kind="click").exists()
     start = datetime.now(UTC) - H
     assert {(c.kind, c.position) for c in credits_between(start, start + 2 * H)} == {("click", 3), ("view", 3)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_the_database_refuses_is_dropped_and_the_rest_written():
+    buffer = impressions.ImpressionBuffer()
+    good = impressions.Shown(uuid.uuid4().hex, "home", "home.trending", None, "", None, str(uuid.uuid4()), T0,
+                             (1,), ("trending",))  # fmt: skip
+    orphan = impressions.Shown(uuid.uuid4().hex, "home", "home.trending", None, "", 987654321, None, T0, (1,),
+                               ("trending",))  # a user deleted since the page was served  # fmt: skip
+    buffer.add([good, orphan])
+    assert buffer.flush() == 1 and buffer.dropped == 1 and buffer.pending() == 0
+    assert list(Impression.objects.values_list("list_id", flat=True)) == [uuid.UUID(good.list_id)]

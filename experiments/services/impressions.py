@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
 from django.utils import timezone
 
 from experiments.models import Impression, Surface
@@ -81,9 +81,13 @@ class ImpressionBuffer:
                 rows, self._rows = list(self._rows), deque()
             if not rows:
                 return 0
+            # A connection the database dropped (a restart) is replaced, as a request's would be (the
+            # writer thread's own; a caller inside a transaction, a test, keeps its connection).
+            if not connection.in_atomic_block:
+                connection.close_if_unusable_or_obsolete()
             try:
                 _copy(rows)
-            except Exception:
+            except (OperationalError, InterfaceError, OSError):  # the database is away: try again later
                 logger.exception("Writing %d impressions failed; kept for the next try", len(rows))
                 with self._lock:
                     self._rows.extendleft(reversed(rows))
@@ -91,8 +95,22 @@ class ImpressionBuffer:
                         self._rows.popleft()
                         self.dropped += 1
                 return 0
+            except DatabaseError:  # a row the database refuses (its user deleted since): drop those, keep the rest
+                return self._one_by_one(rows)
             self.written += len(rows)
             return len(rows)
+
+    def _one_by_one(self, rows: list[Shown]) -> int:
+        written = 0
+        for row in rows:
+            try:
+                _copy([row])
+                written += 1
+            except DatabaseError:
+                self.dropped += 1
+        logger.warning("Dropped %d impressions the database refused", len(rows) - written)
+        self.written += written
+        return written
 
     def _run(self) -> None:
         try:
@@ -105,7 +123,12 @@ class ImpressionBuffer:
 
 def _copy(rows: list[Shown]) -> None:
     table = Impression._meta.db_table
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+    # psycopg's COPY is reached through Django's cursor: its errors are wrapped into Django's by hand.
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
+    ):
         for row in rows:
             copy.write_row(
                 (row.list_id, row.surface, row.row, row.experiment_id, row.arm, row.user_id, row.visitor_id,
