@@ -53,6 +53,11 @@ class Shopper:
     newest_event: datetime | None = None
 
     @property
+    def bought_groups(self) -> frozenset[str]:
+        """The products (product groups) of what they bought: each colour of these may take a card."""
+        return frozenset(e.group for e in self.recent if e.kind == "purchase" and e.group)
+
+    @property
     def recent_product_ids(self) -> list[int]:
         return list(dict.fromkeys(event.product_id for event in self.recent))
 

@@ -124,16 +124,13 @@ class TestHardFilters:
         rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=visitor), rng=random.Random(2))
         assert rows[0].key == "home.buy_again" and rows[0].title == "Buy again"
         # Purchases, most bought and most recent first, then the other colours (the heuristic that
-        # beats every model for returning shoppers on the H&M week), one card per product: the other
-        # colour is the bought one's swatch, and takes its card once the bought colour is sold out.
-        assert [card.product.pk for card in rows[0].cards] == [often.pk, once.pk]
+        # beats every model for returning shoppers on the H&M week): the one exception to one card per
+        # product, for the products the shopper bought.
+        assert [card.product.pk for card in rows[0].cards] == [often.pk, once.pk, colour.pk]
         assert rows[0].cards[0].reason == "You bought this before"
+        assert rows[0].cards[2].reason == f"Another colour of {often.name}"
         for row in rows[1:]:
-            assert not {often.pk, once.pk, colour.pk} & {card.product.pk for card in row.cards}
-        Product.objects.filter(pk=often.pk).update(stock_quantity=0)
-        rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=visitor), rng=random.Random(2))
-        assert [card.product.pk for card in rows[0].cards] == [once.pk, colour.pk]
-        assert rows[0].cards[1].reason == f"Another colour of {often.name}"
+            assert not {often.pk, once.pk} & {card.product.pk for card in row.cards}
 
     def test_the_gender_is_inferred_from_history(self, catalog):
         visitor = Visitor.objects.create()
@@ -286,7 +283,9 @@ def assert_rows_obey(rows, visitor, products, *, ranker, repurchases, size):
     if not ranked:  # with a ranker, "Buy again" shows only what the ranked row did not
         assert ("home.buy_again" in keys) == bool(expect_again)
     group = {p.pk: p.product_group or f"#{p.pk}" for p in products}  # a product's colours share a group
-    page_groups = [group[card.product_id] for row in rows for card in row.cards]
+    # One card per product, but for the products the shopper bought, whose colours may each take one.
+    bought = {group[e.product_id] for e in shopper.recent if e.kind == "purchase"} if repurchases else set()
+    page_groups = [group[card.product_id] for row in rows for card in row.cards if group[card.product_id] not in bought]
     assert len(page_groups) == len(set(page_groups)), "a product (all its colours) twice on the page"
     above: set[int] = set()  # what the rows above show: a product shows in one row of a page
     on_page = {card.product_id for row in rows for card in row.cards}

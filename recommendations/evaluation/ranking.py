@@ -136,10 +136,12 @@ def served_page(
     names = anchors_of(shopper) if shopper is not None else {}
 
     groups = _Groups(catalog)
+    # As serving: the colours of what the shopper bought may each take a card, where repurchases are shown.
+    repeatable = shopper.bought_groups if shopper is not None and settings.RECOMMEND_REPURCHASES else frozenset()
 
     def assemble() -> list[Row]:
         return page_rows(page, article_types=types, names=names, explore=explore, recently_seen=sources.seen,
-                         has_history=has_history, size=size, groups=groups)  # fmt: skip
+                         has_history=has_history, size=size, groups=groups, repeatable=repeatable)  # fmt: skip
 
     rows = assemble()
     if because is not None and has_history and sum(len(row.cards) for row in rows) < k:

@@ -169,7 +169,8 @@ def homepage_rows(
         just_bought=_just_bought(shopper),
     )  # fmt: skip
     rows = page_rows(page, article_types=article_types, names=names, explore=explore, recently_seen=recently_seen,
-                     has_history=bool(shopper.recent), size=size, groups=groups)  # fmt: skip
+                     has_history=bool(shopper.recent), size=size, groups=groups,
+                     repeatable=shopper.bought_groups if repurchases else frozenset())  # fmt: skip
     top_up(rows, genders=genders, exclude=recently_seen, size=size, groups=groups)
     for row in rows:
         for slot, card in enumerate(row.cards):
