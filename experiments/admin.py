@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Sum
 from django.forms.models import BaseInlineFormSet
+from django.utils import timezone
 
 from experiments.models import Arm, Experiment, SourceDay
 from experiments.selectors.assignment import forget_running
@@ -23,9 +24,25 @@ class ArmFormSet(BaseInlineFormSet):
 
 
 class ArmInline(admin.TabularInline):
+    """Arms are fixed once the experiment has started: a new share would move shoppers between arms
+    (assignment cuts one hash by the shares) and the sample-ratio check would compare against it."""
+
     model = Arm
     formset = ArmFormSet
     extra = 2
+
+    @staticmethod
+    def _started(obj) -> bool:
+        return obj is not None and obj.starts_at is not None and obj.starts_at <= timezone.now()
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return not self._started(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return not self._started(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return not self._started(obj) and super().has_delete_permission(request, obj)
 
 
 class ExperimentForm(forms.ModelForm):

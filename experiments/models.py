@@ -156,3 +156,15 @@ class SourceDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.surface} {self.row} {self.source}"
+
+
+class ShopperUnit(models.Model):
+    """A signed-in shopper's assignment unit, fixed at their first sign-in on the web: the visitor they
+    were ("v<uuid>"), so the arm they saw before signing in is the one they see after, on every device.
+    A user with no row (API tokens only) is their own unit ("u<id>")."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True)
+    unit = models.CharField(max_length=40)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.unit}"

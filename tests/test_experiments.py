@@ -37,13 +37,26 @@ def test_assignment_is_sticky_and_follows_the_shares():
 
 
 @pytest.mark.django_db
-def test_a_shopper_keeps_their_arm_when_they_sign_in_and_on_another_device():
+def test_a_shopper_keeps_their_arm_when_they_sign_in_and_on_another_device(rf):
+    from django.contrib.auth.signals import user_logged_in
+
     user = get_user_model().objects.create_user("bo", password="x-long-password-1")
-    first = Visitor.objects.create()
-    before = assignment.unit_of(user_id=None, visitor_id=first.pk)
-    Visitor.objects.filter(pk=first.pk).update(user=user)  # signed in on that browser
-    Visitor.objects.create(user=user)  # and later on a phone
-    assert assignment.unit_of(user_id=user.pk, visitor_id=None) == before
+    phone = Visitor.objects.create()  # browsed first on a phone, never signed in there yet
+    laptop = Visitor.objects.create()
+    before = assignment.unit_of(user_id=None, visitor_id=laptop.pk)
+
+    def sign_in(visitor):
+        request = rf.get("/")
+        request.visitor = visitor
+        user_logged_in.send(sender=type(user), request=request, user=user)
+        Visitor.objects.filter(pk=visitor.pk).update(user=user)
+
+    sign_in(laptop)  # the first sign-in fixes the unit: the laptop's visitor
+    assert assignment.unit_of(user_id=user.pk, visitor_id=laptop.pk) == before
+    sign_in(phone)  # an older visitor signing in later changes nothing
+    assert assignment.unit_of(user_id=user.pk, visitor_id=phone.pk) == before
+    users, visitors = assignment.units_of(user_ids={user.pk}, visitor_ids={phone.pk, laptop.pk})
+    assert users[user.pk] == visitors[str(phone.pk)] == visitors[str(laptop.pk)] == before
 
 
 def test_wilson_and_welch_on_known_answers():
@@ -128,3 +141,23 @@ def test_an_a_a_split_is_called_significant_about_one_time_in_twenty():
     revenue = np.where(bought, rng.lognormal(3.0, 0.8, 20_000), 0.0)
     assert 0.03 <= aa_false_positive_rate(bought.astype(float), reassignments=400, seed=1) <= 0.07
     assert 0.03 <= aa_false_positive_rate(revenue, reassignments=400, seed=2) <= 0.07
+
+
+@pytest.mark.django_db
+def test_deleting_a_user_deletes_what_their_visitors_were_shown_and_their_exposures(experiment, rf):
+    from django.contrib.auth.signals import user_logged_in
+    from django.test import Client
+
+    browser = Client()
+    browser.get("/")  # shown as an anonymous visitor
+    impressions.buffer.flush()
+    visitor_id = Impression.objects.get().visitor_id
+    user = get_user_model().objects.create_user("di", password="x-long-password-1")
+    visitor = Visitor.objects.create(pk=visitor_id, user=user)  # then signed in on that browser
+    request = rf.get("/")
+    request.visitor = visitor
+    user_logged_in.send(sender=type(user), request=request, user=user)
+    assert experiment_rollup(experiment) == 1
+    user.delete()
+    assert not Impression.objects.exists() and not Exposure.objects.exists()
+    assert experiment_rollup(experiment) == 0

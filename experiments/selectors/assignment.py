@@ -2,9 +2,9 @@
 
 Sticky by a salted hash: the same unit always falls in the same arm of an experiment, with no table
 written per shopper. The unit is the visitor (the browser's cookie) for an anonymous shopper, and for
-a signed-in one the first visitor that became theirs: the arm they saw before signing in is the one
-they see after, and on every device they sign in on. A user with no visitor (made through the API)
-is their own unit.
+a signed-in one the visitor they were at their first sign-in on the web (ShopperUnit, written then and
+never changed): the arm they saw before signing in is the one they see after, and on every device they
+sign in on. A user who never signed in on the web (API tokens only) is their own unit.
 
 The running experiments are read once per EXPERIMENTS_CACHE_S in each process: starting or stopping
 one reaches every page within that many seconds."""
@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from experiments.models import Experiment
+from experiments.models import Experiment, ShopperUnit
 from recommendations.models import Visitor
 from recommendations.selectors.homepage import Strategy
 
@@ -73,12 +73,11 @@ def unit_of(*, user_id: int | None, visitor_id) -> str:
     with _lock:
         unit = _units.get(user_id)
     if unit is None:
-        first = (
-            Visitor.objects.filter(user_id=user_id).order_by("created_at", "pk").values_list("pk", flat=True).first()
-        )
-        unit = f"v{first}" if first is not None else f"u{user_id}"
+        unit = ShopperUnit.objects.filter(user_id=user_id).values_list("unit", flat=True).first()
+        if unit is None:
+            return f"u{user_id}"  # not kept: their first sign-in on the web fixes it (unit_fix)
         with _lock:
-            _units[user_id] = unit
+            _units[user_id] = unit  # fixed for ever once written: safe to keep
             while len(_units) > 100_000:
                 _units.popitem(last=False)
     return unit
@@ -116,12 +115,8 @@ def units_of(*, user_ids: set[int], visitor_ids: set) -> tuple[dict[int, str], d
     """Every shopper's unit, in two queries: (user id -> unit, visitor id as text -> unit). A visitor that
     became a user's has the user's unit, so what a visitor was shown before signing in is theirs after."""
     owners = dict(Visitor.objects.filter(pk__in=visitor_ids, user_id__isnull=False).values_list("pk", "user_id"))
-    firsts: dict[int, str] = {}
     wanted = set(user_ids) | set(owners.values())
-    for user_id, visitor_id in (
-        Visitor.objects.filter(user_id__in=wanted).order_by("user_id", "created_at", "pk").values_list("user_id", "pk")
-    ):
-        firsts.setdefault(user_id, f"v{visitor_id}")
-    users = {user_id: firsts.get(user_id, f"u{user_id}") for user_id in wanted}
+    fixed = dict(ShopperUnit.objects.filter(user_id__in=wanted).values_list("user_id", "unit"))
+    users = {user_id: fixed.get(user_id, f"u{user_id}") for user_id in wanted}
     visitors = {str(v): users[owners[v]] if v in owners else f"v{v}" for v in visitor_ids}
     return users, visitors

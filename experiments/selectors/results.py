@@ -2,8 +2,9 @@
 the raw impressions.
 
 Per-shopper outcomes are the unit of analysis (a shopper, not an impression, is what was randomised):
-* rates (click-through per list shown, add-to-cart rate and conversion: shares of shoppers who did it
-  at least once) with Wilson 95% intervals (scipy.stats.binomtest);
+* rates (click-through, add-to-cart rate and conversion: shares of shoppers who clicked a
+  recommendation, added, bought at least once) with Wilson 95% intervals (scipy.stats.binomtest): per
+  shopper, since renders of one shopper's lists are not independent trials;
 * revenue per shopper with a t interval, and spend per buyer;
 * each arm minus the control with a Welch 95% interval (scipy.stats.ttest_ind on per-shopper outcomes:
   for a 0/1 outcome the difference of proportions, with unpooled variances);
@@ -41,7 +42,7 @@ class ArmResult:
     shoppers: int
     impressions: int
     clicks: int
-    click_through: Estimate
+    click_through: Estimate  # the share of shoppers who clicked a recommendation
     add_to_cart_rate: Estimate
     conversion: Estimate
     revenue_per_shopper: Estimate
@@ -136,7 +137,7 @@ def experiment_results(experiment: Experiment) -> ExperimentResults:
         buyers = int(bought.sum())
         results.arms.append(ArmResult(
             arm.key, arm.strategy, arm.share, arm.is_control, len(data), int(impressions.sum()), int(clicks.sum()),
-            wilson(int(clicks.sum()), int(impressions.sum())), wilson(int((carts > 0).sum()), len(data)),
+            wilson(int((clicks > 0).sum()), len(data)), wilson(int((carts > 0).sum()), len(data)),
             wilson(buyers, len(data)), mean_interval(revenue),
             float(revenue.sum() / buyers) if buyers else 0.0, float(attributed.sum()),
         ))  # fmt: skip

@@ -39,13 +39,14 @@ def experiment_rollup(experiment: Experiment) -> int:
         .values("user_id", "visitor_id", "arm")
         .annotate(first=Min("shown_at"), lists=Count("pk"))
     )
-    units = units_of_users({row["user_id"] for row in seen if row["user_id"] is not None})
+    units, visitor_units = units_of(
+        user_ids={row["user_id"] for row in seen if row["user_id"] is not None},
+        visitor_ids={row["visitor_id"] for row in seen if row["user_id"] is None},
+    )
     exposures: dict[str, Exposure] = {}
-    users: dict[str, int] = {}
+    users: dict[str, int] = {unit: user_id for user_id, unit in units.items()}
     for row in sorted(seen, key=lambda r: r["first"]):
-        unit = units[row["user_id"]] if row["user_id"] is not None else f"v{row['visitor_id']}"
-        if row["user_id"] is not None:
-            users[unit] = row["user_id"]
+        unit = units[row["user_id"]] if row["user_id"] is not None else visitor_units[str(row["visitor_id"])]
         known = exposures.get(unit)
         if known is None:  # the first arm a unit saw is its arm (assignment is sticky; a changed share is not)
             exposures[unit] = Exposure(experiment=experiment, arm=row["arm"], shopper=unit, first_seen=row["first"],
@@ -147,5 +148,7 @@ def rollup(*, on_progress=lambda n: None) -> RollupSummary:
         on_progress(1)
     summary.source_days = source_days_rollup(recent.date())
     keep = timezone.now() - timedelta(days=settings.IMPRESSIONS_KEEP_DAYS)
-    summary.purged, _ = Impression.objects.filter(shown_at__lt=keep).delete()
+    # Not those of an experiment still rolled up: its exposures are recomputed from them whole.
+    rolled = Experiment.objects.exclude(ends_at__lt=recent).values_list("pk", flat=True)
+    summary.purged, _ = Impression.objects.filter(shown_at__lt=keep).exclude(experiment_id__in=rolled).delete()
     return summary

@@ -190,7 +190,10 @@ class Command(BaseCommand):
                 f"{arm.best_revenue:.3f} | {recount[arm.key][1]:,} of {recount[arm.key][0]:,} |"
             )
         self.stdout.write("\n".join(lines))
-        self.stdout.write(f"Sample-ratio check: p = {results.srm_p:.4f}" + (" MISMATCH" if results.mismatch else ""))
+        if results.srm_p is not None:
+            self.stdout.write(
+                f"Sample-ratio check: p = {results.srm_p:.4f}" + (" MISMATCH" if results.mismatch else "")
+            )
         first = results.arms[0].key
         rows = np.array(Exposure.objects.filter(experiment=experiment, arm=first).values_list("purchases", "revenue"),
                         dtype=float)  # fmt: skip
