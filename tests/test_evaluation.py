@@ -132,7 +132,7 @@ def test_the_command_prints_the_table_writes_json_and_keeps_the_report(settings,
     data = json.loads(out.read_text())
     assert set(data["time_split"]["results"]["all"]) == {
         "popular", "visual", "als", "hybrid", "hybrid_tuned", "repurchase", "repurchase_same", "co_bought", "ranker",
-        "homepage",
+        "homepage", "repurchase_same_products", "ranker_products", "homepage_products",
     }  # fmt: skip
     assert len(data["embedding_map"]["points"]) == 60
     assert EvaluationReport.objects.get().data == data
@@ -233,6 +233,8 @@ def test_on_a_log_of_rebuyers_the_repurchase_heuristics_and_the_homepage_find_ev
     assert history["popular"]["recall"]["mean"] < 1.0
     assert result["shoppers"] == 21 and set(result["results"]["new"]["homepage"]) >= {"recall", "map"}
     assert result["vs_heuristic"]["homepage"]["with_history"]["map"]["difference"] <= 0.0001
+    # Scored by product, a list holding another colour of the product bought is a hit as well.
+    assert history["homepage_products"]["recall"]["mean"] == 1.0
     # The one new shopper bought products[1]: in hindsight, a list that starts with it finds everything.
     assert result["headroom"]["new_hindsight"] == {"map": 1.0, "recall": 1.0, "shoppers": 1}
 

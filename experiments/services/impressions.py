@@ -122,18 +122,36 @@ class ImpressionBuffer:
 
 
 def _copy(rows: list[Shown]) -> None:
+    """One COPY in PostgreSQL's text format, the lines built here: adapting each value through psycopg's
+    write_row cost about twice as much of the web process's CPU."""
     table = Impression._meta.db_table
+    data = "".join(_line(row) for row in rows)
     # psycopg's COPY is reached through Django's cursor: its errors are wrapped into Django's by hand.
     with (
         connection.wrap_database_errors,
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
     ):
-        for row in rows:
-            copy.write_row(
-                (row.list_id, row.surface, row.row, row.experiment_id, row.arm, row.user_id, row.visitor_id,
-                 row.shown_at, list(row.product_ids), list(row.sources))
-            )  # fmt: skip
+        copy.write(data)
+
+
+def _text(value: str) -> str:
+    """A text field of COPY's text format (keys and strategies, but escaped all the same)."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _line(row: Shown) -> str:
+    null = "\\N"
+    ids = "{" + ",".join(str(int(pid)) for pid in row.product_ids) + "}"
+    sources = "{" + ",".join('"' + _text(source).replace('"', '\\\\"') + '"' for source in row.sources) + "}"
+    fields = (
+        _text(row.list_id), _text(row.surface), _text(row.row),
+        null if row.experiment_id is None else str(int(row.experiment_id)), _text(row.arm),
+        null if row.user_id is None else str(int(row.user_id)),
+        null if row.visitor_id is None else _text(row.visitor_id),
+        row.shown_at.isoformat(), ids, sources,
+    )  # fmt: skip
+    return "\t".join(fields) + "\n"
 
 
 buffer = ImpressionBuffer()

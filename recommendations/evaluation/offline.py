@@ -40,7 +40,14 @@ LABELS = {
     "co_bought": "Also bought (co-purchase)",
     "ranker": "Ranker (LightGBM)",
     "homepage": "Homepage as served",
+    # Scored by product (H&M's product code) rather than by article: a card stands for a product and shows
+    # its colours, so a purchase of any colour of a product on the list is a hit, once (issue 41).
+    "repurchase_same_products": "Repurchase + colours, by product",
+    "ranker_products": "Ranker, by product",
+    "homepage_products": "Homepage as served, by product",
 }
+# The lists also scored by product (see LABELS).
+BY_PRODUCT = ("repurchase_same", "ranker", "homepage")
 # Strategies that are whole lists rather than blend weights: the no-model heuristics a sceptic
 # would choose (issue 11), and the homepage as served, rows in order.
 LIST_STRATEGIES = ("repurchase", "repurchase_same", "co_bought", "ranker", "homepage")
@@ -143,6 +150,22 @@ def evaluate_time_split(
         for segment, held in segments.items()
         if held
     }
+    product_of, product_type = _products(catalog)
+    by_product = {
+        f"{name}_products": {
+            key: list(dict.fromkeys(product_of[p] for p in items)) for key, items in lists[name].items()
+        }
+        for name in BY_PRODUCT
+    }
+    held_by_product = {
+        segment: {key: {product_of[p] for p in items} for key, items in held.items()}
+        for segment, held in segments.items()
+    }
+    for segment, held in held_by_product.items():
+        if held:
+            for name, chosen in by_product.items():
+                results[segment][name] = score_lists(chosen, held, k=k, category_of=product_type,
+                                                     catalog_size=len(set(product_of.values())))  # fmt: skip
     return {
         "k": k,
         **described[0],
@@ -153,6 +176,7 @@ def evaluate_time_split(
         "strategies": {
             **{name: {"label": LABELS[name], "weights": weights} for name, weights in strategies.items()},
             **{name: {"label": LABELS[name], "weights": None} for name in LIST_STRATEGIES},
+            **{f"{name}_products": {"label": LABELS[f"{name}_products"], "weights": None} for name in BY_PRODUCT},
         },
         "tuning": vars(tuned) if tuned else None,
         "ranker": trained,
@@ -176,8 +200,30 @@ def evaluate_time_split(
                 if held
             }
             for name in ("ranker", "homepage")
+        }
+        | {
+            "homepage_products": {
+                segment: paired_differences(
+                    by_product["homepage_products"], by_product["repurchase_same_products"], held, k=k, seed=seed
+                )  # fmt: skip
+                for segment, held in held_by_product.items()
+                if held
+            }
         },
     }
+
+
+def _products(catalog: Catalog) -> tuple[dict[int, int], dict[int, str]]:
+    """(article id -> a number for its product, product number -> the article type of its first article):
+    articles of one product_group share a number; an article without one is a product of its own."""
+    numbers: dict[str, int] = {}
+    product_of, product_type = {}, {}
+    for row, pid in enumerate(catalog.ids.tolist()):
+        group = catalog.group[row] or f"#{pid}"
+        number = numbers.setdefault(group, len(numbers))
+        product_of[int(pid)] = number
+        product_type.setdefault(number, catalog.article_type[row])
+    return product_of, product_type
 
 
 def _ranker_for(catalog: Catalog, split: TimeSplit, on_step: Callable[[str], None]) -> RankerFit | None:
