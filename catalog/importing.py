@@ -107,7 +107,13 @@ def catalog_import(
 def _import_chunk(rows: list[CatalogRow], summary: ImportSummary, *, announce: bool) -> None:
     # Locked in id order, as every multi-row writer of products does (see catalog.locks): the
     # recommender may be locking these rows right now (photo_version bumps).
-    found = Product.objects.filter(external_id__in=[r.external_id for r in rows]).order_by("pk").select_for_update()
+    # FOR NO KEY UPDATE, as catalog.locks: a worker's foreign-key check on these rows at its commit (an
+    # embedding stored) must not wait on the import while the import waits on it (seen in make evaluate).
+    found = (
+        Product.objects.filter(external_id__in=[r.external_id for r in rows])
+        .order_by("pk")
+        .select_for_update(no_key=True)
+    )
     existing = {values[0]: values[1:] for values in found.values_list("external_id", *PRODUCT_FIELDS)}
     staff_owned = set(found.filter(edited_by_staff=True).values_list("external_id", flat=True))
     summary.kept_staff_edits += len(staff_owned)
