@@ -45,12 +45,15 @@ def _swatches(product: ProductCard) -> SafeString:
     it (issue 41). Not links: the card is one. The product page lists the other colours."""
     if not product.colours:
         return SafeString("")
+    # One dot per colour: a product's articles may share one (sizes, prints), and nine black dots said nothing.
+    names = list(dict.fromkeys([product.colour, *(colour for _, colour in product.colours)]))
+    if len(names) < 2:
+        return SafeString("")
     dots = format_html_join(
         "", '<span class="swatch {}{}" title="{}"></span>',
-        ((swatch_class(name) or "sw-unknown", " own" if own else "", name)
-         for own, name in [(True, product.colour), *((False, colour) for _, colour in product.colours)]),
+        ((swatch_class(name) or "sw-unknown", " own" if index == 0 else "", name) for index, name in enumerate(names)),
     )  # fmt: skip
-    count = len(product.colours) + 1
+    count = len(names)
     return format_html('<div class="swatches" aria-label="{} colours">{}</div>', count, dots)
 
 
