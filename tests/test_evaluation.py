@@ -196,7 +196,9 @@ def test_a_shop_owner_reads_the_report_in_the_admin(live_server, browser, settin
     page.click(f"a[href$='/evaluationreport/{report.pk}/change/']")
     page.wait_for_selector("#time-split table")
     rows = page.locator("#time-split tbody tr")
-    assert rows.count() == 10 and "Most popular (baseline)" in rows.first.inner_text()
+    # Ten strategies, then three of their lists scored by product (table only: the charts are by article).
+    assert rows.count() == 13 and "Most popular (baseline)" in rows.first.inner_text()
+    assert "by product" in rows.nth(12).inner_text()
     # Six bar charts of ten strategies each; the five model strategies score above zero on this
     # store, so their bars have a visible width (the repurchase heuristics may score zero here).
     assert page.locator("#time-split svg.chart").count() == 6

@@ -16,6 +16,8 @@ def report_page_context(data: dict) -> dict:
     # jsonb keeps keys in its own order: put the strategies back in the table's order.
     results = {name: split["results"]["all"][name] for name in STRATEGY_ORDER if name in split["results"]["all"]}
     labels = {name: split["strategies"][name]["label"] for name in results}
+    # The charts compare lists scored by article; the rows scored by product are in the table only.
+    charted = {name: scores for name, scores in results.items() if not name.endswith("_products")}
     context = {
         "data": data,
         "metric_titles": [titles[m] for m in METRICS],
@@ -24,8 +26,8 @@ def report_page_context(data: dict) -> dict:
         "charts": [
             bar_chart(
                 titles[metric],
-                [(labels[name], scores[metric]["mean"]) for name, scores in results.items()],
-                stderr=[scores[metric]["stderr"] for scores in results.values()],
+                [(labels[name], scores[metric]["mean"]) for name, scores in charted.items()],
+                stderr=[scores[metric]["stderr"] for scores in charted.values()],
             )
             for metric in CHARTED
         ],
