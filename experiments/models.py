@@ -5,6 +5,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import BrinIndex
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from recommendations.selectors.homepage import Strategy
 
@@ -83,12 +84,37 @@ class Experiment(models.Model):
         help_text="Mixed into the hash, so two experiments split the same shoppers independently.",
     )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
+    # Autopilot (experiments.services.autopilot): Thompson sampling moves the non-control traffic
+    # towards the arm most likely best on the chosen metric, the control keeping its share.
+    autopilot = models.BooleanField(
+        default=False,
+        help_text="Move traffic towards the best arm as results come in (Thompson sampling), "
+        "keeping the control's share. Each shopper keeps the arm they were first given.",
+    )
+    autopilot_metric = models.CharField(
+        max_length=16, default="conversion",
+        choices=[("conversion", "Conversion (shoppers who bought)"), ("revenue", "Revenue per shopper")],
+    )  # fmt: skip
+    control_share = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="Autopilot: the control arm's guaranteed share of new shoppers, in percent.",
+    )  # fmt: skip
+    # The shares new shoppers are drawn with now ({arm key: percent}); empty: the arms' planned shares.
+    allocation = models.JSONField(default=dict, blank=True, editable=False)
+    # One entry per autopilot step: {"at", "shoppers": {arm: n}, "shares": {arm: %}, "best": {arm: p}}.
+    autopilot_log = models.JSONField(default=list, blank=True, editable=False)
+    concluded = models.CharField(max_length=200, blank=True, editable=False)  # the stop rule's verdict
 
     class Meta:
         ordering = ["-starts_at"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_running(self) -> bool:
+        now = timezone.now()
+        return self.is_enabled and self.starts_at <= now and (self.ends_at is None or self.ends_at > now)
 
 
 class Arm(models.Model):

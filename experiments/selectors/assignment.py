@@ -6,22 +6,34 @@ a signed-in one the visitor they were at their first sign-in on the web (Shopper
 never changed): the arm they saw before signing in is the one they see after, and on every device they
 sign in on. A user who never signed in on the web (API tokens only) is their own unit.
 
+An autopilot experiment (experiments.services.autopilot) changes its shares as results come in, and a
+hash cut by new shares would move shoppers between arms. There each unit's first arm is kept in Redis
+(``cache.add``: the first writer wins, every process reads the same) and only new units are drawn with
+the current shares, still by the same hash. If Redis cannot answer, the unit is drawn by the hash with
+the current shares and not kept: a page is never refused for it, and the roll-up counts a shopper in
+the first arm their impressions show.
+
 The running experiments are read once per EXPERIMENTS_CACHE_S in each process: starting or stopping
 one reaches every page within that many seconds."""
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
 from experiments.models import Experiment, ShopperUnit
 from recommendations.models import Visitor
 from recommendations.selectors.homepage import Strategy
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +48,8 @@ class _Running:
     experiment_id: int
     surfaces: frozenset[str]
     salt: str
-    arms: tuple[tuple[str, Strategy, int], ...]  # (key, strategy, share) in a fixed order
+    arms: tuple[tuple[str, Strategy, float], ...]  # (key, strategy, share) in a fixed order
+    sticky_until: float | None = None  # autopilot: units' arms kept in Redis until this epoch second
 
 
 _running: dict = {"until": 0.0, "items": ()}
@@ -52,14 +65,19 @@ def running_experiments() -> tuple[_Running, ...]:
     running = Experiment.objects.filter(
         Q(ends_at__isnull=True) | Q(ends_at__gt=moment), is_enabled=True, starts_at__lte=moment
     ).prefetch_related("arms")
-    items = tuple(
-        _Running(
-            e.pk, frozenset(e.surfaces), e.salt, tuple((a.key, Strategy(a.strategy), a.share) for a in e.arms.all())
-        )
-        for e in running
-    )
+    items = tuple(_running_of(e) for e in running)
     _running.update(items=items, until=now + settings.EXPERIMENTS_CACHE_S)
     return items
+
+
+def _running_of(experiment: Experiment) -> _Running:
+    shares = (experiment.allocation or {}) if experiment.autopilot else {}
+    arms = tuple((a.key, Strategy(a.strategy), float(shares.get(a.key, a.share))) for a in experiment.arms.all())
+    sticky = None
+    if experiment.autopilot:  # kept a while past the end, for the roll-up's influence window
+        end = experiment.ends_at or timezone.now() + timedelta(days=365)
+        sticky = (end + timedelta(days=settings.ATTRIBUTION_INFLUENCED_DAYS)).timestamp()
+    return _Running(experiment.pk, frozenset(experiment.surfaces), experiment.salt, arms, sticky)
 
 
 def forget_running() -> None:
@@ -89,7 +107,7 @@ def bucket(salt: str, unit: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-def arm_among(arms: tuple[tuple[str, Strategy, int], ...], draw: float) -> tuple[str, Strategy]:
+def arm_among(arms: tuple[tuple[str, Strategy, float], ...], draw: float) -> tuple[str, Strategy]:
     total = sum(share for _, _, share in arms)
     edge = 0.0
     for key, strategy, share in arms:
@@ -104,11 +122,31 @@ def arm_for(*, surface: str, user_id: int | None, visitor_id) -> ArmChoice | Non
     surface at a time: the newest running one that covers it."""
     for experiment in running_experiments():
         if surface in experiment.surfaces and experiment.arms:
-            key, strategy = arm_among(
-                experiment.arms, bucket(experiment.salt, unit_of(user_id=user_id, visitor_id=visitor_id))
-            )
+            unit = unit_of(user_id=user_id, visitor_id=visitor_id)
+            key, strategy = arm_among(experiment.arms, bucket(experiment.salt, unit))
+            if experiment.sticky_until is not None:
+                key, strategy = _kept_arm(experiment, unit, key, strategy)
             return ArmChoice(experiment.experiment_id, key, strategy)
     return None
+
+
+def _kept_arm(experiment: _Running, unit: str, key: str, strategy: Strategy) -> tuple[str, Strategy]:
+    """The unit's first arm in an autopilot experiment: kept in Redis, or ``key`` given now and kept."""
+    name = f"experiments:{experiment.experiment_id}:arm:{unit}"
+    try:
+        kept = cache.get(name)
+        if kept is None:
+            timeout = max(60, int(experiment.sticky_until - time.time()))
+            if cache.add(name, key, timeout):
+                return key, strategy
+            kept = cache.get(name)  # another process gave this unit its arm first
+    except Exception:  # noqa: BLE001 - any Redis failure: serve the hash's arm rather than fail the page
+        logger.warning("Autopilot arms cannot be kept in Redis now; serving by the hash", exc_info=True)
+        return key, strategy
+    for arm_key, arm_strategy, _ in experiment.arms:
+        if arm_key == kept:
+            return arm_key, arm_strategy
+    return key, strategy
 
 
 def units_of(*, user_ids: set[int], visitor_ids: set) -> tuple[dict[int, str], dict[str, str]]:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from experiments.models import Experiment, Exposure, Impression, SourceDay
 from experiments.selectors.assignment import units_of
 from experiments.selectors.attribution import credits_between
+from experiments.services.autopilot import autopilot_step
 from recommendations.models import Interaction, InteractionKind, Visitor
 
 
@@ -145,6 +146,8 @@ def rollup(*, on_progress=lambda n: None) -> RollupSummary:
     for experiment in Experiment.objects.exclude(ends_at__lt=recent):
         summary.exposures += experiment_rollup(experiment)
         summary.experiments += 1
+        if experiment.autopilot and experiment.is_running:
+            autopilot_step(experiment)
         on_progress(1)
     summary.source_days = source_days_rollup(recent.date())
     keep = timezone.now() - timedelta(days=settings.IMPRESSIONS_KEEP_DAYS)

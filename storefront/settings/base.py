@@ -363,6 +363,10 @@ ATTRIBUTION_INFLUENCED_DAYS = env_int("ATTRIBUTION_INFLUENCED_DAYS", 7)
 # How long each process keeps the list of running experiments: starting or stopping one in the admin
 # reaches every page within this many seconds.
 EXPERIMENTS_CACHE_S = float(env_str("EXPERIMENTS_CACHE_S", "5"))
+# Autopilot experiments (experiments.services.autopilot): the planned shares hold until every arm has
+# this many shoppers; the shares stop moving once one arm is best with this probability.
+AUTOPILOT_MIN_SHOPPERS = env_int("AUTOPILOT_MIN_SHOPPERS", 100)
+AUTOPILOT_STOP_P = float(env_str("AUTOPILOT_STOP_P", "0.95"))
 
 # --- Search -------------------------------------------------------------------------------------
 # Products a text search ranks at most (the personalised order re-ranks these), and its page size.

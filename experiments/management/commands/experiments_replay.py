@@ -55,6 +55,7 @@ from tqdm import tqdm
 from catalog.models import Product
 from experiments.models import Arm, Experiment, Exposure
 from experiments.selectors.results import aa_false_positive_rate, experiment_results
+from experiments.services.autopilot import autopilot_step
 from experiments.services.rollup import experiment_rollup
 from recommendations.models import Interaction, InteractionKind
 
@@ -76,6 +77,13 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=6)
         parser.add_argument("--aa", type=int, default=200, help="A/A re-assignments of the first arm's shoppers")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--control", default="trending", help="the control arm's key")
+        parser.add_argument(
+            "--autopilot",
+            action="store_true",
+            help="an autopilot experiment, rolled up and re-allocated every --step-every visits",
+        )
+        parser.add_argument("--step-every", type=int, default=500)
 
     def handle(self, *args, **options):
         if not str(settings.DATA_DIR).rstrip("/").endswith("replay"):
@@ -102,7 +110,7 @@ class Command(BaseCommand):
                 "user_id", flat=True
             )
         )
-        experiment = self._experiment(options["arms"].split(","))
+        experiment = self._experiment(options["arms"].split(","), options["control"], options["autopilot"])
         began = timezone.now()
         server = _serve(options["port"])
         try:
@@ -124,9 +132,21 @@ class Command(BaseCommand):
                     for key, value in counts.items():
                         tally[key] += value
 
+            # Visits run in slices; after each, an autopilot experiment is rolled up and re-allocated as
+            # Celery beat would, and the new shares given time to reach every gunicorn process.
+            every = options["step_every"] if options["autopilot"] else len(visits)
+            self.allocations = []
             with ThreadPoolExecutor(options["concurrency"]) as pool, tqdm(total=len(visits), unit="visit") as bar:
-                for _ in pool.map(replay, visits):
-                    bar.update()
+                for begin in range(0, len(visits), every):
+                    for _ in pool.map(replay, visits[begin : begin + every]):
+                        bar.update()
+                    if options["autopilot"]:
+                        time.sleep(settings.IMPRESSIONS_FLUSH_S + 1)  # the workers' impressions written
+                        experiment_rollup(experiment)
+                        experiment.refresh_from_db()
+                        step = autopilot_step(experiment)
+                        self.allocations.append((begin + every, step))
+                        time.sleep(settings.EXPERIMENTS_CACHE_S + 1)
         finally:
             server.terminate()  # a clean shutdown: each worker writes its waiting impressions
             server.wait(timeout=120)
@@ -147,16 +167,19 @@ class Command(BaseCommand):
         trending_refresh()
         self.stdout.write("Prepared: the models and trending know nothing of the replayed days.")
 
-    def _experiment(self, arms: list[str]) -> Experiment:
+    def _experiment(self, arms: list[str], control: str, autopilot: bool) -> Experiment:
+        if control not in arms:
+            raise CommandError(f"The control {control!r} is not one of the arms {arms}.")
         Experiment.objects.filter(name__startswith="Replay").update(is_enabled=False)
         experiment = Experiment.objects.create(
-            name=f"Replay {timezone.now():%Y-%m-%d %H:%M}", surfaces=["home"], starts_at=timezone.now()
-        )
+            name=f"Replay {timezone.now():%Y-%m-%d %H:%M}{' (autopilot)' if autopilot else ''}", surfaces=["home"],
+            starts_at=timezone.now(), autopilot=autopilot,
+        )  # fmt: skip
         shares = [100 // len(arms)] * len(arms)
         shares[0] += 100 - sum(shares)
-        for index, (strategy, share) in enumerate(zip(arms, shares, strict=True)):
+        for strategy, share in zip(arms, shares, strict=True):
             Arm.objects.create(
-                experiment=experiment, key=strategy, strategy=strategy, share=share, is_control=index == 1
+                experiment=experiment, key=strategy, strategy=strategy, share=share, is_control=strategy == control
             )
         return experiment
 
@@ -164,17 +187,20 @@ class Command(BaseCommand):
         results = experiment_results(experiment)
         # The recount: straight from the log, each exposed shopper's purchases since the replay began.
         exposures = list(Exposure.objects.filter(experiment=experiment).values_list("arm", "shopper", "user_id"))
-        bought = defaultdict(set)
-        for user_id, visitor_id in Interaction.objects.filter(
+        spent: dict[str, float] = defaultdict(float)
+        for user_id, visitor_id, price in Interaction.objects.filter(
             created_at__gte=began, kind=InteractionKind.PURCHASE
-        ).values_list("user_id", "visitor_id"):
-            bought["u" if user_id else "v"].add(user_id or visitor_id)
-        recount = defaultdict(lambda: [0, 0])
+        ).values_list("user_id", "visitor_id", "price"):
+            spent[f"u{user_id}" if user_id else f"v{visitor_id}"] += float(price or 0)
+        recount = defaultdict(lambda: [0, 0, 0.0])  # shoppers, buyers, revenue
         for arm, shopper, user_id in exposures:
+            key = f"u{user_id}" if user_id else shopper
             recount[arm][0] += 1
-            recount[arm][1] += (user_id in bought["u"]) if user_id else (shopper[1:] in {str(v) for v in bought["v"]})
+            recount[arm][1] += key in spent
+            recount[arm][2] += spent.get(key, 0.0)
         lines = ["| Arm | Strategy | Shoppers | Lists shown | Click-through | Conversion [95%] | Minus control "
-                 "[95%] | Revenue per shopper [95%] | Minus control [95%] | P(best) revenue | Recount: buyers |",
+                 "[95%] | Revenue per shopper [95%] | Minus control [95%] | P(best) revenue | "
+                 "Recount: buyers, revenue |",
                  "| --- | --- | ---: | ---: | ---: | --- | --- | --- | --- | ---: | ---: |"]  # fmt: skip
         for arm in results.arms:
             c, r = arm.conversion, arm.revenue_per_shopper
@@ -187,27 +213,56 @@ class Command(BaseCommand):
                 f"{r.value:.4f} [{r.low:.4f}, {r.high:.4f}] | "
                 + (f"{dr.value:+.4f} [{dr.low:+.4f}, {dr.high:+.4f}]" if dr else "–")
                 + " | "
-                f"{arm.best_revenue:.3f} | {recount[arm.key][1]:,} of {recount[arm.key][0]:,} |"
+                f"{arm.best_revenue:.3f} | {recount[arm.key][1]:,} of {recount[arm.key][0]:,}, "
+                f"{recount[arm.key][2]:.2f} |"
             )
-        self.stdout.write("\n".join(lines))
+        lines.append("")
         if results.srm_p is not None:
-            self.stdout.write(
-                f"Sample-ratio check: p = {results.srm_p:.4f}" + (" MISMATCH" if results.mismatch else "")
-            )
+            lines.append(f"Sample-ratio check: p = {results.srm_p:.4f}" + (" MISMATCH" if results.mismatch else ""))
         first = results.arms[0].key
         rows = np.array(Exposure.objects.filter(experiment=experiment, arm=first).values_list("purchases", "revenue"),
                         dtype=float)  # fmt: skip
         if len(rows) > 100:
             conversion_rate = aa_false_positive_rate((rows[:, 0] > 0).astype(float), reassignments=options["aa"])
             revenue_rate = aa_false_positive_rate(rows[:, 1], reassignments=options["aa"], seed=1)
-            self.stdout.write(
+            lines.append(
                 f"A/A over {options['aa']} re-assignments of the {len(rows):,} shoppers of '{first}': significant "
                 f"at 95% in {conversion_rate:.1%} (conversion), {revenue_rate:.1%} (revenue)"
             )
+        if options["autopilot"]:
+            lines += self._autopilot_report(experiment)
         out = Path(settings.BASE_DIR) / "benchmarks" / "results" / f"replay-{time.strftime('%Y%m%d-%H%M%S')}.md"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("\n".join(lines) + "\n")
+        self.stdout.write("\n".join(lines))
         self.stdout.write(f"Table: {out.relative_to(settings.BASE_DIR)}")
+
+    def _autopilot_report(self, experiment: Experiment) -> list[str]:
+        """The shares after each step, and where the first half of the shoppers went."""
+        control = experiment.arms.get(is_control=True).key
+        keys = list(experiment.arms.values_list("key", flat=True))
+        lines = ["", "| Visits | " + " | ".join(f"{k} shoppers" for k in keys) + " | "
+                 + " | ".join(f"{k} share" for k in keys) + " | P(best) |",
+                 "| ---: | " + " | ".join("---:" for _ in keys * 2) + " | --- |"]  # fmt: skip
+        for visits, step in self.allocations:
+            lines.append(f"| {visits:,} | " + " | ".join(f"{step.shoppers.get(k, 0):,}" for k in keys) + " | "
+                         + " | ".join(f"{step.shares.get(k, 0):.1f}%" for k in keys) + " | "
+                         + ", ".join(f"{k} {p:.3f}" for k, p in step.best.items()) + " |")  # fmt: skip
+        order = list(
+            Exposure.objects.filter(experiment=experiment).order_by("first_seen").values_list("arm", flat=True)
+        )
+        first_half = order[: len(order) // 2]
+        results = experiment_results(experiment)
+        best = max((a for a in results.arms if a.key != control), key=lambda a: a.conversion.value).key
+        others = [arm for arm in first_half if arm != control]
+        lines.append("")
+        in_control = sum(a == control for a in first_half) / max(1, len(first_half))
+        on_best = sum(a == best for a in others) / max(1, len(others))
+        lines.append(
+            f"First half of the shoppers ({len(first_half):,}): {in_control:.1%} in the control ({control}); "
+            f"of the others {on_best:.1%} in the best arm ({best}). Concluded: {experiment.concluded or 'no'}"
+        )
+        return lines
 
 
 def _days_of(path: Path, start: date, until: date) -> dict[tuple[str, date], list[str]]:
