@@ -7,7 +7,13 @@ from django.utils import timezone
 
 from experiments.models import Arm, Experiment, SourceDay
 from experiments.selectors.assignment import forget_running
-from experiments.selectors.results import experiment_results, shoppers_needed
+from experiments.selectors.charts import line_chart
+from experiments.selectors.results import (
+    allocation_over_time,
+    daily_conversion,
+    experiment_results,
+    shoppers_needed,
+)
 from experiments.services.rollup import experiment_rollup
 
 
@@ -52,16 +58,25 @@ class ExperimentForm(forms.ModelForm):
 
     class Meta:
         model = Experiment
-        fields = ["name", "surfaces", "starts_at", "ends_at", "is_enabled"]
+        fields = ["name", "surfaces", "starts_at", "ends_at", "is_enabled", "autopilot", "autopilot_metric",
+                  "control_share"]  # fmt: skip
 
 
 @admin.register(Experiment)
 class ExperimentAdmin(admin.ModelAdmin):
     form = ExperimentForm
     inlines = [ArmInline]
-    list_display = ["name", "starts_at", "ends_at", "is_enabled"]
+    list_display = ["name", "starts_at", "ends_at", "is_enabled", "autopilot"]
+    readonly_fields = ["allocation", "concluded"]
     actions = ["roll_up_now"]
     change_form_template = "admin/experiments/experiment/change_form.html"
+
+    def get_readonly_fields(self, request, obj=None):
+        # Switching the autopilot off after the start would cut the hash by the planned shares again and
+        # move shoppers between arms; its metric and control share define what was tested.
+        if ArmInline._started(obj):
+            return [*self.readonly_fields, "autopilot", "autopilot_metric", "control_share"]
+        return self.readonly_fields
 
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
@@ -79,7 +94,13 @@ class ExperimentAdmin(admin.ModelAdmin):
             control = next((arm for arm in results.arms if arm.is_control), None)
             base = control.conversion.value if control is not None else 0.0
             planner = [(f"{lift:.0%}", shoppers_needed(base, lift)) for lift in (0.05, 0.10, 0.20)]
-            extra_context = {**(extra_context or {}), "results": results, "planner": planner, "base_rate": base}
+            extra_context = {
+                **(extra_context or {}), "results": results, "planner": planner, "base_rate": base,
+                "daily_chart": line_chart(daily_conversion(experiment), x_label="day of the experiment",
+                                          y_label="conversion so far"),
+                "allocation_chart": line_chart(allocation_over_time(experiment), x_label="shoppers seen",
+                                               y_label="share of new shoppers (%)", y_format="{:.0f}"),
+            }  # fmt: skip
         return super().change_view(request, object_id, form_url, extra_context)
 
 

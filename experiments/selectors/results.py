@@ -21,6 +21,7 @@ import numpy as np
 from scipy import stats
 
 from experiments.models import Experiment, Exposure
+from experiments.selectors.charts import Series
 
 SRM_P = 0.001
 DRAWS = 20_000
@@ -157,8 +158,41 @@ def experiment_results(experiment: Experiment) -> ExperimentResults:
         revenue.append(rng.normal(values.mean() if len(values) else 0.0, error or 1e-12, DRAWS))
     for arm, best_c, best_r in zip(results.arms, probability_best(conversion), probability_best(revenue), strict=True):
         arm.best_conversion, arm.best_revenue = best_c, best_r
-    results.srm_p = sample_ratio_p([a.shoppers for a in results.arms], [a.share for a in results.arms])
+    if not experiment.autopilot:  # an autopilot's shares move on purpose: there is no one plan to test
+        results.srm_p = sample_ratio_p([a.shoppers for a in results.arms], [a.share for a in results.arms])
     return results
+
+
+def daily_conversion(experiment: Experiment) -> list[Series]:
+    """Each arm's conversion so far, day by day: the shoppers who entered the experiment up to that day
+    and the share of them who bought (what the table says today, as it would have read each day)."""
+    per_day: dict[str, dict] = {}
+    start = experiment.starts_at
+    for arm, first_seen, purchases in Exposure.objects.filter(experiment=experiment).values_list(
+        "arm", "first_seen", "purchases"
+    ):
+        day = max(0, (first_seen - start).days) + 1
+        counts = per_day.setdefault(arm, {}).setdefault(day, [0, 0])
+        counts[0] += 1
+        counts[1] += purchases > 0
+    series = []
+    for arm in experiment.arms.all():
+        shoppers = buyers = 0
+        points = []
+        for day, (n, k) in sorted(per_day.get(arm.key, {}).items()):
+            shoppers, buyers = shoppers + n, buyers + k
+            points.append((float(day), buyers / shoppers))
+        series.append(Series(arm.key, points))
+    return series
+
+
+def allocation_over_time(experiment: Experiment) -> list[Series]:
+    """An autopilot's shares for new shoppers after each step, against the shoppers seen by then."""
+    steps = experiment.autopilot_log or []
+    return [
+        Series(arm.key, [(float(sum(step["shoppers"].values())), step["shares"].get(arm.key, 0.0)) for step in steps])
+        for arm in experiment.arms.all()
+    ]
 
 
 def aa_false_positive_rate(outcomes: np.ndarray, *, reassignments: int = 200, seed: int = 0) -> float:
