@@ -8,8 +8,9 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Count, Min
+from django.db.models import Count, Exists, Min, OuterRef
 from django.utils import timezone
 
 from experiments.models import Experiment, Exposure, Impression, SourceDay
@@ -25,6 +26,7 @@ class RollupSummary:
     exposures: int = 0
     source_days: int = 0
     purged: int = 0
+    orphans: int = 0
 
 
 def units_of_users(user_ids: set[int]) -> dict[int, str]:
@@ -154,4 +156,15 @@ def rollup(*, on_progress=lambda n: None) -> RollupSummary:
     # Not those of an experiment still rolled up: its exposures are recomputed from them whole.
     rolled = Experiment.objects.exclude(ends_at__lt=recent).values_list("pk", flat=True)
     summary.purged, _ = Impression.objects.filter(shown_at__lt=keep).exclude(experiment_id__in=rolled).delete()
+    summary.orphans = orphans_purge()
     return summary
+
+
+def orphans_purge(*, within=timedelta(days=1)) -> int:
+    """Impressions of users deleted while their pages' impressions waited in a buffer (a second or so;
+    longer if the database was away): Impression.user has no database constraint to refuse them, and
+    deleting the user removed only those already written."""
+    users = get_user_model().objects.filter(pk=OuterRef("user_id"))
+    orphans = Impression.objects.filter(shown_at__gte=timezone.now() - within, user_id__isnull=False)
+    deleted, _ = orphans.filter(~Exists(users)).delete()
+    return deleted
