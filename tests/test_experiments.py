@@ -59,6 +59,20 @@ def test_a_shopper_keeps_their_arm_when_they_sign_in_and_on_another_device(rf):
     assert users[user.pk] == visitors[str(phone.pk)] == visitors[str(laptop.pk)] == before
 
 
+@pytest.mark.django_db
+def test_a_signed_in_shopper_without_a_unit_gets_one_at_their_first_page_and_it_is_read_once(
+    django_assert_num_queries,
+):
+    from experiments.models import ShopperUnit
+
+    user = get_user_model().objects.create_user("old-session", password="x-long-password-1")
+    first, other = Visitor.objects.create(), Visitor.objects.create()
+    assert assignment.unit_of(user_id=user.pk, visitor_id=first.pk) == f"v{first.pk}"  # no sign-in signal ran
+    assert ShopperUnit.objects.get(user=user).unit == f"v{first.pk}"
+    with django_assert_num_queries(0):  # then read from this process's memory, whatever the device
+        assert assignment.unit_of(user_id=user.pk, visitor_id=other.pk) == f"v{first.pk}"
+
+
 def test_wilson_and_welch_on_known_answers():
     estimate = wilson(10, 100)
     assert estimate.value == 0.1 and estimate.low == pytest.approx(0.0552, abs=1e-4)

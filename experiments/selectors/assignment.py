@@ -2,9 +2,9 @@
 
 Sticky by a salted hash: the same unit always falls in the same arm of an experiment, with no table
 written per shopper. The unit is the visitor (the browser's cookie) for an anonymous shopper, and for
-a signed-in one the visitor they were at their first sign-in on the web (ShopperUnit, written then and
-never changed): the arm they saw before signing in is the one they see after, and on every device they
-sign in on. A user who never signed in on the web (API tokens only) is their own unit.
+a signed-in one the visitor they were at their first sign-in (ShopperUnit, written then and never
+changed; a session older than it, or an app's token, fixes it at its first request): the arm they saw
+before signing in is the one they see after, and on every device they sign in on.
 
 An autopilot experiment (experiments.services.autopilot) changes its shares as results come in, and a
 hash cut by new shares would move shoppers between arms. There each unit's first arm is kept in Redis
@@ -92,8 +92,13 @@ def unit_of(*, user_id: int | None, visitor_id) -> str:
         unit = _units.get(user_id)
     if unit is None:
         unit = ShopperUnit.objects.filter(user_id=user_id).values_list("unit", flat=True).first()
+        if unit is None and visitor_id is None:
+            return f"u{user_id}"  # the API with a token: their first sign-in on the web fixes it (unit_fix)
         if unit is None:
-            return f"u{user_id}"  # not kept: their first sign-in on the web fixes it (unit_fix)
+            # Signed in on the web with no unit yet: a session older than ShopperUnit, or one made
+            # outside the login view. This request is their sign-in as far as assignment goes, so the
+            # query above runs once per user, not on every page.
+            unit = ShopperUnit.objects.get_or_create(user_id=user_id, defaults={"unit": f"v{visitor_id}"})[0].unit
         with _lock:
             _units[user_id] = unit  # fixed for ever once written: safe to keep
             while len(_units) > 100_000:
