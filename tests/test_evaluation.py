@@ -136,6 +136,9 @@ def test_the_command_prints_the_table_writes_json_and_keeps_the_report(settings,
     }  # fmt: skip
     assert len(data["embedding_map"]["points"]) == 60
     assert EvaluationReport.objects.get().data == data
+    clicked = data["time_split"]["after_a_click"]["one"]
+    assert {"homepage", "homepage_products", "heuristic_products"} <= set(clicked["results"]["all"])
+    assert "heuristic_products" not in clicked["vs_heuristic"]  # compared with itself it would say nothing
 
 
 @pytest.mark.django_db

@@ -29,7 +29,7 @@ from catalog.gender import compatible_genders
 from recommendations.domain import Shopper, ShopperEvent
 from recommendations.evaluation.fitting import Fitted
 from recommendations.evaluation.ranking import because_you_viewed, homepage_list, shopper_seed, shopper_sources
-from recommendations.evaluation.scoring import paired_differences, score_lists
+from recommendations.evaluation.scoring import paired_differences, products_of, score_lists
 from recommendations.ranker import clicks
 from recommendations.ranker.history import Event
 from recommendations.ranker.training import RankerFit
@@ -40,7 +40,20 @@ LABELS = {
     "ranker": "After-a-click ranker",
     "homepage": "Homepage as served",
     "product_page": "Product page's first row as served",
+    **{
+        f"{name}_products": f"{label}, by product"
+        for name, label in (
+            ("heuristic", "Heuristic"),
+            ("ranker", "After-a-click ranker"),
+            ("homepage", "Homepage as served"),
+            ("product_page", "Product page's first row"),
+        )
+    },
 }
+# Scored by product as well (a list's articles and the truth mapped to product_group, a product once):
+# the homepage shows one card per product with its colours as swatches (issue 41), which article-level
+# MAP counts as one colour.
+BY_PRODUCT = ("heuristic", "ranker", "homepage", "product_page")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +134,13 @@ def evaluate_after_a_click(
             because=functools.partial(because_you_viewed, view, sources, key, ranker),
         )  # fmt: skip
         lists["product_page"][key] = _product_page(ranker, table, catalog, task.shown[-1], k=k)
+    product_of, product_type = products_of(catalog)
+    for name in BY_PRODUCT:
+        lists[f"{name}_products"] = {
+            key: list(dict.fromkeys(product_of[p] for p in items)) for key, items in lists[name].items()
+        }
+    truth_of_products = {key: {product_of[p] for p in items} for key, items in truth.items()}
+    names = [*names, *(f"{name}_products" for name in BY_PRODUCT)]
     category_of = {int(pid): catalog.article_type[i] for i, pid in enumerate(catalog.ids)}
     size = int(catalog.available.sum())
     segments = {
@@ -128,6 +148,14 @@ def evaluate_after_a_click(
         "new": {key: items for key, items in truth.items() if key not in returning},
         "returning": {key: items for key, items in truth.items() if key in returning},
     }
+
+    def held_for(name: str, held: dict) -> dict:
+        return {key: truth_of_products[key] for key in held} if name.endswith("_products") else held
+
+    def versus(name: str) -> str:
+        return "heuristic_products" if name.endswith("_products") else "heuristic"
+
+    products = len(set(product_of.values()))
     return {
         "revealed": revealed,
         "tasks": len(tasks),
@@ -135,19 +163,26 @@ def evaluate_after_a_click(
         "labels": {name: LABELS[name] for name in names},
         "results": {
             segment: {
-                name: score_lists(lists[name], held, k=k, category_of=category_of, catalog_size=size) for name in names
+                name: score_lists(
+                    lists[name],
+                    held_for(name, held),
+                    k=k,
+                    category_of=product_type if name.endswith("_products") else category_of,
+                    catalog_size=products if name.endswith("_products") else size,
+                )  # fmt: skip
+                for name in names
             }
             for segment, held in segments.items()
             if held
         },
         "vs_heuristic": {
             name: {
-                segment: paired_differences(lists[name], lists["heuristic"], held, k=k, seed=seed)
+                segment: paired_differences(lists[name], lists[versus(name)], held_for(name, held), k=k, seed=seed)
                 for segment, held in segments.items()
                 if held
             }
             for name in names
-            if name != "heuristic"
+            if name not in ("heuristic", "heuristic_products")
         },
         "model": ranker.figures.get("clicks"),
     }

@@ -22,7 +22,7 @@ from recommendations.evaluation.ranking import (
     source_list,
     with_refitted_als,
 )
-from recommendations.evaluation.scoring import paired_differences, score_lists
+from recommendations.evaluation.scoring import paired_differences, products_of, score_lists
 from recommendations.evaluation.search import evaluate_search
 from recommendations.evaluation.split import Event, TimeSplit, time_split
 from recommendations.evaluation.tuning import tune
@@ -150,7 +150,7 @@ def evaluate_time_split(
         for segment, held in segments.items()
         if held
     }
-    product_of, product_type = _products(catalog)
+    product_of, product_type = products_of(catalog)
     by_product = {
         f"{name}_products": {
             key: list(dict.fromkeys(product_of[p] for p in items)) for key, items in lists[name].items()
@@ -211,19 +211,6 @@ def evaluate_time_split(
             }
         },
     }
-
-
-def _products(catalog: Catalog) -> tuple[dict[int, int], dict[int, str]]:
-    """(article id -> a number for its product, product number -> the article type of its first article):
-    articles of one product_group share a number; an article without one is a product of its own."""
-    numbers: dict[str, int] = {}
-    product_of, product_type = {}, {}
-    for row, pid in enumerate(catalog.ids.tolist()):
-        group = catalog.group[row] or f"#{pid}"
-        number = numbers.setdefault(group, len(numbers))
-        product_of[int(pid)] = number
-        product_type.setdefault(number, catalog.article_type[row])
-    return product_of, product_type
 
 
 def _ranker_for(catalog: Catalog, split: TimeSplit, on_step: Callable[[str], None]) -> RankerFit | None:

@@ -2,6 +2,7 @@
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,9 @@ from common.metrics import (
     precision_at_k,
     recall_at_k,
 )
+
+if TYPE_CHECKING:
+    from recommendations.evaluation.data import Catalog
 
 PER_SHOPPER = {
     "precision": precision_at_k,
@@ -76,3 +80,16 @@ def paired_differences(
             "better": int((differences > 0).sum()), "worse": int((differences < 0).sum()),
         }  # fmt: skip
     return result
+
+
+def products_of(catalog: "Catalog") -> tuple[dict[int, int], dict[int, str]]:
+    """(article id -> a number for its product, product number -> the article type of its first article):
+    articles of one product_group share a number; an article without one is a product of its own."""
+    numbers: dict[str, int] = {}
+    product_of, product_type = {}, {}
+    for row, pid in enumerate(catalog.ids.tolist()):
+        group = catalog.group[row] or f"#{pid}"
+        number = numbers.setdefault(group, len(numbers))
+        product_of[int(pid)] = number
+        product_type.setdefault(number, catalog.article_type[row])
+    return product_of, product_type
