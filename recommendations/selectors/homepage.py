@@ -37,6 +37,7 @@ from recommendations.domain import Candidate, Shopper
 from recommendations.models import InteractionKind, Visitor
 from recommendations.selectors.collaborative import collaborative_candidates, serving_model
 from recommendations.selectors.generation import ServingValues, per_generation
+from recommendations.selectors.merchandise import rows_merchandised
 from recommendations.selectors.page_cache import cached_page_rows, page_key, page_store, serving_state
 from recommendations.selectors.ranked import active_ranker, goes_with, ranked_candidates
 from recommendations.selectors.rows import (
@@ -175,6 +176,9 @@ def homepage_rows(
     for row in rows:
         for slot, card in enumerate(row.cards):
             card.row, card.slot = row.key, slot
+    # Staff's rules last, on what the shopper would otherwise see (merchandising, issue 44).
+    rows_merchandised(rows, surface="home", genders=genders, exclude=not_again, values=values, size=size,
+                      groups=groups, versions=versions, fill_exclude=recently_seen)  # fmt: skip
     new_list_ids(rows)
     return _with_products(rows, versions)
 

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "catalog",
+    "merchandising",
     "recommendations",
     "experiments",
     "storefront",

@@ -1,0 +1,185 @@
+"""Merchandising rules (issue 44) on the homepage, on known answers and as properties over random rule
+sets: no hidden product shown, a pinned eligible product at its place, no hard filter broken, rows
+full when the catalog allows, rules outside their window change nothing; and a saved rule reaching
+the next page through the page cache."""
+
+import random
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from catalog.models import Gender
+from merchandising.models import Rule
+from recommendations.models import PopularScore, TrendingScore, Visitor
+from recommendations.selectors.homepage import homepage_rows
+from recommendations.selectors.shopper import shopper_load
+from tests.factories import ProductFactory
+
+TYPES = ("Dress", "Top", "Trousers")
+SIZE = 6
+
+
+@pytest.fixture
+def shop(settings):
+    """24 women's products (8 of each type), 6 men's, 2 women's sold out; trending by position."""
+    settings.HOME_ROW_SIZE, settings.ROW_EXPLORATION_SLOTS, settings.PAGE_CACHE_VARIANTS = SIZE, 0, 1
+    women = [ProductFactory(article_type=TYPES[n % 3], name=f"W{n}") for n in range(24)]
+    men = [ProductFactory(gender=Gender.MEN, article_type=TYPES[n % 3], name=f"M{n}") for n in range(6)]
+    sold_out = [ProductFactory(stock_quantity=0, article_type="Dress", name=f"S{n}") for n in range(2)]
+    for rank, product in enumerate(women[:12] + men):
+        TrendingScore.objects.create(product=product, score=100.0 - rank)
+    PopularScore.objects.bulk_create(PopularScore(product=p, score=50 - n) for n, p in enumerate(women + men))
+    return {"women": women, "men": men, "sold_out": sold_out, "all": women + men + sold_out}
+
+
+def page(visitor: Visitor | None = None) -> list:
+    rows = homepage_rows(shopper=shopper_load(user_id=None, visitor=visitor or Visitor()), rng=random.Random(0))
+    return [(row.key, [card.product_id for card in row.cards], [card.strategy for card in row.cards]) for row in rows]
+
+
+def ids(rows) -> list[int]:
+    return [pid for _, products, _ in rows for pid in products]
+
+
+@pytest.mark.django_db
+def test_a_pin_takes_its_place_a_hide_removes_a_type_and_the_row_stays_full(shop):
+    before = page()
+    pinned = shop["women"][20]  # not trending: it would not be on the page
+    Rule.objects.create(name="Launch", action="pin", surfaces=["home"], row="home.trending", product=pinned,
+                        position=2)  # fmt: skip
+    Rule.objects.create(name="Recall", action="hide", surfaces=["home"], article_types=["Top"])
+    after = page()
+    [(key, products, strategies)] = [row for row in after if row[0] == "home.trending"]
+    assert products[1] == pinned.pk and strategies[1].startswith("rule:")
+    types = {p.pk: p.article_type for p in shop["all"]}
+    assert not [pid for pid in ids(after) if types[pid] == "Top"]
+    assert len(products) == SIZE and len(ids(before)) == len(ids(after))
+
+
+@pytest.mark.django_db
+def test_a_pin_never_breaks_a_hard_filter(shop):
+    for product in (shop["sold_out"][0], shop["men"][0]):
+        Rule.objects.create(name="Pin", action="pin", surfaces=["home"], product=product, position=1)
+    women = Visitor.objects.create(gender_preference=Gender.WOMEN)
+    shown = ids(page(women))
+    assert shop["sold_out"][0].pk not in shown and shop["men"][0].pk not in shown
+    assert len(shown) == len(ids(page(Visitor.objects.create(gender_preference=Gender.WOMEN))))
+
+
+@pytest.mark.django_db
+def test_a_promote_gives_new_arrivals_their_share_and_a_boost_lifts_a_type(shop):
+    newest = shop["women"][23]
+    # The trending row holds two trousers already (W2, W5): a share of three adds the newest one.
+    Rule.objects.create(name="New", action="promote", surfaces=["home"], max_cards=3, new_within_days=1,
+                        article_types=["Trousers"])  # fmt: skip
+    after = page(Visitor.objects.create(gender_preference=Gender.WOMEN))
+    promoted = [pid for _, products, strategies in after for pid, s in zip(products, strategies, strict=True)
+                if s.startswith("rule:")]  # fmt: skip
+    trousers = {p.pk for p in shop["women"] if p.article_type == "Trousers"}
+    assert promoted == [newest.pk]
+    [(_, products, _)] = [row for row in after if row[0] == "home.trending"]
+    assert len(products) == SIZE and len(set(products) & trousers) == 3
+    Rule.objects.all().delete()
+    Rule.objects.create(name="Dresses up", action="boost", surfaces=["home"], article_types=["Dress"], factor=50)
+    types = {p.pk: p.article_type for p in shop["all"]}
+    [(_, products, _)] = [row for row in page() if row[0] == "home.trending"]
+    shown_types = [types[pid] for pid in products]
+    assert shown_types[: shown_types.count("Dress")] == ["Dress"] * shown_types.count("Dress")  # dresses first
+
+
+@pytest.mark.django_db
+def test_a_rule_outside_its_window_or_switched_off_changes_nothing(shop):
+    before = page()
+    now = timezone.now()
+    hide = {"action": "hide", "surfaces": ["home"], "article_types": list(TYPES)}
+    Rule.objects.create(name="Past", starts_at=now - timedelta(days=2), ends_at=now - timedelta(days=1), **hide)
+    Rule.objects.create(name="Future", starts_at=now + timedelta(days=1), **hide)
+    Rule.objects.create(name="Off", is_enabled=False, **hide)
+    Rule.objects.create(name="Elsewhere", **{**hide, "surfaces": ["search"]})
+    Rule.objects.create(name="Nothing matched", action="hide", surfaces=["home"])  # no condition: matches nothing
+    assert page() == before
+
+
+@pytest.mark.django_db
+def test_a_saved_rule_reaches_the_next_cached_page_at_once(shop, settings, client):
+    settings.HOME_PAGE_CACHE_S = 300
+    first = client.get("/").context["rows"]
+    again = client.get("/").context["rows"]
+    assert [r.list_id for r in first] == [r.list_id for r in again]  # served from the page cache
+    target = shop["women"][0]
+    assert target.pk in {card.product_id for row in again for card in row.cards}
+    rule = Rule.objects.create(name="Recall one", action="hide", surfaces=["home"])
+    rule.products.add(target)  # the trigger on the link table moves the generation too
+    after = client.get("/").context["rows"]
+    assert target.pk not in {card.product_id for row in after for card in row.cards}
+
+
+rule_specs = st.lists(
+    st.one_of(
+        st.tuples(st.just("hide_type"), st.sampled_from(TYPES)),
+        st.tuples(st.just("hide_products"), st.lists(st.integers(0, 31), max_size=4)),
+        st.tuples(st.just("boost"), st.sampled_from(TYPES), st.sampled_from([0.2, 3.0])),
+        st.tuples(st.just("promote"), st.sampled_from(TYPES), st.integers(1, 3)),
+    ),
+    max_size=5,
+)
+
+
+@pytest.mark.django_db
+@hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    specs=rule_specs,
+    pin=st.none() | st.tuples(st.integers(0, 31), st.integers(1, SIZE + 2)),
+    when=st.sampled_from(["now", "now", "past", "future"]),
+    men=st.booleans(),
+)
+def test_any_rule_set_keeps_every_promise(shop, specs, pin, when, men):
+    products = shop["all"]
+    visitor = Visitor.objects.create(gender_preference=Gender.MEN if men else Gender.WOMEN)
+    before = page(visitor)
+    now = timezone.now()
+    window = {"now": {}, "past": {"starts_at": now - timedelta(days=3), "ends_at": now - timedelta(days=1)},
+              "future": {"starts_at": now + timedelta(days=1)}}[when]  # fmt: skip
+    hidden: set[int] = set()
+    if pin is not None:
+        Rule.objects.create(name="p", action="pin", surfaces=["home"], row="home.trending",
+                            product=products[pin[0]], position=pin[1], **window)  # fmt: skip
+    for spec in specs:
+        kind = spec[0]
+        if kind == "hide_type":
+            Rule.objects.create(name="h", action="hide", surfaces=["home"], article_types=[spec[1]], **window)
+            hidden |= {p.pk for p in products if p.article_type == spec[1]}
+        elif kind == "hide_products" and spec[1]:
+            rule = Rule.objects.create(name="h", action="hide", surfaces=["home"], **window)
+            rule.products.set([products[i] for i in spec[1]])
+            hidden |= {products[i].pk for i in spec[1]}
+        elif kind == "boost":
+            action = "boost" if spec[2] > 1 else "bury"
+            Rule.objects.create(name="b", action=action, surfaces=["home"], article_types=[spec[1]], factor=spec[2],
+                                **window)  # fmt: skip
+        elif kind == "promote":
+            Rule.objects.create(name="n", action="promote", surfaces=["home"], article_types=[spec[1]],
+                                max_cards=spec[2], **window)  # fmt: skip
+    try:
+        after = page(visitor)
+        if when != "now":
+            assert after == before  # an expired or future rule changes nothing
+            return
+        allowed = {Gender.MEN, Gender.UNISEX} if men else {Gender.WOMEN, Gender.UNISEX}
+        by_pk = {p.pk: p for p in products}
+        shown = ids(after)
+        assert not set(shown) & hidden  # no hidden product, on any row
+        assert all(by_pk[pid].stock_quantity > 0 and by_pk[pid].gender in allowed for pid in shown)
+        assert len(shown) == len(set(shown))  # one card per product
+        eligible = [p for p in products if p.stock_quantity > 0 and p.gender in allowed and p.pk not in hidden]
+        trending = next((row for row in after if row[0] == "home.trending"), None)
+        if len(eligible) >= SIZE:
+            assert trending is not None and len(trending[1]) == SIZE  # rows full when the catalog allows
+        if pin is not None and products[pin[0]] in eligible:  # a pinned, eligible product is at its place
+            assert trending[1].index(products[pin[0]].pk) == min(pin[1], SIZE) - 1
+    finally:
+        Rule.objects.all().delete()
