@@ -108,11 +108,12 @@ def test_recommendations_use_a_bounded_number_of_queries(api, monkeypatch):
     # then the vectors this process has not parsed yet), the visual
     # search, the viewed product's neighbours (none stored: its embedding's version, the search, the
     # store), the process's exploration sample (the id range, a draw), the hard filters with card
-    # versions, the cards. Serialising adds none; served from the cache it is three (test_serving_caches).
+    # versions, the cards, and the merchandising rules in force (read once per generation and process).
+    # Serialising adds none; served from the cache it is three (test_serving_caches).
     with CaptureQueriesContext(connection) as queries:
         body = api.get("/api/v1/recommendations/").json()
     assert topping_up and topping_up[0] <= 1
-    assert len(queries) - topping_up[0] <= 17, [query["sql"][:120] for query in queries]
+    assert len(queries) - topping_up[0] <= 18, [query["sql"][:120] for query in queries]
     assert sum(len(row["items"]) for row in body["rows"]) >= 24
 
 

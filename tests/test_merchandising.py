@@ -183,3 +183,37 @@ def test_any_rule_set_keeps_every_promise(shop, specs, pin, when, men):
             assert trending[1].index(products[pin[0]].pk) == min(pin[1], SIZE) - 1
     finally:
         Rule.objects.all().delete()
+
+
+@pytest.mark.django_db
+def test_staff_save_a_rule_in_the_admin_and_the_preview_marks_what_it_changed(shop, admin_client):
+    pinned, hidden = shop["women"][20], shop["women"][1]
+    assert admin_client.get("/admin/merchandising/rule/add/").status_code == 200
+    response = admin_client.post("/admin/merchandising/rule/add/", {
+        "name": "Launch", "action": "pin", "is_enabled": "on", "starts_at_0": "2020-01-01", "starts_at_1": "00:00:00",
+        "surfaces": ["home"], "row": "home.trending", "product": pinned.pk, "position": 1, "max_cards": 3, "factor": 2,
+    })  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    recall = Rule.objects.create(name="Recall", action="hide", surfaces=["home"])
+    recall.products.add(hidden)
+    women = Visitor.objects.create(gender_preference=Gender.WOMEN)
+    [(_, products, _)] = [row for row in page(women) if row[0] == "home.trending"]
+    assert products[0] == pinned.pk and hidden.pk not in products
+    html = admin_client.get("/admin/merchandising/rule/preview/", {"gender": "women"}).content.decode()
+    assert "placed by the pin rule “Launch”" in html and "hidden by the rule “Recall”" in html
+    bad = admin_client.get("/admin/merchandising/rule/preview/", {"shopper": "nobody-at-all"})
+    assert bad.status_code == 200 and "No customer or visitor" in bad.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_rule_that_cannot_work_is_refused_with_a_reason(shop):
+    from django.core.exceptions import ValidationError
+
+    for fields, message in (
+        ({"action": "pin"}, "A pin needs a product and a position."),
+        ({"action": "boost", "factor": 0.5, "article_types": ["Dress"]}, "above 1"),
+        ({"action": "bury", "factor": 2.0, "article_types": ["Dress"]}, "below 1"),
+        ({"action": "hide", "price_min": 20, "price_max": 10}, "below its bottom"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            Rule(name="x", surfaces=["home"], **fields).full_clean()

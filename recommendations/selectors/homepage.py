@@ -100,7 +100,7 @@ def homepage_rows_served(
 
 def homepage_rows(
     *, shopper: Shopper, rng: random.Random | None = None, values: ServingValues | None = None,
-    strategy: Strategy = Strategy.SERVED,
+    strategy: Strategy = Strategy.SERVED, merchandised: bool = True,
 ) -> list[Row]:  # fmt: skip
     """The rows of the homepage for this shopper, each full when enough eligible products exist.
     With the serving values (the page cache read them first), the trending list and the active
@@ -176,9 +176,11 @@ def homepage_rows(
     for row in rows:
         for slot, card in enumerate(row.cards):
             card.row, card.slot = row.key, slot
-    # Staff's rules last, on what the shopper would otherwise see (merchandising, issue 44).
-    rows_merchandised(rows, surface="home", genders=genders, exclude=not_again, values=values, size=size,
-                      groups=groups, versions=versions, fill_exclude=recently_seen)  # fmt: skip
+    # Staff's rules last, on what the shopper would otherwise see (merchandising, issue 44); the
+    # admin's preview asks for the page without them too.
+    if merchandised:
+        rows_merchandised(rows, surface="home", genders=genders, exclude=not_again, values=values, size=size,
+                          groups=groups, versions=versions, fill_exclude=recently_seen)  # fmt: skip
     new_list_ids(rows)
     return _with_products(rows, versions)
 
