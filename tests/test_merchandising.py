@@ -217,3 +217,27 @@ def test_a_rule_that_cannot_work_is_refused_with_a_reason(shop):
     ):
         with pytest.raises(ValidationError, match=message):
             Rule(name="x", surfaces=["home"], **fields).full_clean()
+
+
+@pytest.mark.django_db
+def test_on_the_product_page_a_hidden_product_leaves_its_list_and_a_pin_is_recorded_as_the_rules(shop, client):
+    from experiments.models import Impression
+    from experiments.services import impressions
+
+    dress = shop["women"][0]
+    colours = [ProductFactory(product_group="G1", article_type="Dress", name=f"Colour {n}") for n in range(3)]
+    dress.product_group = "G1"
+    dress.save()
+    before = client.get(f"/products/{dress.pk}/").context["colours"]
+    assert {card.pk for card in before} == {p.pk for p in colours}
+    rule = Rule.objects.create(name="Recall a colour", action="hide", surfaces=["product"])
+    rule.products.add(colours[0])
+    pin = Rule.objects.create(name="Goes with", action="pin", surfaces=["product"], row="product.goes_with",
+                              product=shop["women"][5], position=1)  # fmt: skip
+    page_after = client.get(f"/products/{dress.pk}/")
+    assert {card.pk for card in page_after.context["colours"]} == {colours[1].pk, colours[2].pk}
+    assert [card.pk for card in page_after.context["goes_with"]][:1] == [shop["women"][5].pk]
+    assert client.get(f"/products/{colours[0].pk}/").status_code == 200  # hidden from lists, not from the shop
+    impressions.buffer.flush()
+    sources = {tuple(i.sources) for i in Impression.objects.filter(row="product.goes_with")}
+    assert (f"rule:{pin.pk}",) in sources  # the impression says which rule placed the card

@@ -42,8 +42,9 @@ def test_the_product_page_lists_similar_in_stock_products(
     # The first view finds and stores the product's neighbours: the serving values, product, photos,
     # new visitor, view event, the active ALS model (also bought) and ranker (Goes well with), read
     # once per generation in a process, its embedding, stored neighbours (none), embedding version,
-    # HNSW search, store, hard filters, cards.
-    with django_assert_max_num_queries(14):
+    # HNSW search, store, hard filters, cards, and the merchandising rules in force (read once per
+    # generation in a process).
+    with django_assert_max_num_queries(15):
         client.get(url)
     # Every later view: the serving values, the visitor, the view event. The product with its photos
     # and the page's lists are in this process's memory under the serving values (built from the

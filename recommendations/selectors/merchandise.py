@@ -55,12 +55,13 @@ def rules_now(generation: int | None) -> RuleSet:
 def rows_merchandised(
     rows: list[Row], *, surface: str, genders: tuple[str, ...] | None, exclude: set[int],
     values: ServingValues | None, size: int, groups: Mapping[int, str] | None = None,
-    versions: dict[int, str] | None = None, fill_exclude: set[int] | None = None,
+    versions: dict[int, str] | None = None, fill_exclude: set[int] | None = None, fill: bool = True,
 ) -> list[Row]:  # fmt: skip
     """Apply the rules in force to ``rows`` (changed in place, and returned). ``exclude`` is what the
     page's hard filters leave out (a placed product must pass them); ``fill_exclude`` what a short row's
     top-up must not offer (default ``exclude``). ``versions`` (product id -> card version), when
-    given, gets those of the products placed, for the cards' records."""
+    given, gets those of the products placed, for the cards' records. ``fill``: top up the rows that
+    hiding left short (the homepage); without it they stay short (a product page's lists)."""
     acting = rules_now(values.generation if values is not None else None).on(surface)
     if not acting or not rows:
         return rows
@@ -106,8 +107,9 @@ def rows_merchandised(
         ]  # fmt: skip
         _boosted(row, rules)
     # Rows that hiding left short are filled first, so that a pin's position counts in a full row.
-    fill = fill_exclude if fill_exclude is not None else exclude
-    top_up(rows, genders=genders, exclude=fill | hidden_anywhere | placed_anywhere, size=size, groups=group_of)
+    if fill:
+        spare = fill_exclude if fill_exclude is not None else exclude
+        top_up(rows, genders=genders, exclude=spare | hidden_anywhere | placed_anywhere, size=size, groups=group_of)
     page = {key_of(card.product_id) for row in rows for card in row.cards}
     for row in rows:
         rules = per_row[row.key]

@@ -18,6 +18,7 @@ from catalog.selectors import product_get
 from common.compiled import id_array, id_literal
 from recommendations.selectors.collaborative import also_bought_ids, serving_model
 from recommendations.selectors.generation import GenerationMemo, ServingValues, serving_values
+from recommendations.selectors.merchandise import rows_merchandised
 from recommendations.selectors.ranked import active_ranker, goes_with, goes_with_ids
 from recommendations.selectors.rows import Card, Row, group_key
 from recommendations.selectors.similar import (
@@ -57,15 +58,53 @@ class ProductPage:
     # Each row's list id (Row.list_id), given when the page is computed and kept with it: every render
     # shows the same lists, and each render is an impression of them (experiments).
     list_ids: dict[str, str] = field(default_factory=dict)
+    placed: dict[int, str] = field(default_factory=dict)  # product id -> "rule:<id>": cards staff's rules placed
 
     def rows(self) -> list[Row]:
         """The page's lists as rows of cards (what was shown, for the impressions)."""
         rows = []
         for key, name, strategy in PRODUCT_ROWS:
             products = self.lists.similar.products if name == "similar" else getattr(self.lists, name)
-            cards = [Card(card.pk, strategy, "", 0.0, key, slot) for slot, card in enumerate(products)]
+            cards = [Card(card.pk, self.placed.get(card.pk, strategy), "", 0.0, key, slot)
+                     for slot, card in enumerate(products)]  # fmt: skip
             rows.append(Row(key, name, cards, self.list_ids.get(name, "")))
         return rows
+
+
+def lists_merchandised(
+    lists: ProductPageLists, product: Product, values: ServingValues
+) -> tuple[ProductPageLists, dict[int, str]]:
+    """The product page's lists through staff's rules (selectors.merchandise, surface "product"): the
+    page is the same for every shopper, so the rules act for the product's genders. A list that hiding
+    left short stays short: a product page's rows promise only what they hold (issue 41)."""
+    rows = []
+    for key, name, strategy in PRODUCT_ROWS:
+        products = lists.similar.products if name == "similar" else getattr(lists, name)
+        rows.append(Row(key, name, [Card(card.pk, strategy, "", 0.0, key, slot, card)
+                                    for slot, card in enumerate(products)]))  # fmt: skip
+    before = [[card.product_id for card in row.cards] for row in rows]
+    versions: dict[int, str] = {}
+    rows_merchandised(rows, surface="product", genders=compatible_genders(product.gender), exclude={product.pk},
+                      values=values, size=settings.SIMILAR_PRODUCTS_K, versions=versions, fill=False)  # fmt: skip
+    if [[card.product_id for card in row.cards] for row in rows] == before:
+        return lists, {}
+    placed = {c.product_id: c.strategy for row in rows for c in row.cards if c.strategy.startswith("rule:")}
+    fresh = product_cards(versions={pk: versions[pk] for pk in placed if pk in versions},
+                          unversioned=set(placed) - versions.keys())  # fmt: skip
+    by_key = {
+        row.key: [
+            card.product or fresh[card.product_id] for card in row.cards if card.product or card.product_id in fresh
+        ]
+        for row in rows
+    }
+    distance = dict(zip((card.pk for card in lists.similar.products), lists.similar.distances, strict=True))
+    similar = by_key["product.similar"]
+    return ProductPageLists(
+        goes_with=by_key["product.goes_with"], colours=by_key["product.colours"],
+        also_bought=by_key["product.also_bought"],
+        # A card a rule placed among the look-alikes has no distance measured: 1 (unrelated) says so.
+        similar=LooksSimilar(similar, [distance.get(card.pk, 1.0) for card in similar], lists.similar.photo_failed),
+    ), placed  # fmt: skip
 
 
 def product_page(*, pk: int) -> ProductPage | None:
@@ -87,8 +126,8 @@ def _page(pk: int, values: ServingValues) -> ProductPage | None:
     product = product_get(pk=pk, using=PRIMARY)
     if product is None or not product.is_active:
         return None
-    return ProductPage(product, product_page_lists(product=product, values=values),
-                       {name: uuid.uuid4().hex for _, name, _ in PRODUCT_ROWS})  # fmt: skip
+    lists, placed = lists_merchandised(product_page_lists(product=product, values=values), product, values)
+    return ProductPage(product, lists, {name: uuid.uuid4().hex for _, name, _ in PRODUCT_ROWS}, placed)
 
 
 def product_page_lists(
