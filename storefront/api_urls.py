@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from catalog.api.views import ProductDetailApi, ProductListApi
 from catalog.api.writes import ProductPhotoUploadApi
 from experiments.services.impressions import ApiMeasurement
+from merchandising.api.views import RuleViewSet
 from recommendations.api.history import MyEventsApi
 from recommendations.api.photo_search import PhotoSearchApi
 from recommendations.api.search import SearchApi
@@ -26,6 +27,12 @@ urlpatterns = [
     path("search/", SearchApi.as_view(), name="search"),
     path("search/photo/", PhotoSearchApi.as_view(), name="photo-search"),
     path("auth/token/", AuthTokenApi.as_view(), name="auth-token"),
+    path("merchandising/rules/", RuleViewSet.as_view({"get": "list", "post": "create"}), name="rule-list"),
+    path(
+        "merchandising/rules/<int:pk>/",
+        RuleViewSet.as_view({"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}),
+        name="rule-detail",
+    ),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     # The split view serves Swagger UI's start-up script as a file, so the docs need no inline script (CSP).
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),

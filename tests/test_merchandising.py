@@ -241,3 +241,32 @@ def test_on_the_product_page_a_hidden_product_leaves_its_list_and_a_pin_is_recor
     impressions.buffer.flush()
     sources = {tuple(i.sources) for i in Impression.objects.filter(row="product.goes_with")}
     assert (f"rule:{pin.pk}",) in sources  # the impression says which rule placed the card
+
+
+@pytest.mark.django_db
+def test_staff_write_rules_through_the_api_and_shoppers_cannot(shop):
+    from django.contrib.auth import get_user_model
+    from rest_framework.test import APIClient
+
+    staff = get_user_model().objects.create_user("merch", password="x-long-password-1", is_staff=True)
+    shopper = get_user_model().objects.create_user("shopper", password="x-long-password-1")
+    api = APIClient()
+    api.force_authenticate(shopper)
+    assert api.get("/api/v1/merchandising/rules/").status_code == 403
+    api.force_authenticate(None)
+    assert api.post("/api/v1/merchandising/rules/", {}, format="json").status_code in (401, 403)
+    api.force_authenticate(staff)
+    hidden = shop["women"][0]
+    made = api.post("/api/v1/merchandising/rules/", {"name": "Recall", "action": "hide", "surfaces": ["home"],
+                                                     "products": [hidden.pk]}, format="json")  # fmt: skip
+    assert made.status_code == 201, made.json()
+    assert hidden.pk not in ids(page(Visitor.objects.create(gender_preference=Gender.WOMEN)))
+    bad = api.post("/api/v1/merchandising/rules/", {"name": "Pin", "action": "pin", "surfaces": ["home"]},
+                   format="json")  # fmt: skip
+    assert bad.status_code == 400 and "pin needs a product" in str(bad.json())
+    wrong = api.patch(f"/api/v1/merchandising/rules/{made.json()['id']}/", {"surfaces": ["moon"]}, format="json")
+    assert wrong.status_code == 400 and "surfaces" in wrong.json()
+    assert api.delete(f"/api/v1/merchandising/rules/{made.json()['id']}/").status_code == 204
+    assert hidden.pk in ids(page(Visitor.objects.create(gender_preference=Gender.WOMEN)))
+    schema = api.get("/api/v1/schema/", {"format": "json"}).json()
+    assert "/api/v1/merchandising/rules/" in schema["paths"]
