@@ -68,11 +68,10 @@ def rows_merchandised(
     per_row = {row.key: [rule for rule in acting if rule.acts_on(surface, row.key, genders)] for row in rows}
     if not any(per_row.values()):
         return rows
-    hidden_anywhere: set[int] = set()
-    for rules in per_row.values():
-        for rule in rules:
-            if rule.action == Action.HIDE:
-                hidden_anywhere |= rule.matching
+    # Matching sets stay as the compiled rules hold them (a rule on a product type may match thousands):
+    # a card is looked up in each, never copied into a union on every page.
+    hidden_anywhere = Matches([rule.matching for rules in per_row.values() for rule in rules
+                               if rule.action == Action.HIDE])  # fmt: skip
     wanted = {rule.product_id for rules in per_row.values() for rule in rules if rule.product_id is not None}
     for rules in per_row.values():
         for rule in rules:
@@ -84,22 +83,23 @@ def rows_merchandised(
         group_of.setdefault(pk, fact.group)
     if versions is not None:
         versions.update({pk: fact.version for pk, fact in facts.items()})
-    placed_anywhere = {rule.product_id for rules in per_row.values() for rule in rules if rule.action == Action.PIN}
-    placed_anywhere.discard(None)
+    placed_anywhere = {rule.product_id for rules in per_row.values() for rule in rules
+                       if rule.action == Action.PIN and rule.product_id is not None}  # fmt: skip
 
     def key_of(product_id: int) -> str:
         return group_key(product_id, group_of.get(product_id, ""))
 
-    def placeable(product_id: int, hidden: frozenset[int] | set[int]) -> bool:
+    def placeable(product_id: int, hidden: "Matches") -> bool:
         fact = facts.get(product_id)
         return fact is not None and product_id not in hidden and passes(product_id, fact, genders=genders,
                                                                           exclude=exclude)  # fmt: skip
 
     # A pinned product is shown where it is pinned, and nowhere else on the page.
-    pinned_groups = {key_of(pk) for pk in placed_anywhere if pk is not None and placeable(pk, hidden_anywhere)}
+    pinned_groups = {key_of(pk) for pk in placed_anywhere if placeable(pk, hidden_anywhere)}
+    hidden_in = {key: Matches([rule.matching for rule in rules if rule.action == Action.HIDE])
+                 for key, rules in per_row.items()}  # fmt: skip
     for row in rows:
-        rules = per_row[row.key]
-        hidden = set().union(*(rule.matching for rule in rules if rule.action == Action.HIDE))
+        rules, hidden = per_row[row.key], hidden_in[row.key]
         own_pins = {key_of(rule.product_id) for rule in rules if rule.action == Action.PIN}
         row.cards = [
             card for card in row.cards
@@ -109,13 +109,13 @@ def rows_merchandised(
     # Rows that hiding left short are filled first, so that a pin's position counts in a full row.
     if fill:
         spare = fill_exclude if fill_exclude is not None else exclude
-        top_up(rows, genders=genders, exclude=spare | hidden_anywhere | placed_anywhere, size=size, groups=group_of)
+        top_up(rows, genders=genders, exclude=spare | placed_anywhere, size=size, groups=group_of,
+               refused=hidden_anywhere.__contains__)  # fmt: skip
     page = {key_of(card.product_id) for row in rows for card in row.cards}
     for row in rows:
-        rules = per_row[row.key]
+        rules, hidden = per_row[row.key], hidden_in[row.key]
         if not rules:
             continue
-        hidden = set().union(*(rule.matching for rule in rules if rule.action == Action.HIDE))
         for rule in rules:
             if rule.action == Action.PROMOTE:
                 _promoted(row, rule, size, page, key_of, lambda pk, hidden=hidden: placeable(pk, hidden))
@@ -125,12 +125,23 @@ def rows_merchandised(
                 row.cards = [card for card in row.cards if key_of(card.product_id) != group]
                 row.cards.insert(min(rule.position, len(row.cards)), _placed(rule.product_id, rule))
                 page.add(group)
-        promoted = set().union(*(rule.matching for rule in rules if rule.action == Action.PROMOTE))
-        row.cards = _within(row.cards, size, promoted)
+        row.cards = _within(row.cards, size, Matches([r.matching for r in rules if r.action == Action.PROMOTE]))
     for row in rows:
         for slot, card in enumerate(row.cards):
             card.row, card.slot = row.key, slot
     return rows
+
+
+class Matches:
+    """Membership in any of several matching sets, without building their union."""
+
+    __slots__ = ("sets",)
+
+    def __init__(self, sets: list[frozenset[int]]) -> None:
+        self.sets = sets
+
+    def __contains__(self, product_id: int) -> bool:
+        return any(product_id in matching for matching in self.sets)
 
 
 def _placed(product_id: int, rule: CompiledRule) -> Card:
@@ -173,7 +184,7 @@ def _promoted(row: Row, rule: CompiledRule, size: int, page: set[str], key_of, p
         row.cards.insert(min(index * step, len(row.cards)), _placed(product_id, rule))
 
 
-def _within(cards: list[Card], size: int, promoted: set[int]) -> list[Card]:
+def _within(cards: list[Card], size: int, promoted: Matches) -> list[Card]:
     """The row cut to ``size``: the cards the rules placed stay; of the row's own, the last ones go,
     those a promote rule matches after the others (they count towards its share)."""
     if len(cards) <= size:
