@@ -28,9 +28,9 @@ from django.utils import timezone
 
 from merchandising.models import Action
 from merchandising.selectors.rules import CompiledRule, RuleSet, rules_in_force
-from recommendations.selectors.generation import ServingValues, on_forget
+from recommendations.selectors.generation import GenerationMemo, ServingValues, on_forget
 from recommendations.selectors.rows import Card, Row, group_key, top_up
-from recommendations.selectors.sources import passes, product_facts
+from recommendations.selectors.sources import eligible, passes, product_facts
 
 _kept: dict = {"generation": None, "rules": None}
 _lock = threading.Lock()
@@ -109,8 +109,9 @@ def rows_merchandised(
     # Rows that hiding left short are filled first, so that a pin's position counts in a full row.
     if fill:
         spare = fill_exclude if fill_exclude is not None else exclude
+        spares = _best_sellers.get(genders, values, lambda: best_sellers_passing(genders))
         top_up(rows, genders=genders, exclude=spare | placed_anywhere, size=size, groups=group_of,
-               refused=hidden_anywhere.__contains__)  # fmt: skip
+               refused=hidden_anywhere.__contains__, spares=spares)  # fmt: skip
     page = {key_of(card.product_id) for row in rows for card in row.cards}
     for row in rows:
         rules, hidden = per_row[row.key], hidden_in[row.key]
@@ -130,6 +131,21 @@ def rows_merchandised(
         for slot, card in enumerate(row.cards):
             card.row, card.slot = row.key, slot
     return rows
+
+
+# The genders' best sellers through the hard filters, per process under the serving values: a hide
+# rule shortens rows on most pages, and their top-up would otherwise be a query on every one.
+_best_sellers: GenerationMemo[list[tuple[int, str]]] = GenerationMemo(64, 3600)
+SPARES = 600
+
+
+def best_sellers_passing(genders: tuple[str, ...] | None) -> list[tuple[int, str]]:
+    return list(
+        eligible(genders=genders, exclude=set())
+        .filter(popularscore__isnull=False)
+        .order_by("-popularscore__score", "pk")
+        .values_list("pk", "product_group")[:SPARES]
+    )
 
 
 class Matches:

@@ -326,26 +326,31 @@ def _sample() -> list[int]:
 
 def top_up(
     rows: list[Row], *, genders, exclude: set[int], size: int, groups: Mapping[int, str] | None = None,
-    refused: Callable[[int], bool] | None = None,
+    refused: Callable[[int], bool] | None = None, spares: list[tuple[int, str]] | None = None,
 ) -> None:  # fmt: skip
     """A row the sources could not fill is completed from the best sellers of the shopper's genders
     over POPULAR_DAYS (PopularScore, one query, rare), each card saying so ("Best seller"); a row still
     short stays short. Never arbitrary products: the lowest ids filled the Men homepage with baby
     clothes (issue 41). "Buy again" and "Because you viewed" are never padded: they show only what
     their titles promise. A best seller whose product (``groups``) is on the page already is skipped,
-    and one ``refused`` says no to (staff's hidden products: too many to send in the query's NOT IN)."""
+    and one ``refused`` says no to (staff's hidden products: too many to send in the query's NOT IN).
+    ``spares``: the genders' best sellers through the hard filters, best first, already read (kept
+    under the serving values by the caller): then no query."""
     short = [row for row in rows if len(row.cards) < size and row.key not in (BUY_AGAIN_ROW, BECAUSE_ROW)]
     if not short:
         return
     # Enough spares for every short row even if every shown product is among them, a few colours each.
     shown = sum(len(row.cards) for row in rows)
     missing = sum(size - len(row.cards) for row in short)
-    spare = list(
-        eligible(genders=genders, exclude=exclude)
-        .filter(popularscore__isnull=False)
-        .order_by("-popularscore__score", "pk")
-        .values_list("pk", "product_group")[: 2 * (missing + shown) + (200 if refused else 0)]
-    )
+    if spares is not None:
+        spare = [(pk, group) for pk, group in spares if pk not in exclude]
+    else:
+        spare = list(
+            eligible(genders=genders, exclude=exclude)
+            .filter(popularscore__isnull=False)
+            .order_by("-popularscore__score", "pk")
+            .values_list("pk", "product_group")[: 2 * (missing + shown) + (200 if refused else 0)]
+        )
     if refused is not None:
         spare = [(pk, group) for pk, group in spare if not refused(pk)]
     present = {group_of(card.product_id, groups) for row in rows for card in row.cards}  # no product twice
