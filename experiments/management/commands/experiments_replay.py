@@ -145,7 +145,7 @@ class Command(BaseCommand):
                         experiment_rollup(experiment)
                         experiment.refresh_from_db()
                         step = autopilot_step(experiment)
-                        self.allocations.append((begin + every, step))
+                        self.allocations.append((min(begin + every, len(visits)), step))
                         time.sleep(settings.EXPERIMENTS_CACHE_S + 1)
         finally:
             server.terminate()  # a clean shutdown: each worker writes its waiting impressions
