@@ -343,7 +343,7 @@ def top_up(
     shown = sum(len(row.cards) for row in rows)
     missing = sum(size - len(row.cards) for row in short)
     if spares is not None:
-        spare = [(pk, group) for pk, group in spares if pk not in exclude]
+        spare = spares  # the excluded and refused are skipped below, as far as the rows need to look
     else:
         spare = list(
             eligible(genders=genders, exclude=exclude)
@@ -351,8 +351,6 @@ def top_up(
             .order_by("-popularscore__score", "pk")
             .values_list("pk", "product_group")[: 2 * (missing + shown) + (200 if refused else 0)]
         )
-    if refused is not None:
-        spare = [(pk, group) for pk, group in spare if not refused(pk)]
     present = {group_of(card.product_id, groups) for row in rows for card in row.cards}  # no product twice
     for row in short:
         # Before the row's exploration cards, which keep the last slots.
@@ -361,6 +359,8 @@ def top_up(
         for product_id, product_group in spare:
             if len(row.cards) + len(explore) >= size:
                 break
+            if (spares is not None and product_id in exclude) or (refused is not None and refused(product_id)):
+                continue
             group = group_key(product_id, product_group)
             if group not in present:
                 present.add(group)
