@@ -1,3 +1,5 @@
+import math
+
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -81,6 +83,8 @@ class Rule(models.Model):
         )  # fmt: skip
 
     def clean(self) -> None:
+        if self.factor is None or not math.isfinite(self.factor):
+            raise ValidationError({"factor": "A factor is a finite number."})
         if self.action == Action.PIN and (self.product_id is None or self.position is None):
             raise ValidationError("A pin needs a product and a position.")
         if self.action == Action.BOOST and self.factor <= 1:

@@ -3,6 +3,7 @@ Staff only (session or token); a shopper's token gets a 403. A rule is validated
 (Rule.clean), and a bad one gets a 400 naming the field."""
 
 from django.core.exceptions import ValidationError as ModelValidationError
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.permissions import IsAdminUser
 
@@ -37,6 +38,21 @@ class RuleSerializer(serializers.ModelSerializer):
         return {field.attname: getattr(self.instance, field.attname) for field in Rule._meta.concrete_fields}
 
 
+INVALID = OpenApiResponse(description="Field-level errors, or a rule that cannot work (the body says why).")
+NOT_SIGNED_IN = OpenApiResponse(description="No credentials.")
+NOT_STAFF = OpenApiResponse(description="Only staff read and write merchandising rules.")
+NO_RULE = OpenApiResponse(description="No such rule.")
+REFUSED = {401: NOT_SIGNED_IN, 403: NOT_STAFF}
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: RuleSerializer(many=True), **REFUSED}),
+    create=extend_schema(responses={201: RuleSerializer, 400: INVALID, **REFUSED}),
+    retrieve=extend_schema(responses={200: RuleSerializer, 404: NO_RULE, **REFUSED}),
+    update=extend_schema(responses={200: RuleSerializer, 400: INVALID, 404: NO_RULE, **REFUSED}),
+    partial_update=extend_schema(responses={200: RuleSerializer, 400: INVALID, 404: NO_RULE, **REFUSED}),
+    destroy=extend_schema(responses={204: None, 404: NO_RULE, **REFUSED}),
+)
 class RuleViewSet(viewsets.ModelViewSet):
     """Merchandising rules: pin, promote, boost, bury, hide (see docs/merchandising.md)."""
 
