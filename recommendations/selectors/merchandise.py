@@ -127,6 +127,13 @@ def rows_merchandised(
                 row.cards.insert(min(rule.position, len(row.cards)), _placed(rule.product_id, rule))
                 page.add(group)
         row.cards = _within(row.cards, size, Matches([r.matching for r in rules if r.action == Action.PROMOTE]))
+        # The cut may have dropped a card before a pin: each pin goes back to its position, in order.
+        for rule in sorted((r for r in rules if r.action == Action.PIN), key=lambda r: (r.position, r.pk)):
+            card = next((c for c in row.cards if c.product_id == rule.product_id and c.strategy == f"rule:{rule.pk}"),
+                        None)  # fmt: skip
+            if card is not None:
+                row.cards.remove(card)
+                row.cards.insert(min(rule.position, len(row.cards)), card)
     for row in rows:
         for slot, card in enumerate(row.cards):
             card.row, card.slot = row.key, slot

@@ -435,6 +435,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for the genders wherever they appear (a product's, a merchandising rule's scope).
+    "ENUM_NAME_OVERRIDES": {"GenderEnum": "catalog.models.Gender"},
 }
 
 
