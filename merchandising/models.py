@@ -76,12 +76,6 @@ class Rule(models.Model):
     def __str__(self) -> str:
         return f"{self.get_action_display()}: {self.name}"
 
-    def has_condition(self) -> bool:
-        return bool(
-            self.departments or self.article_types or self.colours or self.price_min is not None
-            or self.price_max is not None or self.new_within_days or (self.pk and self.products.exists())
-        )  # fmt: skip
-
     def clean(self) -> None:
         if self.factor is None or not math.isfinite(self.factor):
             raise ValidationError({"factor": "A factor is a finite number."})

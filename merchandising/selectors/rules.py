@@ -16,6 +16,8 @@ from merchandising.models import Action, Rule
 
 PROMOTE_CANDIDATES = 200  # a promote's candidates kept, newest first: enough for any row's filters
 RECOMPILE_EVERY = timedelta(hours=1)
+# What a card a rule placed or lifted says: the rule's name is for staff, never shown to shoppers.
+FEATURED = "Featured"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +39,6 @@ class CompiledRule:
         if surface not in self.surfaces or (self.row and self.row != row):
             return False
         return not self.genders or genders is None or bool(self.genders & set(genders))
-
-    @property
-    def reason(self) -> str:
-        """What a card placed or moved by the rule says (the shopper sees a merchandiser's words only
-        as these generic reasons; the rule's name is for staff)."""
-        return {"pin": "Featured", "promote": "Featured", "boost": "Featured"}.get(self.action, "")
 
 
 @dataclass(frozen=True, slots=True)

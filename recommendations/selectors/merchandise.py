@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from django.utils import timezone
 
 from merchandising.models import Action
-from merchandising.selectors.rules import CompiledRule, RuleSet, rules_in_force
+from merchandising.selectors.rules import FEATURED, CompiledRule, RuleSet, rules_in_force
 from recommendations.selectors.generation import GenerationMemo, ServingValues, on_forget
 from recommendations.selectors.rows import Card, Row, group_key, top_up
 from recommendations.selectors.sources import eligible, passes, product_facts
@@ -168,7 +168,7 @@ class Matches:
 
 
 def _placed(product_id: int, rule: CompiledRule) -> Card:
-    return Card(product_id, f"rule:{rule.pk}", rule.reason, 0.0)
+    return Card(product_id, f"rule:{rule.pk}", FEATURED, 0.0)
 
 
 def _boosted(row: Row, rules: list[CompiledRule]) -> None:
@@ -186,7 +186,7 @@ def _boosted(row: Row, rules: list[CompiledRule]) -> None:
     row.cards = [card for _, _, card, _ in scored]
     for new_position, (_, old_position, card, factor) in enumerate(scored):
         if factor > 1 and new_position < old_position:
-            card.reason = "Featured"
+            card.reason = FEATURED
 
 
 def _promoted(row: Row, rule: CompiledRule, size: int, page: set[str], key_of, placeable) -> None:
