@@ -67,6 +67,16 @@ class Rule(models.Model):
     )  # fmt: skip
     # Scope: the rule acts only for shoppers of these genders (blank: every shopper).
     scope_genders = ArrayField(models.CharField(max_length=8, choices=Gender.choices), blank=True, default=list)
+    # Scope: the page's own product (a product page) or category (a category page) is in these
+    # departments and of these types (blank: every page). The homepage and search have no such anchor.
+    scope_departments = ArrayField(
+        models.CharField(max_length=100), blank=True, default=list,
+        help_text="Only on product pages of these departments' products, and category pages within them.",
+    )  # fmt: skip
+    scope_article_types = ArrayField(
+        models.CharField(max_length=100), blank=True, default=list,
+        help_text="Only on product pages of products of these types, and these types' category pages.",
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -87,5 +97,10 @@ class Rule(models.Model):
             raise ValidationError({"factor": "A bury's factor is below 1."})
         if self.ends_at is not None and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": "The end comes after the start."})
+        anchored = {Surface.PRODUCT, Surface.CATEGORY}
+        if (self.scope_departments or self.scope_article_types) and not set(self.surfaces or ()) <= anchored:
+            raise ValidationError(
+                {"surfaces": "A rule scoped to departments or types acts on product and category pages only."}
+            )
         if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
             raise ValidationError({"price_max": "The price band's top is below its bottom."})

@@ -1,20 +1,27 @@
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from catalog.models import Gender
+from catalog.cards import product_cards
+from catalog.categories import CategoryFilter
+from catalog.models import Gender, Product
 from merchandising.models import Rule
 from merchandising.models import Surface as MerchandisingSurface
-from merchandising.selectors.rules import RuleSet, rules_in_force
+from merchandising.selectors.rules import Anchor, RuleSet, rules_in_force
 from recommendations.models import Visitor
+from recommendations.selectors.categories import scoped_row
 from recommendations.selectors.homepage import homepage_rows
+from recommendations.selectors.product_page import ProductPage, lists_merchandised, product_page_lists
+from recommendations.selectors.rows import Card, Row
+from recommendations.selectors.search import search_served
 from recommendations.selectors.shopper import shopper_load
 from storefront.models import Order, OrderLine
 
@@ -58,7 +65,7 @@ class RuleForm(forms.ModelForm):
         model = Rule
         fields = ["name", "action", "is_enabled", "starts_at", "ends_at", "surfaces", "row", "product", "position",
                   "products", "departments", "article_types", "colours", "price_min", "price_max", "new_within_days",
-                  "max_cards", "factor", "scope_genders"]  # fmt: skip
+                  "max_cards", "factor", "scope_genders", "scope_departments", "scope_article_types"]  # fmt: skip
 
 
 @admin.register(Rule)
@@ -76,7 +83,7 @@ class RuleAdmin(admin.ModelAdmin):
                        "new_within_days"),
         }),
         ("How much", {"fields": ("max_cards", "factor")}),
-        ("For whom", {"fields": ("scope_genders",)}),
+        ("For whom, and where", {"fields": ("scope_genders", "scope_departments", "scope_article_types")}),
     )  # fmt: skip
     change_list_template = "admin/merchandising/rule/change_list.html"
 
@@ -89,23 +96,85 @@ class RuleAdmin(admin.ModelAdmin):
         return [path("preview/", preview, name="merchandising_rule_preview"), *super().get_urls()]
 
     def preview_view(self, request):
-        """A shopper's homepage with the rules in force and without them, side by side, each card the
-        rules changed marked."""
+        """A shopper's page on any surface with the rules in force and without them, side by side, each
+        card the rules changed marked: the homepage, a product page (``product``), a category page's
+        recommended row (``department`` and/or ``article_type``) or a search (``q``)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         who = request.GET.get("shopper", "").strip()
         gender = request.GET.get("gender", "")
+        surface = request.GET.get("surface", MerchandisingSurface.HOME)
+        asked = {
+            name: request.GET.get(name, "").strip()[:100] for name in ("product", "department", "article_type", "q")
+        }
         user_id, visitor, error = _preview_shopper(who, gender)
         comparison = []
         if not error:
-            shopper = shopper_load(user_id=user_id, visitor=visitor)
-            with_rules = homepage_rows(shopper=shopper, rng=random.Random(0))
-            without = homepage_rows(shopper=shopper, rng=random.Random(0), merchandised=False)
-            comparison = preview_comparison(with_rules, without, rules_in_force())
-        context = {**self.admin_site.each_context(request), "title": "Preview the rules on a shopper's homepage",
+            try:
+                with_rules, without = _preview_rows(surface, asked, user_id=user_id, visitor=visitor)
+            except PreviewError as problem:
+                error = str(problem)
+            else:
+                comparison = preview_comparison(with_rules, without, rules_in_force())
+        context = {**self.admin_site.each_context(request), "title": "Preview the rules on a shopper's page",
                    "opts": self.model._meta, "shopper": who, "gender": gender, "genders": Gender.choices,
+                   "surface": surface, "surfaces": MerchandisingSurface.choices, "asked": asked,
                    "error": error, "comparison": comparison}  # fmt: skip
         return TemplateResponse(request, "admin/merchandising/rule/preview.html", context)
+
+
+PREVIEW_ASKED = ("product", "department", "article_type", "q")
+
+
+class PreviewError(ValueError):
+    """What the preview was asked is not a page (no such product, no query): the message says why."""
+
+
+def _preview_rows(surface: str, asked: dict[str, str], *, user_id: int | None, visitor: Visitor | None):
+    """(rows with the rules, rows without them) of one surface for one shopper, the same draws."""
+    if surface == MerchandisingSurface.HOME:
+        shopper = shopper_load(user_id=user_id, visitor=visitor)
+        return (homepage_rows(shopper=shopper, rng=random.Random(0)),
+                homepage_rows(shopper=shopper, rng=random.Random(0), merchandised=False))  # fmt: skip
+    if surface == MerchandisingSurface.PRODUCT:
+        product = Product.objects.filter(pk=int(asked["product"]), is_active=True).first() if asked[
+            "product"].isdigit() else None  # fmt: skip
+        if product is None:
+            raise PreviewError("Name an active product's id for a product page.")
+        raw = product_page_lists(product=product)
+        lists, placed = lists_merchandised(raw, product, None)
+        return _named(ProductPage(product, lists, placed=placed).rows()), _named(ProductPage(product, raw).rows())
+    if surface == MerchandisingSurface.CATEGORY:
+        chosen = CategoryFilter(department=asked["department"], article_type=asked["article_type"])
+        if not (chosen.department or chosen.article_type):
+            raise PreviewError("Name a department or a product type for a category page.")
+        both = [
+            scoped_row(user_id=user_id, visitor=visitor, scope=chosen.condition(), scope_key=repr(asdict(chosen)),
+                       title=f"Recommended for you in {chosen.article_type or chosen.department}",
+                       anchor=Anchor(chosen.department, chosen.article_type), merchandised=merchandised)
+            for merchandised in (True, False)
+        ]  # fmt: skip
+        return [both[0]], [both[1]]
+    if surface == MerchandisingSurface.SEARCH:
+        if not asked["q"]:
+            raise PreviewError("Type a search for the search page.")
+        rows = []
+        for merchandised in (True, False):
+            results = search_served(query=asked["q"], user_id=user_id, visitor=visitor, merchandised=merchandised)
+            shown = results.product_ids[: settings.SEARCH_PAGE_SIZE]
+            rows.append(_named([Row("search", f"Search: {asked['q']}", [
+                Card(pid, results.placed.get(pid, "search"), "", 0.0) for pid in shown])]))  # fmt: skip
+        return rows[0], rows[1]
+    raise PreviewError(f"Unknown surface {surface!r}.")
+
+
+def _named(rows: list[Row]) -> list[Row]:
+    """The rows with each card's product record (its name, for the preview)."""
+    products = product_cards(versions={}, unversioned={card.product_id for row in rows for card in row.cards})
+    for row in rows:
+        for card in row.cards:
+            card.product = card.product or products.get(card.product_id)
+    return rows
 
 
 def _preview_shopper(who: str, gender: str) -> tuple[int | None, Visitor | None, str]:

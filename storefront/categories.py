@@ -17,6 +17,7 @@ from catalog.cards import VersionedCache, product_cards
 from catalog.categories import CategoryFilter, catalog_counts, catalog_version
 from experiments.models import Surface
 from experiments.services.impressions import impressions_record
+from merchandising.selectors.rules import Anchor
 from recommendations.selectors.categories import LISTING_KEPT, category_listing, category_slice, scoped_row
 from recommendations.selectors.generation import serving_generation
 from storefront.templatetags.cards import product_card
@@ -130,7 +131,7 @@ def shop_page(request: HttpRequest) -> HttpResponse:
         row = scoped_row(
             user_id=request.user.pk if request.user.is_authenticated else None, visitor=request.visitor,
             scope=chosen.condition(), scope_key=repr(asdict(chosen)), title=f"Recommended for you in {scope_name}",
-            version=version,
+            version=version, anchor=Anchor(chosen.department, chosen.article_type),
         )  # fmt: skip
         # A row of the category's best sellers is the listing below, which is ordered the same way: it
         # repeated 10 of its 12 cards there. The row is shown where it is the shopper's own.

@@ -33,8 +33,8 @@ def search_page(request: HttpRequest) -> HttpResponse:
             "page": page,
             # SEARCH_MAX_MATCHES is where ranking stops, not how many products match: "500+", not "500".
             "count_label": f"{count:,}+" if count >= settings.SEARCH_MAX_MATCHES else f"{count:,}",
-            "cards": [(cards[pid], Card(pid, strategy, "", 0.0, "search", offset + i)) for i, pid in enumerate(shown)
-                      if pid in cards],
+            "cards": [(cards[pid], Card(pid, results.placed.get(pid, strategy), "", 0.0, "search", offset + i))
+                      for i, pid in enumerate(shown) if pid in cards],
             "list_id": results.list_id,
         }  # fmt: skip
         if results.personalised_by:  # ordered for this shopper: an impression (text relevance alone is not)

@@ -118,6 +118,7 @@ def test_a_saved_rule_reaches_the_next_cached_page_at_once(shop, settings, clien
     assert target.pk not in {card.product_id for row in after for card in row.cards}
 
 
+EVERYWHERE = ["home", "category", "search"]
 rule_specs = st.lists(
     st.one_of(
         st.tuples(st.just("hide_type"), st.sampled_from(TYPES)),
@@ -141,33 +142,35 @@ def test_any_rule_set_keeps_every_promise(shop, specs, pin, when, men):
     products = shop["all"]
     visitor = Visitor.objects.create(gender_preference=Gender.MEN if men else Gender.WOMEN)
     before = page(visitor)
+    before_elsewhere = (scoped(visitor), searched(visitor, "dress"))
     now = timezone.now()
     window = {"now": {}, "past": {"starts_at": now - timedelta(days=3), "ends_at": now - timedelta(days=1)},
               "future": {"starts_at": now + timedelta(days=1)}}[when]  # fmt: skip
     hidden: set[int] = set()
     if pin is not None:
-        Rule.objects.create(name="p", action="pin", surfaces=["home"], row="home.trending",
+        Rule.objects.create(name="p", action="pin", surfaces=EVERYWHERE, row="home.trending",
                             product=products[pin[0]], position=pin[1], **window)  # fmt: skip
     for spec in specs:
         kind = spec[0]
         if kind == "hide_type":
-            Rule.objects.create(name="h", action="hide", surfaces=["home"], article_types=[spec[1]], **window)
+            Rule.objects.create(name="h", action="hide", surfaces=EVERYWHERE, article_types=[spec[1]], **window)
             hidden |= {p.pk for p in products if p.article_type == spec[1]}
         elif kind == "hide_products" and spec[1]:
-            rule = Rule.objects.create(name="h", action="hide", surfaces=["home"], **window)
+            rule = Rule.objects.create(name="h", action="hide", surfaces=EVERYWHERE, **window)
             rule.products.set([products[i] for i in spec[1]])
             hidden |= {products[i].pk for i in spec[1]}
         elif kind == "boost":
             action = "boost" if spec[2] > 1 else "bury"
-            Rule.objects.create(name="b", action=action, surfaces=["home"], article_types=[spec[1]], factor=spec[2],
+            Rule.objects.create(name="b", action=action, surfaces=EVERYWHERE, article_types=[spec[1]], factor=spec[2],
                                 **window)  # fmt: skip
         elif kind == "promote":
-            Rule.objects.create(name="n", action="promote", surfaces=["home"], article_types=[spec[1]],
+            Rule.objects.create(name="n", action="promote", surfaces=EVERYWHERE, article_types=[spec[1]],
                                 max_cards=spec[2], **window)  # fmt: skip
     try:
         after = page(visitor)
         if when != "now":
             assert after == before  # an expired or future rule changes nothing
+            assert (scoped(visitor), searched(visitor, "dress")) == before_elsewhere
             return
         allowed = {Gender.MEN, Gender.UNISEX} if men else {Gender.WOMEN, Gender.UNISEX}
         by_pk = {p.pk: p for p in products}
@@ -176,6 +179,16 @@ def test_any_rule_set_keeps_every_promise(shop, specs, pin, when, men):
         assert all(by_pk[pid].stock_quantity > 0 and by_pk[pid].gender in allowed for pid in shown)
         assert len(shown) == len(set(shown))  # one card per product
         eligible = [p for p in products if p.stock_quantity > 0 and p.gender in allowed and p.pk not in hidden]
+        # The category page's row and the search: the same promises, within their scope.
+        in_category, (found, _) = [pid for pid, _ in scoped(visitor)], searched(visitor, "dress")
+        for elsewhere in (in_category, found):
+            assert not set(elsewhere) & hidden
+            assert all(by_pk[pid].article_type == "Dress" and by_pk[pid].stock_quantity > 0 for pid in elsewhere)
+            assert all(by_pk[pid].gender in allowed for pid in elsewhere)
+            assert len(elsewhere) == len(set(elsewhere))
+        dresses_left = [p for p in eligible if p.article_type == "Dress"]
+        assert len(in_category) == min(SIZE, len(dresses_left))  # the category's row full when it can be
+        assert sorted(found) == sorted(p.pk for p in eligible if p.article_type == "Dress")  # nothing added
         trending = next((row for row in after if row[0] == "home.trending"), None)
         if len(eligible) >= SIZE:
             assert trending is not None and len(trending[1]) == SIZE  # rows full when the catalog allows
@@ -271,3 +284,98 @@ def test_staff_write_rules_through_the_api_and_shoppers_cannot(shop):
     assert hidden.pk in ids(page(Visitor.objects.create(gender_preference=Gender.WOMEN)))
     schema = api.get("/api/v1/schema/", {"format": "json"}).json()
     assert "/api/v1/merchandising/rules/" in schema["paths"]
+
+
+def scoped(visitor: Visitor, article_type: str = "Dress", department: str = "") -> list:
+    from catalog.categories import CategoryFilter
+    from merchandising.selectors.rules import Anchor
+    from recommendations.selectors.categories import scoped_row
+
+    chosen = CategoryFilter(article_type=article_type, department=department)
+    row = scoped_row(user_id=None, visitor=visitor, scope=chosen.condition(), scope_key=repr(chosen), title="In",
+                     anchor=Anchor(department, article_type))  # fmt: skip
+    return [(card.product_id, card.strategy) for card in row.cards]
+
+
+def searched(visitor: Visitor, query: str) -> tuple[list[int], dict[int, str]]:
+    from recommendations.selectors.search import search_served
+
+    results = search_served(query=query, user_id=None, visitor=visitor)
+    return results.product_ids, results.placed
+
+
+@pytest.mark.django_db
+def test_on_a_category_page_a_hide_leaves_the_row_full_and_a_pin_places_only_within_the_category(shop):
+    women = Visitor.objects.create(gender_preference=Gender.WOMEN)
+    dresses = [p for p in shop["women"] if p.article_type == "Dress"]
+    before = scoped(women)
+    assert len(before) == SIZE and {pid for pid, _ in before} <= {p.pk for p in dresses}
+    recall = Rule.objects.create(name="Recall", action="hide", surfaces=["category"])
+    recall.products.add(dresses[0])
+    launch = Rule.objects.create(name="Launch", action="pin", surfaces=["category"], product=dresses[7], position=2)
+    Rule.objects.create(name="A top", action="pin", surfaces=["category"], product=shop["women"][1], position=1)
+    after = scoped(women)
+    assert len(after) == SIZE  # what the hide took out was replaced by the next dress
+    assert dresses[0].pk not in [pid for pid, _ in after]
+    assert after[1] == (dresses[7].pk, f"rule:{launch.pk}")
+    assert shop["women"][1].pk not in [pid for pid, _ in after]  # a top is not pinned among the dresses
+    # A rule scoped to another type's pages leaves this one alone; the homepage ignores category rules.
+    Rule.objects.all().delete()
+    Rule.objects.create(name="Trousers' page", action="hide", surfaces=["category"], article_types=["Dress"],
+                        scope_article_types=["Trousers"])  # fmt: skip
+    assert scoped(women) == before
+
+
+@pytest.mark.django_db
+def test_in_search_a_hide_removes_a_match_a_pin_lifts_one_and_never_adds_what_was_not_found(shop):
+    women = Visitor.objects.create(gender_preference=Gender.WOMEN)
+    found, placed = searched(women, "dress")
+    dresses = {p.pk for p in shop["women"] if p.article_type == "Dress"}
+    assert found and set(found) <= dresses and not placed
+    last, first = found[-1], found[0]
+    recall = Rule.objects.create(name="Recall", action="hide", surfaces=["search"])
+    recall.products.add(first)
+    lift = Rule.objects.create(name="Lift", action="pin", surfaces=["search"], product_id=last, position=1)
+    Rule.objects.create(name="Off topic", action="pin", surfaces=["search"], product=shop["women"][1], position=2)
+    after, placed = searched(women, "dress")
+    assert after[0] == last and placed == {last: f"rule:{lift.pk}"}
+    assert first not in after and shop["women"][1].pk not in after
+    assert sorted(after) == sorted(set(found) - {first})  # nothing added, nothing else lost
+    # Ordered by relevance alone, the shopper's order is not asked for: no rule acts.
+    from recommendations.selectors.search import search_served
+
+    assert first in search_served(query="dress", user_id=None, visitor=women, personalise=False).product_ids
+
+
+@pytest.mark.django_db
+def test_a_rule_scoped_to_a_department_acts_on_its_products_pages_and_the_api_lists_follow_the_page(shop, client):
+    dress, top = shop["women"][0], shop["women"][1]
+    Product = type(dress)
+    Product.objects.filter(pk=dress.pk).update(department="Dresses")
+    pin = Rule.objects.create(name="With dresses", action="pin", surfaces=["product"], row="product.similar",
+                              product=shop["women"][5], position=1, scope_departments=["Dresses"])  # fmt: skip
+    on_dress = client.get(f"/products/{dress.pk}/").context["similar"]
+    assert [card.pk for card in on_dress.products][:1] == [shop["women"][5].pk]
+    assert shop["women"][5].pk not in [
+        card.pk for card in client.get(f"/products/{top.pk}/").context["similar"].products
+    ]
+    api = client.get(f"/api/v1/products/{dress.pk}/similar/", {"k": 3}).json()
+    assert [item["id"] for item in api][:1] == [shop["women"][5].pk] and api[0]["distance"] == 1.0
+    assert pin.pk
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="product and category pages only"):
+        Rule(name="x", action="hide", surfaces=["home"], article_types=["Dress"], scope_departments=["Dresses"]).clean()
+
+
+@pytest.mark.django_db
+def test_the_preview_shows_any_surface_with_and_without_the_rules(shop, admin_client):
+    dresses = [p for p in shop["women"] if p.article_type == "Dress"]
+    Rule.objects.create(name="Launch", action="pin", surfaces=["product", "category", "search"],
+                        product=dresses[7], position=1)  # fmt: skip
+    for params in ({"surface": "product", "product": dresses[0].pk}, {"surface": "category", "article_type": "Dress"},
+                   {"surface": "search", "q": "dress"}):  # fmt: skip
+        html = admin_client.get("/admin/merchandising/rule/preview/", {"gender": "women", **params}).content.decode()
+        assert "placed by the pin rule “Launch”" in html, params
+    bad = admin_client.get("/admin/merchandising/rule/preview/", {"surface": "product", "product": "x"})
+    assert "Name an active product" in bad.content.decode()

@@ -21,6 +21,14 @@ FEATURED = "Featured"
 
 
 @dataclass(frozen=True, slots=True)
+class Anchor:
+    """What a page is about, for rules scoped to it: a product page's product, a category page's choice."""
+
+    department: str = ""
+    article_type: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledRule:
     pk: int
     name: str
@@ -28,6 +36,8 @@ class CompiledRule:
     surfaces: frozenset[str]
     row: str  # "" for every row of the surface
     genders: frozenset[str]  # scope: the shopper's genders it acts for; empty for everyone
+    departments: frozenset[str] = frozenset()  # scope: the page's anchor's; empty for every page
+    article_types: frozenset[str] = frozenset()
     matching: frozenset[int] = frozenset()  # promote, boost, bury, hide
     candidates: tuple[int, ...] = ()  # promote: matching products, newest first
     product_id: int | None = None  # pin
@@ -35,8 +45,12 @@ class CompiledRule:
     max_cards: int = 0
     factor: float = 1.0
 
-    def acts_on(self, surface: str, row: str, genders: tuple[str, ...] | None) -> bool:
+    def acts_on(self, surface: str, row: str, genders: tuple[str, ...] | None, anchor: Anchor | None = None) -> bool:
         if surface not in self.surfaces or (self.row and self.row != row):
+            return False
+        if self.departments and (anchor is None or anchor.department not in self.departments):
+            return False
+        if self.article_types and (anchor is None or anchor.article_type not in self.article_types):
             return False
         return not self.genders or genders is None or bool(self.genders & set(genders))
 
@@ -94,6 +108,7 @@ def rules_in_force(*, now: datetime | None = None) -> RuleSet:
         common = {
             "pk": rule.pk, "name": rule.name, "action": rule.action, "surfaces": frozenset(rule.surfaces),
             "row": rule.row, "genders": frozenset(rule.scope_genders),
+            "departments": frozenset(rule.scope_departments), "article_types": frozenset(rule.scope_article_types),
         }  # fmt: skip
         if rule.action == Action.PIN:
             if rule.product_id is not None and rule.position:

@@ -8,7 +8,8 @@ from rest_framework.views import APIView
 from catalog.api.serializers import ProductCardSerializer, SimilarProductSerializer, product_card_data
 from catalog.models import Product
 from recommendations.selectors import looks_similar
-from recommendations.selectors.product_page import goes_well_with
+from recommendations.selectors.generation import serving_values
+from recommendations.selectors.product_page import ProductPageLists, goes_well_with, lists_merchandised
 
 
 class SimilarQuery(serializers.Serializer):
@@ -43,7 +44,10 @@ class SimilarProductsApi(_ProductListApi):
         return super().get(request, pk)
 
     def items(self, product: Product, k: int, request: Request) -> list[dict]:
-        similar = looks_similar(product=product, k=k)
+        # Through staff's rules as the product page's "Looks similar" (row product.similar).
+        lists, _ = lists_merchandised(ProductPageLists(similar=looks_similar(product=product, k=k)), product,
+                                      serving_values(), size=k)  # fmt: skip
+        similar = lists.similar
         # SimilarProductSerializer's fields (the schema), from the cards' data serialized once each.
         return [
             {**product_card_data(card, request), "distance": distance}
@@ -61,4 +65,6 @@ class GoesWellWithApi(_ProductListApi):
         return super().get(request, pk)
 
     def items(self, product: Product, k: int, request: Request) -> list[dict]:
-        return [product_card_data(card, request) for card in goes_well_with(product=product, k=k)]
+        lists, _ = lists_merchandised(ProductPageLists(goes_with=goes_well_with(product=product, k=k)), product,
+                                      serving_values(), size=k)  # fmt: skip
+        return [product_card_data(card, request) for card in lists.goes_with]

@@ -13,7 +13,8 @@ A shopper without a history gets the scope's best sellers.
 
 import hashlib
 import uuid
-from dataclasses import astuple
+from dataclasses import astuple, dataclass
+from typing import Literal
 
 from django.conf import settings
 from django.core.cache import cache
@@ -24,8 +25,11 @@ from catalog.categories import CategoryFilter, catalog_version
 from catalog.gender import CHILDREN_GENDERS
 from catalog.models import Product
 from common.compiled import id_array
+from merchandising.selectors.rules import Anchor
 from recommendations.domain import Candidate, Shopper
 from recommendations.models import Visitor
+from recommendations.selectors.generation import ServingValues
+from recommendations.selectors.merchandise import rows_merchandised
 from recommendations.selectors.page_cache import cache_call, serving_state, shopper_key
 from recommendations.selectors.ranked import active_ranker, ranked_candidates
 from recommendations.selectors.rows import Card, Row, anchors_of, reason_for
@@ -46,15 +50,18 @@ def best_sellers(scope: Q, *, limit: int | None = None):
 
 
 def scoped_recommendations(
-    *, shopper: Shopper, scope: Q, exclude: set[int] = frozenset(), k: int | None = None, generation: int | None = None
+    *,
+    shopper: Shopper,
+    scope: Q,
+    exclude: set[int] = frozenset(),
+    k: int | None = None,
+    generation: int | None = None,
+    genders: tuple[str, ...] | None | Literal["scope's"] = "scope's",
 ) -> list[Candidate]:
     """At most ``k`` (HOME_ROW_SIZE) products for this shopper within ``scope``, best first; never a
     product outside it, excluded, or failing a hard filter."""
     k = k or settings.HOME_ROW_SIZE
-    # Children's products stay apart unless the scope is theirs alone (a baby department, a kids' facet):
-    # a new visitor's "Recommended for you in T-shirt" shows adults' T-shirts, in "Baby Essentials" babies'.
-    childrens_scope = not Product.objects.filter(scope, is_active=True).exclude(gender__in=CHILDREN_GENDERS).exists()
-    genders = shopper.allowed_genders(children_apart=not childrens_scope)
+    genders = scoped_genders(shopper, scope) if genders == "scope's" else genders
     allowed = scope & hard_filters(genders=genders, exclude=exclude)
     ranker = active_ranker(generation) if shopper.recent and settings.RANKER_ENABLED else None
     if ranker is not None:
@@ -98,13 +105,20 @@ def _other_colours(shopper: Shopper, allowed: Q) -> list[Candidate]:
 def scoped_row(
     *, user_id: int | None, visitor: Visitor | None, scope: Q, scope_key: str, title: str,
     exclude: frozenset[int] = frozenset(), k: int | None = None, version: str | None = None,
+    anchor: Anchor | None = None, merchandised: bool = True,
 ) -> Row:  # fmt: skip
     """scoped_recommendations as a row of cards, each with its reason and its product's card, through
     the shared cache (Redis). Its key names the scope (``scope_key``), the exclusions, the shopper's
     history (its count and newest event: a new event recomputes it), their gender choice, the
     ServingGeneration (models, trending) and the catalog's version (catalog.categories.catalog_version:
-    any product's change, stock included), so a kept row is as new as the counts it is shown with."""
+    any product's change, stock included), so a kept row is as new as the counts it is shown with.
+
+    Staff's rules (surface "category", scoped by ``anchor``: the category's department and type) act
+    on every request, after the cache: the row is kept twice as long as shown, so that what a hide
+    rule takes out is replaced by the shopper's next products of the scope; a pin or a promotion
+    places only products within the scope."""
     version = catalog_version() if version is None else version
+    k = k or settings.HOME_ROW_SIZE
     state = serving_state(user_id=user_id, visitor=visitor)
     shopper = shopper_key(state=state, user_id=user_id, visitor=visitor)
     parts = [_FORMAT, scope_key, sorted(exclude), k, shopper, version, settings.HOME_ROW_SIZE,
@@ -114,24 +128,54 @@ def scoped_row(
     kept = cache_call(cache.get, key) if keep else None
     if kept is None:
         shopper = shopper_load(user_id=user_id, visitor=visitor)
-        candidates = scoped_recommendations(
-            shopper=shopper, scope=scope, exclude=exclude, k=k, generation=state.generation
+        genders = scoped_genders(shopper, scope)
+        scoped = scoped_recommendations(
+            shopper=shopper, scope=scope, exclude=exclude, k=k * 2, generation=state.generation, genders=genders
         )
         names = anchors_of(shopper)
-        reasons = [reason_for(c.source, names.get(c.anchor)) for c in candidates]
-        ids = [c.product_id for c in candidates]
+        candidates = [(c, reason_for(c.source, names.get(c.anchor))) for c in scoped]
+        ids = [c.product_id for c in scoped]
         versions = dict(Product.objects.filter(pk__in=id_array(ids)).annotate(v=card_version()).values_list("pk", "v"))
-        kept = (candidates, reasons, versions, uuid.uuid4().hex)  # the list id: kept with the list (Row.list_id)
+        # The list id is kept with the list (Row.list_id); the genders, for the rules.
+        kept = ScopedList(candidates, versions, uuid.uuid4().hex, genders)
         if keep:
             cache_call(cache.set, key, kept, settings.HOME_PAGE_CACHE_S)
-    candidates, reasons, versions, list_id = kept
-    products = product_cards(versions=versions)
-    cards = [
-        Card(c.product_id, c.source, reason, c.score, SCOPED_ROW, slot, products[c.product_id])
-        for slot, (c, reason) in enumerate((c, r) for c, r in zip(candidates, reasons, strict=True)
-                                           if c.product_id in products)
-    ]  # fmt: skip
-    return Row(SCOPED_ROW, title, cards, list_id)
+    row = Row(SCOPED_ROW, title, [Card(c.product_id, c.source, reason, c.score) for c, reason in kept.candidates],
+              kept.list_id)  # fmt: skip
+    versions = dict(kept.versions)
+    rows_merchandised(
+        [row] if merchandised else [], surface="category", genders=kept.genders, exclude=set(exclude), size=k,
+        versions=versions,
+        values=ServingValues(state.generation, state.shown), fill=False, anchor=anchor,
+        among=lambda ids: set(Product.objects.filter(scope, pk__in=id_array(ids)).values_list("pk", flat=True)),
+    )  # fmt: skip
+    shown = row.cards[:k]
+    products = product_cards(versions={card.product_id: versions[card.product_id] for card in shown
+                                       if card.product_id in versions},
+                             unversioned={card.product_id for card in shown} - versions.keys())  # fmt: skip
+    row.cards = [card for card in shown if card.product_id in products]
+    for slot, card in enumerate(row.cards):
+        card.row, card.slot, card.product = SCOPED_ROW, slot, products[card.product_id]
+    return row
+
+
+@dataclass(frozen=True)
+class ScopedList:
+    """A scoped row as kept: its candidates with their reasons, twice the row's length (rules may hide
+    some), their card versions, the list id and the genders the shopper may be shown in the scope."""
+
+    candidates: list[tuple[Candidate, str]]
+    versions: dict[int, str]
+    list_id: str
+    genders: tuple[str, ...] | None
+
+
+def scoped_genders(shopper: Shopper, scope: Q) -> tuple[str, ...] | None:
+    """Children's products stay apart unless the scope is theirs alone (a baby department, a kids'
+    facet): a new visitor's "Recommended for you in T-shirt" shows adults' T-shirts, in "Baby
+    Essentials" babies'."""
+    childrens_scope = not Product.objects.filter(scope, is_active=True).exclude(gender__in=CHILDREN_GENDERS).exists()
+    return shopper.allowed_genders(children_apart=not childrens_scope)
 
 
 _listings = VersionedCache(256)  # a category filter -> its first products in order, per catalog and serving state
@@ -157,4 +201,4 @@ def category_slice(chosen: CategoryFilter, start: int, stop: int) -> list[tuple[
 
 
 SCOPED_ROW = "category.recommended"
-_FORMAT = 2  # bump when the kept row changes shape (2: its list id)
+_FORMAT = 3  # bump when the kept row changes shape (2: its list id; 3: ScopedList)

@@ -22,12 +22,12 @@ The compiled rules are kept per ServingGeneration value (a rule's save bumps it,
 a change on its next page) and until the next moment a rule starts or ends."""
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from django.utils import timezone
 
 from merchandising.models import Action
-from merchandising.selectors.rules import FEATURED, CompiledRule, RuleSet, rules_in_force
+from merchandising.selectors.rules import FEATURED, Anchor, CompiledRule, RuleSet, rules_in_force
 from recommendations.selectors.generation import GenerationMemo, ServingValues, on_forget
 from recommendations.selectors.rows import Card, Row, group_key, top_up
 from recommendations.selectors.sources import eligible, passes, product_facts
@@ -56,16 +56,24 @@ def rows_merchandised(
     rows: list[Row], *, surface: str, genders: tuple[str, ...] | None, exclude: set[int],
     values: ServingValues | None, size: int, groups: Mapping[int, str] | None = None,
     versions: dict[int, str] | None = None, fill_exclude: set[int] | None = None, fill: bool = True,
+    among: Callable[[set[int]], set[int]] | None = None, window: int | None = None,
+    anchor: Anchor | None = None,
 ) -> list[Row]:  # fmt: skip
     """Apply the rules in force to ``rows`` (changed in place, and returned). ``exclude`` is what the
     page's hard filters leave out (a placed product must pass them); ``fill_exclude`` what a short row's
     top-up must not offer (default ``exclude``). ``versions`` (product id -> card version), when
     given, gets those of the products placed, for the cards' records. ``fill``: top up the rows that
-    hiding left short (the homepage); without it they stay short (a product page's lists)."""
+    hiding left short (the homepage); without it they stay short (a product page's lists).
+    ``among``: of a set of products, those the surface may hold at all (a category page's scope, a
+    search's matches); a pin or a promotion places only those. ``window``: the cards a promotion's
+    share counts in and spreads over (default ``size``: search rows are longer than a page).
+    ``anchor``: the department and type the page is about (a product page's product, a category),
+    for rules scoped to them."""
     acting = rules_now(values.generation if values is not None else None).on(surface)
     if not acting or not rows:
         return rows
-    per_row = {row.key: [rule for rule in acting if rule.acts_on(surface, row.key, genders)] for row in rows}
+    window = window or size
+    per_row = {row.key: [rule for rule in acting if rule.acts_on(surface, row.key, genders, anchor)] for row in rows}
     if not any(per_row.values()):
         return rows
     # Matching sets stay as the compiled rules hold them (a rule on a product type may match thousands):
@@ -78,6 +86,9 @@ def rows_merchandised(
             if rule.action == Action.PROMOTE:
                 wanted.update(rule.candidates[: rule.max_cards * 4 + 20])
     facts = product_facts(wanted, values) if wanted else {}
+    if among is not None and facts:
+        allowed = among(set(facts))
+        facts = {pk: fact for pk, fact in facts.items() if pk in allowed}
     group_of = dict(groups or {})
     for pk, fact in facts.items():
         group_of.setdefault(pk, fact.group)
@@ -112,20 +123,26 @@ def rows_merchandised(
         spares = _best_sellers.get(genders, values, lambda: best_sellers_passing(genders))
         top_up(rows, genders=genders, exclude=spare | placed_anywhere, size=size, groups=group_of,
                refused=hidden_anywhere.__contains__, spares=spares)  # fmt: skip
-    page = {key_of(card.product_id) for row in rows for card in row.cards}
+    # What the other rows show: a placed product never repeats one of them (one card per product), and
+    # may be one of its own row's, which it then moves (a search's pin lifts a match).
+    shown_in = {row.key: {key_of(card.product_id) for card in row.cards} for row in rows}
     for row in rows:
         rules, hidden = per_row[row.key], hidden_in[row.key]
         if not rules:
             continue
+        own_pins = {key_of(rule.product_id) for rule in rules if rule.action == Action.PIN}
+        page = {group for key, groups in shown_in.items() if key != row.key for group in groups}
+        page |= pinned_groups - own_pins  # another row's pin, not placed yet
         for rule in rules:
             if rule.action == Action.PROMOTE:
-                _promoted(row, rule, size, page, key_of, lambda pk, hidden=hidden: placeable(pk, hidden))
+                _promoted(row, rule, window, page, key_of, lambda pk, hidden=hidden: placeable(pk, hidden))
         for rule in sorted((r for r in rules if r.action == Action.PIN), key=lambda r: (r.position, r.pk)):
             if placeable(rule.product_id, hidden):
                 group = key_of(rule.product_id)
                 row.cards = [card for card in row.cards if key_of(card.product_id) != group]
                 row.cards.insert(min(rule.position, len(row.cards)), _placed(rule.product_id, rule))
                 page.add(group)
+        shown_in[row.key] = {key_of(card.product_id) for card in row.cards}
         row.cards = _within(row.cards, size, Matches([r.matching for r in rules if r.action == Action.PROMOTE]))
         # The cut may have dropped a card before a pin: each pin goes back to its position, in order.
         for rule in sorted((r for r in rules if r.action == Action.PIN), key=lambda r: (r.position, r.pk)):
@@ -189,9 +206,11 @@ def _boosted(row: Row, rules: list[CompiledRule]) -> None:
             card.reason = FEATURED
 
 
-def _promoted(row: Row, rule: CompiledRule, size: int, page: set[str], key_of, placeable) -> None:
-    present = sum(card.product_id in rule.matching for card in row.cards)
-    need = min(rule.max_cards, size) - present
+def _promoted(row: Row, rule: CompiledRule, window: int, page: set[str], key_of, placeable) -> None:
+    """The rule's share of the row's first ``window`` cards: its newest placeable products, evenly
+    spaced from the first slot; one already further down the row moves up."""
+    present = sum(card.product_id in rule.matching for card in row.cards[:window])
+    need = min(rule.max_cards, window) - present
     if need <= 0:
         return
     chosen = []
@@ -202,7 +221,9 @@ def _promoted(row: Row, rule: CompiledRule, size: int, page: set[str], key_of, p
         if group not in page and placeable(product_id):
             chosen.append(product_id)
             page.add(group)
-    step = max(1, size // max(1, len(chosen)))
+    moved = {key_of(product_id) for product_id in chosen}
+    row.cards = [card for card in row.cards if key_of(card.product_id) not in moved]
+    step = max(1, window // max(1, len(chosen)))
     for index, product_id in enumerate(chosen):
         row.cards.insert(min(index * step, len(row.cards)), _placed(product_id, rule))
 

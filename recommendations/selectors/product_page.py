@@ -16,6 +16,7 @@ from catalog.gender import compatible_genders
 from catalog.models import Product
 from catalog.selectors import product_get
 from common.compiled import id_array, id_literal
+from merchandising.selectors.rules import Anchor
 from recommendations.selectors.collaborative import also_bought_ids, serving_model
 from recommendations.selectors.generation import GenerationMemo, ServingValues, serving_values
 from recommendations.selectors.merchandise import rows_merchandised
@@ -72,11 +73,13 @@ class ProductPage:
 
 
 def lists_merchandised(
-    lists: ProductPageLists, product: Product, values: ServingValues
+    lists: ProductPageLists, product: Product, values: ServingValues | None, *, size: int | None = None
 ) -> tuple[ProductPageLists, dict[int, str]]:
     """The product page's lists through staff's rules (selectors.merchandise, surface "product"): the
-    page is the same for every shopper, so the rules act for the product's genders. A list that hiding
-    left short stays short: a product page's rows promise only what they hold (issue 41)."""
+    page is the same for every shopper, so the rules act for the product's genders, and for those
+    scoped to the product's department or type. A list that hiding left short stays short: a product
+    page's rows promise only what they hold (issue 41). The API's lists of one product (similar,
+    goes with) come through here too, ``size`` long."""
     rows = []
     for key, name, strategy in PRODUCT_ROWS:
         products = lists.similar.products if name == "similar" else getattr(lists, name)
@@ -85,7 +88,8 @@ def lists_merchandised(
     before = [[card.product_id for card in row.cards] for row in rows]
     versions: dict[int, str] = {}
     rows_merchandised(rows, surface="product", genders=compatible_genders(product.gender), exclude={product.pk},
-                      values=values, size=settings.SIMILAR_PRODUCTS_K, versions=versions, fill=False)  # fmt: skip
+                      values=values, size=size or settings.SIMILAR_PRODUCTS_K, versions=versions, fill=False,
+                      anchor=Anchor(product.department, product.article_type))  # fmt: skip
     if [[card.product_id for card in row.cards] for row in rows] == before:
         return lists, {}
     placed = {c.product_id: c.strategy for row in rows for c in row.cards if c.strategy.startswith("rule:")}

@@ -32,10 +32,11 @@ from recommendations.domain import Shopper
 from recommendations.models import Visitor
 from recommendations.ranker.items import ItemTable
 from recommendations.selectors.categories import best_sellers
-from recommendations.selectors.generation import per_generation, serving_generation
+from recommendations.selectors.generation import ServingValues, per_generation, serving_generation, serving_values
+from recommendations.selectors.merchandise import rows_merchandised, rules_now
 from recommendations.selectors.page_cache import cache_call, serving_state, shopper_key
 from recommendations.selectors.ranked import active_ranker
-from recommendations.selectors.rows import group_key
+from recommendations.selectors.rows import Card, Row, group_key
 from recommendations.selectors.shopper import shopper_load
 from recommendations.selectors.similar import hard_filters
 from recommendations.selectors.sources import trending_candidates
@@ -52,6 +53,8 @@ class SearchResults:
     # The ordered list's id (Row.list_id): kept with the cached results, so each page of them and each
     # render is an impression of the same list (experiments).
     list_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Cards staff's rules placed (product id -> "rule:<id>"), for the impressions; set on every request.
+    placed: dict[int, str] = field(default_factory=dict)
 
 
 def search_filters(gender_choice: str) -> Q:
@@ -61,7 +64,12 @@ def search_filters(gender_choice: str) -> Q:
 
 
 def search_served(
-    *, query: str, user_id: int | None, visitor: Visitor | None, personalise: bool = True
+    *,
+    query: str,
+    user_id: int | None,
+    visitor: Visitor | None,
+    personalise: bool = True,
+    merchandised: bool = True,
 ) -> SearchResults:
     """search_products through the shared cache, as the store and the API serve it. The ordered
     results are kept under a key that names the query, the order, the shopper's history (its count
@@ -76,7 +84,8 @@ def search_served(
         results = search_products(
             query=query, shopper=shopper_load(user_id=user_id, visitor=visitor), personalise=personalise
         )
-        return _passing_one_colour_each(results, choice)
+        results = _passing_one_colour_each(results, choice)
+        return _merchandised(results, choice, serving_values()) if personalise and merchandised else results
     state = serving_state(user_id=user_id, visitor=visitor)
     shopper = shopper_key(state=state, user_id=user_id, visitor=visitor)
     parts = [_FORMAT, normalise(query), personalise, shopper, *(getattr(settings, n) for n in _SETTINGS)]
@@ -89,7 +98,27 @@ def search_served(
         cache_call(cache.set, key, bare, settings.SEARCH_CACHE_S)
     # The entry may have been kept for another shopper typing the same words: their text is not shown.
     results = dataclasses.replace(results, text=dataclasses.replace(results.text, query=query.strip()[:200]))
-    return _passing_one_colour_each(results, choice)
+    results = _passing_one_colour_each(results, choice)
+    if not (personalise and merchandised):
+        return results
+    return _merchandised(results, choice, ServingValues(state.generation, state.shown))
+
+
+def _merchandised(results: SearchResults, choice: str, values: ServingValues) -> SearchResults:
+    """Staff's rules on the ordered matches (surface "search"): a hide takes products out, a boost or
+    bury moves them, a pin or a promotion lifts a match to its place in the first page. Rules never
+    add a product the search did not find: a pinned coat does not answer "socks"."""
+    if not results.product_ids or not rules_now(values.generation).on("search"):
+        return results
+    matches = set(results.product_ids)
+    row = Row("search", "search", [Card(pid, "", "", 0.0) for pid in results.product_ids])
+    rows_merchandised(
+        [row], surface="search", genders=compatible_genders(choice) if choice else None, exclude=set(),
+        values=values, size=len(row.cards), window=settings.SEARCH_PAGE_SIZE, fill=False,
+        among=lambda ids: ids & matches,
+    )  # fmt: skip
+    placed = {card.product_id: card.strategy for card in row.cards if card.strategy.startswith("rule:")}
+    return dataclasses.replace(results, product_ids=[card.product_id for card in row.cards], placed=placed)
 
 
 def _passing_one_colour_each(results: SearchResults, choice: str) -> SearchResults:
@@ -114,7 +143,7 @@ def _passing_one_colour_each(results: SearchResults, choice: str) -> SearchResul
     )
 
 
-_FORMAT = 2  # bump when SearchResults changes shape (2: its list id)
+_FORMAT = 3  # bump when SearchResults changes shape (2: its list id; 3: placed)
 _SETTINGS = ("SEARCH_PERSONAL_WEIGHT", "SEARCH_MAX_MATCHES", "SEARCH_CORRECTION_MIN_SCORE", "RANKER_ENABLED")
 
 
