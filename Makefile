@@ -48,7 +48,7 @@ evaluate: $(VENV)/.runtime  ## offline evaluation on ../shared/data/hm-week (mak
 	STOREFRONT_DATA_DIR=$(WEEK_DATA) $(BIN)/python manage.py demo --no-serve --first-slice 1000000 \
 	  --interactions ../shared/data/hm-week
 	STOREFRONT_DATA_DIR=$(WEEK_DATA) $(BIN)/python manage.py evaluate --test-days 2 --until 2020-09-20 \
-	  --all-in-stock --no-tune $(ARGS)
+	  --all-in-stock --no-tune --promote-new-days 1 $(ARGS)
 
 # The demo's two years of 1,364 customers: four test weeks, tuning, precision@6, discovery, the map.
 evaluate-two-years: $(VENV)/.runtime

@@ -286,3 +286,33 @@ def test_serving_and_the_evaluation_assemble_the_same_homepage_for_the_same_shop
         assert np.allclose(similarity, served_similarity, atol=2e-3), visitor.pk
         compared += any(card.strategy == "same_product" for card in rows[0].cards)
     assert compared  # some of them saw other colours in "Buy again"
+
+
+@pytest.mark.django_db
+def test_a_promote_rule_for_new_arrivals_is_scored_against_the_same_homepage(settings):
+    """Known answer: the test day's new shoppers buy the products first sold on the last training day.
+    Trending (what a new shopper's homepage leads with) ranks the long-sold products first, so the
+    homepage without the rule misses them and with it (three cards of the first row) finds them. A
+    product first sold on the test day is not a new arrival: the test days never define the rule."""
+    from recommendations.evaluation.ranking import new_arrivals_promotion
+    from recommendations.evaluation.split import Event
+    from tests.factories import EmbeddedProductFactory
+
+    settings.ROW_EXPLORATION_SLOTS = 0
+    products = [EmbeddedProductFactory(article_type=f"type {i}") for i in range(40)]
+    old, new, launched_on_test_day = products[:30], products[30:33], products[33]
+    day = datetime(2020, 9, 14, tzinfo=UTC)
+    events = [Event(("user", s), p.pk, "purchase", day) for s in range(10) for p in old]
+    events += [Event(("user", 50), p.pk, "purchase", day + timedelta(days=2)) for p in new]
+    test_day = day + timedelta(days=3)
+    events += [Event(("user", 100 + n), p.pk, "purchase", test_day) for n, p in enumerate(new)]
+    events.append(Event(("user", 200), launched_on_test_day.pk, "purchase", test_day))
+    result = evaluate_time_split(catalog_load(all_in_stock=True), events, test_days=1, tune_weights=False,
+                                 promote_new_days=1, promote_cards=3)  # fmt: skip
+    promotion = new_arrivals_promotion([e for e in events if e.at < test_day], test_day, days=1, max_cards=3)
+    assert set(promotion.rule.matching) == {p.pk for p in new}
+    assert result["promotion"]["rule"] == {"days": 1, "max_cards": 3, "new_arrivals": 3}
+    new_shoppers = result["results"]["new"]
+    assert new_shoppers["homepage"]["recall"]["mean"] == 0.0
+    assert new_shoppers["homepage_promoted"]["recall"]["mean"] == 0.75  # three of the four new shoppers
+    assert result["promotion"]["vs_homepage"]["new"]["map"]["difference"] > 0

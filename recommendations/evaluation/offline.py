@@ -12,7 +12,8 @@ from recommendations.evaluation.fitting import fit
 from recommendations.evaluation.headroom import candidate_reach, new_shopper_hindsight
 from recommendations.evaluation.ranking import (
     because_you_viewed,
-    homepage_list,
+    homepage_lists,
+    new_arrivals_promotion,
     ranked_candidates,
     ranker_list,
     recommend,
@@ -40,6 +41,7 @@ LABELS = {
     "co_bought": "Also bought (co-purchase)",
     "ranker": "Ranker (LightGBM)",
     "homepage": "Homepage as served",
+    "homepage_promoted": "Homepage, promote rule on",
     # Scored by product (H&M's product code) rather than by article: a card stands for a product and shows
     # its colours, so a purchase of any colour of a product on the list is a hit, once (issue 41).
     "repurchase_same_products": "Repurchase + colours, by product",
@@ -57,13 +59,17 @@ def evaluate_time_split(
     catalog: Catalog, events: list[Event], *, k: int = 12, test_weeks: int = 4, test_days: int | None = None,
     until: datetime | None = None,
     windows: int = 1, validation_windows: int = 5, seed: int = 0, tune_weights: bool = True,
-    on_step: Callable[[str], None] = lambda _: None,
+    promote_new_days: int = 0, promote_cards: int = 3, on_step: Callable[[str], None] = lambda _: None,
 ) -> dict:  # fmt: skip
     """Every strategy's top K for every shopper with held-out purchases, scored; JSON-ready.
 
     ``windows`` > 1 repeats the split on the ``test_weeks`` before, and before that, and pools
     the shoppers of all windows (a shopper in two windows counts twice): more shoppers, tighter
     intervals. Tuning is then skipped, since one window's validation weeks are another's test weeks.
+
+    ``promote_new_days`` > 0 also scores the homepage with a merchandiser's promote rule on its first
+    row (up to ``promote_cards`` of the fold's new arrivals: ranking.new_arrivals_promotion), paired
+    with the same homepage without it: what the rule costs in relevance (issue 44).
     """
     first = time_split(events, test_weeks=test_weeks, test_days=test_days, until=until)
     strategies = {**SINGLE, "hybrid": dict(settings.BLEND_WEIGHTS)}
@@ -75,7 +81,7 @@ def evaluate_time_split(
         strategies["hybrid_tuned"] = tuned.weights
     elif tune_weights and windows == 1:
         on_step("No purchases in the weeks before the cut-off: the tuned hybrid is left out")
-    names = [*strategies, *LIST_STRATEGIES]
+    names = [*strategies, *LIST_STRATEGIES, *(["homepage_promoted"] if promote_new_days > 0 else [])]
     lists: dict[str, dict] = {name: {} for name in names}
     held_out: dict[tuple, set[int]] = {}
     history: set[tuple] = set()
@@ -84,6 +90,7 @@ def evaluate_time_split(
     new_by_window: list[dict] = []  # each window's new shoppers' held-out purchases
     after_a_click: dict = {}  # the first window's one-click and two-click tasks (evaluation.clicks)
     search: dict | None = None  # the first window's searches by type and colour (evaluation.search)
+    promotions: list[dict] = []  # each window's promote rule, when asked for
     for window in range(windows):
         split = first if window == 0 else _window_before(events, first, window)
         on_step(f"Window {window + 1}: training before {split.cutoff:%Y-%m-%d}, testing until {split.until:%Y-%m-%d}")
@@ -97,6 +104,12 @@ def evaluate_time_split(
             best_sellers = [int(ranker.table.ids[row]) for row in ranker.table.popular]
             ranked = {key: ranked_candidates(ranker, fitted, key) for key in split.held_out}
             trained.append({"figures": ranker.figures, "importances": ranker.importances})
+        promotion = None
+        if promote_new_days > 0:
+            promotion = new_arrivals_promotion(split.train, split.cutoff, days=promote_new_days,
+                                               max_cards=promote_cards)  # fmt: skip
+            promotions.append({"days": promote_new_days, "max_cards": promote_cards,
+                               "new_arrivals": len(promotion.rule.matching)})  # fmt: skip
         if window == 0:
             test = [event for event in events if split.cutoff <= event.at <= split.until]
             for revealed, name in ((1, "one"), (2, "two")):
@@ -128,10 +141,13 @@ def evaluate_time_split(
                                                        popular=best_sellers)  # fmt: skip
             lists["co_bought"][window, key] = source_list(fitted, sources[key], pooled, "also_bought", k=k)
             candidates[window, key] = {c.product_id: c.source for c in pooled}
-            lists["homepage"][window, key] = homepage_list(
+            served = homepage_lists(
                 fitted, sources[key], strategies["hybrid"], key, k=k, seed=shopper_seed(key, seed), ranked=by_model,
-                because=functools.partial(because_you_viewed, fitted, sources[key], key, ranker),
+                because=functools.partial(because_you_viewed, fitted, sources[key], key, ranker), promotion=promotion,
             )  # fmt: skip
+            lists["homepage"][window, key] = served.plain
+            if promotion is not None:
+                lists["homepage_promoted"][window, key] = served.promoted
         held_out.update({(window, key): items for key, items in split.held_out.items()})
         history.update((window, key) for key in split.held_out if key in fitted.shoppers)
         new_by_window.append({key: items for key, items in split.held_out.items() if key not in fitted.shoppers})
@@ -176,6 +192,7 @@ def evaluate_time_split(
         "strategies": {
             **{name: {"label": LABELS[name], "weights": weights} for name, weights in strategies.items()},
             **{name: {"label": LABELS[name], "weights": None} for name in LIST_STRATEGIES},
+            **({"homepage_promoted": {"label": LABELS["homepage_promoted"], "weights": None}} if promotions else {}),
             **{f"{name}_products": {"label": LABELS[f"{name}_products"], "weights": None} for name in BY_PRODUCT},
         },
         "tuning": vars(tuned) if tuned else None,
@@ -192,6 +209,17 @@ def evaluate_time_split(
             for name in names
             if name != "hybrid"
         },
+        # What a promote rule for new arrivals costs the homepage, per segment, paired (issue 44).
+        "promotion": {
+            "rule": promotions[0],
+            "vs_homepage": {
+                segment: paired_differences(lists["homepage_promoted"], lists["homepage"], held, k=k, seed=seed)
+                for segment, held in segments.items()
+                if held
+            },
+        }
+        if promotions
+        else None,
         # Do the ranker and the homepage as served beat the best no-model heuristic? Per segment, paired.
         "vs_heuristic": {
             name: {

@@ -8,19 +8,23 @@ is {"trending": 1}, visual-only {"visual": 1}, and so on. Each list then goes th
 and is topped up from trending, so that the only difference between strategies is the ranking.
 """
 
+import dataclasses
 import random
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
 
+from merchandising.selectors.rules import PROMOTE_CANDIDATES, CompiledRule
 from recommendations.domain import Candidate, Shopper
 from recommendations.evaluation.data import Catalog
 from recommendations.evaluation.fitting import Fitted
 from recommendations.ranker.training import RankerFit
 from recommendations.selectors.collaborative import collaborative_candidates
+from recommendations.selectors.merchandise import rows_merchandised
 from recommendations.selectors.rows import (
     BECAUSE_ROW,
     BUY_AGAIN_ROW,
@@ -33,7 +37,7 @@ from recommendations.selectors.rows import (
     page_rows,
     reason_for,
 )
-from recommendations.selectors.sources import buy_again_candidates, colour_candidates, visual_preference
+from recommendations.selectors.sources import ProductFacts, buy_again_candidates, colour_candidates, visual_preference
 
 VISUAL_KEEP = 60  # as visual_candidates
 COLOURS_KEEP = 60  # as same_product_candidates
@@ -123,6 +127,68 @@ def served_page(
     exploration slots), topped up as serving's top_up does, with any eligible product in id order.
     ``because``: "Because you viewed"'s candidates, computed only when the rows above it leave the
     first ``k`` short (on a full first row they cannot change the list scored)."""
+    return served_pages(fitted, sources, key, page, k=k, seed=seed, because=because).plain
+
+
+@dataclass(frozen=True, slots=True)
+class ServedPages:
+    plain: list[int]  # the homepage's first k products as served
+    promoted: list[int] | None = None  # the same page with a promote rule on its first row
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    """A merchandiser's promote rule, for the evaluation (issue 44: what a rule costs in relevance):
+    the fold's new arrivals (products first sold in the last ``days`` days before the cut-off: a log
+    has no launch dates), newest first, take up to ``max_cards`` of the homepage's first row, placed
+    by serving's own rules code (selectors.merchandise)."""
+
+    rule: CompiledRule
+    days: int
+
+
+def new_arrivals_promotion(train: list, cutoff, *, days: int, max_cards: int) -> Promotion:
+    """From the fold's training events only: a test day's sales never say what is new."""
+    first_sold: dict[int, object] = {}
+    for event in train:
+        if event.kind == "purchase" and (event.product_id not in first_sold or event.at < first_sold[event.product_id]):
+            first_sold[event.product_id] = event.at
+    since = cutoff - timedelta(days=days)
+    new = sorted((at, pid) for pid, at in first_sold.items() if at >= since)
+    candidates = tuple(pid for _, pid in reversed(new))
+    rule = CompiledRule(pk=0, name=f"New arrivals ({days} d)", action="promote", surfaces=frozenset({"home"}),
+                        row="", genders=frozenset(), matching=frozenset(candidates),
+                        candidates=candidates[:PROMOTE_CANDIDATES], max_cards=max_cards)  # fmt: skip
+    return Promotion(rule, days)
+
+
+def _promoted(rows: list[Row], promotion: Promotion, fitted: Fitted, sources: ShopperSources, size: int, groups):
+    """The rows with the promotion on their first (Buy again, whose title promises the shopper's own
+    purchases, is not promoted into), through serving's rows_merchandised."""
+    rows = [Row(row.key, row.title, list(row.cards), row.list_id) for row in rows]
+    first = next((row for row in rows if row.key not in (BUY_AGAIN_ROW, BECAUSE_ROW)), None)
+    if first is None:
+        return rows
+    catalog = fitted.catalog
+
+    def facts_of(ids: set[int]) -> dict[int, ProductFacts]:
+        return {
+            pid: ProductFacts(bool(sources.eligible[catalog.index[pid]]), str(catalog.gender[catalog.index[pid]]),
+                              catalog.article_type[catalog.index[pid]], "", catalog.group[catalog.index[pid]])
+            for pid in ids if pid in catalog.index
+        }  # fmt: skip
+
+    rule = dataclasses.replace(promotion.rule, row=first.key)
+    rows_merchandised(rows, surface="home", genders=None, exclude=sources.seen, values=None, size=size,
+                      groups=groups, fill=False, in_force=[rule], facts_of=facts_of)  # fmt: skip
+    return rows
+
+
+def served_pages(
+    fitted: Fitted, sources: ShopperSources, key, page: PageSources, *, k: int, seed: int,
+    because: Callable[[], list[Candidate]] | None = None, promotion: Promotion | None = None,
+) -> ServedPages:  # fmt: skip
+    """served_page's list, and with ``promotion`` the same page with that rule applied."""
     catalog = fitted.catalog
     shopper = fitted.shoppers.get(key) if key is not None else None
     has_history = bool(shopper.recent) if shopper is not None else bool(sources.seen)
@@ -147,6 +213,15 @@ def served_page(
     if because is not None and has_history and sum(len(row.cards) for row in rows) < k:
         page.because = because()
         rows = assemble()
+    plain = _first_k(rows, fitted, sources, groups, size=size, k=k)
+    if promotion is None:
+        return ServedPages(plain)
+    promoted = _promoted(rows, promotion, fitted, sources, size, groups)
+    return ServedPages(plain, _first_k(promoted, fitted, sources, groups, size=size, k=k))
+
+
+def _first_k(rows: list[Row], fitted: Fitted, sources: ShopperSources, groups, *, size: int, k: int) -> list[int]:
+    catalog = fitted.catalog
     chosen = list(dict.fromkeys(card.product_id for row in rows for card in row.cards))
     padded = [row for row in rows if len(row.cards) < size and row.key not in (BUY_AGAIN_ROW, BECAUSE_ROW)]
     short = sum(size - len(row.cards) for row in padded)
@@ -304,6 +379,14 @@ def homepage_list(
     fitted: Fitted, sources: ShopperSources, weights: dict[str, float], key, *, k: int, seed: int,
     ranked: list[Candidate] | None = None, because: Callable[[], list[Candidate]] | None = None,
 ) -> list[int]:  # fmt: skip
+    return homepage_lists(fitted, sources, weights, key, k=k, seed=seed, ranked=ranked, because=because).plain
+
+
+def homepage_lists(
+    fitted: Fitted, sources: ShopperSources, weights: dict[str, float], key, *, k: int, seed: int,
+    ranked: list[Candidate] | None = None, because: Callable[[], list[Candidate]] | None = None,
+    promotion: Promotion | None = None,
+) -> ServedPages:  # fmt: skip
     """The homepage as served, its first ``k`` products: serving's own sources for "Buy again"
     (buy_again_candidates, colour_candidates over the catalog in memory), the ranked candidates
     when a ranker serves, the blend otherwise, through serving's page_rows."""
@@ -323,4 +406,4 @@ def homepage_list(
     page = PageSources(trending=fitted.trending, ranked=ranked or [], again=again, blended=blended,
                        because_title=reason_for("visual", anchors_of(shopper).get(last)) if last else "",
                        because_type=shopper.recent[0].article_type if last else "")  # fmt: skip
-    return served_page(fitted, sources, key, page, k=k, seed=seed, because=because)
+    return served_pages(fitted, sources, key, page, k=k, seed=seed, because=because, promotion=promotion)

@@ -30,6 +30,8 @@ class EvaluationOptions:
     attributes_folder: Path | None = None  # a Fashion Product Images folder, or None to skip
     discovery_targets: int = 100  # 0 skips the simulation
     map_sample: int = 1500  # 0 skips the embedding map
+    promote_new_days: int = 0  # > 0: the homepage also scored with a promote rule for new arrivals
+    promote_cards: int = 3
 
 
 def evaluation_run(
@@ -47,7 +49,8 @@ def evaluation_run(
         catalog, events_load(), k=options.k, test_weeks=options.test_weeks, test_days=options.test_days,
         until=options.until,
         windows=options.windows,
-        seed=options.seed, tune_weights=options.tune, on_step=on_step,
+        seed=options.seed, tune_weights=options.tune, promote_new_days=options.promote_new_days,
+        promote_cards=options.promote_cards, on_step=on_step,
     )  # fmt: skip
     if options.attributes_folder:
         on_step(f"Attribute precision@6 on {options.attributes_folder}")

@@ -70,6 +70,20 @@ def time_split_summary(section: dict) -> str:
             parts = [f"{metric} {v['difference']:+.4f} [{v['low']:+.4f}, {v['high']:+.4f}]"
                      for metric, v in (("R@K", c["recall"]), ("MAP@K", c["map"]))]  # fmt: skip
             lines.append(f"{label} minus Repurchase + colours ({segment}): " + "; ".join(parts) + ".")
+    promotion = section.get("promotion")
+    if promotion:
+        rule = promotion["rule"]
+        lines.append(
+            f"A promote rule on the homepage's first row (up to {rule['max_cards']} of the "
+            f"{rule['new_arrivals']:,} products first sold in the {rule['days']} day(s) before the cut-off, newest "
+            "first), minus the homepage without it: "
+            + "; ".join(
+                f"{segment}: MAP@K {c['map']['difference']:+.4f} [{c['map']['low']:+.4f}, {c['map']['high']:+.4f}], "
+                f"R@K {c['recall']['difference']:+.4f} [{c['recall']['low']:+.4f}, {c['recall']['high']:+.4f}]"
+                for segment, c in promotion["vs_homepage"].items()
+            )
+            + "."
+        )
     for number, ranker in enumerate(section.get("ranker") or (), start=1):
         figures, validation = ranker["figures"], ranker["figures"].get("validation")
         top = ", ".join(f"{name} {share:.0%}" for name, share in list(ranker["importances"].items())[:8])

@@ -22,7 +22,8 @@ The compiled rules are kept per ServingGeneration value (a rule's save bumps it,
 a change on its next page) and until the next moment a rule starts or ends."""
 
 import threading
-from collections.abc import Callable, Mapping
+from collections import ChainMap
+from collections.abc import Callable, Mapping, Sequence
 
 from django.utils import timezone
 
@@ -30,7 +31,7 @@ from merchandising.models import Action
 from merchandising.selectors.rules import FEATURED, Anchor, CompiledRule, RuleSet, rules_in_force
 from recommendations.selectors.generation import GenerationMemo, ServingValues, on_forget
 from recommendations.selectors.rows import Card, Row, group_key, top_up
-from recommendations.selectors.sources import eligible, passes, product_facts
+from recommendations.selectors.sources import ProductFacts, eligible, passes, product_facts
 
 _kept: dict = {"generation": None, "rules": None}
 _lock = threading.Lock()
@@ -57,7 +58,8 @@ def rows_merchandised(
     values: ServingValues | None, size: int, groups: Mapping[int, str] | None = None,
     versions: dict[int, str] | None = None, fill_exclude: set[int] | None = None, fill: bool = True,
     among: Callable[[set[int]], set[int]] | None = None, window: int | None = None,
-    anchor: Anchor | None = None,
+    anchor: Anchor | None = None, in_force: Sequence[CompiledRule] | None = None,
+    facts_of: Callable[[set[int]], dict[int, ProductFacts]] | None = None,
 ) -> list[Row]:  # fmt: skip
     """Apply the rules in force to ``rows`` (changed in place, and returned). ``exclude`` is what the
     page's hard filters leave out (a placed product must pass them); ``fill_exclude`` what a short row's
@@ -68,8 +70,9 @@ def rows_merchandised(
     search's matches); a pin or a promotion places only those. ``window``: the cards a promotion's
     share counts in and spreads over (default ``size``: search rows are longer than a page).
     ``anchor``: the department and type the page is about (a product page's product, a category),
-    for rules scoped to them."""
-    acting = rules_now(values.generation if values is not None else None).on(surface)
+    for rules scoped to them. ``in_force`` and ``facts_of`` stand in for the rules in force and the
+    products' facts in the database: the offline evaluation applies a rule to its catalog in memory."""
+    acting = rules_now(values.generation if values is not None else None).on(surface) if in_force is None else in_force
     if not acting or not rows:
         return rows
     window = window or size
@@ -85,13 +88,13 @@ def rows_merchandised(
         for rule in rules:
             if rule.action == Action.PROMOTE:
                 wanted.update(rule.candidates[: rule.max_cards * 4 + 20])
-    facts = product_facts(wanted, values) if wanted else {}
+    facts = (facts_of or (lambda ids: product_facts(ids, values)))(wanted) if wanted else {}
     if among is not None and facts:
         allowed = among(set(facts))
         facts = {pk: fact for pk, fact in facts.items() if pk in allowed}
-    group_of = dict(groups or {})
-    for pk, fact in facts.items():
-        group_of.setdefault(pk, fact.group)
+    # The page's own groups first, the placed products' after: a view, not a copy (the evaluation's
+    # groups are its whole catalog).
+    group_of = ChainMap(groups or {}, {pk: fact.group for pk, fact in facts.items()})
     if versions is not None:
         versions.update({pk: fact.version for pk, fact in facts.items()})
     placed_anywhere = {rule.product_id for rules in per_row.values() for rule in rules

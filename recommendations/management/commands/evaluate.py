@@ -49,6 +49,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-attributes", action="store_true")
         parser.add_argument("--discovery-targets", type=int, default=100, help="0 skips the simulation")
         parser.add_argument("--map-sample", type=int, default=1500, help="0 skips the embedding map")
+        parser.add_argument(
+            "--promote-new-days", type=int, default=0,
+            help="also score the homepage with a promote rule on its first row for the products first sold in "
+            "the last N days before the cut-off, paired with it without (0, the default, skips it)",
+        )  # fmt: skip
+        parser.add_argument("--promote-cards", type=int, default=3, help="the promote rule's share of the row")
         parser.add_argument("--json", type=Path, help="default: DATA_DIR/evaluation/report-<time>.json")
 
     def handle(self, *args, **options):
@@ -65,6 +71,7 @@ class Command(BaseCommand):
             seed=options["seed"],
             tune=not options["no_tune"], attributes_folder=attributes,
             discovery_targets=options["discovery_targets"], map_sample=options["map_sample"],
+            promote_new_days=options["promote_new_days"], promote_cards=options["promote_cards"],
         )  # fmt: skip
         started = time.monotonic()
         try:
