@@ -16,7 +16,7 @@ from catalog.models import Gender, Product
 from merchandising.models import Rule
 from merchandising.models import Surface as MerchandisingSurface
 from merchandising.selectors.rules import Anchor, RuleSet, rules_in_force
-from recommendations.models import Visitor
+from recommendations.models import EvaluationReport, Visitor
 from recommendations.selectors.categories import scoped_row
 from recommendations.selectors.homepage import homepage_rows
 from recommendations.selectors.product_page import ProductPage, lists_merchandised, product_page_lists
@@ -119,11 +119,35 @@ class RuleAdmin(admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "title": "Preview the rules on a shopper's page",
                    "opts": self.model._meta, "shopper": who, "gender": gender, "genders": Gender.choices,
                    "surface": surface, "surfaces": MerchandisingSurface.choices, "asked": asked,
-                   "error": error, "comparison": comparison}  # fmt: skip
+                   "error": error, "comparison": comparison, "measured": measured_promotion()}  # fmt: skip
         return TemplateResponse(request, "admin/merchandising/rule/preview.html", context)
 
 
 PREVIEW_ASKED = ("product", "department", "article_type", "q")
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuredPromotion:
+    """What the newest evaluation that scored a promote rule measured (`make evaluate`)."""
+
+    report_id: int
+    created_at: object
+    rule: dict
+    segments: list[tuple[str, dict]]  # (segment, its paired MAP@K difference)
+
+
+def measured_promotion() -> MeasuredPromotion | None:
+    report = (
+        EvaluationReport.objects.filter(data__time_split__promotion__isnull=False)
+        .exclude(data__time_split__promotion=None)
+        .only("pk", "created_at", "data")
+        .first()
+    )
+    if report is None:
+        return None
+    promotion = report.data["time_split"]["promotion"]
+    segments = [(segment, c["map"]) for segment, c in promotion["vs_homepage"].items()]
+    return MeasuredPromotion(report.pk, report.created_at, promotion["rule"], segments)
 
 
 class PreviewError(ValueError):

@@ -379,3 +379,12 @@ def test_the_preview_shows_any_surface_with_and_without_the_rules(shop, admin_cl
         assert "placed by the pin rule “Launch”" in html, params
     bad = admin_client.get("/admin/merchandising/rule/preview/", {"surface": "product", "product": "x"})
     assert "Name an active product" in bad.content.decode()
+    # The offline cost of a promote rule, from the newest evaluation that measured one.
+    from recommendations.models import EvaluationReport
+
+    interval = {"difference": -0.0123, "low": -0.02, "high": -0.004}
+    EvaluationReport.objects.create(data={"time_split": {"promotion": {
+        "rule": {"days": 1, "max_cards": 3, "new_arrivals": 900},
+        "vs_homepage": {"new": {"map": interval, "recall": interval}}}}})  # fmt: skip
+    html = admin_client.get("/admin/merchandising/rule/preview/").content.decode()
+    assert "changed MAP@12 by" in html and "-0.0123 [-0.0200, -0.0040] for new shoppers" in html
