@@ -2,6 +2,10 @@
 at most 1 ms a page).
 
     python benchmarks/merchandising_cost.py --data .data/hm-week [--rounds 3]
+    python benchmarks/merchandising_cost.py --data .data/hm-week --install | --remove
+
+``--install`` saves the same twenty rules (named "bench: ...", on every surface) and exits, for the
+load benchmark's A/B with rules active (docs/benchmarks.md); ``--remove`` deletes them.
 
 Creates twenty rules on the homepage (5 hides by product type, 2 hides of product lists, 4 boosts and
 4 buries by type or colour, 3 promotes of new arrivals and types, 2 pins), in a transaction rolled back
@@ -26,6 +30,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT / ".data" / "hm-week"))
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--install", action="store_true", help="save the twenty rules and exit")
+    parser.add_argument("--remove", action="store_true", help="delete the rules --install saved and exit")
     args = parser.parse_args()
     os.environ["STOREFRONT_DATA_DIR"] = str(Path(args.data).resolve())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "storefront.settings.local")
@@ -66,8 +72,8 @@ def main() -> None:
             spent.append((time.perf_counter() - started) * 1000)
         return spent
 
-    with transaction.atomic():
-        home = {"surfaces": ["home"]}
+    def install() -> None:
+        home = {"surfaces": ["home", "product", "category", "search"]}
         rules = [Rule(name=f"hide {t}", action="hide", article_types=[t], **home) for t in types[10:15]]
         rules += [Rule(name=f"boost {t}", action="boost", factor=2.0, article_types=[t], **home) for t in types[:4]]
         rules += [Rule(name=f"bury {c}", action="bury", factor=0.5, colours=[c], **home) for c in colours]
@@ -77,9 +83,22 @@ def main() -> None:
                        row="home.trending", **home),
                   Rule(name="pin 1", action="pin", product_id=sold[0], position=1, row="home.trending", **home),
                   Rule(name="pin 2", action="pin", product_id=sold[1], position=3, **home)]  # fmt: skip
+        for rule in rules:
+            rule.name = f"bench: {rule.name}"
         Rule.objects.bulk_create(rules)
         for name, chosen in (("hide list 1", sold[10:60]), ("hide list 2", sold[60:120])):
-            Rule.objects.create(name=name, action="hide", **home).products.set(chosen)
+            Rule.objects.create(name=f"bench: {name}", action="hide", **home).products.set(chosen)
+        # bulk_create skips save() but not the triggers: the generation moved, every page recomputes.
+
+    if args.install or args.remove:
+        with transaction.atomic():
+            Rule.objects.filter(name__startswith="bench: ").delete()
+            if args.install:
+                install()
+        print(f"{Rule.objects.filter(name__startswith='bench: ').count()} benchmark rules saved")
+        return
+    with transaction.atomic():
+        install()
         print(f"{Rule.objects.count()} rules; {len(visitors)} visitors with views, {len(buyers)} customers")
         values = serving_values()
         for number in range(args.rounds):
