@@ -1,3 +1,4 @@
+import contextlib
 import os
 import subprocess
 import sys
@@ -178,3 +179,20 @@ def _no_impressions_left_over():
     from experiments.services.impressions import buffer
 
     buffer.clear()
+
+
+@pytest.fixture
+def two_servers(settings, transactional_db):
+    """Two gunicorn servers of one worker each on the test database and Redis: their URLs."""
+    from tests.servers import free_port, gunicorn, stop, wait_up
+
+    ports = [free_port(), free_port()]
+    with contextlib.ExitStack() as stack:
+        logs = [stack.enter_context(open(Path(settings.MEDIA_ROOT).parent / f"gunicorn-{port}.log", "w+"))
+                for port in ports]  # fmt: skip
+        servers = [gunicorn(settings, port, log) for port, log in zip(ports, logs, strict=True)]
+        stack.callback(stop, servers)
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        for url, server, log in zip(urls, servers, logs, strict=True):
+            wait_up(url, server, log)
+        yield urls

@@ -328,3 +328,34 @@ def test_the_copy_lines_round_trip_odd_text_and_nulls():
     assert (stored.row, stored.sources, stored.product_ids, stored.experiment_id, stored.user_id, stored.shown_at) == (
         'we"ird\tro\\w', ['a"b', "c,d"], [1, 2], None, None, T0
     )  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_clean_shutdown_of_gunicorn_writes_the_impressions_still_waiting(settings):
+    """The writer flushes every hour here, so every impression of these pages is still in the worker's
+    buffer when gunicorn is told to stop (SIGTERM, as a deploy does): the worker's exit writes them."""
+    import signal
+    from pathlib import Path
+
+    import requests
+
+    from experiments.models import Impression
+    from recommendations.models import TrendingScore
+    from tests.factories import ProductFactory
+    from tests.servers import free_port, gunicorn, wait_up
+
+    for rank in range(8):
+        TrendingScore.objects.create(product=ProductFactory(article_type=f"Type {rank}"), score=9.0 - rank)
+    port = free_port()
+    with open(Path(settings.MEDIA_ROOT).parent / f"gunicorn-{port}.log", "w+") as log:
+        server = gunicorn(settings, port, log, IMPRESSIONS_FLUSH_S="3600")
+        try:
+            wait_up(f"http://127.0.0.1:{port}", server, log)
+            pages = [requests.get(f"http://127.0.0.1:{port}/", timeout=30) for _ in range(5)]
+            assert all(page.status_code == 200 for page in pages)
+            assert Impression.objects.count() == 0  # still waiting in the worker's buffer
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+    # Five new visitors (no cookie sent back), each with the homepage's rows: none lost.
+    assert Impression.objects.filter(surface="home").values("visitor_id").distinct().count() == 5

@@ -1,49 +1,14 @@
 """A rule saved in the admin changes the very next page on every surface, in two gunicorn servers that
 each served (and kept) every page before the save (issue 44): versions, not timeouts."""
 
-import contextlib
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 import requests
 
 from merchandising.models import Rule
 from recommendations.models import PopularScore, TrendingScore
-from tests.conftest import database_url_for_children
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def gunicorn(settings, port: int, log) -> subprocess.Popen:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "storefront.settings.test",
-           "DATABASE_URL": database_url_for_children(), "REDIS_URL": settings.REDIS_URL}  # fmt: skip
-    command = [str(Path(sys.executable).parent / "gunicorn"), "storefront.wsgi", "--bind", f"127.0.0.1:{port}",
-               "--workers", "1", "--threads", "2"]  # fmt: skip
-    return subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_up(url: str, process: subprocess.Popen, log) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            requests.get(f"{url}/healthz", timeout=30)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    log.seek(0)
-    pytest.fail(f"gunicorn did not start:\n{log.read()[-3000:]}")
 
 
 def shown_everywhere(url: str, session: requests.Session, *, dress_page: int) -> dict[str, set[int]]:
@@ -66,27 +31,6 @@ def _card_ids(html: str) -> list[str]:
     import re
 
     return re.findall(r'class="card[^"]*" href="[^"]*" data-product-id="(\d+)"', html)
-
-
-@pytest.fixture
-def two_servers(settings, transactional_db):
-    """Two gunicorn servers of one worker each on the test database and Redis: their URLs."""
-    ports = [free_port(), free_port()]
-    with contextlib.ExitStack() as stack:
-        logs = [stack.enter_context(open(Path(settings.MEDIA_ROOT).parent / f"gunicorn-{port}.log", "w+"))
-                for port in ports]  # fmt: skip
-        servers = [gunicorn(settings, port, log) for port, log in zip(ports, logs, strict=True)]
-        stack.callback(_stop, servers)
-        urls = [f"http://127.0.0.1:{port}" for port in ports]
-        for url, server, log in zip(urls, servers, logs, strict=True):
-            wait_up(url, server, log)
-        yield urls
-
-
-def _stop(servers: list[subprocess.Popen]) -> None:
-    for server in servers:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_a_rule_saved_in_the_admin_changes_the_next_page_on_every_surface_of_two_servers(two_servers, admin_client):
