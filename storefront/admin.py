@@ -137,17 +137,18 @@ class MeasuredPromotion:
 
 
 def measured_promotion() -> MeasuredPromotion | None:
-    report = (
+    # Only the promotion's part of the report is read: a report holds an embedding map of megabytes.
+    found = (
         EvaluationReport.objects.filter(data__time_split__promotion__isnull=False)
         .exclude(data__time_split__promotion=None)
-        .only("pk", "created_at", "data")
+        .values_list("pk", "created_at", "data__time_split__promotion")
         .first()
     )
-    if report is None:
+    if found is None:
         return None
-    promotion = report.data["time_split"]["promotion"]
+    pk, created_at, promotion = found
     segments = [(segment, c["map"]) for segment, c in promotion["vs_homepage"].items()]
-    return MeasuredPromotion(report.pk, report.created_at, promotion["rule"], segments)
+    return MeasuredPromotion(pk, created_at, promotion["rule"], segments)
 
 
 class PreviewError(ValueError):
@@ -161,8 +162,10 @@ def _preview_rows(surface: str, asked: dict[str, str], *, user_id: int | None, v
         return (homepage_rows(shopper=shopper, rng=random.Random(0)),
                 homepage_rows(shopper=shopper, rng=random.Random(0), merchandised=False))  # fmt: skip
     if surface == MerchandisingSurface.PRODUCT:
-        product = Product.objects.filter(pk=int(asked["product"]), is_active=True).first() if asked[
-            "product"].isdigit() else None  # fmt: skip
+        number = asked["product"]
+        # ASCII digits only: "²".isdigit() holds, and int("²") fails.
+        product = (Product.objects.filter(pk=int(number), is_active=True).first()
+                   if number.isascii() and number.isdigit() else None)  # fmt: skip
         if product is None:
             raise PreviewError("Name an active product's id for a product page.")
         raw = product_page_lists(product=product)

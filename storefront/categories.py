@@ -135,7 +135,8 @@ def shop_page(request: HttpRequest) -> HttpResponse:
         )  # fmt: skip
         # A row of the category's best sellers is the listing below, which is ordered the same way: it
         # repeated 10 of its 12 cards there. The row is shown where it is the shopper's own.
-        if not any(card.strategy not in IMPERSONAL for card in row.cards):
+        # A card staff's rules placed does not make it the shopper's own: the listing would still repeat.
+        if not any(card.strategy not in IMPERSONAL and not card.strategy.startswith("rule:") for card in row.cards):
             row = None
     cards, grid = _grid(page.object_list)
     context = {

@@ -388,3 +388,63 @@ def test_the_preview_shows_any_surface_with_and_without_the_rules(shop, admin_cl
         "vs_homepage": {"new": {"map": interval, "recall": interval}}}}})  # fmt: skip
     html = admin_client.get("/admin/merchandising/rule/preview/").content.decode()
     assert "changed MAP@12 by" in html and "-0.0123 [-0.0200, -0.0040] for new shoppers" in html
+
+
+def test_a_promotion_counts_a_match_already_shown_and_still_fills_its_share():
+    """Known answer, without a database (the rules and the facts handed in, as the evaluation does):
+    the newest match is already fifth in the row, so it counts once, and the next two newest join it."""
+    from merchandising.selectors.rules import CompiledRule
+    from recommendations.selectors.merchandise import rows_merchandised
+    from recommendations.selectors.rows import Card, Row
+    from recommendations.selectors.sources import ProductFacts
+
+    row = Row("home.trending", "Trending", [Card(pid, "trending", "", 0.0) for pid in (1, 2, 3, 4, 5, 6)])
+    rule = CompiledRule(pk=7, name="New", action="promote", surfaces=frozenset({"home"}), row="",
+                        genders=frozenset(), matching=frozenset({5, 10, 11, 12}), candidates=(5, 10, 11, 12),
+                        max_cards=3)  # fmt: skip
+
+    def facts_of(ids):
+        return {pid: ProductFacts(True, "women", "Dress", "", f"g{pid}") for pid in ids}
+
+    rows_merchandised([row], surface="home", genders=None, exclude=set(), values=None, size=6, fill=False,
+                      in_force=[rule], facts_of=facts_of)  # fmt: skip
+    shown = [card.product_id for card in row.cards]
+    assert len(shown) == 6 and len(set(shown)) == 6
+    assert {pid for pid in shown if pid in rule.matching} == {5, 10, 11}
+    assert [card.strategy for card in row.cards if card.product_id in (10, 11)] == ["rule:7", "rule:7"]
+
+
+@pytest.mark.django_db
+def test_a_search_that_found_nothing_shows_no_hidden_best_seller_and_a_rule_alone_shows_no_category_row(shop, client):
+    import dataclasses
+
+    from catalog.search import TextResults
+    from recommendations.selectors.generation import serving_values
+    from recommendations.selectors.search import SearchResults, _merchandised
+
+    fallback = [p.pk for p in shop["women"][:6]]
+    results = SearchResults(
+        TextResults(query="xyzzy", searched="xyzzy", corrections={}, matches=[], all_words=False),
+        [],
+        "",
+        "Dress",
+        fallback,
+    )
+    recall = Rule.objects.create(name="Recall", action="hide", surfaces=["search"])
+    recall.products.add(shop["women"][0])
+    shown = _merchandised(results, "", serving_values())
+    assert shown.fallback_ids == fallback[1:] and shown.product_ids == []
+    assert dataclasses.replace(results).fallback_ids == fallback  # the kept results are not changed
+    # A category page's row for a new visitor is the listing's best sellers, so it is not shown; a pin
+    # there does not make it the shopper's own.
+    Rule.objects.create(name="Launch", action="pin", surfaces=["category"], product=shop["women"][21], position=1)
+    assert client.get("/shop/", {"article_type": "Dress"}).context["row"] is None
+
+
+@pytest.mark.django_db
+def test_the_preview_answers_odd_input_with_a_reason(shop, admin_client):
+    for params in ({"surface": "product", "product": "²"}, {"surface": "product", "product": "99999999999999999999"},
+                   {"surface": "moon"}, {"surface": "search"}, {"surface": "category"}):  # fmt: skip
+        response = admin_client.get("/admin/merchandising/rule/preview/", params)
+        assert response.status_code == 200, params
+        assert 'class="errornote"' in response.content.decode(), params

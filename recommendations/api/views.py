@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from merchandising.selectors.rules import Anchor
 from recommendations.api.serializers import (
     EventBatchSerializer,
     EventResultSerializer,
@@ -81,6 +82,8 @@ class RecommendationsApi(APIView):
             row = scoped_row(
                 user_id=user_id, visitor=request.visitor, scope=scope, scope_key=repr(sorted(categories)),
                 title=title, exclude=frozenset(exclude), k=query.validated_data.get("k"),
+                # One category named: rules scoped to that product type act as on its category page.
+                anchor=Anchor(article_type=categories[0]) if len(categories) == 1 else None,
             )  # fmt: skip
             rows = [row]
         else:

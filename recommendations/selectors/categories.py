@@ -137,15 +137,16 @@ def scoped_row(
         ids = [c.product_id for c in scoped]
         versions = dict(Product.objects.filter(pk__in=id_array(ids)).annotate(v=card_version()).values_list("pk", "v"))
         # The list id is kept with the list (Row.list_id); the genders, for the rules.
-        kept = ScopedList(candidates, versions, uuid.uuid4().hex, genders)
+        not_again = frozenset() if settings.RECOMMEND_REPURCHASES else frozenset(shopper.purchased)
+        kept = ScopedList(candidates, versions, uuid.uuid4().hex, genders, not_again)
         if keep:
             cache_call(cache.set, key, kept, settings.HOME_PAGE_CACHE_S)
     row = Row(SCOPED_ROW, title, [Card(c.product_id, c.source, reason, c.score) for c, reason in kept.candidates],
               kept.list_id)  # fmt: skip
     versions = dict(kept.versions)
     rows_merchandised(
-        [row] if merchandised else [], surface="category", genders=kept.genders, exclude=set(exclude), size=k,
-        versions=versions,
+        [row] if merchandised else [], surface="category", genders=kept.genders,
+        exclude=set(exclude) | kept.not_again, size=k, versions=versions,
         values=ServingValues(state.generation, state.shown), fill=False, anchor=anchor,
         among=lambda ids: set(Product.objects.filter(scope, pk__in=id_array(ids)).values_list("pk", flat=True)),
     )  # fmt: skip
@@ -168,6 +169,7 @@ class ScopedList:
     versions: dict[int, str]
     list_id: str
     genders: tuple[str, ...] | None
+    not_again: frozenset[int] = frozenset()  # what the shopper bought, where repurchases are not shown
 
 
 def scoped_genders(shopper: Shopper, scope: Q) -> tuple[str, ...] | None:

@@ -84,14 +84,16 @@ def rows_merchandised(
     hidden_anywhere = Matches([rule.matching for rules in per_row.values() for rule in rules
                                if rule.action == Action.HIDE])  # fmt: skip
     wanted = {rule.product_id for rules in per_row.values() for rule in rules if rule.product_id is not None}
-    for rules in per_row.values():
-        for rule in rules:
-            if rule.action == Action.PROMOTE:
-                wanted.update(rule.candidates[: rule.max_cards * 4 + 20])
+    promotes = [rule for rules in per_row.values() for rule in rules if rule.action == Action.PROMOTE]
+    # On a surface with a scope (a category, a search's matches), a promotion draws from its candidates
+    # within it: the newest matches of the whole catalog may all lie outside.
+    allowed = among(wanted | {pid for rule in promotes for pid in rule.candidates}) if among is not None else None
+    if allowed is not None:
+        wanted &= allowed
+    for rule in promotes:
+        pool = rule.candidates if allowed is None else [pid for pid in rule.candidates if pid in allowed]
+        wanted.update(pool[: rule.max_cards * 4 + 20])
     facts = (facts_of or (lambda ids: product_facts(ids, values)))(wanted) if wanted else {}
-    if among is not None and facts:
-        allowed = among(set(facts))
-        facts = {pk: fact for pk, fact in facts.items() if pk in allowed}
     # The page's own groups first, the placed products' after: a view, not a copy (the evaluation's
     # groups are its whole catalog).
     group_of = ChainMap(groups or {}, {pk: fact.group for pk, fact in facts.items()})
@@ -216,12 +218,14 @@ def _promoted(row: Row, rule: CompiledRule, window: int, page: set[str], key_of,
     need = min(rule.max_cards, window) - present
     if need <= 0:
         return
+    # A match already among the first ``window`` cards is counted in ``present``: never chosen again.
+    counted = {key_of(card.product_id) for card in row.cards[:window]}
     chosen = []
     for product_id in rule.candidates:
         if len(chosen) >= need:
             break
         group = key_of(product_id)
-        if group not in page and placeable(product_id):
+        if group not in page and group not in counted and placeable(product_id):
             chosen.append(product_id)
             page.add(group)
     moved = {key_of(product_id) for product_id in chosen}

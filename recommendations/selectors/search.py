@@ -105,20 +105,26 @@ def search_served(
 
 
 def _merchandised(results: SearchResults, choice: str, values: ServingValues) -> SearchResults:
-    """Staff's rules on the ordered matches (surface "search"): a hide takes products out, a boost or
-    bury moves them, a pin or a promotion lifts a match to its place in the first page. Rules never
-    add a product the search did not find: a pinned coat does not answer "socks"."""
-    if not results.product_ids or not rules_now(values.generation).on("search"):
+    """Staff's rules on the ordered matches (surface "search", row "search"): a hide takes products
+    out, a boost or bury moves them, a pin or a promotion lifts a match to its place in the first page.
+    Rules never add a product the search did not find: a pinned coat does not answer "socks". A search
+    that found nothing shows best sellers instead (row "search.fallback"): hides act there too."""
+    shown = results.product_ids or results.fallback_ids
+    if not shown or not rules_now(values.generation).on("search"):
         return results
-    matches = set(results.product_ids)
-    row = Row("search", "search", [Card(pid, "", "", 0.0) for pid in results.product_ids])
+    key = "search" if results.product_ids else "search.fallback"
+    found = set(shown)
+    row = Row(key, key, [Card(pid, "", "", 0.0) for pid in shown])
     rows_merchandised(
         [row], surface="search", genders=compatible_genders(choice) if choice else None, exclude=set(),
         values=values, size=len(row.cards), window=settings.SEARCH_PAGE_SIZE, fill=False,
-        among=lambda ids: ids & matches,
+        among=lambda ids: ids & found,
     )  # fmt: skip
+    ordered = [card.product_id for card in row.cards]
     placed = {card.product_id: card.strategy for card in row.cards if card.strategy.startswith("rule:")}
-    return dataclasses.replace(results, product_ids=[card.product_id for card in row.cards], placed=placed)
+    if not results.product_ids:
+        return dataclasses.replace(results, fallback_ids=ordered)
+    return dataclasses.replace(results, product_ids=ordered, placed=placed)
 
 
 def _passing_one_colour_each(results: SearchResults, choice: str) -> SearchResults:
