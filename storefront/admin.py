@@ -260,7 +260,8 @@ def preview_comparison(with_rules, without, rules: RuleSet) -> list[PreviewRow]:
                 rule = by_pk.get(int(card.strategy[5:]))
                 mark = f"placed by the {rule.action} rule “{rule.name}”" if rule else "placed by a rule"
             elif card.product_id not in old_ids:
-                mark = "filled in (a best seller)"
+                # The top-up's best sellers; otherwise a card from further down (a search's page 2).
+                mark = "filled in (a best seller)" if card.strategy == "popular" else "moved up from further down"
             elif old_ids.index(card.product_id) != slot:
                 mark = f"moved from {old_ids.index(card.product_id) + 1} to {slot + 1}"
             marked_new.append(PreviewCard(card.product_id, card.product.name if card.product else "", mark))
