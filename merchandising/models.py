@@ -27,6 +27,9 @@ class Surface(models.TextChoices):
     SEARCH = "search", "Search, ordered for the shopper"
 
 
+ANCHORED_ONLY = "A rule scoped to categories, departments or types acts on product and category pages only."
+
+
 class Rule(models.Model):
     """One merchandising rule. What it matches is the products that meet every condition given
     (products, departments, product types, colours, a price band, new arrivals); a rule with no
@@ -68,7 +71,11 @@ class Rule(models.Model):
     # Scope: the rule acts only for shoppers of these genders (blank: every shopper).
     scope_genders = ArrayField(models.CharField(max_length=8, choices=Gender.choices), blank=True, default=list)
     # Scope: the page's own product (a product page) or category (a category page) is in these
-    # departments and of these types (blank: every page). The homepage and search have no such anchor.
+    # categories and departments and of these types (blank: every page). The homepage and search have no such anchor.
+    scope_categories = ArrayField(
+        models.CharField(max_length=100), blank=True, default=list,
+        help_text="Only on product pages of these categories' products, and these categories' pages.",
+    )  # fmt: skip
     scope_departments = ArrayField(
         models.CharField(max_length=100), blank=True, default=list,
         help_text="Only on product pages of these departments' products, and category pages within them.",
@@ -98,9 +105,8 @@ class Rule(models.Model):
         if self.ends_at is not None and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": "The end comes after the start."})
         anchored = {Surface.PRODUCT, Surface.CATEGORY}
-        if (self.scope_departments or self.scope_article_types) and not set(self.surfaces or ()) <= anchored:
-            raise ValidationError(
-                {"surfaces": "A rule scoped to departments or types acts on product and category pages only."}
-            )
+        scoped = self.scope_categories or self.scope_departments or self.scope_article_types
+        if scoped and not set(self.surfaces or ()) <= anchored:
+            raise ValidationError({"surfaces": ANCHORED_ONLY})
         if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
             raise ValidationError({"price_max": "The price band's top is below its bottom."})

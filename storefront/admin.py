@@ -65,7 +65,8 @@ class RuleForm(forms.ModelForm):
         model = Rule
         fields = ["name", "action", "is_enabled", "starts_at", "ends_at", "surfaces", "row", "product", "position",
                   "products", "departments", "article_types", "colours", "price_min", "price_max", "new_within_days",
-                  "max_cards", "factor", "scope_genders", "scope_departments", "scope_article_types"]  # fmt: skip
+                  "max_cards", "factor", "scope_genders", "scope_categories", "scope_departments",
+                  "scope_article_types"]  # fmt: skip
 
 
 @admin.register(Rule)
@@ -83,7 +84,8 @@ class RuleAdmin(admin.ModelAdmin):
                        "new_within_days"),
         }),
         ("How much", {"fields": ("max_cards", "factor")}),
-        ("For whom, and where", {"fields": ("scope_genders", "scope_departments", "scope_article_types")}),
+        ("For whom, and where", {"fields": ("scope_genders", "scope_categories", "scope_departments",
+                                              "scope_article_types")}),
     )  # fmt: skip
     change_list_template = "admin/merchandising/rule/change_list.html"
 
@@ -178,7 +180,8 @@ def _preview_rows(surface: str, asked: dict[str, str], *, user_id: int | None, v
         both = [
             scoped_row(user_id=user_id, visitor=visitor, scope=chosen.condition(), scope_key=repr(asdict(chosen)),
                        title=f"Recommended for you in {chosen.article_type or chosen.department}",
-                       anchor=Anchor(chosen.department, chosen.article_type), merchandised=merchandised)
+                       anchor=Anchor(chosen.department, chosen.article_type, chosen.category),
+                       merchandised=merchandised)
             for merchandised in (True, False)
         ]  # fmt: skip
         return [both[0]], [both[1]]

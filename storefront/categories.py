@@ -131,7 +131,7 @@ def shop_page(request: HttpRequest) -> HttpResponse:
         row = scoped_row(
             user_id=request.user.pk if request.user.is_authenticated else None, visitor=request.visitor,
             scope=chosen.condition(), scope_key=repr(asdict(chosen)), title=f"Recommended for you in {scope_name}",
-            version=version, anchor=Anchor(chosen.department, chosen.article_type),
+            version=version, anchor=Anchor(chosen.department, chosen.article_type, chosen.category),
         )  # fmt: skip
         # A row of the category's best sellers is the listing below, which is ordered the same way: it
         # repeated 10 of its 12 cards there. The row is shown where it is the shopper's own.

@@ -359,6 +359,14 @@ def test_a_rule_scoped_to_a_department_acts_on_its_products_pages_and_the_api_li
     assert shop["women"][5].pk not in [
         card.pk for card in client.get(f"/products/{top.pk}/").context["similar"].products
     ]
+    # Scoped to the product's category (the factory's "Garment Upper body"), and to another one.
+    Rule.objects.create(name="Shoes only", action="pin", surfaces=["product"], row="product.colours",
+                        product=shop["women"][6], position=1, scope_categories=["Shoes"])  # fmt: skip
+    Rule.objects.create(name="Upper body", action="pin", surfaces=["product"], row="product.also_bought",
+                        product=shop["women"][9], position=1, scope_categories=["Garment Upper body"])  # fmt: skip
+    page = client.get(f"/products/{top.pk}/").context
+    assert [card.pk for card in page["also_bought"]][:1] == [shop["women"][9].pk]
+    assert shop["women"][6].pk not in [card.pk for card in page["colours"]]
     api = client.get(f"/api/v1/products/{dress.pk}/similar/", {"k": 3}).json()
     assert [item["id"] for item in api][:1] == [shop["women"][5].pk] and api[0]["distance"] == 1.0
     assert pin.pk

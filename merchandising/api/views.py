@@ -14,6 +14,7 @@ from merchandising.models import Rule, Surface
 class RuleSerializer(serializers.ModelSerializer):
     surfaces = serializers.ListField(child=serializers.ChoiceField(choices=Surface.choices), allow_empty=False)
     scope_genders = serializers.ListField(child=serializers.ChoiceField(choices=Gender.choices), required=False)
+    scope_categories = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
     scope_departments = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
     scope_article_types = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
     products = serializers.PrimaryKeyRelatedField(many=True, queryset=Product.objects.all(), required=False)
@@ -22,8 +23,8 @@ class RuleSerializer(serializers.ModelSerializer):
         model = Rule
         fields = ["id", "name", "action", "is_enabled", "starts_at", "ends_at", "surfaces", "row", "product",
                   "position", "products", "departments", "article_types", "colours", "price_min", "price_max",
-                  "new_within_days", "max_cards", "factor", "scope_genders", "scope_departments", "scope_article_types",
-                  "created_at", "updated_at"]  # fmt: skip
+                  "new_within_days", "max_cards", "factor", "scope_genders", "scope_categories", "scope_departments",
+                  "scope_article_types", "created_at", "updated_at"]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]
 
     def validate(self, attrs: dict) -> dict:

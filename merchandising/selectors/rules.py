@@ -26,6 +26,7 @@ class Anchor:
 
     department: str = ""
     article_type: str = ""
+    category: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,7 @@ class CompiledRule:
     row: str  # "" for every row of the surface
     genders: frozenset[str]  # scope: the shopper's genders it acts for; empty for everyone
     departments: frozenset[str] = frozenset()  # scope: the page's anchor's; empty for every page
+    categories: frozenset[str] = frozenset()
     article_types: frozenset[str] = frozenset()
     matching: frozenset[int] = frozenset()  # promote, boost, bury, hide
     candidates: tuple[int, ...] = ()  # promote: matching products, newest first
@@ -49,6 +51,8 @@ class CompiledRule:
         if surface not in self.surfaces or (self.row and self.row != row):
             return False
         if self.departments and (anchor is None or anchor.department not in self.departments):
+            return False
+        if self.categories and (anchor is None or anchor.category not in self.categories):
             return False
         if self.article_types and (anchor is None or anchor.article_type not in self.article_types):
             return False
@@ -109,6 +113,7 @@ def rules_in_force(*, now: datetime | None = None) -> RuleSet:
             "pk": rule.pk, "name": rule.name, "action": rule.action, "surfaces": frozenset(rule.surfaces),
             "row": rule.row, "genders": frozenset(rule.scope_genders),
             "departments": frozenset(rule.scope_departments), "article_types": frozenset(rule.scope_article_types),
+            "categories": frozenset(rule.scope_categories),
         }  # fmt: skip
         if rule.action == Action.PIN:
             if rule.product_id is not None and rule.position:

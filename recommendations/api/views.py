@@ -83,7 +83,7 @@ class RecommendationsApi(APIView):
                 user_id=user_id, visitor=request.visitor, scope=scope, scope_key=repr(sorted(categories)),
                 title=title, exclude=frozenset(exclude), k=query.validated_data.get("k"),
                 # One category named: rules scoped to that product type act as on its category page.
-                anchor=Anchor(article_type=categories[0]) if len(categories) == 1 else None,
+                anchor=Anchor(article_type=categories[0], category=categories[0]) if len(categories) == 1 else None,
             )  # fmt: skip
             rows = [row]
         else:

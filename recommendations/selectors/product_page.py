@@ -89,7 +89,7 @@ def lists_merchandised(
     versions: dict[int, str] = {}
     rows_merchandised(rows, surface="product", genders=compatible_genders(product.gender), exclude={product.pk},
                       values=values, size=size or settings.SIMILAR_PRODUCTS_K, versions=versions, fill=False,
-                      anchor=Anchor(product.department, product.article_type))  # fmt: skip
+                      anchor=Anchor(product.department, product.article_type, product.category))  # fmt: skip
     if [[card.product_id for card in row.cards] for row in rows] == before:
         return lists, {}
     placed = {c.product_id: c.strategy for row in rows for c in row.cards if c.strategy.startswith("rule:")}
